@@ -1,0 +1,1 @@
+"""The eraft command line: node, ctl, local, bench."""

@@ -1,0 +1,1 @@
+"""The consensus core: a pure, deterministic Raft state machine (no I/O, no clock, no trio)."""

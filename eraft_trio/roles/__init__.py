@@ -1,0 +1,1 @@
+"""The replicated state machines served by nodes: config and shard roles."""

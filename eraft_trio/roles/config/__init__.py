@@ -1,0 +1,1 @@
+"""The config role: a versioned chain of bucket-to-group configs."""

@@ -1,0 +1,1 @@
+"""The shard role: buckets of keys, sessions, migration and garbage collection."""

@@ -1,0 +1,1 @@
+"""The trio driver: runs one node's Raft core over storage and transport."""

@@ -1,0 +1,1 @@
+"""LMDB storage: Raft log, hard state and state-machine tables in one environment."""

@@ -1,0 +1,1 @@
+"""msgpack-over-TCP transport: framing, codec, handshake, connections."""
