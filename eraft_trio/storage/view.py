@@ -1,0 +1,62 @@
+"""The table interface a replicated state machine sees, and an in-memory version of it.
+
+State machines (config and shard roles) are pure: they read and write their tables
+only through a `TableView`, which the storage layer backs with an LMDB transaction
+(so the applied index commits atomically with the state it describes) and tests and
+the simulator back with `MemoryView`. Keys and values are bytes; tables are short
+ASCII names fixed by each state machine.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class TableView(Protocol):
+    def get(self, table: str, key: bytes) -> bytes | None: ...
+
+    def put(self, table: str, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, table: str, key: bytes) -> None:
+        """Delete `key`; deleting a missing key is not an error."""
+        ...
+
+    def scan(
+        self, table: str, start: bytes = b"", end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Yield (key, value) with start <= key < end (end None: to the table's end), in key order."""
+        ...
+
+
+class MemoryView:
+    """A dict-backed TableView for tests and the simulator (sorted keys per table)."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[bytes, bytes]] = {}
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        return self.tables.get(table, {}).get(key)
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        self.tables.setdefault(table, {})[bytes(key)] = bytes(value)
+
+    def delete(self, table: str, key: bytes) -> None:
+        self.tables.get(table, {}).pop(key, None)
+
+    def scan(
+        self, table: str, start: bytes = b"", end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        rows = self.tables.get(table, {})
+        keys = sorted(rows)
+        lo = bisect.bisect_left(keys, start)
+        hi = len(keys) if end is None else bisect.bisect_left(keys, end)
+        # Materialise first so callers may write to the table while iterating.
+        for key in keys[lo:hi]:
+            yield key, rows[key]
+
+    def copy(self) -> MemoryView:
+        clone = MemoryView()
+        clone.tables = {name: dict(rows) for name, rows in self.tables.items()}
+        return clone
