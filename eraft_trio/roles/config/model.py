@@ -1,0 +1,97 @@
+"""One config of the chain: which group serves each bucket, and each group's addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+NO_GROUP = 0  # the gid of an unassigned bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Config `num`: `buckets[b]` is the gid serving bucket b (0: none); `groups` maps gid to addresses.
+
+    `groups` is normalised to ascending gid order, so that iterating it, encoding it and
+    printing it give the same result on every replica whatever order it was built in.
+    """
+
+    num: int
+    buckets: tuple[int, ...]
+    groups: dict[int, tuple[str, ...]]
+
+    def __post_init__(self) -> None:
+        # Frozen: normalise through object.__setattr__, once, at construction.
+        object.__setattr__(self, "buckets", tuple(self.buckets))
+        object.__setattr__(
+            self, "groups", {gid: tuple(self.groups[gid]) for gid in sorted(self.groups)}
+        )
+
+    @classmethod
+    def initial(cls, bucket_count: int) -> Config:
+        """Config 0: no groups, every bucket unassigned."""
+        if bucket_count <= 0:
+            raise ValueError(f"bucket count must be positive, not {bucket_count}")
+        return cls(0, (NO_GROUP,) * bucket_count, {})
+
+    def load(self) -> dict[int, int]:
+        """Buckets served per group, every group of the config included (ascending gid)."""
+        counts = dict.fromkeys(self.groups, 0)
+        for gid in self.buckets:
+            if gid in counts:
+                counts[gid] += 1
+        return counts
+
+    def buckets_of(self, gid: int) -> tuple[int, ...]:
+        return tuple(bucket for bucket, owner in enumerate(self.buckets) if owner == gid)
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's `query --json` shape: gids become decimal strings (JSON keys)."""
+        return {
+            "num": self.num,
+            "buckets": list(self.buckets),
+            "groups": {str(gid): list(addresses) for gid, addresses in self.groups.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Config:
+        """Inverse of `to_json`; raises ValueError naming what is wrong."""
+        if not isinstance(data, Mapping) or set(data) != {"num", "buckets", "groups"}:
+            raise ValueError("a config is an object with exactly num, buckets and groups")
+        num, buckets, groups = data["num"], data["buckets"], data["groups"]
+        if not _is_int(num) or num < 0:
+            raise ValueError(f"config num must be a non-negative integer, not {num!r}")
+        if not isinstance(buckets, list | tuple) or not all(
+            _is_int(gid) and gid >= 0 for gid in buckets
+        ):
+            raise ValueError("config buckets must be a list of non-negative gids")
+        if not isinstance(groups, Mapping):
+            raise ValueError("config groups must be an object of gid -> addresses")
+        parsed: dict[int, tuple[str, ...]] = {}
+        for key, addresses in groups.items():
+            if not isinstance(key, str) or not key.isascii() or not key.isdecimal():
+                raise ValueError(f"config group key {key!r} is not a decimal gid")
+            if not isinstance(addresses, list | tuple) or not all(
+                isinstance(address, str) for address in addresses
+            ):
+                raise ValueError(f"config group {key} must list its addresses as strings")
+            parsed[int(key)] = tuple(addresses)
+        return cls(num, tuple(buckets), parsed)
+
+    def encode(self) -> bytes:
+        """Deterministic msgpack bytes for the config table (groups as gid-sorted pairs)."""
+        pairs = [[gid, list(addresses)] for gid, addresses in self.groups.items()]
+        return msgpack.packb([self.num, list(self.buckets), pairs], use_bin_type=True)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Config:
+        num, buckets, pairs = msgpack.unpackb(data, raw=False, use_list=True)
+        return cls(num, tuple(buckets), {gid: tuple(addresses) for gid, addresses in pairs})
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass; a JSON `true` is never a gid or a number here.
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,115 @@
+"""What one command does to the latest config: the next config, or a refusal that changes nothing."""
+
+from __future__ import annotations
+
+from eraft_trio.roles.config import replies
+from eraft_trio.roles.config.commands import ConfigCommand, Join, Leave, Move
+from eraft_trio.roles.config.model import NO_GROUP, Config
+from eraft_trio.roles.config.rebalance import rebalance
+from eraft_trio.roles.config.replies import ConfigError
+
+MAX_GID = 2**63 - 1
+MAX_ADDRESS_LENGTH = 255
+
+
+def next_config(current: Config, command: ConfigCommand) -> Config | ConfigError:
+    """Config current.num + 1 after `command`, or why the command is refused.
+
+    Checks run in a fixed order (gids ascending) so every replica reports the same error.
+    """
+    match command:
+        case Join():
+            return _join(current, command)
+        case Leave():
+            return _leave(current, command)
+        case Move():
+            return _move(current, command)
+    raise TypeError(f"not a config command: {command!r}")
+
+
+def _join(current: Config, join: Join) -> Config | ConfigError:
+    if not join.groups:
+        return ConfigError(replies.BAD_REQUEST, "join names no group")
+    in_use = {address: gid for gid, addresses in current.groups.items() for address in addresses}
+    for gid in sorted(join.groups):
+        refusal = _check_new_gid(current, gid) or _check_addresses(gid, join.groups[gid], in_use)
+        if refusal is not None:
+            return refusal
+        for address in join.groups[gid]:
+            in_use[address] = gid
+    groups = {**current.groups, **join.groups}
+    buckets = rebalance(current.buckets, groups) if join.rebalance else current.buckets
+    return Config(current.num + 1, buckets, groups)
+
+
+def _leave(current: Config, leave: Leave) -> Config | ConfigError:
+    if not leave.gids:
+        return ConfigError(replies.BAD_REQUEST, "leave names no group")
+    if len(set(leave.gids)) != len(leave.gids):
+        return ConfigError(replies.BAD_REQUEST, "leave names a group twice")
+    for gid in sorted(leave.gids):
+        if gid not in current.groups:
+            return ConfigError(replies.UNKNOWN_GID, f"group {gid} is not in config {current.num}")
+    leaving = set(leave.gids)
+    groups = {gid: addresses for gid, addresses in current.groups.items() if gid not in leaving}
+    if not groups and any(owner != NO_GROUP for owner in current.buckets):
+        return ConfigError(
+            replies.LAST_GROUP, "cannot remove the last groups while they serve buckets"
+        )
+    return Config(current.num + 1, rebalance(current.buckets, groups), groups)
+
+
+def _move(current: Config, move: Move) -> Config | ConfigError:
+    if not move.buckets:
+        return ConfigError(replies.BAD_REQUEST, "move names no bucket")
+    for bucket in sorted(move.buckets):
+        if not 0 <= bucket < len(current.buckets):
+            return ConfigError(
+                replies.BAD_BUCKET, f"bucket {bucket} out of range 0-{len(current.buckets) - 1}"
+            )
+    if move.gid not in current.groups:
+        return ConfigError(replies.UNKNOWN_GID, f"group {move.gid} is not in config {current.num}")
+    buckets = list(current.buckets)
+    for bucket in move.buckets:
+        buckets[bucket] = move.gid
+    return Config(current.num + 1, tuple(buckets), current.groups)
+
+
+def _check_new_gid(current: Config, gid: int) -> ConfigError | None:
+    if not 0 < gid <= MAX_GID:
+        return ConfigError(replies.BAD_GID, f"gid {gid} is not in 1 .. 2**63-1")
+    if gid in current.groups:
+        return ConfigError(replies.GID_EXISTS, f"group {gid} is already in config {current.num}")
+    return None
+
+
+def _check_addresses(
+    gid: int, addresses: tuple[str, ...], in_use: dict[str, int]
+) -> ConfigError | None:
+    if not addresses:
+        return ConfigError(replies.BAD_ADDRESS, f"group {gid} has no address")
+    if len(set(addresses)) != len(addresses):
+        return ConfigError(replies.BAD_ADDRESS, f"group {gid} lists an address twice")
+    for address in addresses:
+        if not is_host_port(address):
+            return ConfigError(
+                replies.BAD_ADDRESS, f"group {gid}: address {address!r} is not host:port"
+            )
+        if address in in_use:
+            return ConfigError(
+                replies.ADDRESS_IN_USE,
+                f"address {address} already belongs to group {in_use[address]}",
+            )
+    return None
+
+
+def is_host_port(address: str) -> bool:
+    """`host:port` with a non-empty host (IPv6 in brackets) and a port in 1..65535."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not host or len(address) > MAX_ADDRESS_LENGTH:
+        return False
+    if any(char.isspace() or char == "," for char in host):
+        return False
+    if not (port.isascii() and port.isdecimal()):
+        return False
+    return 0 < int(port) <= 65535
