@@ -1,0 +1,685 @@
+"""RaftCore: the consensus algorithm as a pure, deterministic state machine.
+
+Inputs are `tick()`, `step(message)`, `propose(...)`, `read_index(...)` and a few
+reports from the driver; the output is a `Ready` batch (entries and hard state to
+persist, messages to send, entries to apply, read states), acknowledged by
+`advance(ready)`. Nothing here does I/O or reads a clock; randomness comes from the
+`random.Random` the caller passes in, so a seed replays a run exactly.
+
+Section numbers cite the Raft paper (§) or Ongaro's thesis ("thesis §").
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from eraft_trio.raft.config import RaftConfig
+from eraft_trio.raft.errors import NotLeader
+from eraft_trio.raft.log import RaftLog
+from eraft_trio.raft.progress import Progress, ProgressState
+from eraft_trio.raft.types import (
+    AppendEntries,
+    AppendResponse,
+    Entry,
+    EntryKind,
+    HardState,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    Message,
+    ReadState,
+    Ready,
+    RequestVote,
+    Role,
+    SnapshotMeta,
+    SnapshotResponse,
+    SoftState,
+    TimeoutNow,
+    VoteResponse,
+)
+
+# Messages only a leader sends, in a term it already made durable when it campaigned:
+# they may leave before the current Ready is persisted (thesis §10.2.1). Everything
+# else a node says depends on state it must persist first (votes, acks of entries).
+_SEND_BEFORE_PERSIST = (AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow)
+
+
+class RaftCore:
+    def __init__(
+        self,
+        config: RaftConfig,
+        rng: random.Random,
+        *,
+        hard_state: HardState | None = None,
+        snapshot: SnapshotMeta | None = None,
+        entries: Sequence[Entry] = (),
+        applied: int = 0,
+    ) -> None:
+        hard_state = hard_state or HardState()
+        self.config = config
+        self.id = config.id
+        self._rng = rng
+        self._others = tuple(p for p in config.peers if p != config.id)
+        self.log = RaftLog(snapshot or SnapshotMeta(), entries, hard_state.commit, applied)
+        self.term = hard_state.term
+        self.vote = hard_state.vote
+        self.role = Role.FOLLOWER
+        self.leader: int | None = None
+
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._randomized_timeout = 0
+        self._reset_randomized_timeout()
+        self._votes: dict[int, bool] = {}
+        self._progress: dict[int, Progress] = {}
+        self._transfer_target: int | None = None
+        self._transfer_elapsed = 0
+        self._broadcast_pending = False
+
+        # ReadIndex (thesis §6.4): reads wait for a heartbeat round started after them.
+        self._read_seq = 0
+        self._read_acks: dict[int, int] = {}
+        self._reads: list[tuple[int, int, int]] = []  # (seq, ctx, index), seq ascending
+        self._reads_before_commit: list[int] = []  # ctxs waiting for a commit in this term
+
+        self._msgs: list[Message] = []
+        self._persisted_msgs: list[Message] = []
+        self._read_states: list[ReadState] = []
+        self._hard_state = hard_state  # as last handed to the driver
+        self._soft_state = SoftState(self.role, self.leader)
+        self._outstanding: Ready | None = None
+
+    # ------------------------------------------------------------------------------------
+    # Public interface
+    # ------------------------------------------------------------------------------------
+
+    @property
+    def commit(self) -> int:
+        return self.log.commit
+
+    @property
+    def applied(self) -> int:
+        return self.log.applied
+
+    @property
+    def first_index(self) -> int:
+        return self.log.first_index
+
+    @property
+    def last_index(self) -> int:
+        return self.log.last_index
+
+    @property
+    def snapshot(self) -> SnapshotMeta:
+        return self.log.snapshot
+
+    @property
+    def hard_state(self) -> HardState:
+        return HardState(self.term, self.vote, self.log.commit)
+
+    def tick(self) -> None:
+        if self.role is Role.LEADER:
+            self._tick_leader()
+        else:
+            self._tick_election()
+
+    def campaign(self) -> None:
+        """Start an election now (pre-vote first, if configured)."""
+        if self.role is not Role.LEADER:
+            self._campaign(transfer=False)
+
+    def propose(self, commands: list[bytes]) -> tuple[int, int]:
+        """Append commands to the leader's log; returns (index of the first, term)."""
+        if self.role is not Role.LEADER or self._transfer_target is not None:
+            raise NotLeader(self.leader if self.leader != self.id else None)
+        first = self.log.last_index + 1
+        self.log.append([Entry(self.term, first + i, data) for i, data in enumerate(commands)])
+        self._broadcast_pending = True
+        if not self._others:
+            self._maybe_commit()
+        return first, self.term
+
+    def read_index(self, ctx: int) -> None:
+        """Ask for a linearizable read point; answered as ReadState(ctx, index) in a Ready."""
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if self.log.term(self.log.commit) != self.term:
+            # Until an entry of this term commits, our commit index may lag the true one
+            # (thesis §6.4 step 1): hold the read until the no-op commits.
+            self._reads_before_commit.append(ctx)
+            return
+        self._start_read(ctx)
+
+    def transfer_leadership(self, target: int) -> None:
+        """Hand leadership to `target` once its log is current (thesis §3.10)."""
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if target not in self._others:
+            raise ValueError(f"cannot transfer leadership to {target}: not another peer")
+        self._transfer_target = target
+        self._transfer_elapsed = 0
+        if self._progress[target].match == self.log.last_index:
+            self._send(TimeoutNow(self.term, self.id, target))
+        else:
+            self._send_append(target)
+
+    def compact(self, index: int) -> None:
+        """Forget log entries up to `index` (<= applied): the state machine holds them."""
+        self.log.compact(index)
+
+    def report_snapshot(self, peer: int, success: bool) -> None:
+        """The driver finished (or failed) streaming a snapshot to `peer`."""
+        pr = self._progress.get(peer)
+        if self.role is not Role.LEADER or pr is None or pr.state is not ProgressState.SNAPSHOT:
+            return
+        if not success:
+            pr.pending_snapshot = 0
+            pr.become_probe()
+
+    def report_unreachable(self, peer: int) -> None:
+        pr = self._progress.get(peer)
+        if self.role is Role.LEADER and pr is not None and pr.state is ProgressState.REPLICATE:
+            pr.become_probe()
+
+    def has_ready(self) -> bool:
+        if self._outstanding is not None:
+            return False
+        return bool(
+            self._broadcast_pending
+            or self._msgs
+            or self._persisted_msgs
+            or self._read_states
+            or self.log.pending_snapshot
+            or self.log.stable < self.log.last_index
+            or self.hard_state != self._hard_state
+            or SoftState(self.role, self.leader) != self._soft_state
+            or min(self.log.commit, self.log.stable) > self.log.applied
+        )
+
+    def ready(self) -> Ready:
+        if self._outstanding is not None:
+            raise RuntimeError("ready() called again before advance()")
+        if self._broadcast_pending:
+            self._broadcast_append()
+        rd = Ready(
+            entries=self.log.unstable_entries(),
+            snapshot=self.log.pending_snapshot,
+            messages=self._msgs,
+            persisted_messages=self._persisted_msgs,
+            committed=self.log.next_committed(self.config.max_apply_bytes),
+            read_states=self._read_states,
+        )
+        hard_state = self.hard_state
+        if hard_state != self._hard_state:
+            rd.hard_state = hard_state
+        soft_state = SoftState(self.role, self.leader)
+        if soft_state != self._soft_state:
+            rd.soft_state = soft_state
+            self._soft_state = soft_state
+        self._msgs = []
+        self._persisted_msgs = []
+        self._read_states = []
+        self._outstanding = rd
+        return rd
+
+    def advance(self, rd: Ready) -> None:
+        """The driver persisted `rd` and applied `rd.committed`."""
+        if rd is not self._outstanding:
+            raise RuntimeError("advance() with a Ready that is not the outstanding one")
+        self._outstanding = None
+        if rd.hard_state is not None:
+            self._hard_state = rd.hard_state
+        if rd.snapshot is not None and self.log.pending_snapshot == rd.snapshot:
+            self.log.pending_snapshot = None
+        if rd.entries:
+            last = rd.entries[-1]
+            self.log.stable_to(last.index, last.term)
+            if self.role is Role.LEADER:
+                self._maybe_commit()
+        if rd.committed:
+            self.log.applied_to(rd.committed[-1].index)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "term": self.term,
+            "vote": self.vote,
+            "role": self.role.value,
+            "leader": self.leader,
+            "commit": self.log.commit,
+            "applied": self.log.applied,
+            "stable": self.log.stable,
+            "first_index": self.log.first_index,
+            "last_index": self.log.last_index,
+            "snapshot_index": self.log.snapshot.index,
+            "transfer_target": self._transfer_target,
+            "progress": {p: pr.describe() for p, pr in sorted(self._progress.items())},
+        }
+
+    # ------------------------------------------------------------------------------------
+    # Role transitions
+    # ------------------------------------------------------------------------------------
+
+    def _reset(self, term: int) -> None:
+        if term != self.term:
+            self.term = term
+            self.vote = None
+        self.leader = None
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._reset_randomized_timeout()
+        self._votes = {}
+        self._transfer_target = None
+        self._broadcast_pending = False
+        self._read_acks = {}
+        self._reads = []
+        self._reads_before_commit = []
+
+    def _reset_randomized_timeout(self) -> None:
+        c = self.config
+        self._randomized_timeout = self._rng.randint(c.election_ticks_min, c.election_ticks_max)
+
+    def _become_follower(self, term: int, leader: int | None) -> None:
+        self._reset(term)
+        self.role = Role.FOLLOWER
+        self.leader = leader
+
+    def _become_pre_candidate(self) -> None:
+        # Pre-vote changes neither term nor vote, so a partitioned node that keeps
+        # failing pre-votes never inflates its term and disrupts the cluster (thesis §9.6).
+        self._votes = {}
+        self.role = Role.PRE_CANDIDATE
+        self.leader = None
+        self._election_elapsed = 0
+        self._reset_randomized_timeout()
+
+    def _become_candidate(self) -> None:
+        self._reset(self.term + 1)
+        self.role = Role.CANDIDATE
+        self.vote = self.id
+
+    def _become_leader(self) -> None:
+        self._reset(self.term)
+        self.role = Role.LEADER
+        self.leader = self.id
+        self._progress = {p: Progress(self.log.last_index + 1) for p in self._others}
+        for pr in self._progress.values():
+            pr.recent_active = True
+        # A no-op of the new term lets the leader commit everything before it (§5.4.2, §8).
+        self.log.append([Entry(self.term, self.log.last_index + 1, b"", EntryKind.NOOP)])
+        self._broadcast_pending = True
+        if not self._others:
+            self._maybe_commit()
+
+    def _campaign(self, *, transfer: bool) -> None:
+        if self.config.pre_vote and not transfer:
+            self._become_pre_candidate()
+            term = self.term + 1
+        else:
+            self._become_candidate()
+            term = self.term
+        pre_vote = self.role is Role.PRE_CANDIDATE
+        self._votes[self.id] = True
+        if self._tally() == "won":
+            self._win_election()
+            return
+        for peer in self._others:
+            self._send(
+                RequestVote(
+                    term,
+                    self.id,
+                    peer,
+                    self.log.last_index,
+                    self.log.last_term,
+                    pre_vote=pre_vote,
+                    transfer=transfer,
+                )
+            )
+
+    def _win_election(self) -> None:
+        if self.role is Role.PRE_CANDIDATE:
+            self._campaign_after_pre_vote()
+        else:
+            self._become_leader()
+
+    def _campaign_after_pre_vote(self) -> None:
+        self._become_candidate()
+        self._votes[self.id] = True
+        if self._tally() == "won":
+            self._become_leader()
+            return
+        for peer in self._others:
+            self._send(
+                RequestVote(self.term, self.id, peer, self.log.last_index, self.log.last_term)
+            )
+
+    def _tally(self) -> str:
+        granted = sum(1 for v in self._votes.values() if v)
+        rejected = len(self._votes) - granted
+        if granted >= self.config.quorum:
+            return "won"
+        if rejected >= self.config.quorum:
+            return "lost"
+        return "pending"
+
+    # ------------------------------------------------------------------------------------
+    # Timers
+    # ------------------------------------------------------------------------------------
+
+    def _tick_election(self) -> None:
+        self._election_elapsed += 1
+        if self._election_elapsed >= self._randomized_timeout:
+            self._election_elapsed = 0
+            self._campaign(transfer=False)
+
+    def _tick_leader(self) -> None:
+        self._heartbeat_elapsed += 1
+        self._election_elapsed += 1
+        if self._election_elapsed >= self.config.election_ticks_min:
+            self._election_elapsed = 0
+            if self.config.check_quorum and not self._quorum_active():
+                # Cut off from a majority: stop claiming leadership so clients go
+                # elsewhere (thesis §6.2).
+                self._become_follower(self.term, None)
+                return
+        if self._transfer_target is not None:
+            self._transfer_elapsed += 1
+            if self._transfer_elapsed >= self.config.election_ticks_min:
+                self._transfer_target = None  # the transfer timed out; take proposals again
+        for peer, pr in self._progress.items():
+            if pr.state is ProgressState.SNAPSHOT:
+                pr.snapshot_ticks += 1
+                if pr.snapshot_ticks >= self.config.snapshot_timeout_ticks:
+                    pr.become_probe()
+                    self._send_append(peer)
+        if self._heartbeat_elapsed >= self.config.heartbeat_ticks:
+            self._heartbeat_elapsed = 0
+            self._broadcast_heartbeat(self._read_seq)
+
+    def _quorum_active(self) -> bool:
+        active = 1 + sum(1 for pr in self._progress.values() if pr.recent_active)
+        for pr in self._progress.values():
+            pr.recent_active = False
+        return active >= self.config.quorum
+
+    # ------------------------------------------------------------------------------------
+    # Message handling
+    # ------------------------------------------------------------------------------------
+
+    def step(self, m: Message) -> None:
+        if m.dst != self.id:
+            return
+        if m.term > self.term:
+            if not self._accept_higher_term(m):
+                return
+        elif m.term < self.term:
+            self._answer_stale(m)
+            return
+
+        if isinstance(m, RequestVote):
+            self._handle_vote_request(m)
+        elif self.role is Role.LEADER:
+            self._step_leader(m)
+        elif self.role is Role.FOLLOWER:
+            self._step_follower(m)
+        else:
+            self._step_candidate(m)
+
+    def _accept_higher_term(self, m: Message) -> bool:
+        """React to a higher term (§5.1); False means ignore the message entirely."""
+        if isinstance(m, RequestVote):
+            in_lease = (
+                self.config.check_quorum
+                and self.leader is not None
+                and self._election_elapsed < self.config.election_ticks_min
+            )
+            if in_lease and not m.transfer:
+                # We heard from a live leader recently: this candidate is disruptive
+                # (a rejoining node, say), so do not let it bump our term (thesis §4.2.3).
+                return False
+            if m.pre_vote:
+                return True  # a pre-vote carries a term nobody holds yet
+        if isinstance(m, VoteResponse) and m.pre_vote:
+            if m.granted:
+                return True  # granted pre-votes echo the candidate's future term
+            # A rejection carries the voter's real term: ours is stale.
+            self._become_follower(m.term, None)
+            return False
+        leader = m.src if isinstance(m, _SEND_BEFORE_PERSIST) else None
+        self._become_follower(m.term, leader)
+        return True
+
+    def _answer_stale(self, m: Message) -> None:
+        if isinstance(m, (AppendEntries, Heartbeat)):
+            # A leader of an old term. With check-quorum a rejoining node may never
+            # bump terms through votes, so tell it our term to make it step down.
+            self._send(AppendResponse(self.term, self.id, m.src, False, 0))
+        elif isinstance(m, RequestVote) and m.pre_vote:
+            self._send(VoteResponse(self.term, self.id, m.src, False, pre_vote=True))
+        elif isinstance(m, InstallSnapshot):
+            self._send(SnapshotResponse(self.term, self.id, m.src, False, self.log.commit))
+
+    def _handle_vote_request(self, m: RequestVote) -> None:
+        can_vote = (
+            self.vote == m.src
+            or (self.vote is None and self.leader is None)
+            or (m.pre_vote and m.term > self.term)
+        )
+        if can_vote and self.log.is_up_to_date(m.last_index, m.last_term):
+            # Answer in the request's term: a pre-vote grant must match the term asked.
+            self._send(VoteResponse(m.term, self.id, m.src, True, pre_vote=m.pre_vote))
+            if not m.pre_vote:
+                self._election_elapsed = 0
+                self.vote = m.src
+        else:
+            self._send(VoteResponse(self.term, self.id, m.src, False, pre_vote=m.pre_vote))
+
+    def _step_candidate(self, m: Message) -> None:
+        if isinstance(m, (AppendEntries, Heartbeat, InstallSnapshot)):
+            # A leader of our term exists (§5.2).
+            self._become_follower(self.term, m.src)
+            self._step_follower(m)
+        elif isinstance(m, VoteResponse):
+            if m.pre_vote != (self.role is Role.PRE_CANDIDATE):
+                return
+            self._votes.setdefault(m.src, m.granted)
+            outcome = self._tally()
+            if outcome == "won":
+                self._win_election()
+            elif outcome == "lost":
+                self._become_follower(self.term, None)
+
+    def _step_follower(self, m: Message) -> None:
+        if isinstance(m, AppendEntries):
+            self._election_elapsed = 0
+            self.leader = m.src
+            self._handle_append(m)
+        elif isinstance(m, Heartbeat):
+            self._election_elapsed = 0
+            self.leader = m.src
+            # The leader sends min(commit, our match), so this never passes our log.
+            self.log.commit_to(min(m.commit, self.log.last_index))
+            self._send(HeartbeatResponse(self.term, self.id, m.src, m.read_seq))
+        elif isinstance(m, InstallSnapshot):
+            self._election_elapsed = 0
+            self.leader = m.src
+            self._handle_snapshot(m)
+        elif isinstance(m, TimeoutNow):
+            self._campaign(transfer=True)
+
+    def _handle_append(self, m: AppendEntries) -> None:
+        if m.prev_index < self.log.commit:
+            self._send(AppendResponse(self.term, self.id, m.src, True, self.log.commit))
+            return
+        last_new = self.log.maybe_append(m.prev_index, m.prev_term, m.commit, m.entries)
+        if last_new is not None:
+            self._send(AppendResponse(self.term, self.id, m.src, True, last_new))
+            return
+        hint_index = self.log.find_conflict_by_term(
+            min(m.prev_index, self.log.last_index), m.prev_term
+        )
+        self._send(
+            AppendResponse(
+                self.term,
+                self.id,
+                m.src,
+                False,
+                m.prev_index,
+                hint_index=hint_index,
+                hint_term=self.log.term(hint_index) or 0,
+            )
+        )
+
+    def _handle_snapshot(self, m: InstallSnapshot) -> None:
+        meta = m.meta
+        if meta.index <= self.log.commit:
+            pass  # nothing new: we already hold a committed prefix at least as long
+        elif self.log.matches(meta.index, meta.term):
+            self.log.commit_to(meta.index)  # our log already has it: just fast-forward
+        else:
+            self.log.restore(meta)
+        self._send(SnapshotResponse(self.term, self.id, m.src, True, self.log.commit))
+
+    def _step_leader(self, m: Message) -> None:
+        pr = self._progress.get(m.src)
+        if pr is None:
+            return
+        if isinstance(m, AppendResponse):
+            pr.recent_active = True
+            self._handle_append_response(m, pr)
+        elif isinstance(m, HeartbeatResponse):
+            pr.recent_active = True
+            pr.probe_sent = False
+            if pr.match < self.log.last_index:
+                self._send_append(m.src)
+            if m.read_seq:
+                self._ack_reads(m.src, m.read_seq)
+        elif isinstance(m, SnapshotResponse):
+            pr.recent_active = True
+            if pr.state is ProgressState.SNAPSHOT:
+                if m.success:
+                    pr.maybe_update(m.index)
+                else:
+                    pr.pending_snapshot = 0
+                pr.become_probe()
+                self._send_append(m.src)
+
+    def _handle_append_response(self, m: AppendResponse, pr: Progress) -> None:
+        if not m.success:
+            hint = m.hint_index
+            if m.hint_term > 0:
+                hint = self.log.find_conflict_by_term(m.hint_index, m.hint_term)
+            if pr.maybe_decrease(m.index, hint):
+                if pr.state is ProgressState.REPLICATE:
+                    pr.become_probe()
+                self._send_append(m.src)
+            return
+        if not pr.maybe_update(m.index):
+            if pr.state is ProgressState.REPLICATE:
+                self._send_append(m.src, allow_empty=False)
+            return
+        if pr.state is ProgressState.PROBE:
+            pr.become_replicate()
+        elif pr.state is ProgressState.SNAPSHOT and pr.match >= pr.pending_snapshot:
+            pr.become_probe()
+            pr.become_replicate()
+        self._maybe_commit()
+        # Keep the pipe full: send what the freed window allows.
+        while self._send_append(m.src, allow_empty=False):
+            pass
+        if m.src == self._transfer_target and pr.match == self.log.last_index:
+            self._send(TimeoutNow(self.term, self.id, m.src))
+
+    # ------------------------------------------------------------------------------------
+    # Replication
+    # ------------------------------------------------------------------------------------
+
+    def _send(self, m: Message) -> None:
+        if isinstance(m, _SEND_BEFORE_PERSIST) or (isinstance(m, RequestVote) and m.pre_vote):
+            self._msgs.append(m)
+        else:
+            self._persisted_msgs.append(m)
+
+    def _send_append(self, peer: int, *, allow_empty: bool = True) -> bool:
+        """Send `peer` what it lacks, if its progress allows; True if something was sent."""
+        pr = self._progress[peer]
+        if pr.is_paused(self.config.max_inflight):
+            return False
+        prev_index = pr.next - 1
+        prev_term = self.log.term(prev_index)
+        if prev_term is None:
+            # What the follower needs was compacted away: send the snapshot (§7).
+            if not pr.recent_active:
+                return False
+            pr.become_snapshot(self.log.snapshot.index)
+            self._send(InstallSnapshot(self.term, self.id, peer, self.log.snapshot))
+            return True
+        entries: list[Entry] = []
+        if pr.next <= self.log.last_index:
+            entries = self.log.slice(pr.next, self.log.last_index + 1, self.config.max_msg_bytes)
+        if not entries and not allow_empty:
+            return False
+        self._send(
+            AppendEntries(
+                self.term, self.id, peer, prev_index, prev_term, tuple(entries), self.log.commit
+            )
+        )
+        pr.sent_entries(entries[-1].index if entries else prev_index)
+        return True
+
+    def _broadcast_append(self) -> None:
+        self._broadcast_pending = False
+        for peer in self._others:
+            while self._send_append(peer, allow_empty=False):
+                if self._progress[peer].state is not ProgressState.REPLICATE:
+                    break
+
+    def _broadcast_heartbeat(self, read_seq: int) -> None:
+        for peer in self._others:
+            pr = self._progress[peer]
+            commit = min(pr.match, self.log.commit)
+            self._send(Heartbeat(self.term, self.id, peer, commit, read_seq))
+
+    def _maybe_commit(self) -> None:
+        matches = sorted([self.log.stable] + [pr.match for pr in self._progress.values()])
+        candidate = matches[len(matches) - self.config.quorum]
+        # Only entries of the current term are committed by counting replicas (§5.4.2).
+        if candidate > self.log.commit and self.log.term(candidate) == self.term:
+            self.log.commit_to(candidate)
+            if self._reads_before_commit:
+                waiting, self._reads_before_commit = self._reads_before_commit, []
+                for ctx in waiting:
+                    self._start_read(ctx)
+
+    # ------------------------------------------------------------------------------------
+    # ReadIndex (thesis §6.4)
+    # ------------------------------------------------------------------------------------
+
+    def _start_read(self, ctx: int) -> None:
+        if not self._others:
+            self._read_states.append(ReadState(ctx, self.log.commit))
+            return
+        self._read_seq += 1
+        self._reads.append((self._read_seq, ctx, self.log.commit))
+        self._broadcast_heartbeat(self._read_seq)
+
+    def _ack_reads(self, peer: int, seq: int) -> None:
+        if seq > self._read_acks.get(peer, 0):
+            self._read_acks[peer] = seq
+        # Reads are confirmed in order: a heartbeat answered for seq s proves leadership
+        # at a moment after every read with a sequence number <= s was registered.
+        acks = sorted(self._read_acks.values(), reverse=True)
+        needed = self.config.quorum - 1  # the leader counts itself
+        if len(acks) < needed:
+            return
+        confirmed = acks[needed - 1] if needed > 0 else self._read_seq
+        done = 0
+        for seq_i, ctx, index in self._reads:
+            if seq_i > confirmed:
+                break
+            self._read_states.append(ReadState(ctx, index))
+            done += 1
+        if done:
+            del self._reads[:done]
