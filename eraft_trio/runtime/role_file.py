@@ -1,0 +1,227 @@
+"""Parse and validate a node's role file (TOML), naming the file, key and problem on error."""
+
+from __future__ import annotations
+
+import tomllib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class RoleFileError(ValueError):
+    """A role file that cannot be used; the message names the file, the key and the problem."""
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        super().__init__(f"{path}: {key}: {problem}")
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class RoleFile:
+    path: Path
+    role: str  # "config" or "shard"
+    id: int
+    data_dir: Path
+    listen: str
+    peers: tuple[str, ...]
+    heartbeat_ms: int
+    election_timeout_ms: tuple[int, int]
+    snapshot_entries: int
+    tick_ms: int
+    group: int  # 0 for the config group
+    config_servers: tuple[str, ...]
+    buckets: int
+    cluster: str
+    secret_file: Path | None
+    metrics_listen: str | None
+
+    @property
+    def address(self) -> str:
+        return self.peers[self.id]
+
+    @property
+    def host(self) -> str:
+        return split_address(self.address)[0]
+
+
+# Each section's keys: name -> (type, required). Types are checked exactly (bool is not int).
+_SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
+    "node": {
+        "role": (str, True),
+        "id": (int, True),
+        "data_dir": (str, True),
+        "listen": (str, False),
+        "cluster": (str, False),
+    },
+    "raft": {
+        "peers": (list, True),
+        "heartbeat_ms": (int, False),
+        "election_timeout_ms": (list, False),
+        "snapshot_entries": (int, False),
+        "tick_ms": (int, False),
+    },
+    "shard": {"group": (int, True), "config_servers": (list, True)},
+    "config": {"buckets": (int, False)},
+    "security": {"secret_file": (str, False)},
+    "metrics": {"listen": (str, False)},
+}
+
+
+def split_address(addr: str) -> tuple[str, int]:
+    """'host:port' -> (host, port); raises ValueError with a readable message."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{addr!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def cluster_id_for(config_servers: tuple[str, ...]) -> str:
+    """Default cluster id: derived from the config group's addresses, same on every node."""
+    digest = zlib.crc32(",".join(sorted(config_servers)).encode())
+    return f"eraft-{digest:08x}"
+
+
+def load_role_file(path: str | Path) -> RoleFile:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise RoleFileError(path, "file", f"cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RoleFileError(path, "file", f"not valid TOML: {exc}") from exc
+    return parse_role(raw, path)
+
+
+def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
+    _check_schema(raw, path)
+    node, raft = raw["node"], raw["raft"]
+    role = node["role"]
+    if role not in ("config", "shard"):
+        raise RoleFileError(path, "node.role", f'must be "config" or "shard", not {role!r}')
+    if role == "shard" and "shard" not in raw:
+        raise RoleFileError(path, "shard", "missing section (required for role = shard)")
+    if role == "config" and "shard" in raw:
+        raise RoleFileError(path, "shard", "not allowed for role = config")
+    if role == "shard" and "config" in raw:
+        raise RoleFileError(path, "config", "not allowed for role = shard")
+
+    peers = _addresses(raft["peers"], path, "raft.peers")
+    if not peers:
+        raise RoleFileError(path, "raft.peers", "must list at least one address")
+    if len(set(peers)) != len(peers):
+        raise RoleFileError(path, "raft.peers", "lists an address twice")
+    node_id = node["id"]
+    if not 0 <= node_id < len(peers):
+        raise RoleFileError(path, "node.id", f"{node_id} is outside raft.peers (0..{len(peers) - 1})")
+
+    listen = node.get("listen", peers[node_id])
+    _address(listen, path, "node.listen")
+    heartbeat_ms = _positive(raft.get("heartbeat_ms", 50), path, "raft.heartbeat_ms")
+    election = raft.get("election_timeout_ms", [300, 600])
+    if (
+        len(election) != 2
+        or not all(type(v) is int for v in election)
+        or not 0 < election[0] <= election[1]
+    ):
+        raise RoleFileError(
+            path, "raft.election_timeout_ms", "must be [min, max] in ms with 0 < min <= max"
+        )
+    if election[0] <= heartbeat_ms:
+        raise RoleFileError(
+            path, "raft.election_timeout_ms", f"minimum must exceed heartbeat_ms ({heartbeat_ms})"
+        )
+    snapshot_entries = _positive(
+        raft.get("snapshot_entries", 10000), path, "raft.snapshot_entries"
+    )
+    tick_ms = _positive(raft.get("tick_ms", min(10, heartbeat_ms)), path, "raft.tick_ms")
+    if tick_ms > heartbeat_ms:
+        raise RoleFileError(path, "raft.tick_ms", "must not exceed heartbeat_ms")
+
+    if role == "shard":
+        group = raw["shard"]["group"]
+        if group <= 0:
+            raise RoleFileError(path, "shard.group", f"must be an integer > 0, not {group}")
+        config_servers = _addresses(raw["shard"]["config_servers"], path, "shard.config_servers")
+        if not config_servers:
+            raise RoleFileError(path, "shard.config_servers", "must list at least one address")
+        buckets = 0
+    else:
+        group = 0
+        config_servers = peers
+        buckets = _positive(raw.get("config", {}).get("buckets", 10), path, "config.buckets")
+
+    base = path.parent
+    data_dir = base / node["data_dir"]
+    secret = raw.get("security", {}).get("secret_file")
+    metrics = raw.get("metrics", {}).get("listen")
+    if metrics is not None:
+        _address(metrics, path, "metrics.listen")
+    return RoleFile(
+        path=path,
+        role=role,
+        id=node_id,
+        data_dir=data_dir,
+        listen=listen,
+        peers=peers,
+        heartbeat_ms=heartbeat_ms,
+        election_timeout_ms=(election[0], election[1]),
+        snapshot_entries=snapshot_entries,
+        tick_ms=tick_ms,
+        group=group,
+        config_servers=config_servers,
+        buckets=buckets,
+        cluster=node.get("cluster") or cluster_id_for(config_servers),
+        secret_file=base / secret if secret else None,
+        metrics_listen=metrics,
+    )
+
+
+def _check_schema(raw: dict[str, Any], path: Path) -> None:
+    for section, value in raw.items():
+        if section not in _SCHEMA:
+            raise RoleFileError(path, section, "unknown section")
+        if not isinstance(value, dict):
+            raise RoleFileError(path, section, "must be a table")
+        keys = _SCHEMA[section]
+        for key, item in value.items():
+            if key not in keys:
+                raise RoleFileError(path, f"{section}.{key}", "unknown key")
+            expected = keys[key][0]
+            if type(item) is not expected:
+                raise RoleFileError(
+                    path,
+                    f"{section}.{key}",
+                    f"must be {expected.__name__}, not {type(item).__name__}",
+                )
+    for section in ("node", "raft"):
+        if section not in raw:
+            raise RoleFileError(path, section, "missing section")
+    for section, keys in _SCHEMA.items():
+        if section not in raw:
+            continue
+        for key, (_, required) in keys.items():
+            if required and key not in raw[section]:
+                raise RoleFileError(path, f"{section}.{key}", "missing required key")
+
+
+def _positive(value: int, path: Path, key: str) -> int:
+    if value <= 0:
+        raise RoleFileError(path, key, f"must be > 0, not {value}")
+    return value
+
+
+def _address(value: Any, path: Path, key: str) -> str:
+    if not isinstance(value, str):
+        raise RoleFileError(path, key, f"must be a string host:port, not {type(value).__name__}")
+    try:
+        split_address(value)
+    except ValueError as exc:
+        raise RoleFileError(path, key, str(exc)) from exc
+    return value
+
+
+def _addresses(values: list[Any], path: Path, key: str) -> tuple[str, ...]:
+    return tuple(_address(v, path, key) for v in values)
