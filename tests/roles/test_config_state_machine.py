@@ -19,6 +19,7 @@ from eraft_trio.roles.config.commands import (
 )
 from eraft_trio.roles.config.model import Config
 from eraft_trio.roles.config.state_machine import ConfigStateMachine
+from eraft_trio.runtime.state_machine import StateMachine
 from eraft_trio.storage.view import MemoryView
 
 
@@ -45,6 +46,13 @@ def joined(machine: ConfigStateMachine, *gids: int) -> MemoryView:
     for seq, gid in enumerate(gids, start=1):
         assert machine.apply(view, seq, entry(1, seq, Join({gid: addresses(gid)})))["ok"]
     return view
+
+
+def test_is_a_runtime_state_machine() -> None:
+    machine: StateMachine = ConfigStateMachine(10)  # checked by mypy
+    with pytest.raises(ValueError, match="positive"):
+        ConfigStateMachine(0)
+    assert machine.read(MemoryView(), ("query", None))["num"] == 0
 
 
 def test_config_zero_before_any_command(machine: ConfigStateMachine) -> None:
