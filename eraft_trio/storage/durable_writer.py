@@ -1,0 +1,121 @@
+"""Runs write transactions one at a time, each with one durable commit, growing a full map."""
+
+from __future__ import annotations
+
+import errno
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import lmdb
+
+from .errors import StorageError, StorageFullError
+from .map_gate import MapGate
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class CommitStats:
+    """Durable commits (each waits for LMDB's data and meta page flush) and their latency."""
+
+    commits: int = 0
+    map_growths: int = 0
+    last_latency_s: float = 0.0
+    total_latency_s: float = 0.0
+
+    def record(self, latency_s: float) -> None:
+        self.commits += 1
+        self.last_latency_s = latency_s
+        self.total_latency_s += latency_s
+
+    @property
+    def mean_latency_s(self) -> float:
+        return self.total_latency_s / self.commits if self.commits else 0.0
+
+
+class DurableWriter:
+    """The only way the store writes: `run(body)` is one LMDB write transaction.
+
+    A body may be run more than once: when the map fills, the transaction is aborted,
+    the map doubled and the body run again from the start, so bodies must depend only
+    on what they read in their transaction.
+    """
+
+    def __init__(self, env: lmdb.Environment, gate: MapGate, max_map_size: int) -> None:
+        self._env = env
+        self._gate = gate
+        self._max_map_size = max_map_size
+        # Serialises writers and keeps set_mapsize away from any open write transaction.
+        self._lock = threading.Lock()
+        self._closed = False
+        self.stats = CommitStats()
+
+    def run(self, body: Callable[[lmdb.Transaction[bytes]], T]) -> T:
+        with self._lock:
+            if self._closed:
+                raise StorageError("the store is closed")
+            while True:
+                try:
+                    return self._run_once(body)
+                except lmdb.MapFullError:
+                    self._grow()
+
+    def close(self, release: Callable[[], None]) -> None:
+        """Wait for the write in progress, then run `release` with writes refused from now on."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                release()
+
+    def _run_once(self, body: Callable[[lmdb.Transaction[bytes]], T]) -> T:
+        try:
+            txn = self._env.begin(write=True)
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot begin an LMDB write transaction: {exc}") from exc
+        try:
+            result = body(txn)
+            started = time.perf_counter()
+            self._commit(txn)
+            self.stats.record(time.perf_counter() - started)
+            return result
+        except lmdb.MapFullError:
+            txn.abort()
+            raise
+        except lmdb.DiskError as exc:
+            txn.abort()
+            raise StorageFullError(f"the disk is full; the write was not stored: {exc}") from exc
+        except lmdb.Error as exc:
+            txn.abort()
+            raise StorageError(f"LMDB write failed and was rolled back: {exc}") from exc
+        except OSError as exc:
+            txn.abort()
+            if exc.errno == errno.ENOSPC:
+                raise StorageFullError(
+                    f"the disk is full; the write was not stored: {exc}"
+                ) from exc
+            raise StorageError(f"write failed and was rolled back: {exc}") from exc
+        except BaseException:
+            # The body's own failure (a state machine bug, an invalid batch): roll back and
+            # let it through unchanged. Aborting an already finished txn is a no-op.
+            txn.abort()
+            raise
+
+    def _commit(self, txn: lmdb.Transaction[bytes]) -> None:
+        txn.commit()
+
+    def _grow(self) -> None:
+        current = self._env.info()["map_size"]
+        if current >= self._max_map_size:
+            raise StorageFullError(
+                f"the LMDB map is full at its maximum size of {current} bytes; "
+                "the write was not stored"
+            )
+        new_size = min(current * 2, self._max_map_size)
+        try:
+            self._gate.remap(lambda: self._env.set_mapsize(new_size))
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot grow the LMDB map to {new_size} bytes: {exc}") from exc
+        self.stats.map_growths += 1

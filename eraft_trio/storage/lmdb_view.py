@@ -1,0 +1,80 @@
+"""A TableView over one LMDB transaction: every table in the `sm` sub-db as table NUL key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+import lmdb
+
+from .errors import StorageError
+
+_SEPARATOR = b"\x00"
+# The byte after the separator, so [table NUL, table \x01) holds exactly one table's keys.
+_PAST_SEPARATOR = b"\x01"
+
+
+@lru_cache(maxsize=256)
+def table_prefix(table: str) -> bytes:
+    """The key prefix of `table`; names are short ASCII without NUL so prefixes never overlap."""
+    if not table or "\x00" in table or not table.isascii():
+        raise ValueError(f"table name {table!r}: must be non-empty ASCII without NUL")
+    return table.encode("ascii") + _SEPARATOR
+
+
+def table_key(table: str, key: bytes) -> bytes:
+    return table_prefix(table) + bytes(key)
+
+
+class LmdbTableView:
+    """TableView over `txn`'s `sm` sub-db; read-only unless made for a write transaction."""
+
+    def __init__(self, txn: lmdb.Transaction[bytes], sm_db: Any, *, writable: bool) -> None:
+        self._txn = txn
+        self._db = sm_db
+        self._writable = writable
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        value: bytes | None = self._txn.get(table_key(table, key), db=self._db)
+        return value
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        self._check_writable()
+        self._txn.put(table_key(table, key), bytes(value), db=self._db)
+
+    def delete(self, table: str, key: bytes) -> None:
+        self._check_writable()
+        self._txn.delete(table_key(table, key), db=self._db)
+
+    def scan(
+        self, table: str, start: bytes = b"", end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Rows with start <= key < end in key order.
+
+        In a writable view the range is read in full before the first row is yielded,
+        like MemoryView, so a state machine that writes while scanning sees the same
+        rows on every replica and in the simulator. Read-only views stream.
+        """
+        prefix = table_prefix(table)
+        low = prefix + bytes(start)
+        high = prefix[:-1] + _PAST_SEPARATOR if end is None else prefix + bytes(end)
+        rows = self._rows(prefix, low, high)
+        if self._writable:
+            yield from list(rows)
+        else:
+            yield from rows
+
+    def _rows(self, prefix: bytes, low: bytes, high: bytes) -> Iterator[tuple[bytes, bytes]]:
+        cursor = self._txn.cursor(db=self._db)
+        if not cursor.set_range(low):
+            return
+        strip = len(prefix)
+        for key, value in cursor:
+            if key >= high:
+                return
+            yield key[strip:], value
+
+    def _check_writable(self) -> None:
+        if not self._writable:
+            raise StorageError("this TableView is read-only (it is on a read transaction)")

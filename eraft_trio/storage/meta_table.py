@@ -1,0 +1,123 @@
+"""Reads and writes the small records of the `meta` sub-db: positions, hard state, identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lmdb
+import msgpack
+
+from eraft_trio.raft.types import HardState, SnapshotMeta
+
+FORMAT_VERSION = 1
+
+FORMAT_KEY = b"format"
+IDENTITY_KEY = b"identity"
+HARD_STATE_KEY = b"hard_state"
+SNAPSHOT_KEY = b"snapshot"  # index and term of the last compacted entry
+APPLIED_KEY = b"applied"  # index and term of the last entry applied to `sm`
+STAGING_KEY = b"staging"  # which snapshot the `staging` sub-db is receiving
+STAGING_GENERATION_KEY = b"staging_generation"  # never reset, so stale stagers stay stale
+
+Identity = dict[str, str | int]
+
+
+@dataclass(frozen=True, slots=True)
+class StagingMarker:
+    """The snapshot being staged, and the generation of the stager that owns the area."""
+
+    meta: SnapshotMeta
+    generation: int
+
+
+def _get(txn: lmdb.Transaction[bytes], db: Any, key: bytes) -> Any:
+    raw = txn.get(key, db=db)
+    return None if raw is None else msgpack.unpackb(raw, raw=False)
+
+
+def _put(txn: lmdb.Transaction[bytes], db: Any, key: bytes, value: Any) -> None:
+    txn.put(key, msgpack.packb(value, use_bin_type=True), db=db)
+
+
+def get_format(txn: lmdb.Transaction[bytes], db: Any) -> int | None:
+    value = _get(txn, db, FORMAT_KEY)
+    return None if value is None else int(value)
+
+
+def put_format(txn: lmdb.Transaction[bytes], db: Any) -> None:
+    _put(txn, db, FORMAT_KEY, FORMAT_VERSION)
+
+
+def get_identity(txn: lmdb.Transaction[bytes], db: Any) -> Identity | None:
+    value = _get(txn, db, IDENTITY_KEY)
+    return None if value is None else dict(value)
+
+
+def put_identity(txn: lmdb.Transaction[bytes], db: Any, identity: Identity) -> None:
+    _put(txn, db, IDENTITY_KEY, dict(identity))
+
+
+def get_hard_state(txn: lmdb.Transaction[bytes], db: Any) -> HardState:
+    value = _get(txn, db, HARD_STATE_KEY)
+    if value is None:
+        return HardState()
+    term, vote, commit = value
+    return HardState(term=term, vote=vote, commit=commit)
+
+
+def put_hard_state(txn: lmdb.Transaction[bytes], db: Any, hard_state: HardState) -> None:
+    _put(txn, db, HARD_STATE_KEY, [hard_state.term, hard_state.vote, hard_state.commit])
+
+
+def _get_position(txn: lmdb.Transaction[bytes], db: Any, key: bytes) -> SnapshotMeta:
+    value = _get(txn, db, key)
+    if value is None:
+        return SnapshotMeta()
+    index, term = value
+    return SnapshotMeta(index=index, term=term)
+
+
+def _put_position(
+    txn: lmdb.Transaction[bytes], db: Any, key: bytes, position: SnapshotMeta
+) -> None:
+    _put(txn, db, key, [position.index, position.term])
+
+
+def get_snapshot(txn: lmdb.Transaction[bytes], db: Any) -> SnapshotMeta:
+    return _get_position(txn, db, SNAPSHOT_KEY)
+
+
+def put_snapshot(txn: lmdb.Transaction[bytes], db: Any, meta: SnapshotMeta) -> None:
+    _put_position(txn, db, SNAPSHOT_KEY, meta)
+
+
+def get_applied(txn: lmdb.Transaction[bytes], db: Any) -> SnapshotMeta:
+    """The applied position, as (index, term) of the last applied entry."""
+    return _get_position(txn, db, APPLIED_KEY)
+
+
+def put_applied(txn: lmdb.Transaction[bytes], db: Any, applied: SnapshotMeta) -> None:
+    _put_position(txn, db, APPLIED_KEY, applied)
+
+
+def get_staging(txn: lmdb.Transaction[bytes], db: Any) -> StagingMarker | None:
+    value = _get(txn, db, STAGING_KEY)
+    if value is None:
+        return None
+    index, term, generation = value
+    return StagingMarker(SnapshotMeta(index=index, term=term), generation)
+
+
+def put_staging(txn: lmdb.Transaction[bytes], db: Any, marker: StagingMarker) -> None:
+    _put(txn, db, STAGING_KEY, [marker.meta.index, marker.meta.term, marker.generation])
+
+
+def delete_staging(txn: lmdb.Transaction[bytes], db: Any) -> None:
+    txn.delete(STAGING_KEY, db=db)
+
+
+def next_staging_generation(txn: lmdb.Transaction[bytes], db: Any) -> int:
+    generation = int(_get(txn, db, STAGING_GENERATION_KEY) or 0) + 1
+    _put(txn, db, STAGING_GENERATION_KEY, generation)
+    return generation

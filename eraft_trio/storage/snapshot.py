@@ -1,0 +1,164 @@
+"""Snapshots as streams: a reader over one read transaction, a stager that receives chunks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from types import TracebackType
+
+import lmdb
+
+from eraft_trio.raft.types import SnapshotMeta
+
+from . import meta_table
+from .durable_writer import DurableWriter
+from .errors import SnapshotError, StorageError
+from .map_gate import MapGate
+from .snapshot_chunks import CHUNK_OVERHEAD, decode_chunk, encode_chunk, row_size
+from .sub_dbs import SubDbs
+
+
+class SnapshotReader:
+    """Every row of the state machine as of one read transaction, in chunks of about
+    `chunk_bytes` (a single larger row makes a chunk of its own).
+
+    `meta` is the applied position the rows describe. One consumer at a time; it may
+    call `next_chunk` from any thread. If the store's map has to grow meanwhile, the
+    reader is invalidated and the next call raises SnapshotError: open a new one.
+    """
+
+    def __init__(self, env: lmdb.Environment, gate: MapGate, dbs: SubDbs, chunk_bytes: int) -> None:
+        if chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be positive, not {chunk_bytes}")
+        self._gate = gate
+        self._chunk_bytes = chunk_bytes
+        self._invalidated = False
+        self._closed = False
+        self._lock = threading.Lock()
+        self.rows_read = 0
+        self.bytes_read = 0
+        with gate.reading():
+            try:
+                txn = env.begin()
+                applied = meta_table.get_applied(txn, dbs.meta)
+                self._cursor = txn.cursor(db=dbs.sm)
+                self._has_row = self._cursor.first()
+            except lmdb.Error as exc:
+                raise StorageError(f"cannot open a snapshot read transaction: {exc}") from exc
+        self._txn: lmdb.Transaction[bytes] | None = txn
+        self._meta = applied
+        gate.add_long_reader(self)
+
+    @property
+    def meta(self) -> SnapshotMeta:
+        return self._meta
+
+    def next_chunk(self) -> bytes | None:
+        """The next chunk, or None once every row has been read."""
+        with self._gate.reading(), self._lock:
+            if self._invalidated:
+                raise SnapshotError(
+                    "snapshot reader was invalidated because the map grew; open a new snapshot"
+                )
+            if self._closed:
+                raise SnapshotError("snapshot reader is closed")
+            return self._read_chunk()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (chunk := self.next_chunk()) is not None:
+            yield chunk
+
+    def close(self) -> None:
+        with self._gate.reading(), self._lock:
+            self._closed = True
+            self._release()
+        self._gate.discard_long_reader(self)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._invalidated = True
+            self._release()
+
+    def __enter__(self) -> SnapshotReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _read_chunk(self) -> bytes | None:
+        rows: list[tuple[bytes, bytes]] = []
+        size = CHUNK_OVERHEAD
+        while self._has_row:
+            key, value = self._cursor.item()
+            size_of_row = row_size(key, value)
+            if rows and size + size_of_row > self._chunk_bytes:
+                break
+            rows.append((key, value))
+            size += size_of_row
+            self._has_row = self._cursor.next()
+        if not rows:
+            self._release()
+            return None
+        chunk = encode_chunk(rows)
+        self.rows_read += len(rows)
+        self.bytes_read += len(chunk)
+        return chunk
+
+    def _release(self) -> None:
+        if self._txn is not None:
+            self._txn.abort()
+            self._txn = None
+            self._has_row = False
+
+
+class SnapshotStager:
+    """Receives a snapshot's chunks into the `staging` sub-db, one small transaction each.
+
+    Beginning a new staging clears the area and makes every older stager stale, so a
+    late chunk of an abandoned transfer can never mix into a newer one. Installing is
+    a WriteBatch(install_snapshot=meta).
+    """
+
+    def __init__(self, writer: DurableWriter, dbs: SubDbs, meta: SnapshotMeta) -> None:
+        self._writer = writer
+        self._dbs = dbs
+        self._meta = meta
+        self.rows_staged = 0
+        self.bytes_staged = 0
+        self._generation = writer.run(self._begin)
+
+    @property
+    def meta(self) -> SnapshotMeta:
+        return self._meta
+
+    def add_chunk(self, chunk: bytes) -> int:
+        """Durably stage the rows of one chunk; returns how many rows it held."""
+        rows = decode_chunk(chunk)
+
+        def stage(txn: lmdb.Transaction[bytes]) -> None:
+            marker = meta_table.get_staging(txn, self._dbs.meta)
+            if marker != meta_table.StagingMarker(self._meta, self._generation):
+                raise SnapshotError(
+                    f"staging of snapshot {self._meta} was superseded or installed; "
+                    "begin a new staging"
+                )
+            for key, value in rows:
+                txn.put(key, value, db=self._dbs.staging)
+
+        self._writer.run(stage)
+        self.rows_staged += len(rows)
+        self.bytes_staged += len(chunk)
+        return len(rows)
+
+    def _begin(self, txn: lmdb.Transaction[bytes]) -> int:
+        txn.drop(self._dbs.staging, delete=False)
+        generation = meta_table.next_staging_generation(txn, self._dbs.meta)
+        meta_table.put_staging(
+            txn, self._dbs.meta, meta_table.StagingMarker(self._meta, generation)
+        )
+        return generation
