@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,10 @@ from .errors import StorageError, StorageFullError
 from .map_gate import MapGate
 
 T = TypeVar("T")
+
+# Below this much free space, a failed write is reported as a full disk: LMDB turns a
+# write cut short by ENOSPC into EIO, so the errno alone does not tell.
+DISK_FULL_MARGIN = 1 << 20
 
 
 @dataclass(slots=True)
@@ -84,24 +89,26 @@ class DurableWriter:
         except lmdb.MapFullError:
             txn.abort()
             raise
-        except lmdb.DiskError as exc:
+        except (lmdb.Error, OSError) as exc:
             txn.abort()
-            raise StorageFullError(f"the disk is full; the write was not stored: {exc}") from exc
-        except lmdb.Error as exc:
-            txn.abort()
-            raise StorageError(f"LMDB write failed and was rolled back: {exc}") from exc
-        except OSError as exc:
-            txn.abort()
-            if exc.errno == errno.ENOSPC:
-                raise StorageFullError(
-                    f"the disk is full; the write was not stored: {exc}"
-                ) from exc
-            raise StorageError(f"write failed and was rolled back: {exc}") from exc
+            raise self._failure(exc) from exc
         except BaseException:
             # The body's own failure (a state machine bug, an invalid batch): roll back and
             # let it through unchanged. Aborting an already finished txn is a no-op.
             txn.abort()
             raise
+
+    def _failure(self, exc: lmdb.Error | OSError) -> StorageError:
+        free = _free_bytes(self._env.path())
+        if (
+            isinstance(exc, lmdb.DiskError)
+            or getattr(exc, "errno", None) == errno.ENOSPC
+            or (free is not None and free < DISK_FULL_MARGIN)
+        ):
+            return StorageFullError(
+                f"the disk is full ({free} bytes free); the write was not stored: {exc}"
+            )
+        return StorageError(f"LMDB write failed and was rolled back: {exc}")
 
     def _commit(self, txn: lmdb.Transaction[bytes]) -> None:
         txn.commit()
@@ -119,3 +126,10 @@ class DurableWriter:
         except lmdb.Error as exc:
             raise StorageError(f"cannot grow the LMDB map to {new_size} bytes: {exc}") from exc
         self.stats.map_growths += 1
+
+
+def _free_bytes(path: str) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
