@@ -187,7 +187,8 @@ def _window(
     if last_write is None:
         shown = nearby[-MAX_CONTEXT_OPS:]
     else:
-        shown = sorted([last_write, *nearby[len(nearby) - MAX_CONTEXT_OPS + 1 :]])
+        kept = nearby[max(0, len(nearby) - (MAX_CONTEXT_OPS - 1)) :]
+        shown = sorted([last_write, *kept])
     observed = {op.value for op, _ in unplaced if op.kind == "get"}
     writers = tuple(
         op for op in ops if op.kind == "put" and op.outcome != "fail" and op.value in observed
