@@ -17,9 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     node = sub.add_parser("node", help="run one node (config or shard role)")
     node.add_argument("--config", required=True, metavar="FILE.toml", help="the role file")
-    node.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
-    )
+    node.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
 

@@ -115,7 +115,9 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         raise RoleFileError(path, "raft.peers", "lists an address twice")
     node_id = node["id"]
     if not 0 <= node_id < len(peers):
-        raise RoleFileError(path, "node.id", f"{node_id} is outside raft.peers (0..{len(peers) - 1})")
+        raise RoleFileError(
+            path, "node.id", f"{node_id} is outside raft.peers (0..{len(peers) - 1})"
+        )
 
     listen = node.get("listen", peers[node_id])
     _address(listen, path, "node.listen")
@@ -133,9 +135,7 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         raise RoleFileError(
             path, "raft.election_timeout_ms", f"minimum must exceed heartbeat_ms ({heartbeat_ms})"
         )
-    snapshot_entries = _positive(
-        raft.get("snapshot_entries", 10000), path, "raft.snapshot_entries"
-    )
+    snapshot_entries = _positive(raft.get("snapshot_entries", 10000), path, "raft.snapshot_entries")
     tick_ms = _positive(raft.get("tick_ms", min(10, heartbeat_ms)), path, "raft.tick_ms")
     if tick_ms > heartbeat_ms:
         raise RoleFileError(path, "raft.tick_ms", "must not exceed heartbeat_ms")

@@ -1,0 +1,123 @@
+"""`eraft node --config FILE.toml`: run one node of either role until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Any
+
+import trio
+
+from eraft_trio.raft.config import RaftConfig
+from eraft_trio.runtime.group_link import GroupLink
+from eraft_trio.runtime.node_service import NodeService
+from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
+from eraft_trio.runtime.role_file import RoleFile, RoleFileError, load_role_file, split_address
+from eraft_trio.storage.errors import StorageError, StorageIdentityError, StorageInUseError
+from eraft_trio.storage.node_store import NodeStore
+from eraft_trio.transport.server import TransportServer
+
+log = logging.getLogger("eraft.node")
+
+
+def run_node(config_path: str, log_level: str = "info") -> int:
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        role = load_role_file(config_path)
+    except RoleFileError as exc:
+        print(f"eraft node: {exc}", file=sys.stderr)
+        return 2
+    identity: dict[str, str | int] = {
+        "cluster": role.cluster,
+        "role": role.role,
+        "group": role.group,
+        "node": role.id,
+    }
+    try:
+        store = NodeStore.open(role.data_dir, identity)
+    except (StorageIdentityError, StorageInUseError) as exc:
+        print(f"eraft node: {role.path}: node.data_dir: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"eraft node: {role.path}: node.data_dir: {exc}", file=sys.stderr)
+        return 2
+    try:
+        trio.run(serve_node, role, store)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+    log.info("stopped")
+    return 0
+
+
+def raft_config_for(role: RoleFile) -> RaftConfig:
+    tick = role.tick_ms
+    low, high = role.election_timeout_ms
+    return RaftConfig(
+        id=role.id,
+        peers=tuple(range(len(role.peers))),
+        heartbeat_ticks=max(1, round(role.heartbeat_ms / tick)),
+        election_ticks_min=max(2, round(low / tick)),
+        election_ticks_max=max(2, round(high / tick)),
+    )
+
+
+def build_role(role: RoleFile, node_factory: Any) -> tuple[RaftNode, Any]:
+    """The role's state machine and server around a RaftNode made by `node_factory(sm)`."""
+    if role.role == "config":
+        from eraft_trio.roles.config.server import ConfigRoleServer
+        from eraft_trio.roles.config.state_machine import ConfigStateMachine
+
+        node = node_factory(ConfigStateMachine(role.buckets))
+        return node, ConfigRoleServer(node)
+    from eraft_trio.roles.shard.server import ShardRoleServer
+    from eraft_trio.roles.shard.state_machine import ShardStateMachine
+
+    node = node_factory(ShardStateMachine(role.group))
+    return node, ShardRoleServer(node, role)
+
+
+async def serve_node(role: RoleFile, store: NodeStore) -> None:
+    settings = NodeSettings(
+        raft=raft_config_for(role),
+        peers=role.peers,
+        tick_seconds=role.tick_ms / 1000,
+        snapshot_entries=role.snapshot_entries,
+    )
+    link = GroupLink(role.peers, role.id, cluster=role.cluster, group=role.group)
+    node, role_server = build_role(role, lambda sm: RaftNode(settings, sm, store, link))
+    service = NodeService(node, role_server, group=role.group)
+    host, port = split_address(role.listen)
+    server = TransportServer(host, port, role.cluster, role.id, role.group, service)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
+            await nursery.start(link.run)
+            await nursery.start(node.run)
+            if hasattr(role_server, "run"):
+                await nursery.start(role_server.run)
+            if role.metrics_listen:
+                from eraft_trio.runtime.metrics import serve_metrics
+
+                await nursery.start(serve_metrics, role.metrics_listen, service)
+            log.info(
+                "%s node %d of group %d serving on %s (data in %s)",
+                role.role,
+                role.id,
+                role.group,
+                role.listen,
+                role.data_dir,
+            )
+            async for signum in signals:
+                log.info("received %s, stopping", signal.Signals(signum).name)
+                break
+            # Cancelling waits for a write in flight: trio does not abandon worker
+            # threads, so the last fsync completes before the store closes.
+            server.close()
+            nursery.cancel_scope.cancel()

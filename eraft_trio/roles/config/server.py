@@ -1,0 +1,41 @@
+"""The config role's server: turns client requests into proposals and ReadIndex reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eraft_trio.roles.config.requests import ConfigChange, ConfigQuery
+from eraft_trio.runtime.errors import RuntimeErrorBase, error_reply
+from eraft_trio.runtime.raft_node import RaftNode
+from eraft_trio.transport.handshake import PeerInfo
+
+
+class ConfigRoleServer:
+    def __init__(self, node: RaftNode) -> None:
+        self.node = node
+        self._stats = {"changes": 0, "queries": 0}
+
+    async def handle(self, peer: PeerInfo, body: Any) -> Any:
+        try:
+            if isinstance(body, ConfigChange):
+                self._stats["changes"] += 1
+                return await self.node.propose(body.command)
+            if isinstance(body, ConfigQuery):
+                self._stats["queries"] += 1
+                query = ("next", body.num) if body.after else ("query", body.num)
+                return await self.node.read(query)
+        except RuntimeErrorBase as exc:
+            return error_reply(exc)
+        return {
+            "err": "bad_request",
+            "message": f"the config role does not serve {type(body).__name__}",
+        }
+
+    def statistics(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {"role": "config", **self._stats}
+        try:
+            latest = self.node.read_local(("query", -1))
+            stats["config"] = latest
+        except Exception:  # status must render even when the tables are mid-restore
+            pass
+        return stats

@@ -1,0 +1,73 @@
+"""NodeService: the transport handler of a node, routing what arrives to Raft or the role."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from eraft_trio.raft.types import MESSAGE_TYPES
+from eraft_trio.runtime.messages import SnapshotChunk, StatusRequest, TransferLeadership
+from eraft_trio.runtime.raft_node import RaftNode
+from eraft_trio.transport.handshake import PeerInfo
+
+log = logging.getLogger(__name__)
+
+
+class RoleHandler(Protocol):
+    async def handle(self, peer: PeerInfo, body: Any) -> Any:
+        """Answer a client request of this role."""
+        ...
+
+    def statistics(self) -> dict[str, Any]: ...
+
+
+class NodeService:
+    def __init__(self, node: RaftNode, role: RoleHandler, *, group: int, extra_stats: Any = None):
+        self.node = node
+        self.role = role
+        self.group = group
+        self.extra_stats = extra_stats
+        self.rejected_pushes = 0
+
+    def _is_member(self, peer: PeerInfo, src: int) -> bool:
+        # Raft messages only from members of our own group, naming themselves truthfully.
+        return (
+            peer.node is not None
+            and peer.group == self.group
+            and peer.node == src
+            and 0 <= src < len(self.node.settings.peers)
+        )
+
+    def on_push(self, peer: PeerInfo, body: Any) -> None:
+        if isinstance(body, MESSAGE_TYPES) and self._is_member(peer, body.src):  # type: ignore[attr-defined]
+            self.node.step(body)  # type: ignore[arg-type]
+            return
+        self.rejected_pushes += 1
+        if self.rejected_pushes <= 10 or self.rejected_pushes % 1000 == 0:
+            log.warning("dropped push %s from %s", type(body).__name__, peer.address)
+
+    async def on_request(self, peer: PeerInfo, body: Any) -> Any:
+        if isinstance(body, SnapshotChunk):
+            if not self._is_member(peer, body.src):
+                return "not_a_member"
+            return await self.node.receive_snapshot_chunk(body)
+        if isinstance(body, StatusRequest):
+            return self.statistics()
+        if isinstance(body, TransferLeadership):
+            try:
+                self.node.transfer_leadership(body.target)
+            except Exception as exc:
+                return {"err": "transfer", "message": str(exc)}
+            return {"ok": True}
+        return await self.role.handle(peer, body)
+
+    def statistics(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {
+            "group": self.group,
+            "raft": self.node.statistics(),
+            "storage": self.node.store.statistics(),
+            "role": self.role.statistics(),
+        }
+        if self.extra_stats is not None:
+            stats.update(self.extra_stats())
+        return stats

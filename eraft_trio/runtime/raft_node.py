@@ -1,0 +1,433 @@
+"""RaftNode: runs one node's Raft core over LMDB storage and the TCP transport.
+
+One trio task (the ready loop) owns the core's output: for each Ready it sends the
+leader's messages at once, writes entries, hard state and the state machine's
+changes in one durable LMDB transaction off the event loop, then sends the messages
+that needed that write, answers proposers and readers, and advances the core.
+Everything that arrives while a write is in flight (peer messages, proposals, reads)
+is stepped into the core and goes into the next Ready: that is the group commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import trio
+
+from eraft_trio.raft.config import RaftConfig
+from eraft_trio.raft.core import RaftCore
+from eraft_trio.raft.errors import NotLeader
+from eraft_trio.raft.types import (
+    Entry,
+    EntryKind,
+    InstallSnapshot,
+    Message,
+    Ready,
+    Role,
+    SnapshotMeta,
+)
+from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
+from eraft_trio.runtime.messages import SnapshotChunk
+from eraft_trio.runtime.state_machine import StateMachine
+from eraft_trio.runtime.waiter import Waiter
+from eraft_trio.storage.errors import StorageError
+from eraft_trio.storage.node_store import NodeStore
+from eraft_trio.storage.view import TableView
+from eraft_trio.storage.write_batch import WriteBatch
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """What a RaftNode needs to know beyond its core's RaftConfig."""
+
+    raft: RaftConfig
+    peers: tuple[str, ...]  # address of every node of the group, by node id
+    tick_seconds: float = 0.01
+    snapshot_entries: int = 10000
+
+
+class PeerLink(Protocol):
+    """How the node reaches its peers: one-way Raft messages, and snapshot chunks."""
+
+    def send(self, peer: int, message: Message) -> bool: ...
+
+    async def call(self, peer: int, request: Any, timeout: float) -> Any: ...
+
+
+class RaftNode:
+    def __init__(
+        self,
+        settings: NodeSettings,
+        state_machine: StateMachine,
+        store: NodeStore,
+        link: PeerLink,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.state_machine = state_machine
+        self.store = store
+        self.link = link
+        loaded = store.load()
+        self.core = RaftCore(
+            settings.raft,
+            rng or random.Random(),
+            hard_state=loaded.hard_state,
+            snapshot=loaded.snapshot,
+            entries=loaded.entries,
+            applied=loaded.applied,
+        )
+        self._applied_term = loaded.applied_term
+        self._work = trio.Event()
+        self._pending_proposals: list[tuple[bytes, Waiter]] = []
+        self._proposals: dict[int, tuple[int, Waiter]] = {}  # index -> (term, waiter)
+        self._pending_reads: list[tuple[Any, Waiter]] = []
+        self._reads_by_ctx: dict[int, list[tuple[Any, Waiter]]] = {}
+        self._reads_by_index: list[tuple[int, list[tuple[Any, Waiter]]]] = []
+        self._next_read_ctx = 0
+        self._pending_compact: SnapshotMeta | None = None
+        self._snapshot_senders: set[int] = set()
+        self._stager: Any = None
+        self._nursery: trio.Nursery | None = None
+        self._stopped = False
+        self.leader_changed = trio.Event()
+        self._stats = {
+            "proposals": 0,
+            "applied_commands": 0,
+            "reads": 0,
+            "ready_batches": 0,
+            "snapshots_sent": 0,
+            "snapshots_installed": 0,
+        }
+
+    # ------------------------------------------------------------------------------------
+    # Running
+    # ------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._tick_loop)
+            nursery.start_soon(self._ready_loop)
+            task_status.started()
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def _kick(self) -> None:
+        self._work.set()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await trio.sleep(self.settings.tick_seconds)
+            self.core.tick()
+            self._kick()
+
+    async def _ready_loop(self) -> None:
+        while True:
+            await self._work.wait()
+            self._work = trio.Event()
+            self._flush_proposals()
+            self._flush_reads()
+            while self.core.has_ready():
+                await self._handle_ready(self.core.ready())
+                self._flush_proposals()
+                self._flush_reads()
+
+    async def _handle_ready(self, rd: Ready) -> None:
+        self._stats["ready_batches"] += 1
+        self._send_all(rd.messages)
+        batch = self._write_batch_for(rd)
+        replies: list[Any] = []
+        if batch is not None:
+            try:
+                replies = await trio.to_thread.run_sync(self.store.write_batch, batch)
+            except StorageError as exc:
+                # Nothing of the batch is stored, so the core must not believe it is. The
+                # node cannot go on without its log: stop, loudly; a restart recovers.
+                log.critical("storage write failed, stopping node: %s", exc)
+                raise
+            if batch.compact_to is not None:
+                self._pending_compact = None
+        if rd.snapshot is not None:
+            self._applied_term = rd.snapshot.term
+            self._stats["snapshots_installed"] += 1
+        self._send_all(rd.persisted_messages)
+        if rd.committed:
+            self._applied_term = rd.committed[-1].term
+            self._finish_proposals(rd.committed, replies)
+        for read_state in rd.read_states:
+            waiting = self._reads_by_ctx.pop(read_state.ctx, None)
+            if waiting:
+                self._reads_by_index.append((read_state.index, waiting))
+        if rd.soft_state is not None:
+            self._on_soft_state_change(rd.soft_state.role)
+        self.core.advance(rd)
+        self._serve_reads()
+        self._maybe_compact()
+
+    def _write_batch_for(self, rd: Ready) -> WriteBatch | None:
+        apply: Callable[[TableView], list[Any]] | None = None
+        applied_index: int | None = None
+        applied_term = 0
+        if rd.committed:
+            apply = self._apply_function(rd.committed)
+            applied_index = rd.committed[-1].index
+            applied_term = rd.committed[-1].term
+        if not (rd.snapshot or rd.entries or rd.hard_state or apply or self._pending_compact):
+            return None
+        return WriteBatch(
+            install_snapshot=rd.snapshot,
+            entries=rd.entries,
+            hard_state=rd.hard_state,
+            apply=apply,
+            applied_index=applied_index,
+            applied_term=applied_term,
+            compact_to=self._pending_compact,
+        )
+
+    def _apply_function(self, committed: list[Entry]) -> Callable[[TableView], list[Any]]:
+        machine = self.state_machine
+
+        def apply(view: TableView) -> list[Any]:
+            return [
+                machine.apply(view, e.index, e.data)
+                if e.kind == EntryKind.NORMAL and e.data
+                else None
+                for e in committed
+            ]
+
+        return apply
+
+    def _send_all(self, messages: list[Message]) -> None:
+        for m in messages:
+            if isinstance(m, InstallSnapshot):
+                self._start_snapshot_transfer(m)
+            else:
+                self.link.send(m.dst, m)
+
+    # ------------------------------------------------------------------------------------
+    # Proposals and reads
+    # ------------------------------------------------------------------------------------
+
+    async def propose(self, command: bytes) -> Any:
+        """Replicate `command`, wait for it to apply; return the state machine's reply."""
+        if self.core.role is not Role.LEADER:
+            raise NotLeaderError(self.leader_address)
+        waiter = Waiter()
+        self._pending_proposals.append((command, waiter))
+        self._stats["proposals"] += 1
+        self._kick()
+        return await waiter.wait()
+
+    async def read(self, query: Any) -> Any:
+        """A linearizable read: confirm leadership (ReadIndex), wait for apply, then read."""
+        if self.core.role is not Role.LEADER:
+            raise NotLeaderError(self.leader_address)
+        waiter = Waiter()
+        self._pending_reads.append((query, waiter))
+        self._stats["reads"] += 1
+        self._kick()
+        return await waiter.wait()
+
+    def read_local(self, query: Any) -> Any:
+        """Read this node's applied state without confirming anything (not linearizable)."""
+        with self.store.read_view() as view:
+            return self.state_machine.read(view, query)
+
+    def _flush_proposals(self) -> None:
+        if not self._pending_proposals:
+            return
+        pending, self._pending_proposals = self._pending_proposals, []
+        try:
+            first, term = self.core.propose([command for command, _ in pending])
+        except NotLeader as exc:
+            error = NotLeaderError(self._address_of(exc.leader))
+            for _, waiter in pending:
+                waiter.fail(error)
+            return
+        for offset, (_, waiter) in enumerate(pending):
+            self._proposals[first + offset] = (term, waiter)
+
+    def _flush_reads(self) -> None:
+        if not self._pending_reads:
+            return
+        pending, self._pending_reads = self._pending_reads, []
+        self._next_read_ctx += 1
+        ctx = self._next_read_ctx
+        try:
+            self.core.read_index(ctx)
+        except NotLeader as exc:
+            error = NotLeaderError(self._address_of(exc.leader))
+            for _, waiter in pending:
+                waiter.fail(error)
+            return
+        self._reads_by_ctx[ctx] = pending
+
+    def _finish_proposals(self, committed: list[Entry], replies: list[Any]) -> None:
+        self._stats["applied_commands"] += len(committed)
+        for entry, reply in zip(committed, replies, strict=True):
+            found = self._proposals.pop(entry.index, None)
+            if found is None:
+                continue
+            term, waiter = found
+            if term == entry.term:
+                waiter.set(reply)
+            else:
+                waiter.fail(ProposalDropped("another leader's entry took this log position"))
+
+    def _serve_reads(self) -> None:
+        if not self._reads_by_index:
+            return
+        applied = self.core.applied
+        ready = [batch for index, batch in self._reads_by_index if index <= applied]
+        if not ready:
+            return
+        self._reads_by_index = [(i, b) for i, b in self._reads_by_index if i > applied]
+        with self.store.read_view() as view:
+            for batch in ready:
+                for query, waiter in batch:
+                    try:
+                        waiter.set(self.state_machine.read(view, query))
+                    except Exception as exc:  # a bad query must not stop the loop
+                        waiter.fail(exc)
+
+    def _on_soft_state_change(self, role: Role) -> None:
+        old, self.leader_changed = self.leader_changed, trio.Event()
+        old.set()
+        if role is Role.LEADER:
+            return
+        # Whatever we were waiting on as leader may still commit under the next leader,
+        # or not: the outcome is unknown, and retrying with the same session is safe.
+        error = ProposalDropped("leadership changed; outcome unknown, retry")
+        for _, waiter in self._proposals.values():
+            waiter.fail(error)
+        self._proposals.clear()
+        not_leader = NotLeaderError(self.leader_address)
+        for batch in list(self._reads_by_ctx.values()) + [b for _, b in self._reads_by_index]:
+            for _, waiter in batch:
+                waiter.fail(not_leader)
+        self._reads_by_ctx.clear()
+        self._reads_by_index.clear()
+
+    # ------------------------------------------------------------------------------------
+    # Compaction and snapshots
+    # ------------------------------------------------------------------------------------
+
+    def _maybe_compact(self) -> None:
+        limit = self.settings.snapshot_entries
+        core = self.core
+        if core.applied - core.snapshot.index <= limit:
+            return
+        # Keep a tail so a follower that lags a little catches up from the log, not a snapshot.
+        keep = max(1, limit // 5)
+        target = core.applied - keep
+        if target > core.snapshot.index:
+            core.compact(target)
+            self._pending_compact = core.snapshot
+
+    def _start_snapshot_transfer(self, m: InstallSnapshot) -> None:
+        if m.dst in self._snapshot_senders or self._nursery is None:
+            return
+        self._snapshot_senders.add(m.dst)
+        self._nursery.start_soon(self._send_snapshot, m)
+
+    async def _send_snapshot(self, m: InstallSnapshot) -> None:
+        ok = False
+        try:
+            reader = await trio.to_thread.run_sync(self.store.open_snapshot, SNAPSHOT_CHUNK_BYTES)
+            try:
+                meta = reader.meta
+                seq = 0
+                while True:
+                    chunk = await trio.to_thread.run_sync(reader.next_chunk)
+                    done = chunk is None
+                    reply = await self.link.call(
+                        m.dst,
+                        SnapshotChunk(m.term, m.src, m.dst, meta, seq, chunk or b"", done),
+                        timeout=30.0,
+                    )
+                    if reply != "ok":
+                        raise RuntimeError(f"peer refused snapshot chunk: {reply!r}")
+                    seq += 1
+                    if done:
+                        break
+            finally:
+                reader.close()
+            ok = True
+            self._stats["snapshots_sent"] += 1
+            log.info("sent snapshot at %d to node %d in %d chunks", meta.index, m.dst, seq)
+        except Exception as exc:
+            log.warning("snapshot to node %d failed: %s", m.dst, exc)
+        finally:
+            self._snapshot_senders.discard(m.dst)
+            self.core.report_snapshot(m.dst, ok)
+            self._kick()
+
+    async def receive_snapshot_chunk(self, chunk: SnapshotChunk) -> str:
+        """Stage one chunk of a leader's snapshot; on the last, hand it to the core."""
+        if chunk.term < self.core.term:
+            return "stale"
+        if self.core.log.pending_snapshot is not None:
+            return "busy"  # the previous snapshot is still being installed
+        if chunk.seq == 0:
+            self._stager = await trio.to_thread.run_sync(self.store.begin_staging, chunk.meta)
+        stager = self._stager
+        if stager is None or stager.meta != chunk.meta:
+            return "out_of_order"
+        if chunk.data:
+            await trio.to_thread.run_sync(stager.add_chunk, chunk.data)
+        if chunk.done:
+            self._stager = None
+            self.core.step(InstallSnapshot(chunk.term, chunk.src, chunk.dst, chunk.meta))
+            self._kick()
+        return "ok"
+
+    # ------------------------------------------------------------------------------------
+    # Messages and status
+    # ------------------------------------------------------------------------------------
+
+    def step(self, message: Message) -> None:
+        """A Raft message arrived from a peer."""
+        if isinstance(message, InstallSnapshot):
+            return  # only ever stepped by receive_snapshot_chunk, once the data is staged
+        self.core.step(message)
+        self._kick()
+
+    def transfer_leadership(self, target: int) -> None:
+        try:
+            self.core.transfer_leadership(target)
+        except NotLeader as exc:
+            raise NotLeaderError(self._address_of(exc.leader)) from exc
+        self._kick()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.core.role is Role.LEADER
+
+    @property
+    def leader_address(self) -> str | None:
+        return self._address_of(self.core.leader)
+
+    def _address_of(self, node: int | None) -> str | None:
+        if node is None or not 0 <= node < len(self.settings.peers):
+            return None
+        return self.settings.peers[node]
+
+    def statistics(self) -> dict[str, Any]:
+        status = self.core.status()
+        status["leader_address"] = self.leader_address
+        status["log_length"] = status["last_index"] - status["snapshot_index"]
+        status.update(self._stats)
+        status["pending_proposals"] = len(self._proposals) + len(self._pending_proposals)
+        return status
