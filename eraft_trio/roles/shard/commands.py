@@ -1,0 +1,220 @@
+"""The shard role's log commands and their msgpack codec (deterministic bytes, checked shapes).
+
+The codec checks shape and types only; whether a command applies (right group, right
+config, right cursor) is decided when it is applied, so that refusals are replicated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from eraft_trio.roles.shard.placement import Placement
+
+MAX_CLIENT_ID = 2**64 - 1  # client ids are 8-byte table keys
+MAX_BUCKET = 2**32 - 1  # buckets are 4-byte table keys
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Write `value` under `key`; (client_id, seq) makes it exactly-once."""
+
+    client_id: int
+    seq: int
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete `key` (a missing key is not an error); (client_id, seq) makes it exactly-once."""
+
+    client_id: int
+    seq: int
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewConfig:
+    """Move to the next config, given in its JSON form ({"num", "buckets", "groups"})."""
+
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class InstallChunk:
+    """Install the next chunk of `bucket` pulled for config `config_num`.
+
+    `after_key` is the transfer cursor the chunk was fetched after (None: from the start);
+    `rows` are (user key, value) and `sessions` (client id, seq, reply), each in ascending
+    order; `done` says the chunk is the bucket's last.
+    """
+
+    config_num: int
+    bucket: int
+    after_key: bytes | None
+    rows: tuple[tuple[bytes, bytes], ...]
+    sessions: tuple[tuple[int, int, Any], ...]
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DropBucket:
+    """At the old owner: the new owner has `bucket` of config `config_num`; delete our copy."""
+
+    config_num: int
+    bucket: int
+
+
+@dataclass(frozen=True, slots=True)
+class GcDone:
+    """At the new owner: the old owner confirmed it deleted `bucket` of config `config_num`."""
+
+    config_num: int
+    bucket: int
+
+
+ShardCommand = Put | Delete | NewConfig | InstallChunk | DropBucket | GcDone
+
+
+class CommandDecodeError(ValueError):
+    """The bytes are not an encoded shard command."""
+
+
+# Wire tags: small integers, fixed forever once a log may hold them.
+_PUT, _DELETE, _NEW_CONFIG, _INSTALL_CHUNK, _DROP_BUCKET, _GC_DONE = 1, 2, 3, 4, 5, 6
+
+
+def encode_command(command: ShardCommand) -> bytes:
+    """Deterministic bytes; raises ValueError for a NewConfig whose config is malformed."""
+    fields: list[Any]
+    match command:
+        case Put(client_id, seq, key, value):
+            fields = [_PUT, client_id, seq, bytes(key), bytes(value)]
+        case Delete(client_id, seq, key):
+            fields = [_DELETE, client_id, seq, bytes(key)]
+        case NewConfig(config):
+            placement = Placement.from_json(config)
+            pairs = [[gid, list(placement.groups[gid])] for gid in sorted(placement.groups)]
+            fields = [_NEW_CONFIG, placement.num, list(placement.buckets), pairs]
+        case InstallChunk(config_num, bucket, after_key, rows, sessions, done):
+            fields = [
+                _INSTALL_CHUNK,
+                config_num,
+                bucket,
+                None if after_key is None else bytes(after_key),
+                [[bytes(key), bytes(value)] for key, value in rows],
+                [[client_id, seq, reply] for client_id, seq, reply in sessions],
+                bool(done),
+            ]
+        case DropBucket(config_num, bucket):
+            fields = [_DROP_BUCKET, config_num, bucket]
+        case GcDone(config_num, bucket):
+            fields = [_GC_DONE, config_num, bucket]
+        case _:
+            raise TypeError(f"not a shard command: {command!r}")
+    return msgpack.packb(fields, use_bin_type=True)
+
+
+def decode_command(data: bytes) -> ShardCommand:
+    """Inverse of `encode_command`; raises CommandDecodeError for anything else."""
+    try:
+        fields = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=False)
+    except Exception as error:  # msgpack raises several unrelated types for bad input
+        raise CommandDecodeError(f"not msgpack: {error}") from None
+    if not isinstance(fields, list) or not fields:
+        raise CommandDecodeError("a command is [tag, ...]")
+    tag, *body = fields
+    try:
+        return _decode_body(tag, body)
+    except (TypeError, ValueError) as error:
+        raise CommandDecodeError(str(error)) from None
+
+
+def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
+    if tag == _PUT and len(body) == 4:
+        client_id, seq, key, value = body
+        return Put(
+            _client(client_id), _natural(seq, "seq"), _bytes(key, "key"), _bytes(value, "value")
+        )
+    if tag == _DELETE and len(body) == 3:
+        client_id, seq, key = body
+        return Delete(_client(client_id), _natural(seq, "seq"), _bytes(key, "key"))
+    if tag == _NEW_CONFIG and len(body) == 3:
+        num, buckets, pairs = body
+        if not isinstance(pairs, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 for pair in pairs
+        ):
+            raise ValueError("config groups must be a list of [gid, addresses]")
+        groups = {str(gid): addresses for gid, addresses in pairs}
+        if len(groups) != len(pairs):
+            raise ValueError("a config names a group twice")
+        placement = Placement.from_json({"num": num, "buckets": buckets, "groups": groups})
+        return NewConfig(placement.to_json())
+    if tag == _INSTALL_CHUNK and len(body) == 6:
+        config_num, bucket, after_key, rows, sessions, done = body
+        if after_key is not None:
+            after_key = _bytes(after_key, "after key")
+        if not isinstance(done, bool):
+            raise ValueError("done must be a boolean")
+        return InstallChunk(
+            _natural(config_num, "config num"),
+            _bucket(bucket),
+            after_key,
+            _rows(rows),
+            _sessions(sessions),
+            done,
+        )
+    if tag in (_DROP_BUCKET, _GC_DONE) and len(body) == 2:
+        kind = DropBucket if tag == _DROP_BUCKET else GcDone
+        return kind(_natural(body[0], "config num"), _bucket(body[1]))
+    raise ValueError(f"unknown command tag or shape: {tag!r}")
+
+
+def _rows(rows: Any) -> tuple[tuple[bytes, bytes], ...]:
+    if not isinstance(rows, list) or not all(
+        isinstance(row, list) and len(row) == 2 for row in rows
+    ):
+        raise ValueError("chunk rows must be a list of [key, value]")
+    return tuple((_bytes(key, "row key"), _bytes(value, "row value")) for key, value in rows)
+
+
+def _sessions(sessions: Any) -> tuple[tuple[int, int, Any], ...]:
+    if not isinstance(sessions, list) or not all(
+        isinstance(entry, list) and len(entry) == 3 for entry in sessions
+    ):
+        raise ValueError("chunk sessions must be a list of [client id, seq, reply]")
+    return tuple(
+        (_client(client_id), _natural(seq, "session seq"), reply)
+        for client_id, seq, reply in sessions
+    )
+
+
+def _client(value: Any) -> int:
+    if not _is_int(value) or not 0 <= value <= MAX_CLIENT_ID:
+        raise ValueError(f"client id {value!r} is not in 0 .. 2**64-1")
+    return int(value)
+
+
+def _bucket(value: Any) -> int:
+    if not _is_int(value) or not 0 <= value <= MAX_BUCKET:
+        raise ValueError(f"bucket {value!r} is not in 0 .. 2**32-1")
+    return int(value)
+
+
+def _natural(value: Any, what: str) -> int:
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{what} {value!r} is not a non-negative integer")
+    return int(value)
+
+
+def _bytes(value: Any, what: str) -> bytes:
+    if not isinstance(value, bytes):
+        raise ValueError(f"{what} must be bytes")
+    return value
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

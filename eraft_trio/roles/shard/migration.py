@@ -1,0 +1,115 @@
+"""Config changes and bucket migration: new configs, installed chunks, drops and GC notices.
+
+The rules are the 6.824 shardkv ones. Configs apply strictly one after another, and
+only once every migration of the current config is finished, so a bucket is pulled
+from the group that owned it in the config just before, which has applied that same
+config, frozen the bucket (HANDOFF) and serves it from exactly that state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from eraft_trio.roles.shard import replies, tables, transfer
+from eraft_trio.roles.shard.buckets import SERVING_EMPTY, BucketState, Phase
+from eraft_trio.roles.shard.commands import DropBucket, GcDone, InstallChunk, NewConfig
+from eraft_trio.roles.shard.placement import NO_GROUP, Placement
+from eraft_trio.storage.view import TableView
+
+
+def apply_new_config(view: TableView, gid: int, command: NewConfig) -> dict[str, Any]:
+    """Move group `gid` to the next config, or refuse (not_ready) and change nothing."""
+    current = tables.current_config(view)
+    new = Placement.from_json(command.config)  # decode_command already validated it
+    if new.num != current.num + 1 or tables.migrating(view):
+        return replies.refusal(replies.NOT_READY, current.num)
+    if current.buckets and len(new.buckets) != len(current.buckets):
+        return replies.invalid(
+            replies.BAD_CONFIG,
+            f"config {new.num} has {len(new.buckets)} buckets, not {len(current.buckets)}",
+        )
+    for bucket in range(len(new.buckets)):
+        was_ours = current.owner(bucket) == gid
+        is_ours = new.owner(bucket) == gid
+        if was_ours == is_ours:
+            continue  # serving stays serving; not ours stays NONE
+        state = tables.bucket_state(view, bucket)
+        if is_ours:
+            tables.store_bucket_state(view, bucket, _gained(current, new, bucket))
+        elif new.owner(bucket) == NO_GROUP:
+            # Nobody will ever pull it, and a later owner starts it empty (from gid 0).
+            tables.delete_bucket_rows(view, bucket)
+            tables.store_bucket_state(view, bucket, BucketState())
+        else:
+            tables.store_bucket_state(
+                view, bucket, BucketState(Phase.HANDOFF, num=new.num, keys=state.keys)
+            )
+    tables.advance_config(view, new)
+    return replies.ok(num=new.num)
+
+
+def _gained(current: Placement, new: Placement, bucket: int) -> BucketState:
+    old_owner = current.owner(bucket)
+    if old_owner == NO_GROUP:
+        return SERVING_EMPTY  # an unassigned bucket has no data anywhere
+    return BucketState(Phase.PULLING, num=new.num, from_gid=old_owner)
+
+
+def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any]:
+    """Install a pulled chunk if it is the next one expected; a duplicate or stale one is ignored.
+
+    Ignoring rather than refusing keeps the puller simple: after a leader change it may
+    propose the same chunk twice, and only the first copy in the log takes effect.
+    """
+    current = tables.current_config(view)
+    state = tables.bucket_state(view, command.bucket)
+    expected = (
+        state.phase == Phase.PULLING
+        and state.num == command.config_num == current.num
+        and state.cursor == command.after_key
+    )
+    if not expected:
+        return replies.ok(applied=False, num=current.num)
+    problem = transfer.chunk_problem(
+        command.bucket, len(current.buckets), command.after_key, command.rows, command.sessions
+    )
+    if problem is not None:
+        return replies.invalid(replies.BAD_CHUNK, problem)
+
+    keys = state.keys
+    for key, value in command.rows:
+        keys += tables.put_value(view, command.bucket, key, value)
+    for client_id, seq, reply in command.sessions:
+        tables.store_session(view, command.bucket, client_id, tables.Session(seq, reply))
+    if not command.done:
+        cursor = transfer.next_cursor(command.after_key, command.rows, command.sessions)
+        tables.store_bucket_state(view, command.bucket, replace(state, cursor=cursor, keys=keys))
+        return replies.ok(applied=True, done=False)
+
+    tables.store_bucket_state(view, command.bucket, replace(SERVING_EMPTY, keys=keys))
+    old_owner = state.from_gid
+    addresses = tables.previous_config(view).addresses(old_owner)
+    tables.add_gc_notice(view, tables.GcNotice(state.num, command.bucket, old_owner, addresses))
+    return replies.ok(applied=True, done=True)
+
+
+def apply_drop_bucket(view: TableView, command: DropBucket) -> dict[str, Any]:
+    """At the old owner: delete a handed-off bucket once its new owner has it (idempotent)."""
+    current = tables.current_config(view)
+    state = tables.bucket_state(view, command.bucket)
+    if state.phase == Phase.HANDOFF and state.num == command.config_num:
+        tables.delete_bucket_rows(view, command.bucket)
+        tables.store_bucket_state(view, command.bucket, BucketState())
+        return replies.ok(dropped=True)
+    if command.config_num <= current.num:
+        # Already dropped: a HANDOFF holds configs back, so one from an earlier (or this)
+        # config that is no longer here was dropped before.
+        return replies.ok(dropped=False)
+    return replies.refusal(replies.NOT_READY, current.num)
+
+
+def apply_gc_done(view: TableView, command: GcDone) -> dict[str, Any]:
+    """At the new owner: the old owner deleted its copy, so stop telling it to."""
+    removed = tables.remove_gc_notice(view, command.config_num, command.bucket)
+    return replies.ok(removed=removed)

@@ -1,0 +1,78 @@
+"""The shard role's replicated state machine: decode a command, apply it, answer reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eraft_trio.roles.shard import migration, queries, replies
+from eraft_trio.roles.shard.commands import (
+    CommandDecodeError,
+    Delete,
+    DropBucket,
+    GcDone,
+    InstallChunk,
+    NewConfig,
+    Put,
+    decode_command,
+)
+from eraft_trio.roles.shard.writes import apply_write
+from eraft_trio.storage.view import TableView
+
+
+class ShardStateMachine:
+    """A `StateMachine` for shard group `gid`; every bit of state lives in the view's tables.
+
+    Commands are `commands.encode_command` bytes. Replies (msgpack-friendly dicts):
+      Put / Delete    {"ok": True}; a retry gets its first reply again
+                      {"err": "wrong_group", "num": N} if the key's bucket is not served
+                      {"err": "key_too_long", "message": ...}
+      NewConfig       {"ok": True, "num": N} or {"err": "not_ready", "num": current}
+                      (not the next config, or a migration unfinished) or bad_config
+      InstallChunk    {"ok": True, "applied": True, "done": bool} when installed,
+                      {"ok": True, "applied": False, "num": current} when stale or a duplicate,
+                      {"err": "bad_chunk", "message": ...} when it does not fit the stream
+      DropBucket      {"ok": True, "dropped": bool} or {"err": "not_ready", "num": current}
+      GcDone          {"ok": True, "removed": bool}
+      undecodable     {"err": "bad_command", "message": ...}
+    Reads (`read(view, query)`; a query is a tuple, or the list msgpack makes of it):
+      ("get", key)         {"value": bytes or None} or wrong_group
+      ("fetch", num, bucket, cursor, max_bytes)
+                           the old owner's chunk of a bucket it handed off at config num:
+                           {"rows": [[key, value]...], "sessions": [[client id, seq, reply]...],
+                           "done": bool}, about max_bytes at most; or not_ready. The cursor
+                           is opaque: None first, then the one `("pulls",)` reports.
+      ("config",)          the current config's JSON form {"num", "buckets", "groups"}
+      ("pulls",)           [{"bucket", "gid" (old owner), "num", "cursor", "addresses"}...]
+      ("gcs",)             [{"bucket", "num", "gid" (old owner), "addresses"}...]: old owners
+                           still to be told to drop a bucket (DropBucket there, then GcDone here)
+      ("status",)          {"gid", "num", "buckets": [{"bucket", "state", "keys", "num", "gid"}...]
+                           (every bucket not NONE), "gcs": pending notice count}
+    Anything else: {"err": "bad_query", "message": ...}.
+    """
+
+    def __init__(self, gid: int) -> None:
+        if gid <= 0:
+            raise ValueError(f"a shard group id is a positive integer, not {gid}")
+        self.gid = gid
+
+    def apply(self, view: TableView, index: int, command: bytes) -> Any:
+        """Apply one committed command; `index` is unused (the runtime records it)."""
+        try:
+            decoded = decode_command(command)
+        except CommandDecodeError as error:
+            return replies.invalid(replies.BAD_COMMAND, str(error))
+        match decoded:
+            case Put() | Delete():
+                return apply_write(view, decoded)
+            case NewConfig():
+                return migration.apply_new_config(view, self.gid, decoded)
+            case InstallChunk():
+                return migration.apply_install_chunk(view, decoded)
+            case DropBucket():
+                return migration.apply_drop_bucket(view, decoded)
+            case GcDone():
+                return migration.apply_gc_done(view, decoded)
+        raise AssertionError(f"decode_command returned {decoded!r}")
+
+    def read(self, view: TableView, query: Any) -> Any:
+        return queries.answer(view, self.gid, query)

@@ -1,0 +1,124 @@
+"""The bucket transfer stream: a bucket's kv rows, then its sessions, read in bounded chunks.
+
+A pull is resumable because its position, the cursor, is replicated at the new owner.
+The cursor is opaque to everyone but this module:
+  None              nothing installed yet
+  b"k" + user key   the last kv row installed
+  b"s" + 8-byte id  the last session installed (every kv row is installed by then)
+Sessions travel in the stream too, after the rows, so no message is unbounded however
+many clients a bucket has seen; only a single row bigger than the budget exceeds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from eraft_trio.roles.shard import tables
+from eraft_trio.roles.shard.buckets import bucket_of
+from eraft_trio.storage.view import TableView
+
+_ROW = b"k"
+_SESSION = b"s"
+_ENTRY_OVERHEAD = 16  # msgpack framing of one row or session, roughly, so tiny rows count too
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Rows and sessions after a cursor; `done` when nothing of the bucket follows them."""
+
+    rows: list[tuple[bytes, bytes]]
+    sessions: list[tuple[int, int, Any]]
+    done: bool
+
+    def to_reply(self) -> dict[str, Any]:
+        return {
+            "rows": [[key, value] for key, value in self.rows],
+            "sessions": [[client_id, seq, reply] for client_id, seq, reply in self.sessions],
+            "done": self.done,
+        }
+
+
+def read_chunk(view: TableView, bucket: int, after: bytes | None, max_bytes: int) -> Chunk:
+    """The next chunk of at most `max_bytes` (at least one entry if any is left)."""
+    rows: list[tuple[bytes, bytes]] = []
+    sessions: list[tuple[int, int, Any]] = []
+    budget = max_bytes
+
+    def fits(cost: int) -> bool:
+        nonlocal budget
+        if (rows or sessions) and cost > budget:
+            return False
+        budget -= cost
+        return True
+
+    row_after, session_after, rows_finished = _split(after)
+    if not rows_finished:
+        for key, value in tables.kv_rows(view, bucket, row_after):
+            if not fits(len(key) + len(value) + _ENTRY_OVERHEAD):
+                return Chunk(rows, sessions, done=False)
+            rows.append((key, value))
+    for client_id, session in tables.sessions(view, bucket, session_after):
+        cost = len(msgpack.packb(session.reply, use_bin_type=True)) + _ENTRY_OVERHEAD
+        if not fits(cost):
+            return Chunk(rows, sessions, done=False)
+        sessions.append((client_id, session.seq, session.reply))
+    return Chunk(rows, sessions, done=True)
+
+
+def next_cursor(
+    after: bytes | None,
+    rows: tuple[tuple[bytes, bytes], ...],
+    sessions: tuple[tuple[int, int, Any], ...],
+) -> bytes | None:
+    """The cursor once a chunk fetched after `after` is installed."""
+    if sessions:
+        return _SESSION + tables.u64(sessions[-1][0])
+    if rows:
+        return _ROW + rows[-1][0]
+    return after
+
+
+def chunk_problem(
+    bucket: int,
+    nbuckets: int,
+    after: bytes | None,
+    rows: tuple[tuple[bytes, bytes], ...],
+    sessions: tuple[tuple[int, int, Any], ...],
+) -> str | None:
+    """Why a chunk cannot follow `after` in `bucket`'s stream, or None if it can.
+
+    Checked before anything is written, so a buggy or forged chunk changes nothing.
+    """
+    try:
+        row_after, session_after, rows_finished = _split(after)
+    except ValueError as error:
+        return str(error)
+    if rows and rows_finished:
+        return "rows after the sessions have started"
+    previous_key = row_after
+    for key, _ in rows:
+        if previous_key is not None and key <= previous_key:
+            return "rows out of order or repeated"
+        if bucket_of(key, nbuckets) != bucket:
+            return f"row key {key!r} is not in bucket {bucket}"
+        previous_key = key
+    previous_id = session_after
+    for client_id, _, _ in sessions:
+        if previous_id is not None and client_id <= previous_id:
+            return "sessions out of order or repeated"
+        previous_id = client_id
+    return None
+
+
+def _split(after: bytes | None) -> tuple[bytes | None, int | None, bool]:
+    """(last row key, last session id, whether every row is done) of a cursor."""
+    if after is None:
+        return None, None, False
+    if after[:1] == _ROW:
+        return after[1:], None, False
+    if after[:1] == _SESSION and len(after) == 9:
+        return None, int.from_bytes(after[1:], "big"), True
+    raise ValueError(f"not a transfer cursor: {after!r}")

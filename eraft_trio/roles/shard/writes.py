@@ -1,0 +1,51 @@
+"""Client writes (put, delete): applied only in a serving bucket, exactly once per client seq."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from eraft_trio.roles.shard import replies, tables
+from eraft_trio.roles.shard.buckets import Phase, bucket_of
+from eraft_trio.roles.shard.commands import Delete, Put
+from eraft_trio.storage.view import TableView
+
+# LMDB's largest key is 511 bytes and a kv row's key adds the table prefix "kv\0" and a
+# 4-byte bucket; refusing longer keys here keeps a replicated write from failing in storage.
+MAX_KEY_BYTES = 500
+
+
+def apply_write(view: TableView, command: Put | Delete) -> dict[str, Any]:
+    """Apply a put or delete, or repeat the reply to a retry; refuse if the bucket is not served.
+
+    Sessions are kept per (bucket, client id), so they move with the bucket: a retry that
+    reaches the new owner after a migration finds the seq there and is not applied twice.
+    A client id has at most one write outstanding, so a seq below the stored one is an old
+    retry whose caller has long moved on: it gets a plain ok and changes nothing.
+    """
+    if len(command.key) > MAX_KEY_BYTES:
+        return replies.invalid(
+            replies.KEY_TOO_LONG, f"key of {len(command.key)} bytes; the limit is {MAX_KEY_BYTES}"
+        )
+    config = tables.current_config(view)
+    if not config.buckets:
+        return replies.refusal(replies.WRONG_GROUP, config.num)
+    bucket = bucket_of(command.key, len(config.buckets))
+    state = tables.bucket_state(view, bucket)
+    if state.phase != Phase.SERVING:
+        return replies.refusal(replies.WRONG_GROUP, config.num)
+
+    session = tables.load_session(view, bucket, command.client_id)
+    if session is not None and command.seq <= session.seq:
+        return session.reply if command.seq == session.seq else replies.ok()
+
+    keys = state.keys
+    if isinstance(command, Put):
+        keys += tables.put_value(view, bucket, command.key, command.value)
+    else:
+        keys -= tables.delete_value(view, bucket, command.key)
+    if keys != state.keys:
+        tables.store_bucket_state(view, bucket, replace(state, keys=keys))
+    reply = replies.ok()
+    tables.store_session(view, bucket, command.client_id, tables.Session(command.seq, reply))
+    return reply
