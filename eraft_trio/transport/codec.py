@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import operator
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,8 +141,25 @@ def decode(data: bytes) -> Any:
 
 # --- packing ------------------------------------------------------------------------------
 
+# Nested exts recurse through msgpack's C code, which Python's recursion limit does not
+# guard: a hostile frame of thousands of nested exts would overflow the C stack. Both
+# directions count the depth (per thread: storage may encode off the event loop).
+MAX_EXT_DEPTH = 100
+_ext_depth = threading.local()
+
 
 def _default(obj: Any) -> Any:
+    depth = getattr(_ext_depth, "value", 0)
+    if depth >= MAX_EXT_DEPTH:
+        raise EncodeError(f"messages nested more than {MAX_EXT_DEPTH} deep")
+    _ext_depth.value = depth + 1
+    try:
+        return _encode_ext(obj)
+    finally:
+        _ext_depth.value = depth
+
+
+def _encode_ext(obj: Any) -> Any:
     registration = _by_class.get(type(obj))
     if registration is not None:
         return msgpack.ExtType(
@@ -208,6 +226,17 @@ def _unpack(data: bytes) -> Any:
 
 
 def _ext_hook(code: int, payload: bytes) -> Any:
+    depth = getattr(_ext_depth, "value", 0)
+    if depth >= MAX_EXT_DEPTH:
+        raise ProtocolError(f"messages nested more than {MAX_EXT_DEPTH} deep")
+    _ext_depth.value = depth + 1
+    try:
+        return _decode_ext(code, payload)
+    finally:
+        _ext_depth.value = depth
+
+
+def _decode_ext(code: int, payload: bytes) -> Any:
     if code == EXT_MESSAGE:
         fields = _unpack(payload)
         if type(fields) is not list or not fields or type(fields[0]) is not int:

@@ -1,0 +1,247 @@
+"""The listening side: accepts connections, handshakes, hands pushes and requests to a handler."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import trio
+
+from eraft_trio.transport.connection import DEFAULT_WRITE_TIMEOUT, FramedConnection
+from eraft_trio.transport.errors import (
+    ConnectionLost,
+    EncodeError,
+    HandshakeRejected,
+    ProtocolError,
+)
+from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, FrameTooLarge
+from eraft_trio.transport.handshake import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    PeerInfo,
+    send_error_frame,
+    server_handshake,
+)
+from eraft_trio.transport.messages import (
+    FRAME_TOO_LARGE,
+    INTERNAL,
+    MALFORMED,
+    UNEXPECTED,
+    ErrorFrame,
+    Push,
+    Request,
+    Response,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONCURRENT_REQUESTS = 64
+
+
+class TransportHandler(Protocol):
+    def on_push(self, peer: PeerInfo, body: Any) -> None:
+        """A one-way message arrived; must not block (queue it and return)."""
+        ...
+
+    async def on_request(self, peer: PeerInfo, body: Any) -> Any:
+        """Answer one request; the return value travels back as the Response body."""
+        ...
+
+
+class UnexpectedMessage(ProtocolError):
+    """A well-formed message this side of a connection does not accept (a Welcome, say)."""
+
+
+class TransportServer:
+    """Serves one node's listening socket until `close()` or cancellation.
+
+    `await nursery.start(server.serve)` returns the bound port once listening (port 0
+    picks a free one; `server.port` holds it afterwards).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        cluster: str,
+        node: int | None,
+        group: int,
+        handler: TransportHandler,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+        max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.cluster = cluster
+        self.node = node
+        self.group = group
+        self.handler = handler
+        self.max_frame_size = max_frame_size
+        self.handshake_timeout = handshake_timeout
+        self.write_timeout = write_timeout
+        self.max_concurrent_requests = max_concurrent_requests
+        self.listening = False
+        self._scope: trio.CancelScope | None = None
+        self._stats = {
+            "connections_open": 0,
+            "connections_total": 0,
+            "handshake_failures": 0,
+            "protocol_errors": 0,
+            "pushes": 0,
+            "requests": 0,
+            "requests_in_flight": 0,
+            "handler_errors": 0,
+            "responses_written": 0,
+        }
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+        self.port = listeners[0].socket.getsockname()[1]
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(trio.serve_listeners, self._handle_connection, listeners)
+                    self.listening = True
+                    log.info("listening on %s:%d", self.host, self.port)
+                    task_status.started(self.port)
+            finally:
+                self.listening = False
+
+    def close(self) -> None:
+        """Stop listening and drop every connection (serve() returns)."""
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def statistics(self) -> dict[str, Any]:
+        return {"listening": self.listening, "port": self.port, **self._stats}
+
+    # --- one connection -------------------------------------------------------------------
+
+    async def _handle_connection(self, stream: trio.SocketStream) -> None:
+        conn = FramedConnection(
+            stream, max_frame_size=self.max_frame_size, write_timeout=self.write_timeout
+        )
+        self._stats["connections_open"] += 1
+        self._stats["connections_total"] += 1
+        try:
+            try:
+                peer = await server_handshake(
+                    conn, cluster=self.cluster, node=self.node, timeout=self.handshake_timeout
+                )
+            except HandshakeRejected as exc:
+                self._stats["handshake_failures"] += 1
+                log.warning("refused connection from %s: %s", conn.remote, exc)
+                return
+            except ProtocolError as exc:
+                self._stats["handshake_failures"] += 1
+                await self._close_for_bad_input(conn, exc, "before its Hello")
+                return
+            except ConnectionLost as exc:
+                log.debug("connection from %s lost in the handshake: %s", conn.remote, exc)
+                return
+            await self._serve_peer(conn, peer)
+        finally:
+            self._stats["connections_open"] -= 1
+            await conn.aclose()
+
+    async def _serve_peer(self, conn: FramedConnection, peer: PeerInfo) -> None:
+        # A Semaphore acquired by the reader before spawning: with every slot busy the
+        # reader stops reading, so a flooding client is slowed by TCP backpressure.
+        slots = trio.Semaphore(self.max_concurrent_requests)
+        async with trio.open_nursery() as nursery:
+            try:
+                await self._read_loop(conn, peer, slots, nursery)
+            except ProtocolError as exc:
+                await self._close_for_bad_input(conn, exc, _describe(peer))
+            except ConnectionLost as exc:
+                log.debug("connection from %s lost: %s", conn.remote, exc)
+            # The other side is gone or unwelcome: its unanswered requests have no one to answer.
+            nursery.cancel_scope.cancel()
+
+    async def _read_loop(
+        self,
+        conn: FramedConnection,
+        peer: PeerInfo,
+        slots: trio.Semaphore,
+        nursery: trio.Nursery,
+    ) -> None:
+        while True:
+            messages = await conn.receive_batch()
+            if not messages:
+                return
+            for message in messages:
+                kind = type(message)
+                if kind is Push:
+                    self._stats["pushes"] += 1
+                    self._deliver_push(peer, message.body)
+                elif kind is Request:
+                    await slots.acquire()
+                    nursery.start_soon(self._run_request, conn, peer, message, slots, nursery)
+                else:
+                    raise UnexpectedMessage(f"unexpected {kind.__name__} after the handshake")
+
+    def _deliver_push(self, peer: PeerInfo, body: Any) -> None:
+        try:
+            self.handler.on_push(peer, body)
+        except Exception:
+            # A handler bug must not cost the peer its connection; Raft tolerates the loss.
+            self._stats["handler_errors"] += 1
+            log.exception("push handler failed on %s from %s", type(body).__name__, peer.address)
+
+    async def _run_request(
+        self,
+        conn: FramedConnection,
+        peer: PeerInfo,
+        request: Request,
+        slots: trio.Semaphore,
+        nursery: trio.Nursery,
+    ) -> None:
+        self._stats["requests"] += 1
+        self._stats["requests_in_flight"] += 1
+        try:
+            result = await self._call_handler(peer, request.body)
+            try:
+                conn.queue(Response(id=request.id, body=result))
+            except (EncodeError, FrameTooLarge) as exc:
+                self._stats["handler_errors"] += 1
+                log.error("reply to %s from %s not sent: %s", _describe(peer), conn.remote, exc)
+                conn.queue(Response(id=request.id, body=ErrorFrame(INTERNAL, str(exc))))
+            # Responses that became ready while another task was writing go out together.
+            await conn.flush()
+            self._stats["responses_written"] += 1
+        except ConnectionLost as exc:
+            log.debug("cannot answer %s: %s", conn.remote, exc)
+            nursery.cancel_scope.cancel()
+        finally:
+            self._stats["requests_in_flight"] -= 1
+            slots.release()
+
+    async def _call_handler(self, peer: PeerInfo, body: Any) -> Any:
+        try:
+            return await self.handler.on_request(peer, body)
+        except Exception as exc:
+            self._stats["handler_errors"] += 1
+            log.exception("request handler failed on %s from %s", type(body).__name__, peer.address)
+            return ErrorFrame(INTERNAL, f"{type(exc).__name__}: {exc}")
+
+    async def _close_for_bad_input(
+        self, conn: FramedConnection, exc: ProtocolError, who: str
+    ) -> None:
+        self._stats["protocol_errors"] += 1
+        log.warning("closing connection from %s (%s): %s", conn.remote, who, exc)
+        await send_error_frame(conn, _error_code(exc), str(exc))
+
+
+def _error_code(exc: ProtocolError) -> str:
+    if isinstance(exc, FrameTooLarge):
+        return FRAME_TOO_LARGE
+    if isinstance(exc, UnexpectedMessage):
+        return UNEXPECTED
+    return MALFORMED
+
+
+def _describe(peer: PeerInfo) -> str:
+    return "client" if peer.node is None else f"node {peer.node} of group {peer.group}"
