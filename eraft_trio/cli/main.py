@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     node = sub.add_parser("node", help="run one node (config or shard role)")
     node.add_argument("--config", required=True, metavar="FILE.toml", help="the role file")
     node.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    from eraft_trio.cli.ctl_command import add_ctl_parser
+
+    add_ctl_parser(sub)
     return parser
 
 
@@ -31,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         from eraft_trio.cli.node_command import run_node
 
         return run_node(args.config, args.log_level)
+    if args.command == "ctl":
+        from eraft_trio.cli.ctl_command import run_ctl
+
+        return run_ctl(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -1,0 +1,218 @@
+"""`eraft ctl ...`: administer and query a cluster (exit 0 ok, 1 not found, 2 bad input, 3 unreachable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import trio
+
+from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
+from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
+from eraft_trio.roles.config.bucket_ranges import format_buckets, parse_buckets
+from eraft_trio.runtime.role_file import split_address
+
+EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad input caught before anything was sent: exit 2 with this one-line message."""
+
+
+def add_ctl_parser(sub: Any) -> None:
+    ctl = sub.add_parser("ctl", help="administer and query a cluster")
+    add_cluster_options(ctl)
+    cmds = ctl.add_subparsers(dest="ctl_command", metavar="SUBCOMMAND", required=True)
+    join = cmds.add_parser("join", help="add a shard group and rebalance the buckets")
+    join.add_argument("gid", help="the group id, an integer > 0")
+    join.add_argument("addresses", help="the group's node addresses, ADDR[,ADDR...]")
+    join.add_argument("--no-rebalance", action="store_true", help="only register the group")
+    leave = cmds.add_parser("leave", help="remove a shard group; its buckets spread evenly")
+    leave.add_argument("gid")
+    move = cmds.add_parser("move", help="assign buckets to a group")
+    move.add_argument("buckets", help="3, 0-4 or 0-4,7,9")
+    move.add_argument("gid")
+    query = cmds.add_parser("query", help="print a config (default: the latest)")
+    query.add_argument("num", nargs="?", default="-1")
+    query.add_argument("--json", action="store_true")
+    put = cmds.add_parser("put", help="write a key")
+    put.add_argument("key")
+    put.add_argument("value")
+    get = cmds.add_parser("get", help="read a key")
+    get.add_argument("key")
+    get.add_argument("--json", action="store_true")
+    delete = cmds.add_parser("delete", help="delete a key")
+    delete.add_argument("key")
+    status = cmds.add_parser("status", help="live status of every group and node")
+    status.add_argument("--once", action="store_true", help="print once and exit")
+    status.add_argument("--json", action="store_true", help="print JSON once and exit")
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-s",
+        "--config-servers",
+        metavar="ADDRS",
+        help="comma-separated config group addresses (default: $ERAFT_CONFIG_SERVERS, "
+        "else the local cluster)",
+    )
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument(
+        "--secret-file", metavar="FILE", help="cluster secret (or $ERAFT_SECRET_FILE)"
+    )
+
+
+def config_servers_from(args: argparse.Namespace) -> tuple[str, ...]:
+    text = args.config_servers or os.environ.get("ERAFT_CONFIG_SERVERS")
+    if not text:
+        return DEFAULT_CONFIG_SERVERS
+    servers = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not servers:
+        raise UsageError("--config-servers: no address given")
+    for addr in servers:
+        try:
+            split_address(addr)
+        except ValueError as exc:
+            raise UsageError(f"--config-servers: {exc}") from None
+    return servers
+
+
+def run_ctl(args: argparse.Namespace) -> int:
+    name = f"eraft ctl {args.ctl_command}"
+    try:
+        if args.timeout <= 0:
+            raise UsageError("--timeout: must be > 0")
+        servers = config_servers_from(args)
+        if args.ctl_command == "status":
+            from eraft_trio.tui.status_command import run_status
+
+            return run_status(servers, args)
+        result: int = trio.run(_run, args, servers)
+        return result
+    except UsageError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BadRequest as exc:
+        print(f"{name}: {exc.code}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OperationTimeout as exc:
+        print(f"{name}: the cluster did not answer: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except EraftError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+async def _run(args: argparse.Namespace, servers: tuple[str, ...]) -> int:
+    async with Client.connect(servers, timeout=args.timeout) as client:
+        handler = _HANDLERS[args.ctl_command]
+        return await handler(client, args)
+
+
+def _gid(text: str) -> int:
+    try:
+        gid = int(text)
+    except ValueError:
+        raise UsageError(f"GID: {text!r} is not an integer") from None
+    if not 0 < gid < 2**63:
+        raise UsageError(f"GID: {gid} must be an integer > 0")
+    return gid
+
+
+async def _join(client: Client, args: argparse.Namespace) -> int:
+    gid = _gid(args.gid)
+    addresses = tuple(a.strip() for a in args.addresses.split(",") if a.strip())
+    if not addresses:
+        raise UsageError("ADDR: at least one address is required")
+    for addr in addresses:
+        try:
+            split_address(addr)
+        except ValueError as exc:
+            raise UsageError(f"ADDR: {exc}") from None
+    num = await client.config_client.join({gid: addresses}, rebalance=not args.no_rebalance)
+    print(f"OK: config {num}")
+    return EXIT_OK
+
+
+async def _leave(client: Client, args: argparse.Namespace) -> int:
+    num = await client.config_client.leave((_gid(args.gid),))
+    print(f"OK: config {num}")
+    return EXIT_OK
+
+
+async def _move(client: Client, args: argparse.Namespace) -> int:
+    gid = _gid(args.gid)
+    latest = await client.config_client.query(-1)
+    try:
+        buckets = parse_buckets(args.buckets, len(latest["buckets"]))
+    except ValueError as exc:
+        raise UsageError(f"BUCKETS: {exc}") from None
+    num = await client.config_client.move(buckets, gid)
+    print(f"OK: config {num}")
+    return EXIT_OK
+
+
+async def _query(client: Client, args: argparse.Namespace) -> int:
+    try:
+        num = int(args.num)
+    except ValueError:
+        raise UsageError(f"NUM: {args.num!r} is not an integer") from None
+    if num < -1:
+        raise UsageError(f"NUM: {num} must be >= 0 (or -1 for the latest)")
+    config = await client.config_client.query(num)
+    if args.json:
+        print(json.dumps(config))
+        return EXIT_OK
+    print(f"config {config['num']}")
+    owners: dict[int, list[int]] = {}
+    for bucket, gid in enumerate(config["buckets"]):
+        owners.setdefault(gid, []).append(bucket)
+    print("buckets:")
+    for gid in sorted(owners):
+        label = f"group {gid}" if gid else "unassigned"
+        print(f"  {label}: {format_buckets(tuple(owners[gid]))}")
+    print("groups:")
+    if not config["groups"]:
+        print("  (none)")
+    for gid in sorted(config["groups"], key=int):
+        print(f"  {gid}: {', '.join(config['groups'][gid])}")
+    return EXIT_OK
+
+
+async def _put(client: Client, args: argparse.Namespace) -> int:
+    await client.put(args.key, args.value)
+    print("OK")
+    return EXIT_OK
+
+
+async def _get(client: Client, args: argparse.Namespace) -> int:
+    value = await client.get(args.key)
+    if args.json:
+        text = value.decode("utf-8", errors="replace") if value is not None else None
+        print(json.dumps({"key": args.key, "value": text}))
+        return EXIT_OK if value is not None else EXIT_NOT_FOUND
+    if value is None:
+        print("not found", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    sys.stdout.write(value.decode("utf-8", errors="replace") + "\n")
+    return EXIT_OK
+
+
+async def _delete(client: Client, args: argparse.Namespace) -> int:
+    await client.delete(args.key)
+    print("OK")
+    return EXIT_OK
+
+
+_HANDLERS = {
+    "join": _join,
+    "leave": _leave,
+    "move": _move,
+    "query": _query,
+    "put": _put,
+    "get": _get,
+    "delete": _delete,
+}

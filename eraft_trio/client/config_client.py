@@ -1,0 +1,63 @@
+"""ConfigClient: queries and exactly-once join / leave / move against the config group."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import trio
+
+from eraft_trio.client.group_caller import GroupCaller
+from eraft_trio.client.pool import ConnectionPool
+from eraft_trio.client.retry import Deadline
+from eraft_trio.errors import BadRequest
+from eraft_trio.roles.config.commands import Join, Leave, Move, SessionCommand, encode_command
+from eraft_trio.roles.config.requests import ConfigChange, ConfigQuery
+
+
+class ConfigClient:
+    def __init__(self, pool: ConnectionPool, servers: tuple[str, ...], timeout: float) -> None:
+        self.group = GroupCaller(pool, servers)
+        self.timeout = timeout
+        self.client_id = random.getrandbits(62)
+        self._seq = 0
+        self._lock = trio.Lock()  # one change in flight per session (exactly-once)
+
+    async def query(self, num: int = -1) -> dict[str, Any]:
+        """Config `num` (-1: latest) as {"num", "buckets", "groups"}."""
+        reply = await self.group.call(ConfigQuery(num), Deadline(self.timeout))
+        return _config_or_raise(reply)
+
+    async def next_config(self, num: int) -> dict[str, Any] | None:
+        """The config after `num`, or None when `num` is the latest."""
+        reply = await self.group.call(ConfigQuery(num, after=True), Deadline(self.timeout))
+        if isinstance(reply, dict) and reply.get("code") == "no_such_config":
+            return None
+        return _config_or_raise(reply)
+
+    async def join(self, groups: dict[int, tuple[str, ...]], rebalance: bool = True) -> int:
+        return await self._change(Join(groups, rebalance))
+
+    async def leave(self, gids: tuple[int, ...]) -> int:
+        return await self._change(Leave(gids))
+
+    async def move(self, buckets: tuple[int, ...], gid: int) -> int:
+        return await self._change(Move(buckets, gid))
+
+    async def _change(self, command: Any) -> int:
+        """Apply a change exactly once (retries reuse the seq); returns the new config num."""
+        async with self._lock:
+            self._seq += 1
+            body = ConfigChange(encode_command(SessionCommand(self.client_id, self._seq, command)))
+            reply = await self.group.call(body, Deadline(self.timeout))
+        if reply.get("ok"):
+            return int(reply["num"])
+        raise BadRequest(str(reply.get("code", "rejected")), str(reply.get("message", reply)))
+
+
+def _config_or_raise(reply: Any) -> dict[str, Any]:
+    if isinstance(reply, dict) and "num" in reply and "buckets" in reply:
+        return reply
+    code = reply.get("code", "bad_reply") if isinstance(reply, dict) else "bad_reply"
+    message = reply.get("message", repr(reply)) if isinstance(reply, dict) else repr(reply)
+    raise BadRequest(str(code), str(message))

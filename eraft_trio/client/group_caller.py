@@ -1,0 +1,61 @@
+"""GroupCaller: call the leader of one Raft group, following redirects and failing over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eraft_trio.client.pool import ConnectionPool
+from eraft_trio.client.retry import Deadline
+from eraft_trio.errors import ServerError
+from eraft_trio.transport.errors import ConnectFailed, TransportError
+
+
+class GroupCaller:
+    """Remembers which member led last time; on "not_leader" follows the hint, on
+    "retry" or a transport failure backs off and tries the next member."""
+
+    def __init__(self, pool: ConnectionPool, addresses: tuple[str, ...]) -> None:
+        self.pool = pool
+        self.addresses = tuple(addresses)
+        self.leader: str | None = None
+        self._next = 0
+
+    def _pick(self) -> str:
+        if self.leader is not None:
+            return self.leader
+        addr = self.addresses[self._next % len(self.addresses)]
+        self._next += 1
+        return addr
+
+    async def call(self, body: Any, deadline: Deadline) -> Any:
+        """The leader's reply (a dict), which may still be an application error."""
+        unreachable = 0
+        while True:
+            addr = self._pick()
+            try:
+                reply = await self.pool.call(addr, body, deadline.try_timeout())
+            except ConnectFailed as exc:
+                self.leader = None
+                unreachable += 1
+                if unreachable % len(self.addresses) == 0:
+                    await deadline.backoff(f"{addr}: {exc}")
+                continue
+            except TransportError as exc:
+                self.leader = None
+                await deadline.backoff(f"{addr}: {exc}")
+                continue
+            err = reply.get("err") if isinstance(reply, dict) else None
+            if err == "not_leader":
+                hint = reply.get("leader")
+                self.leader = hint if hint in self.addresses else None
+                if self.leader is None or self.leader == addr:
+                    self.leader = None
+                    await deadline.backoff(f"{addr}: no leader")
+                continue
+            if err in ("retry", "not_ready"):
+                await deadline.backoff(f"{addr}: {err}")
+                continue
+            if err == "internal":
+                raise ServerError(f"{addr}: {reply.get('message')}")
+            self.leader = addr
+            return reply

@@ -1,0 +1,176 @@
+"""Client: linearizable get / put / delete against the shard groups, for trio programs.
+
+It caches the latest config (which group serves which bucket) and each group's
+leader; a "wrong_group" answer refreshes the config, a "not_leader" answer follows
+the hint, and every failure is retried with backoff until the operation timeout.
+Writes are exactly-once: each concurrent operation holds a session slot (client id,
+sequence number) that its retries reuse.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from eraft_trio.client.config_client import ConfigClient
+from eraft_trio.client.group_caller import GroupCaller
+from eraft_trio.client.pool import ConnectionPool
+from eraft_trio.client.retry import Deadline
+from eraft_trio.errors import BadRequest, EraftError
+from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
+from eraft_trio.runtime.role_file import cluster_id_for, split_address
+
+DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
+DEFAULT_TIMEOUT = 10.0
+
+
+def as_bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def single_exception(group: BaseExceptionGroup) -> BaseException:
+    """The one exception inside nested groups, or the group itself when there are several."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else group
+
+
+def bucket_of(key: bytes, buckets: int) -> int:
+    """The bucket of a key (contract): crc32 of its bytes, unsigned, modulo the bucket count."""
+    return zlib.crc32(key) % buckets
+
+
+class Client:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        config_servers: tuple[str, ...],
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.pool = pool
+        self.timeout = timeout
+        self.config_client = ConfigClient(pool, config_servers, timeout)
+        self.config: dict[str, Any] | None = None
+        self._groups: dict[int, GroupCaller] = {}
+        self._refreshing: trio.Event | None = None
+        self._free_sessions: list[list[int]] = []  # [client_id, last seq]
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls,
+        config_servers: Sequence[str] = DEFAULT_CONFIG_SERVERS,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        cluster: str | None = None,
+    ) -> AsyncIterator[Client]:
+        servers = tuple(config_servers)
+        if not servers:
+            raise BadRequest("bad_address", "no config servers given")
+        for addr in servers:
+            try:
+                split_address(addr)
+            except ValueError as exc:
+                raise BadRequest("bad_address", f"config server {exc}") from None
+        try:
+            async with trio.open_nursery() as nursery:
+                pool = ConnectionPool(nursery, cluster or cluster_id_for(servers))
+                try:
+                    yield cls(pool, servers, timeout)
+                finally:
+                    await pool.aclose()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The caller's error reaches us wrapped by our nursery: hand it back as raised.
+            raise single_exception(group) from None
+
+    # --- the API ------------------------------------------------------------------------
+
+    async def put(self, key: str | bytes, value: str | bytes) -> None:
+        k, v = as_bytes(key), as_bytes(value)
+        await self._write(k, lambda cid, seq: KvPut(cid, seq, k, v))
+
+    async def delete(self, key: str | bytes) -> None:
+        k = as_bytes(key)
+        await self._write(k, lambda cid, seq: KvDelete(cid, seq, k))
+
+    async def get(self, key: str | bytes) -> bytes | None:
+        k = as_bytes(key)
+        reply = await self._call_owner(k, KvGet(k), Deadline(self.timeout))
+        value = reply.get("value")
+        return bytes(value) if value is not None else None
+
+    # --- internals ------------------------------------------------------------------------
+
+    async def _write(self, key: bytes, make: Any) -> None:
+        session = self._free_sessions.pop() if self._free_sessions else [random.getrandbits(62), 0]
+        session[1] += 1
+        try:
+            await self._call_owner(key, make(session[0], session[1]), Deadline(self.timeout))
+        finally:
+            # Reusable even after a timeout: a late duplicate of the old seq is recognised
+            # as older than the session's next write and not applied.
+            self._free_sessions.append(session)
+
+    async def _call_owner(self, key: bytes, body: Any, deadline: Deadline) -> dict[str, Any]:
+        while True:
+            config = self.config or await self._refresh_config(deadline, -1)
+            buckets = config["buckets"]
+            gid = buckets[bucket_of(key, len(buckets))]
+            addresses = config["groups"].get(str(gid))
+            if gid == 0 or not addresses:
+                await deadline.backoff("bucket not assigned to any group")
+                await self._refresh_config(deadline, config["num"])
+                continue
+            group = self._group(gid, tuple(addresses))
+            reply = await group.call(body, deadline)
+            err = reply.get("err") if isinstance(reply, dict) else "bad_reply"
+            if err is None:
+                return reply
+            if err == "wrong_group":
+                # Either our config is stale, or the group has not caught up with it yet.
+                if int(reply.get("num", 0)) >= config["num"]:
+                    await self._refresh_config(deadline, config["num"])
+                await deadline.backoff("wrong group")
+                continue
+            raise EraftError(f"{err}: {reply.get('message', reply)}")
+
+    def _group(self, gid: int, addresses: tuple[str, ...]) -> GroupCaller:
+        group = self._groups.get(gid)
+        if group is None or group.addresses != addresses:
+            group = self._groups[gid] = GroupCaller(self.pool, addresses)
+        return group
+
+    async def _refresh_config(self, deadline: Deadline, seen: int) -> dict[str, Any]:
+        """Fetch the latest config once for all waiting operations."""
+        if self.config is not None and self.config["num"] > seen:
+            return self.config
+        if self._refreshing is not None:
+            await self._refreshing.wait()
+            if self.config is not None:
+                return self.config
+        self._refreshing = done = trio.Event()
+        try:
+            with trio.fail_after(max(0.001, deadline.remaining)):
+                config = await self.config_client.query(-1)
+        except trio.TooSlowError:
+            from eraft_trio.errors import OperationTimeout
+
+            raise OperationTimeout(f"no config within {deadline.timeout:g}s") from None
+        finally:
+            self._refreshing = None
+            done.set()
+        if self.config is None or config["num"] >= self.config["num"]:
+            self.config = config
+        return self.config

@@ -1,0 +1,83 @@
+"""SyncClient: the blocking client, running a trio Client in a background thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import trio
+
+from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
+
+
+class SyncClient:
+    def __init__(
+        self,
+        config_servers: Sequence[str] = DEFAULT_CONFIG_SERVERS,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._ready = threading.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._client: Client | None = None
+        self._stop: trio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(tuple(config_servers), timeout),
+            daemon=True,
+            name="eraft-sync-client",
+        )
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self, servers: tuple[str, ...], timeout: float) -> None:
+        async def main() -> None:
+            try:
+                async with Client.connect(servers, timeout=timeout) as client:
+                    self._client = client
+                    self._token = trio.lowlevel.current_trio_token()
+                    self._stop = trio.Event()
+                    self._ready.set()
+                    await self._stop.wait()
+            except BaseException as exc:
+                self._error = exc
+                self._ready.set()
+
+        trio.run(main)
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._token is None:
+            raise RuntimeError("SyncClient is closed")
+        return trio.from_thread.run(fn, *args, trio_token=self._token)
+
+    def put(self, key: str | bytes, value: str | bytes) -> None:
+        assert self._client is not None
+        self._call(self._client.put, key, value)
+
+    def get(self, key: str | bytes) -> bytes | None:
+        assert self._client is not None
+        result: bytes | None = self._call(self._client.get, key)
+        return result
+
+    def delete(self, key: str | bytes) -> None:
+        assert self._client is not None
+        self._call(self._client.delete, key)
+
+    def close(self) -> None:
+        if self._token is None:
+            return
+        stop = self._stop
+        assert stop is not None
+        trio.from_thread.run_sync(stop.set, trio_token=self._token)
+        self._token = None
+        self._thread.join()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,58 @@
+"""Requests served by shard groups, as registered wire types (codec ids 64-79).
+
+Replies are plain dicts: {"ok": True}, {"value": bytes | None}, or an error
+{"err": code, ...} where code is "wrong_group" (with the group's config "num"),
+"not_leader" (with the "leader" address when known), "retry", "not_ready" or
+"bad_request".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eraft_trio.transport.codec import register
+
+
+@dataclass(frozen=True, slots=True)
+class KvGet:
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KvPut:
+    client_id: int
+    seq: int
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KvDelete:
+    client_id: int
+    seq: int
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FetchBucket:
+    """A group pulling `bucket` asks its old owner for rows after `after_key` (migration)."""
+
+    config_num: int
+    bucket: int
+    after_key: bytes | None
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class DropBucket:
+    """The new owner of `bucket` tells the old one it may delete its copy (GC)."""
+
+    config_num: int
+    bucket: int
+
+
+register(64, KvGet)
+register(65, KvPut)
+register(66, KvDelete)
+register(67, FetchBucket)
+register(68, DropBucket)
