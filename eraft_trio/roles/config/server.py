@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from eraft_trio.roles.config.requests import ConfigChange, ConfigQuery
@@ -33,9 +34,7 @@ class ConfigRoleServer:
 
     def statistics(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"role": "config", **self._stats}
-        try:
-            latest = self.node.read_local(("query", -1))
-            stats["config"] = latest
-        except Exception:  # status must render even when the tables are mid-restore
-            pass
+        # Status must render even when the tables are mid-restore.
+        with contextlib.suppress(Exception):
+            stats["config"] = self.node.read_local(("query", -1))
         return stats
