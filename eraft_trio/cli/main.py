@@ -18,9 +18,22 @@ def build_parser() -> argparse.ArgumentParser:
     node = sub.add_parser("node", help="run one node (config or shard role)")
     node.add_argument("--config", required=True, metavar="FILE.toml", help="the role file")
     node.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    from eraft_trio.cli.ctl_command import add_ctl_parser
+    from eraft_trio.cli.ctl_command import add_cluster_options, add_ctl_parser
 
     add_ctl_parser(sub)
+    local = sub.add_parser("local", help="run a whole cluster on loopback (the embedded default)")
+    local.add_argument("--dir", default="configs/local", help="folder of role files")
+    local.add_argument("--no-status", action="store_true", help="do not show the live status")
+    bench = sub.add_parser("bench", help="closed-loop load generator")
+    add_cluster_options(bench)
+    bench.add_argument("--clients", type=int, default=16)
+    bench.add_argument("--duration", type=float, default=10.0, metavar="S")
+    bench.add_argument("--value-size", type=int, default=100, metavar="B")
+    bench.add_argument(
+        "--mix", default="1:0", metavar="PUT:GET", help="weights, e.g. 1:0, 0:1, 1:1"
+    )
+    bench.add_argument("--keys", type=int, default=10000, help="size of the key space")
+    bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -38,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         from eraft_trio.cli.ctl_command import run_ctl
 
         return run_ctl(args)
+    if args.command == "local":
+        from eraft_trio.cli.local_command import run_local
+
+        return run_local(args)
+    if args.command == "bench":
+        from eraft_trio.cli.bench_command import run_bench
+
+        return run_bench(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
