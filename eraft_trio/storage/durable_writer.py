@@ -17,6 +17,9 @@ from .map_gate import MapGate
 
 T = TypeVar("T")
 
+# Grow before a write once the map's high-water mark passes this fraction, so big
+# batches rarely fill the map mid-transaction and have to be run again.
+GROW_AHEAD_FRACTION = 0.5
 # Below this much free space, a failed write is reported as a full disk: LMDB turns a
 # write cut short by ENOSPC into EIO, so the errno alone does not tell.
 DISK_FULL_MARGIN = 1 << 20
@@ -28,6 +31,7 @@ class CommitStats:
 
     commits: int = 0
     map_growths: int = 0
+    retries: int = 0  # transactions aborted on a full map and run again
     last_latency_s: float = 0.0
     total_latency_s: float = 0.0
 
@@ -44,9 +48,10 @@ class CommitStats:
 class DurableWriter:
     """The only way the store writes: `run(body)` is one LMDB write transaction.
 
-    A body may be run more than once: when the map fills, the transaction is aborted,
-    the map doubled and the body run again from the start, so bodies must depend only
-    on what they read in their transaction.
+    The map is doubled ahead of need once half of it is in use. A body may still be run
+    more than once: when the map fills anyway, the transaction is aborted, the map
+    doubled and the body run again from the start, so bodies must depend only on what
+    they read in their transaction.
     """
 
     def __init__(self, env: lmdb.Environment, gate: MapGate, max_map_size: int) -> None:
@@ -56,16 +61,19 @@ class DurableWriter:
         # Serialises writers and keeps set_mapsize away from any open write transaction.
         self._lock = threading.Lock()
         self._closed = False
+        self._page_size = env.stat()["psize"]
         self.stats = CommitStats()
 
     def run(self, body: Callable[[lmdb.Transaction[bytes]], T]) -> T:
         with self._lock:
             if self._closed:
                 raise StorageError("the store is closed")
+            self._grow_ahead()
             while True:
                 try:
                     return self._run_once(body)
                 except lmdb.MapFullError:
+                    self.stats.retries += 1
                     self._grow()
 
     def close(self, release: Callable[[], None]) -> None:
@@ -112,6 +120,12 @@ class DurableWriter:
 
     def _commit(self, txn: lmdb.Transaction[bytes]) -> None:
         txn.commit()
+
+    def _grow_ahead(self) -> None:
+        info = self._env.info()
+        used = (info["last_pgno"] + 1) * self._page_size
+        if used > info["map_size"] * GROW_AHEAD_FRACTION and info["map_size"] < self._max_map_size:
+            self._grow()
 
     def _grow(self) -> None:
         current = self._env.info()["map_size"]

@@ -52,18 +52,23 @@ class LmdbTableView:
     ) -> Iterator[tuple[bytes, bytes]]:
         """Rows with start <= key < end in key order.
 
-        In a writable view the range is read in full before the first row is yielded,
-        like MemoryView, so a state machine that writes while scanning sees the same
-        rows on every replica and in the simulator. Read-only views stream.
+        In a writable view this follows MemoryView exactly, so a state machine that
+        writes while scanning acts the same on every replica and in the simulator: the
+        keys in range are listed before the first row is yielded, and each value is read
+        when its row is reached (rows deleted meanwhile are skipped). Read-only views
+        stream straight from the cursor.
         """
         prefix = table_prefix(table)
         low = prefix + bytes(start)
         high = prefix[:-1] + _PAST_SEPARATOR if end is None else prefix + bytes(end)
-        rows = self._rows(prefix, low, high)
-        if self._writable:
-            yield from list(rows)
-        else:
-            yield from rows
+        if not self._writable:
+            yield from self._rows(prefix, low, high)
+            return
+        keys = [key for key, _ in self._rows(prefix, low, high)]
+        for key in keys:
+            value = self._txn.get(prefix + key, db=self._db)
+            if value is not None:
+                yield key, value
 
     def _rows(self, prefix: bytes, low: bytes, high: bytes) -> Iterator[tuple[bytes, bytes]]:
         cursor = self._txn.cursor(db=self._db)

@@ -52,13 +52,8 @@ class MapGate:
         with self._changed:
             self._long_readers.discard(reader)
 
-    def invalidate_long_readers(self) -> None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._in_use == 0)
-            self._invalidate_long_readers_locked()
-
     def remap(self, change: Callable[[], None]) -> None:
-        """Run `change` (a set_mapsize) once no read transaction is open."""
+        """Run `change` (a set_mapsize, or closing the environment) once no read is in use."""
         with self._changed:
             self._changed.wait_for(lambda: self._in_use == 0)
             self._invalidate_long_readers_locked()

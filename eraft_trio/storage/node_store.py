@@ -164,6 +164,7 @@ class NodeStore:
             "map_size": info["map_size"],
             "used_bytes": (info["last_pgno"] + 1) * page_size,
             "map_growths": stats.map_growths,
+            "map_full_retries": stats.retries,
             "fsyncs": stats.commits,
             "commit_latency_last_ms": stats.last_latency_s * 1000.0,
             "commit_latency_mean_ms": stats.mean_latency_s * 1000.0,
@@ -204,8 +205,7 @@ class NodeStore:
         check_identity(self.path, stored, identity)
 
     def _release(self) -> None:
-        self._gate.invalidate_long_readers()
-        self._env.close()
+        self._gate.remap(self._env.close)  # no read in use; open snapshot streams invalidated
         self._owner_lock.release()
 
 
