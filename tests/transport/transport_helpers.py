@@ -20,17 +20,21 @@ class RecordingHandler:
 
     def __init__(self) -> None:
         self.pushes: list[tuple[PeerInfo, Any]] = []
+        self.push_times: list[float] = []  # trio.current_time() of each push
         self.requests: list[Any] = []
+        self.request_peers: list[PeerInfo] = []
         self.respond: Callable[[Any], Any] | None = None
         self.release = trio.Event()  # requests whose body is "block" wait for this
         self._changed = trio.Event()
 
     def on_push(self, peer: PeerInfo, body: Any) -> None:
         self.pushes.append((peer, body))
+        self.push_times.append(trio.current_time())
         self._changed.set()
 
     async def on_request(self, peer: PeerInfo, body: Any) -> Any:
         self.requests.append(body)
+        self.request_peers.append(peer)
         self._changed.set()
         if body == "block":
             await self.release.wait()
