@@ -23,8 +23,9 @@ class SnapshotReader:
     `chunk_bytes` (a single larger row makes a chunk of its own).
 
     `meta` is the applied position the rows describe. One consumer at a time; it may
-    call `next_chunk` from any thread. If the store's map has to grow meanwhile, the
-    reader is invalidated and the next call raises SnapshotError: open a new one.
+    call `next_chunk` from any thread. If the store's map has to grow (or the store
+    closes) meanwhile, the reader is invalidated and the next call raises SnapshotError:
+    open a new one.
     """
 
     def __init__(self, env: lmdb.Environment, gate: MapGate, dbs: SubDbs, chunk_bytes: int) -> None:
@@ -40,14 +41,19 @@ class SnapshotReader:
         with gate.reading():
             try:
                 txn = env.begin()
+            except lmdb.Error as exc:
+                raise StorageError(f"cannot open a snapshot read transaction: {exc}") from exc
+            try:
                 applied = meta_table.get_applied(txn, dbs.meta)
                 self._cursor = txn.cursor(db=dbs.sm)
                 self._has_row = self._cursor.first()
-            except lmdb.Error as exc:
-                raise StorageError(f"cannot open a snapshot read transaction: {exc}") from exc
-        self._txn: lmdb.Transaction[bytes] | None = txn
-        self._meta = applied
-        gate.add_long_reader(self)
+            except BaseException:
+                txn.abort()
+                raise
+            self._txn: lmdb.Transaction[bytes] | None = txn
+            self._meta = applied
+            # Registered while still counted as in use, so no remap can slip in between.
+            gate.add_long_reader(self)
 
     @property
     def meta(self) -> SnapshotMeta:
@@ -58,7 +64,8 @@ class SnapshotReader:
         with self._gate.reading(), self._lock:
             if self._invalidated:
                 raise SnapshotError(
-                    "snapshot reader was invalidated because the map grew; open a new snapshot"
+                    "snapshot reader was invalidated (the map grew or the store closed); "
+                    "open a new snapshot"
                 )
             if self._closed:
                 raise SnapshotError("snapshot reader is closed")
