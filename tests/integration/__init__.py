@@ -1,0 +1,1 @@
+"""Integration and end-to-end tests: real `eraft node` processes, real sockets, real LMDB."""

@@ -1,0 +1,109 @@
+"""Role files (DESIGN §2) for the nodes of one Raft group, config or shard, written for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eraft_trio.runtime.role_file import cluster_id_for
+
+TomlValue = str | int | bool | list[Any]
+
+
+@dataclass(frozen=True)
+class GroupLayout:
+    """One Raft group as its role files describe it.
+
+    `name` prefixes the files and data folders, so several groups (the config group
+    and shard groups) can share one test folder.
+    """
+
+    name: str
+    role: str  # "config" or "shard"
+    addresses: tuple[str, ...]
+    gid: int = 0  # shard groups only: an integer > 0
+    config_servers: tuple[str, ...] = ()  # shard groups only
+    buckets: int = 10  # config groups only
+    raft: Mapping[str, TomlValue] = field(default_factory=dict)  # tuning: heartbeat_ms, ...
+
+    def __post_init__(self) -> None:
+        if self.role not in ("config", "shard"):
+            raise ValueError(f"role must be config or shard, not {self.role!r}")
+        if self.role == "shard" and (self.gid <= 0 or not self.config_servers):
+            raise ValueError("a shard group needs a gid > 0 and the config servers")
+
+    @classmethod
+    def config_group(
+        cls, addresses: tuple[str, ...], name: str = "config", **kw: Any
+    ) -> GroupLayout:
+        return cls(name=name, role="config", addresses=addresses, **kw)
+
+    @classmethod
+    def shard_group(
+        cls, gid: int, addresses: tuple[str, ...], config_servers: tuple[str, ...], **kw: Any
+    ) -> GroupLayout:
+        return cls(
+            name=f"group{gid}",
+            role="shard",
+            addresses=addresses,
+            gid=gid,
+            config_servers=config_servers,
+            **kw,
+        )
+
+    @property
+    def cluster(self) -> str:
+        """The cluster id every node derives, hence the one a client must present."""
+        servers = self.addresses if self.role == "config" else self.config_servers
+        return cluster_id_for(servers)
+
+    def data_dir(self, node: int) -> str:
+        """Relative to the role file's folder, as the role file writes it."""
+        return f"data/{self.name}-n{node}"
+
+    def sections(self, node: int) -> dict[str, dict[str, TomlValue]]:
+        sections: dict[str, dict[str, TomlValue]] = {
+            "node": {"role": self.role, "id": node, "data_dir": self.data_dir(node)},
+            "raft": {"peers": list(self.addresses), **self.raft},
+        }
+        if self.role == "shard":
+            sections["shard"] = {"group": self.gid, "config_servers": list(self.config_servers)}
+        else:
+            sections["config"] = {"buckets": self.buckets}
+        return sections
+
+
+def write_role_files(layout: GroupLayout, folder: Path) -> list[Path]:
+    """One role file per node, `folder/<name>-<id>.toml`; their data folders go under folder/data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for node in range(len(layout.addresses)):
+        path = folder / f"{layout.name}-{node}.toml"
+        path.write_text(render_toml(layout.sections(node)))
+        paths.append(path)
+    return paths
+
+
+def render_toml(sections: Mapping[str, Mapping[str, TomlValue]]) -> str:
+    """The small TOML subset role files use: tables of strings, integers, booleans and lists."""
+    lines: list[str] = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: TomlValue) -> str:
+    # bool before int: bool is a subclass of int, and TOML spells it lower case.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
