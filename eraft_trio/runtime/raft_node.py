@@ -34,7 +34,7 @@ from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
 from eraft_trio.runtime.messages import SnapshotChunk
 from eraft_trio.runtime.state_machine import StateMachine
 from eraft_trio.runtime.waiter import Waiter
-from eraft_trio.storage.errors import StorageError
+from eraft_trio.storage.errors import StorageFullError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
 from eraft_trio.storage.write_batch import WriteBatch
@@ -106,6 +106,7 @@ class RaftNode:
             "ready_batches": 0,
             "snapshots_sent": 0,
             "snapshots_installed": 0,
+            "storage_full_errors": 0,
         }
 
     # ------------------------------------------------------------------------------------
@@ -150,13 +151,7 @@ class RaftNode:
         batch = self._write_batch_for(rd)
         replies: list[Any] = []
         if batch is not None:
-            try:
-                replies = await trio.to_thread.run_sync(self.store.write_batch, batch)
-            except StorageError as exc:
-                # Nothing of the batch is stored, so the core must not believe it is. The
-                # node cannot go on without its log: stop, loudly; a restart recovers.
-                log.critical("storage write failed, stopping node: %s", exc)
-                raise
+            replies = await self._write_durably(batch)
             if batch.compact_to is not None:
                 self._pending_compact = None
         if rd.snapshot is not None:
@@ -175,6 +170,23 @@ class RaftNode:
         self.core.advance(rd)
         self._serve_reads()
         self._maybe_compact()
+
+    async def _write_durably(self, batch: WriteBatch) -> list[Any]:
+        """Write the batch; on a full disk keep retrying the same batch until space returns.
+
+        Nothing of a failed batch is stored, and the core waits for this Ready, so
+        nothing is acknowledged meanwhile: clients time out, and the node resumes by
+        itself once the write succeeds. Any other storage failure stops the node.
+        """
+        delay = 0.1
+        while True:
+            try:
+                return await trio.to_thread.run_sync(self.store.write_batch, batch)
+            except StorageFullError as exc:
+                self._stats["storage_full_errors"] += 1
+                log.error("storage full, writes paused (retrying in %.1fs): %s", delay, exc)
+            await trio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _write_batch_for(self, rd: Ready) -> WriteBatch | None:
         apply: Callable[[TableView], list[Any]] | None = None
