@@ -52,9 +52,12 @@ class MemoryView:
         keys = sorted(rows)
         lo = bisect.bisect_left(keys, start)
         hi = len(keys) if end is None else bisect.bisect_left(keys, end)
-        # Materialise first so callers may write to the table while iterating.
+        # Materialise the keys first so callers may write to the table while iterating;
+        # a key deleted meanwhile is skipped, as the LMDB view does.
         for key in keys[lo:hi]:
-            yield key, rows[key]
+            value = rows.get(key)
+            if value is not None:
+                yield key, value
 
     def copy(self) -> MemoryView:
         clone = MemoryView()
