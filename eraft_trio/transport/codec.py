@@ -1,6 +1,6 @@
 """The one codec: frozen-dataclass messages <-> msgpack bytes, through a registry of type ids.
 
-Wire format (see docs/protocol.md):
+Wire format (PROTOCOL.md in this folder has the whole protocol):
 - a registered dataclass is msgpack ext type 1 whose payload is the msgpack array
   `[type_id, field_1, ..., field_n]` (every init field, in declaration order);
 - a tuple is ext type 2 whose payload is the msgpack array of its items (so tuples
@@ -125,7 +125,7 @@ def encode(obj: Any) -> bytes:
         return _pack(obj)
     except EncodeError:
         raise
-    except (TypeError, ValueError, OverflowError) as exc:
+    except Exception as exc:  # msgpack and to_fields hooks raise many types; one is ours
         raise EncodeError(f"cannot encode {type(obj).__name__}: {exc}") from exc
 
 

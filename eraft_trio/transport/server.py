@@ -143,6 +143,9 @@ class TransportServer:
                 log.debug("connection from %s lost in the handshake: %s", conn.remote, exc)
                 return
             await self._serve_peer(conn, peer)
+        except Exception:
+            # A bug here must cost one connection, not the listener and every other peer.
+            log.exception("closing connection from %s after an unexpected error", conn.remote)
         finally:
             self._stats["connections_open"] -= 1
             await conn.aclose()

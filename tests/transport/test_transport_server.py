@@ -206,3 +206,33 @@ async def test_close_stops_serving(nursery: trio.Nursery) -> None:
         await wait_until(lambda: not server.statistics()["listening"])
     with pytest.raises(OSError):
         await trio.open_tcp_stream(HOST, port)
+
+
+async def test_unencodable_reply_and_failing_push_handler_cost_nothing_else(
+    nursery: trio.Nursery,
+) -> None:
+    handler = RecordingHandler()
+
+    async def unencodable(body: object) -> object:
+        return object() if body == "bad reply" else body
+
+    handler.respond = unencodable
+    failing_pushes: list[object] = []
+
+    def failing_on_push(peer: object, body: object) -> None:
+        failing_pushes.append(body)
+        raise RuntimeError("push handler bug")
+
+    handler.on_push = failing_on_push  # type: ignore[method-assign]
+    server = await start_server(nursery, handler)
+    conn = await raw_connection(server.port)
+    await conn.send(Push(body=1))
+    await conn.send(Request(id=1, body="bad reply"))
+    await conn.send(Request(id=2, body="fine"))
+    with trio.fail_after(5):
+        replies = [await conn.receive(), await conn.receive()]
+    answers = {m.id: m.body for m in replies if isinstance(m, Response)}
+    assert answers[1].code == messages.INTERNAL
+    assert answers[2] == "fine"
+    assert failing_pushes == [1]
+    assert server.statistics()["handler_errors"] == 2
