@@ -232,7 +232,8 @@ async def test_unencodable_reply_and_failing_push_handler_cost_nothing_else(
     with trio.fail_after(5):
         replies = [await conn.receive(), await conn.receive()]
     answers = {m.id: m.body for m in replies if isinstance(m, Response)}
-    assert answers[1].code == messages.INTERNAL
+    failure = answers[1]
+    assert isinstance(failure, ErrorFrame) and failure.code == messages.INTERNAL
     assert answers[2] == "fine"
     assert failing_pushes == [1]
     assert server.statistics()["handler_errors"] == 2
