@@ -1,4 +1,4 @@
-"""Wire messages of the node runtime: snapshot chunks and status requests (codec ids 32-47)."""
+"""Wire messages of the node runtime: snapshot chunks and status requests (codec ids 64-71)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,6 @@ class TransferLeadership:
     target: int
 
 
-register(32, SnapshotChunk)
-register(33, StatusRequest)
-register(34, TransferLeadership)
+register(64, SnapshotChunk)
+register(65, StatusRequest)
+register(66, TransferLeadership)

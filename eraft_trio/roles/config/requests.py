@@ -1,4 +1,4 @@
-"""Client requests of the config role, as registered wire types (codec ids 48-63)."""
+"""Client requests of the config role, as registered wire types (codec ids 72-79)."""
 
 from __future__ import annotations
 
@@ -22,5 +22,5 @@ class ConfigQuery:
     after: bool = False
 
 
-register(48, ConfigChange)
-register(49, ConfigQuery)
+register(72, ConfigChange)
+register(73, ConfigQuery)

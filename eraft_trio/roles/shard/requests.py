@@ -1,4 +1,4 @@
-"""Requests served by shard groups, as registered wire types (codec ids 64-79).
+"""Requests served by shard groups, as registered wire types (codec ids 80-95).
 
 Replies are plain dicts: {"ok": True}, {"value": bytes | None}, or an error
 {"err": code, ...} where code is "wrong_group" (with the group's config "num"),
@@ -51,8 +51,8 @@ class DropBucket:
     bucket: int
 
 
-register(64, KvGet)
-register(65, KvPut)
-register(66, KvDelete)
-register(67, FetchBucket)
-register(68, DropBucket)
+register(80, KvGet)
+register(81, KvPut)
+register(82, KvDelete)
+register(83, FetchBucket)
+register(84, DropBucket)
