@@ -9,6 +9,8 @@ from typing import Any
 
 import trio
 
+import eraft_trio.roles.config.requests
+import eraft_trio.roles.shard.requests  # noqa: F401  every node knows every wire type
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.runtime.group_link import GroupLink
 from eraft_trio.runtime.node_service import NodeService
