@@ -23,7 +23,8 @@ from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import BadRequest, EraftError
 from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
-from eraft_trio.runtime.role_file import cluster_id_for, split_address
+from eraft_trio.runtime.role_file import split_address
+from eraft_trio.transport.handshake import ANY_CLUSTER
 
 DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
 DEFAULT_TIMEOUT = 10.0
@@ -85,7 +86,7 @@ class Client:
                 raise BadRequest("bad_address", f"config server {exc}") from None
         try:
             async with trio.open_nursery() as nursery:
-                pool = ConnectionPool(nursery, cluster or cluster_id_for(servers))
+                pool = ConnectionPool(nursery, cluster or ANY_CLUSTER)
                 try:
                     yield cls(pool, servers, timeout)
                 finally:

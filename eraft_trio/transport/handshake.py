@@ -31,6 +31,8 @@ from eraft_trio.transport.messages import (
 )
 
 DEFAULT_HANDSHAKE_TIMEOUT = 5.0
+# The cluster a client names when it does not know the cluster id.
+ANY_CLUSTER = ""
 # How long a refusal may take to write before the connection is closed without it.
 ERROR_FRAME_TIMEOUT = 1.0
 
@@ -105,7 +107,10 @@ async def server_handshake(
             BAD_VERSION,
             f"protocol version {hello.version} not supported (this node speaks {PROTOCOL_VERSION})",
         )
-    if hello.cluster != cluster:
+    # A client may name no cluster (it knows only some addresses of the config group,
+    # not the id derived from all of them); nodes must always name ours.
+    client_without_cluster = hello.node is None and hello.cluster == ANY_CLUSTER
+    if hello.cluster != cluster and not client_without_cluster:
         await _refuse(conn, WRONG_CLUSTER, f"this is cluster {cluster!r}, not {hello.cluster!r}")
     await conn.send(Welcome(version=PROTOCOL_VERSION, cluster=cluster, node=node))
     return PeerInfo(
