@@ -73,7 +73,7 @@ async def client_handshake(
         raise HandshakeRejected(reply.code, reply.message)
     if not isinstance(reply, Welcome):
         raise ProtocolError(f"expected Welcome from {conn.remote}, got {type(reply).__name__}")
-    if reply.version != version or reply.cluster != cluster:
+    if reply.version != version or (reply.cluster != cluster and cluster != ANY_CLUSTER):
         raise HandshakeRejected(
             BAD_HANDSHAKE,
             f"{conn.remote} answered for version {reply.version} of cluster {reply.cluster!r}",
