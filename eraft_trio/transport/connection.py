@@ -52,6 +52,11 @@ class FramedConnection:
         """Write everything queued; ConnectionLost when the connection is or becomes broken."""
         async with self._send_lock:
             if not self._outbox:
+                return  # an earlier flush wrote our frames with its own
+            # Let the other tasks of this scheduler batch (handlers finishing together,
+            # callers sending together) queue their frames, so one write carries them all.
+            await trio.lowlevel.checkpoint()
+            if not self._outbox:
                 return
             if self.broken:
                 self._outbox.clear()
