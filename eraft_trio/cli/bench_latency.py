@@ -1,0 +1,67 @@
+"""LatencyLog: every operation's latency and error count per kind, and their percentiles."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list (0.0 for an empty one).
+
+    Nearest rank, not interpolation: the figure is a latency some operation really had.
+    """
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+@dataclass
+class KindLog:
+    """One operation kind: the latencies (seconds) of its successes, and its failures."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    def summary(self, elapsed: float) -> dict[str, float | int]:
+        """The contract's per-kind figures (DESIGN §2, `bench --json`)."""
+        ordered = sorted(self.latencies)
+        return {
+            "count": self.count,
+            "ops_per_s": round(self.count / elapsed, 1) if elapsed > 0 else 0.0,
+            "p50_ms": round(percentile(ordered, 0.50) * 1000, 3),
+            "p99_ms": round(percentile(ordered, 0.99) * 1000, 3),
+            "p999_ms": round(percentile(ordered, 0.999) * 1000, 3),
+            "errors": self.errors,
+        }
+
+
+class LatencyLog:
+    """What the client tasks of one run measured, kept per operation kind."""
+
+    def __init__(self, kinds: tuple[str, ...]) -> None:
+        self.kinds = {kind: KindLog() for kind in kinds}
+        self.last_error: str | None = None
+
+    def record(self, kind: str, seconds: float) -> None:
+        self.kinds[kind].latencies.append(seconds)
+
+    def fail(self, kind: str, error: BaseException) -> None:
+        self.kinds[kind].errors += 1
+        self.last_error = f"{type(error).__name__}: {error}"
+
+    @property
+    def completed(self) -> int:
+        return sum(log.count for log in self.kinds.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(log.errors for log in self.kinds.values())
+
+    def summary(self, elapsed: float) -> dict[str, dict[str, float | int]]:
+        return {kind: log.summary(elapsed) for kind, log in self.kinds.items()}
