@@ -165,7 +165,10 @@ class PeerSender:
                 conn = await self._connect()
             except (OSError, TransportError) as exc:
                 self._stats["connect_failures"] += 1
-                level = logging.WARNING if isinstance(exc, HandshakeRejected) else logging.DEBUG
+                # Say it once per outage (and always for a refusal, a configuration error).
+                first = backoff == self.backoff_min
+                loud = first or isinstance(exc, HandshakeRejected)
+                level = logging.WARNING if loud else logging.DEBUG
                 log.log(level, "cannot connect to %s: %s", self.fault_dst, exc)
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, self.backoff_max)
