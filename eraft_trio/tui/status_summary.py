@@ -1,0 +1,85 @@
+"""Derive what the status view shows from a raw snapshot: leaders, lag, bucket migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SERVING = "serving"
+
+
+def summarize(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Add "leader", "term", "nodes_up" and "shard" to each group, "migrations" at the top.
+
+    Mutates and returns `snapshot`; the result is the `ctl status --json` document.
+    """
+    for group in snapshot["groups"]:
+        up = [n for n in group["nodes"] if n["up"]]
+        leader = _leader(up)
+        group["nodes_up"] = len(up)
+        group["leader"] = leader["address"] if leader is not None else None
+        group["term"] = max((n["status"]["raft"].get("term", 0) for n in up), default=None)
+        leader_commit = leader["status"]["raft"].get("commit") if leader is not None else None
+        for node in group["nodes"]:
+            node["lag"] = _lag(node, leader_commit)
+        group["shard"] = _shard_view(leader, up) if group["gid"] else None
+    snapshot["migrations"] = migrations(snapshot)
+    return snapshot
+
+
+def _leader(up: list[dict[str, Any]]) -> dict[str, Any] | None:
+    # A deposed leader may not know it yet: the one with the highest term is current.
+    leaders = [n for n in up if n["status"]["raft"].get("role") == "leader"]
+    return max(leaders, key=lambda n: n["status"]["raft"].get("term", 0), default=None)
+
+
+def _lag(node: dict[str, Any], leader_commit: int | None) -> int | None:
+    if not node["up"] or leader_commit is None:
+        return None
+    return max(0, leader_commit - int(node["status"]["raft"].get("applied", 0)))
+
+
+def _shard_view(leader: dict[str, Any] | None, up: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The group's bucket states as its leader sees them, else its most advanced replica."""
+    candidates = [leader] if leader is not None else []
+    candidates += sorted(up, key=lambda n: -int(n["status"]["raft"].get("applied", 0)))
+    for node in candidates:
+        shard = (node["status"].get("role") or {}).get("shard")
+        if isinstance(shard, dict):
+            return shard
+    return None
+
+
+def migrations(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every bucket not SERVING at some group, with where it goes and how far it got.
+
+    A PULLING bucket at its new owner is matched with the same bucket in HANDOFF at the
+    old owner (same config num), whose key count is the total to copy.
+    """
+    config = snapshot.get("config") or {}
+    owners: list[int] = list(config.get("buckets") or [])
+    handoffs: dict[tuple[int, int, int], int] = {}
+    moving: list[dict[str, Any]] = []
+    for group in snapshot["groups"]:
+        shard = group.get("shard") or {}
+        for item in shard.get("buckets") or []:
+            if item.get("state") == SERVING:
+                continue
+            entry = {
+                "bucket": item["bucket"],
+                "gid": group["gid"],
+                "state": item.get("state"),
+                "num": item.get("num"),
+                "keys": item.get("keys", 0),
+            }
+            if entry["state"] == "pulling":
+                entry["from_gid"], entry["to_gid"] = item.get("gid"), group["gid"]
+            else:
+                owner = owners[item["bucket"]] if item["bucket"] < len(owners) else 0
+                entry["from_gid"] = group["gid"]
+                entry["to_gid"] = owner if owner != group["gid"] else None
+                handoffs[(group["gid"], item["bucket"], item.get("num"))] = entry["keys"]
+            moving.append(entry)
+    for entry in moving:
+        key = (entry["from_gid"], entry["bucket"], entry["num"])
+        entry["total_keys"] = handoffs.get(key) if entry["state"] == "pulling" else entry["keys"]
+    return sorted(moving, key=lambda e: (e["bucket"], e["state"] != "pulling", e["gid"]))

@@ -1,0 +1,221 @@
+"""Render a summarized cluster snapshot with rich: config grid, node table, migrations."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from eraft_trio.roles.config.bucket_ranges import format_buckets
+from eraft_trio.tui.bucket_grid import bucket_map, gid_style
+
+WIDE = 120  # from this width on, the node table grows its extra columns
+_ROLE_STYLE = {"leader": "bold green", "candidate": "yellow", "pre-candidate": "yellow"}
+
+
+def render_status(
+    snapshot: dict[str, Any], width: int, height: int, footer: str | None = None
+) -> RenderableType:
+    """The whole view for a terminal of `width` x `height` (a summarized snapshot)."""
+    wide = width >= WIDE
+    moving = {m["bucket"] for m in snapshot.get("migrations", [])}
+    parts: list[RenderableType] = [_title(snapshot)]
+    config = snapshot.get("config")
+    if config is not None:
+        parts.append(Text(f"buckets → groups (config {config['num']})", style="bold"))
+        parts.append(bucket_map(config, width, 3 if height < 40 else 10, moving))
+    parts.append(_node_table(snapshot, wide, _short_addresses(snapshot, wide)))
+    parts.append(_migrations(snapshot, 4 if height < 40 else 16))
+    if footer:
+        parts.append(Text(footer, style="dim"))
+    return Group(*parts)
+
+
+def status_text(snapshot: dict[str, Any], width: int, height: int = 24) -> str:
+    """The view as plain text at `width` columns (for --once into a pipe, and for tests)."""
+    out = io.StringIO()
+    console = Console(file=out, width=width, height=height, color_system=None, legacy_windows=False)
+    console.print(render_status(snapshot, width, height))
+    return out.getvalue()
+
+
+def _title(snapshot: dict[str, Any]) -> Text:
+    nodes = [n for g in snapshot["groups"] for n in g["nodes"]]
+    up = sum(1 for n in nodes if n["up"])
+    config = snapshot.get("config")
+    text = Text("eraft ", style="bold")
+    if config is None:
+        text.append("config group unreachable", style="bold red")
+    else:
+        groups = len(config.get("groups") or {})
+        text.append(f"config {config['num']} · {len(config['buckets'])} buckets · {groups} groups")
+    text.append(" · ")
+    text.append(f"{up}/{len(nodes)} up", style="green" if up == len(nodes) else "bold red")
+    # Every replica applies each write, so only the leaders' rates add up to the load.
+    rates = [
+        n.get("ops_per_s")
+        for g in snapshot["groups"]
+        for n in g["nodes"]
+        if n["address"] == g.get("leader")
+    ]
+    total = sum(r or 0.0 for r in rates)
+    if any(r is not None for r in rates):
+        text.append(f" · {_count(total)} ops/s")
+    text.append(f" · {snapshot['time'][11:19]}", style="dim")
+    return text
+
+
+def _short_addresses(snapshot: dict[str, Any], wide: bool) -> bool:
+    """Narrow terminals show ":port" when every node shares one host (the local cluster)."""
+    hosts = {n["address"].rpartition(":")[0] for g in snapshot["groups"] for n in g["nodes"]}
+    return not wide and len(hosts) == 1
+
+
+def _node_table(snapshot: dict[str, Any], wide: bool, short: bool) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    table.add_column("group", no_wrap=True)
+    table.add_column("node", no_wrap=True)
+    table.add_column("role", no_wrap=True)
+    for name in ("term", "commit", "applied"):
+        table.add_column(name, justify="right", no_wrap=True)
+    if wide:
+        table.add_column("lag", justify="right", no_wrap=True)
+    table.add_column("log", justify="right", no_wrap=True)
+    table.add_column("snap", justify="right", no_wrap=True)
+    table.add_column("ops/s", justify="right", no_wrap=True)
+    if wide:
+        for name in ("fsync ms", "disk", "keys"):
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("note", overflow="ellipsis", no_wrap=True, max_width=48)
+    for index, group in enumerate(snapshot["groups"]):
+        labels = _group_labels(group)
+        for row, node in enumerate(group["nodes"]):
+            label = labels[row] if row < len(labels) else Text("")
+            address = ":" + node["address"].rpartition(":")[2] if short else node["address"]
+            cells = _node_cells(node, wide)
+            table.add_row(label, address, *cells)
+        if index < len(snapshot["groups"]) - 1:
+            table.rows[-1].end_section = True
+    return table
+
+
+def _group_labels(group: dict[str, Any]) -> list[Text]:
+    gid = group["gid"]
+    name = Text("config" if gid == 0 else f"g{gid}", style=gid_style(gid) if gid else "bold")
+    labels = [name]
+    if gid == 0:
+        return labels
+    shard = group.get("shard")
+    if shard is not None:
+        serving = sum(1 for b in shard.get("buckets", []) if b.get("state") == "serving")
+        labels.append(Text(f"cfg {shard.get('num', '?')}", style="dim"))
+        labels.append(Text(f"{serving} bkt", style="dim"))
+    return labels
+
+
+def _node_cells(node: dict[str, Any], wide: bool) -> list[Text | str]:
+    blank = 10 if wide else 6
+    if not node["up"]:
+        cells: list[Text | str] = [Text("down", style="bold red")] + ["-"] * blank
+        if wide:
+            cells[-1] = Text(_reason(node.get("error") or ""), style="red")
+        return cells
+    raft = node["status"]["raft"]
+    role = str(raft.get("role", "?"))
+    cells = [Text(role, style=_ROLE_STYLE.get(role, "")), str(raft.get("term", "?"))]
+    cells += [str(raft.get("commit", "?")), str(raft.get("applied", "?"))]
+    if wide:
+        lag = node.get("lag")
+        cells.append(Text(str(lag), style="yellow" if lag else "") if lag is not None else "-")
+    cells += [str(raft.get("log_length", "?")), str(raft.get("snapshot_index", "?"))]
+    rate = node.get("ops_per_s")
+    cells.append(_count(rate) if rate is not None else "-")
+    if wide:
+        storage = node["status"].get("storage") or {}
+        fsync = storage.get("commit_latency_mean_ms")
+        cells.append(f"{fsync:.1f}" if isinstance(fsync, int | float) else "-")
+        used = storage.get("used_bytes")
+        cells.append(_bytes(used) if isinstance(used, int) else "-")
+        cells.append(_keys(node))
+        pending = raft.get("pending_proposals") or 0
+        cells.append(f"{pending} pending" if pending else "")
+    return cells
+
+
+def _keys(node: dict[str, Any]) -> str:
+    shard = (node["status"].get("role") or {}).get("shard")
+    if not isinstance(shard, dict):
+        return ""
+    return _count(sum(int(b.get("keys", 0)) for b in shard.get("buckets", [])))
+
+
+def _reason(error: str) -> str:
+    # Transport errors nest "cannot connect to X: ...: [Errno 111] Connection refused".
+    return error.rpartition("] ")[2] if "] " in error else error
+
+
+def _migrations(snapshot: dict[str, Any], max_lines: int) -> Text:
+    moving = snapshot.get("migrations") or []
+    if not moving:
+        if snapshot.get("config") is None:
+            return Text("")
+        return Text("migrations: none, every bucket is served", style="dim")
+    runs = _runs(moving)
+    text = Text(f"migrations ({len(moving)} buckets)", style="bold")
+    for run in runs[:max_lines]:
+        text.append("\n  ")
+        text.append(f"b{format_buckets(run['buckets'])} ")
+        source, target = run["from_gid"], run["to_gid"]
+        text.append(f"g{source}", style=gid_style(source or 0))
+        text.append(" → ")
+        text.append(f"g{target}" if target else "?", style=gid_style(target or 0))
+        text.append(f" {run['state']} (config {run['num']}) ", style="yellow")
+        total = run["total_keys"]
+        done = run["keys"]
+        if run["state"] == "pulling":
+            text.append(f"{done}/{total if total is not None else '?'} keys")
+        else:
+            text.append(f"{done} keys")
+    if len(runs) > max_lines:
+        text.append(f"\n  … and {len(runs) - max_lines} more", style="dim")
+    return text
+
+
+def _runs(moving: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive buckets with the same move merged into one line, key counts summed."""
+    runs: list[dict[str, Any]] = []
+    order = sorted(moving, key=lambda e: (e["state"] != "pulling", e["from_gid"] or 0, e["bucket"]))
+    for entry in order:
+        key = (entry["state"], entry["from_gid"], entry["to_gid"], entry["num"])
+        last = runs[-1] if runs else None
+        if last is not None and last["key"] == key and last["buckets"][-1] == entry["bucket"] - 1:
+            last["buckets"].append(entry["bucket"])
+            last["keys"] += entry["keys"]
+            if last["total_keys"] is not None and entry["total_keys"] is not None:
+                last["total_keys"] += entry["total_keys"]
+            else:
+                last["total_keys"] = None
+            continue
+        runs.append({**entry, "key": key, "buckets": [entry["bucket"]]})
+    return runs
+
+
+def _count(value: float) -> str:
+    if value >= 10_000_000:
+        return f"{value / 1_000_000:.0f}M"
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    return f"{value:.0f}"
+
+
+def _bytes(value: int) -> str:
+    size = float(value)
+    for unit in ("B", "K", "M", "G"):
+        if size < 1024:
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return f"{size:.1f}T"
