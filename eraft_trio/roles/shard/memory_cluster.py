@@ -167,8 +167,10 @@ class MemoryCluster:
 
 
 class MemoryClerk:
-    """A client with one session: writes and reads go to the bucket's owner in the latest
-    config; a wrong_group answer lets the cluster settle, then the request is retried."""
+    """A client with one session, routing by the latest config; retries after wrong_group.
+
+    A wrong_group answer lets the whole cluster settle before the request is sent again.
+    """
 
     def __init__(self, cluster: MemoryCluster, client_id: int) -> None:
         self.cluster, self.client_id, self.seq = cluster, client_id, 0
