@@ -84,6 +84,7 @@ class TransportServer:
         self.max_concurrent_requests = max_concurrent_requests
         self.listening = False
         self._scope: trio.CancelScope | None = None
+        self._accept_scope = trio.CancelScope()
         self._stats = {
             "connections_open": 0,
             "connections_total": 0,
@@ -102,18 +103,47 @@ class TransportServer:
         with trio.CancelScope() as scope:
             self._scope = scope
             try:
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(trio.serve_listeners, self._handle_connection, listeners)
-                    self.listening = True
+                # Connections live in this nursery, the accept loop in its own cancel
+                # scope, so that stop_accepting() can end one and not the other.
+                async with trio.open_nursery() as connections:
+                    await connections.start(self._accept, listeners, connections)
                     log.info("listening on %s:%d", self.host, self.port)
                     task_status.started(self.port)
             finally:
                 self.listening = False
 
+    def stop_accepting(self) -> None:
+        """Close the listening socket; open connections carry on (serve() returns when they end)."""
+        self._accept_scope.cancel()
+
     def close(self) -> None:
         """Stop listening and drop every connection (serve() returns)."""
+        self._accept_scope.cancel()
         if self._scope is not None:
             self._scope.cancel()
+
+    async def _accept(
+        self,
+        listeners: list[trio.SocketListener],
+        connections: trio.Nursery,
+        *,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with self._accept_scope:
+            self.listening = True
+            try:
+                await trio.serve_listeners(
+                    self._handle_connection,
+                    listeners,
+                    handler_nursery=connections,
+                    task_status=task_status,
+                )
+            finally:
+                self.listening = False
+                # serve_listeners closes the listeners it started; this covers a cancel
+                # that came first (closing twice is harmless, and needs no await).
+                for listener in listeners:
+                    listener.socket.close()
 
     def statistics(self) -> dict[str, Any]:
         return {"listening": self.listening, "port": self.port, **self._stats}

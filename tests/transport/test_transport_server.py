@@ -237,3 +237,15 @@ async def test_unencodable_reply_and_failing_push_handler_cost_nothing_else(
     assert answers[2] == "fine"
     assert failing_pushes == [1]
     assert server.statistics()["handler_errors"] == 2
+
+
+async def test_stop_accepting_keeps_open_connections_serving(nursery: trio.Nursery) -> None:
+    server = await start_server(nursery)
+    async with RpcClient((HOST, server.port), CLUSTER) as client:
+        assert await client.call(1, timeout=5) == ("echo", 1)
+        server.stop_accepting()
+        with trio.fail_after(5):
+            await wait_until(lambda: not server.statistics()["listening"])
+        with pytest.raises(OSError):
+            await trio.open_tcp_stream(HOST, server.port)
+        assert await client.call(2, timeout=5) == ("echo", 2)
