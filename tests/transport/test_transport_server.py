@@ -23,7 +23,7 @@ from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.errors import HandshakeRejected, RemoteError
 from eraft_trio.transport.framing import encode_frame
-from eraft_trio.transport.handshake import client_handshake
+from eraft_trio.transport.handshake import ANY_CLUSTER, client_handshake
 from eraft_trio.transport.messages import ErrorFrame, Hello, Push, Request, Response, Welcome
 from eraft_trio.transport.rpc import RpcClient
 
@@ -249,3 +249,13 @@ async def test_stop_accepting_keeps_open_connections_serving(nursery: trio.Nurse
         with pytest.raises(OSError):
             await trio.open_tcp_stream(HOST, server.port)
         assert await client.call(2, timeout=5) == ("echo", 2)
+
+
+async def test_a_client_may_name_no_cluster_but_a_node_may_not(nursery: trio.Nursery) -> None:
+    server = await start_server(nursery)
+    async with RpcClient((HOST, server.port), ANY_CLUSTER) as client:
+        assert await client.call("who", timeout=5) == ("echo", "who")
+    conn = await raw_connection(server.port, handshake=False)
+    with pytest.raises(HandshakeRejected) as caught:
+        await client_handshake(conn, cluster=ANY_CLUSTER, node=1, group=0)
+    assert caught.value.code == messages.WRONG_CLUSTER
