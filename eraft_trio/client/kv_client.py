@@ -145,6 +145,8 @@ class Client:
                     await self._refresh_config(deadline, config["num"])
                 await deadline.backoff("wrong group")
                 continue
+            if err in ("key_too_long", "bad_request", "bad_command"):
+                raise BadRequest(str(err), str(reply.get("message", reply)))
             raise EraftError(f"{err}: {reply.get('message', reply)}")
 
     def _group(self, gid: int, addresses: tuple[str, ...]) -> GroupCaller:
