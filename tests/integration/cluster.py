@@ -107,7 +107,10 @@ class ProcessGroup:
 
     def kill(self, nodes: Iterable[int] | None = None) -> None:
         """kill -9, no warning: whatever the node had not fsynced is gone."""
-        for node in self._ids(nodes):
+        ids = self._ids(nodes)
+        for node in ids:
+            self.nodes[node].send_kill()
+        for node in ids:
             self.nodes[node].kill()
 
     async def terminate(self, nodes: Iterable[int] | None = None) -> dict[int, int]:

@@ -55,10 +55,14 @@ class NodeProcess:
 
     def kill(self) -> int:
         """kill -9 and reap; returns the exit status (-9 unless it had already exited)."""
+        self.send_kill()
+        return self._require().wait(timeout=10)
+
+    def send_kill(self) -> None:
+        """kill -9 without waiting, so several nodes can die at the same moment."""
         proc = self._require()
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
-        return proc.wait(timeout=10)
 
     def terminate(self) -> None:
         """Send SIGTERM (a graceful stop); `wait_exit` collects the exit code."""

@@ -1,0 +1,91 @@
+"""SIGTERM stops a node cleanly (exit 0), and a restarted node resumes from its own data."""
+
+from __future__ import annotations
+
+import trio
+
+from .cluster import ProcessGroup, wait_for
+from .config_writes import Ack, ConfigWriter
+
+# What must be the same before a stop and after the restart: the log and what was applied.
+DURABLE_STORAGE_FIELDS = ("last_index", "log_entries", "applied_index", "applied_term")
+
+
+async def test_sigterm_exits_0_and_restart_resumes_with_its_data(
+    config_group: ProcessGroup,
+) -> None:
+    group = config_group
+    leader, term = await group.wait_for_leader()
+    writer = ConfigWriter(group, client_id=1)
+    writer.leader = leader
+    for gid in range(1, 21):
+        await writer.join(gid)
+    latest = await writer.query()
+    commit = (await group.raft_status(leader) or {})["commit"]
+    await group.wait_applied(commit)
+    before = {n: s for n, s in (await group.statuses()).items() if s is not None}
+    assert len(before) == group.size
+
+    follower = next(n for n in range(group.size) if n != leader)
+    assert await group.terminate([follower]) == {follower: 0}
+    others = [n for n in range(group.size) if n != follower]
+    assert await group.terminate(others) == {n: 0 for n in others}
+    for node in group.nodes:
+        assert "received SIGTERM, stopping" in node.log_text()
+        assert "Traceback" not in node.log_text()
+
+    # Alone, the follower cannot win an election (pre-vote keeps its term), so all it
+    # knows after the restart is what it read from its own disk.
+    group.start([follower])
+    status = await wait_for(lambda: group.status(follower), timeout=15, what="the restart")
+    assert status["raft"]["term"] >= before[follower]["raft"]["term"] >= term
+    assert status["raft"]["applied"] == before[follower]["raft"]["applied"]
+    assert status["raft"]["applied_commands"] == 0
+    for field in DURABLE_STORAGE_FIELDS:
+        assert status["storage"][field] == before[follower]["storage"][field], field
+    assert status["role"]["config"] == latest
+
+    group.start(others)
+    leader, _ = await group.wait_for_leader(min_term=term)
+    writer.leader = leader
+    assert (await writer.join(21)).num == latest["num"] + 1
+    assert set((await writer.query())["groups"]) == {str(gid) for gid in range(1, 22)}
+
+
+async def test_sigterm_of_the_leader_under_writes_exits_0_and_keeps_acknowledged_writes(
+    config_group: ProcessGroup,
+) -> None:
+    group = config_group
+    leader, term = await group.wait_for_leader()
+    acks: list[Ack] = []
+    enough_before_stop = trio.Event()
+
+    async def write(writer_index: int) -> None:
+        writer = ConfigWriter(group, client_id=100 + writer_index)
+        writer.leader = leader
+        for k in range(20):
+            acks.append(await writer.join(1 + writer_index * 20 + k))
+            if len(acks) >= 20:
+                enough_before_stop.set()
+
+    async with trio.open_nursery() as nursery:
+        for writer_index in range(4):
+            nursery.start_soon(write, writer_index)
+        await enough_before_stop.wait()
+        # The writers keep going: the stop lands with proposals in flight.
+        assert await group.terminate([leader]) == {leader: 0}
+
+    assert "Traceback" not in group.nodes[leader].log_text()
+    survivors = [n for n in range(group.size) if n != leader]
+    new_leader, _ = await group.wait_for_leader(survivors, min_term=term + 1)
+    reader = ConfigWriter(group, client_id=1)
+    reader.leader = new_leader
+    latest = await reader.query()
+    assert set(latest["groups"]) == {str(ack.gid) for ack in acks}
+
+    group.start([leader])
+    commit = (await group.raft_status(new_leader) or {})["commit"]
+    raft = (await group.wait_applied(commit, [leader]))[leader]
+    assert raft["snapshots_installed"] == 0
+    status = await group.status(leader)
+    assert status is not None and status["role"]["config"] == latest
