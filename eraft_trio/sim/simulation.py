@@ -303,7 +303,7 @@ class Simulation:
                     continue
                 index = placed[0]
                 budget = min(deadline - self.now, 4 * self.election_ticks)
-                if self._run_until_applied(index, command, budget):
+                if self.run_until_applied(index, command, budget):
                     return index
                 command = self.next_command()  # the old one may yet commit: keep both unique
         finally:
@@ -314,7 +314,8 @@ class Simulation:
         self._annotate(violation)
         raise violation
 
-    def _run_until_applied(self, index: int, command: bytes, max_ticks: int) -> bool:
+    def run_until_applied(self, index: int, command: bytes, max_ticks: int) -> bool:
+        """Step until every node applied `command` at `index`; False on timeout."""
         return self.run_until(lambda: self._applied_everywhere(index, command), max_ticks)
 
     def _applied_everywhere(self, index: int, command: bytes) -> bool:

@@ -28,14 +28,7 @@ def test_rpc_bytes() -> None:
         command = bytes([k]) * 5000
         placed = sim.propose(leader, [command])
         assert placed is not None
-        index = placed[0]
-        assert sim.run_until(
-            lambda i=index, c=command: all(
-                len(d.machine.history) >= i and d.machine.history[i - 1].data == c
-                for d in sim.disks
-            ),
-            4 * cfg.election_ticks,
-        )
+        assert sim.run_until_applied(placed[0], command, 4 * cfg.election_ticks)
         sent += len(command)
     assert sim.network.stats.entry_bytes - before == (cfg.n - 1) * sent
 
