@@ -11,8 +11,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from eraft_trio.runtime.role_file import split_address
-
 log = logging.getLogger(__name__)
 
 # Our metric names are all valid in the classic text format, which every scraper reads.
@@ -231,6 +229,14 @@ async def read_request_head(stream: trio.abc.ReceiveStream) -> bytes | None:
     return data
 
 
+def listen_address(listen: str) -> tuple[str, int]:
+    """'host:port' -> (host, port); unlike a peer address, port 0 (any free port) is allowed."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{listen!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
 async def serve_metrics(
     listen: str,
     service: StatisticsSource,
@@ -241,7 +247,7 @@ async def serve_metrics(
 
     Reports the bound port to `nursery.start` (useful with port 0).
     """
-    host, port = split_address(listen)
+    host, port = listen_address(listen)
     registry = node_registry(service)
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound = listeners[0].socket.getsockname()[1]
