@@ -31,7 +31,7 @@ def render_status(
     parts.append(_node_table(snapshot, wide, _short_addresses(snapshot, wide)))
     parts.append(_migrations(snapshot, 4 if height < 40 else 16))
     if footer:
-        parts.append(Text(footer, style="dim"))
+        parts.append(Text(footer, style="dim", no_wrap=True, overflow="ellipsis"))
     return Group(*parts)
 
 

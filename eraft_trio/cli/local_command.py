@@ -1,0 +1,415 @@
+"""`eraft local`: run a whole cluster from a folder of role files as child processes, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+from rich.console import Console
+
+from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
+from eraft_trio.errors import EraftError
+from eraft_trio.runtime.role_file import RoleFile, RoleFileError, load_role_file, split_address
+from eraft_trio.tui.cluster_probe import ClusterProbe
+from eraft_trio.tui.startup_progress import StartupProgress
+from eraft_trio.tui.status_command import open_probe, show_live
+from eraft_trio.tui.status_summary import summarize
+
+EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
+START_SECONDS = 60.0  # leaders must be elected within this; a fresh start takes a few seconds
+SETTLE_SECONDS = 30.0  # then the first bucket moves; the status view shows any still going
+STOP_GRACE_SECONDS = 5.0  # SIGTERM, then SIGKILL for those still running
+POLL_SECONDS = 0.25
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+# Runs first in each child: it asks the kernel to SIGTERM it when this process dies, even
+# by SIGKILL, then becomes the node. Checking the parent after prctl closes the race with
+# a parent that died in between; PR_SET_PDEATHSIG (1) survives the exec.
+_LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(1)\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
+)
+
+
+class LocalError(Exception):
+    """A one-line reason `eraft local` cannot run, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """The cluster a folder of role files describes."""
+
+    directory: Path
+    roles: tuple[RoleFile, ...]
+    config_servers: tuple[str, ...]
+    cluster: str
+    shard_groups: dict[int, tuple[str, ...]]
+
+    @property
+    def log_dir(self) -> Path:
+        return self.directory / "data" / "logs"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(os.path.commonpath([r.data_dir for r in self.roles]))
+
+
+def run_local(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        plan = load_plan(Path(args.dir))
+        check_ports(plan)
+        result: int = trio.run(_main, plan, console, not args.no_status)
+    except KeyboardInterrupt:
+        return EXIT_OK  # a second Ctrl-C redelivered after every child was stopped
+    except LocalError as exc:
+        print(f"eraft local: {exc}", file=sys.stderr)
+        return exc.code
+    return result
+
+
+# --- the plan ---------------------------------------------------------------------------
+
+
+def load_plan(directory: Path) -> LocalPlan:
+    if not directory.is_dir():
+        raise LocalError(f"--dir {directory}: no such folder")
+    paths = sorted(directory.glob("*.toml"))
+    if not paths:
+        raise LocalError(f"--dir {directory}: no role files (*.toml) in it")
+    try:
+        roles = tuple(load_role_file(p) for p in paths)
+    except RoleFileError as exc:
+        raise LocalError(str(exc)) from None
+    peers: dict[int, tuple[str, ...]] = {}
+    seen: dict[tuple[int, int], Path] = {}
+    for role in roles:
+        if peers.setdefault(role.group, role.peers) != role.peers:
+            raise LocalError(f"{role.path}: raft.peers: differs from another node of its group")
+        other = seen.setdefault((role.group, role.id), role.path)
+        if other != role.path:
+            raise LocalError(f"{role.path}: node.id: {role.id} is also the id in {other.name}")
+    if 0 not in peers:
+        raise LocalError(f'--dir {directory}: no config role file (role = "config") in it')
+    config_servers = peers.pop(0)
+    for role in roles:
+        if set(role.config_servers) != set(config_servers):
+            raise LocalError(
+                f"{role.path}: shard.config_servers: not the config group's raft.peers "
+                f"({', '.join(config_servers)})"
+            )
+    return LocalPlan(directory, roles, config_servers, roles[0].cluster, peers)
+
+
+def check_ports(plan: LocalPlan) -> None:
+    """Fail at once, naming the port, when a node could not listen (say, a cluster runs)."""
+    for role in plan.roles:
+        for addr in filter(None, (role.listen, role.metrics_listen)):
+            host, port = split_address(addr)
+            if not _can_listen(host, port):
+                raise LocalError(
+                    f"{addr} ({role.path.name}) is already in use: is another local cluster "
+                    "running? Stop it, or use --dir with role files on other ports"
+                )
+
+
+def _can_listen(host: str, port: int) -> bool:
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
+            0
+        ]
+    except OSError:
+        return True  # let the node report an unresolvable host in its own words
+    with socket.socket(family, kind, proto) as sock:
+        # As the node's listener does: connections in TIME_WAIT do not make a port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(sockaddr)
+        except OSError:
+            return False
+    return True
+
+
+# --- the children -----------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    role: RoleFile
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    reported: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.role.path.stem
+
+    def last_log_line(self) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+                lines = log.read().decode("utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        return next((line.strip() for line in reversed(lines) if line.strip()), "")
+
+
+@dataclass
+class ChildProcesses:
+    """The node processes, each the leader of its own process group (killed by its PID)."""
+
+    log_dir: Path
+    children: list[Child] = field(default_factory=list)
+
+    def start(self, role: RoleFile) -> Child:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{role.path.stem}.log"
+        node = ["-m", "eraft_trio", "node", "--config", str(role.path)]
+        if sys.platform.startswith("linux"):
+            argv = [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *node]
+        else:
+            argv = [sys.executable, *node]
+        with log_path.open("ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"=== {stamp} eraft local starts {role.path} ===\n".encode())
+            log.flush()
+            # Called from the main thread on purpose: PDEATHSIG follows the forking thread.
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        child = Child(role, process, log_path)
+        self.children.append(child)
+        return child
+
+    def newly_exited(self) -> list[Child]:
+        gone = [c for c in self.children if not c.reported and c.process.poll() is not None]
+        for child in gone:
+            child.reported = True
+        return gone
+
+    async def stop(self, signals: Any, console: Console) -> None:
+        """SIGTERM every child; SIGKILL those left after the grace period or a second signal."""
+        running = [c for c in self.children if c.process.poll() is None]
+        if not running:
+            return
+        _say(console, f"stopping {len(running)} nodes…")
+        for child in running:
+            _signal_group(child, signal.SIGTERM)
+        with trio.move_on_after(STOP_GRACE_SECONDS):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
+                await self._wait_all(running)
+                nursery.cancel_scope.cancel()
+        hung = [c for c in running if c.process.poll() is None]
+        for child in hung:
+            _signal_group(child, signal.SIGKILL)
+        await self._wait_all(hung)
+        if hung:
+            names = ", ".join(c.name for c in hung)
+            _say(console, f"killed {len(hung)} nodes that did not stop: {names}", "yellow")
+        failed = [c for c in running if c not in hung and c.process.returncode != 0]
+        for child in failed:
+            _say(console, f"{child.name} exited with code {child.process.returncode}", "yellow")
+        _say(console, f"stopped {len(running)} nodes; the data stays for the next run")
+
+    async def _wait_all(self, children: list[Child]) -> None:
+        # poll() reaps; polling a few times a second costs nothing next to a node's start-up.
+        while any(c.process.poll() is None for c in children):
+            await trio.sleep(0.05)
+
+
+def _signal_group(child: Child, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(child.process.pid, signum)
+
+
+async def _cancel_on_signal(signals: Any, scope: trio.CancelScope) -> None:
+    async for _ in signals:
+        scope.cancel()
+        return
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+async def _main(plan: LocalPlan, console: Console, show_status: bool) -> int:
+    children = ChildProcesses(plan.log_dir)
+    code = EXIT_OK
+    with trio.open_signal_receiver(*_STOP_SIGNALS) as signals:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
+                code = await _run(plan, children, console, show_status)
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await children.stop(signals, console)
+    return code
+
+
+async def _run(plan: LocalPlan, children: ChildProcesses, console: Console, live: bool) -> int:
+    try:
+        await _run_cluster(plan, children, console, live)
+    except LocalError as exc:
+        print(f"eraft local: {exc}", file=sys.stderr)
+        return exc.code
+    return EXIT_OK
+
+
+async def _run_cluster(
+    plan: LocalPlan, children: ChildProcesses, console: Console, live: bool
+) -> None:
+    counts = [f"group {gid}: {len(p)}" for gid, p in sorted(plan.shard_groups.items())]
+    _say(
+        console,
+        f"eraft local: starting {len(plan.roles)} nodes from {plan.directory} "
+        f"(config group: {len(plan.config_servers)}, {', '.join(counts)})\n"
+        f"  logs: {plan.log_dir}/\n  data: {plan.data_dir}/",
+    )
+    for role in plan.roles:
+        try:
+            children.start(role)
+        except OSError as exc:
+            raise LocalError(f"cannot start {role.path}: {exc}", EXIT_UNAVAILABLE) from None
+    async with open_probe(
+        plan.config_servers, cluster=plan.cluster, extra_groups=plan.shard_groups
+    ) as probe:
+        await _bring_up(plan, children, probe, console)
+        put, get = _ctl(plan, "put hello world"), _ctl(plan, "get hello")
+        _say(console, f"try in another terminal:\n  {put}\n  {get}\n  {_ctl(plan, 'status')}")
+        if live:
+            footer = f"Ctrl-C stops the cluster · try: {put} · logs in {plan.log_dir}"
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_report_exits, children, console)
+                await show_live(probe, console, footer)
+        else:
+            _say(console, "running; Ctrl-C (or SIGTERM) stops every node")
+            await _report_exits(children, console)
+
+
+def _say(console: Console, text: str, style: str | None = None) -> None:
+    """Print plain text (no markup: paths and errors hold brackets); a closed terminal
+    (SIGHUP) must not stop the shutdown that follows."""
+    with contextlib.suppress(OSError):
+        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+async def _bring_up(
+    plan: LocalPlan, children: ChildProcesses, probe: ClusterProbe, console: Console
+) -> None:
+    sizes = {0: len(plan.config_servers)} | {g: len(p) for g, p in plan.shard_groups.items()}
+    with StartupProgress(console, sizes) as progress:
+        deadline = trio.current_time() + START_SECONDS
+        while True:
+            _fail_on_exit(children)
+            snapshot = summarize(await probe.gather())
+            progress.show_groups(snapshot)
+            waiting = [
+                g["gid"] for g in snapshot["groups"] if g["gid"] in sizes and not g["leader"]
+            ]
+            if not waiting:
+                break
+            if trio.current_time() > deadline:
+                names = ", ".join("the config group" if g == 0 else f"group {g}" for g in waiting)
+                raise LocalError(
+                    f"no leader in {names} after {START_SECONDS:.0f}s; see the logs in "
+                    f"{plan.log_dir}",
+                    EXIT_UNAVAILABLE,
+                )
+            await trio.sleep(POLL_SECONDS)
+        await _join_missing(plan, progress)
+        deadline = trio.current_time() + SETTLE_SECONDS
+        while True:
+            _fail_on_exit(children)
+            snapshot = summarize(await probe.gather())
+            served, total = _buckets_served(snapshot)
+            moving = len(snapshot["migrations"])
+            progress.show_buckets(served, total, f"{moving} moving" if moving else "")
+            if served == total or trio.current_time() > deadline:
+                break
+            await trio.sleep(POLL_SECONDS)
+    config = snapshot["config"] or {}
+    _say(
+        console,
+        f"cluster up: config {config.get('num')}, {served} of {total} buckets served by "
+        f"groups {', '.join(str(g) for g in sorted(plan.shard_groups))}",
+    )
+
+
+def _fail_on_exit(children: ChildProcesses) -> None:
+    for child in children.newly_exited():
+        code = child.process.returncode
+        raise LocalError(
+            f"{child.name} exited with code {code} during start-up: {child.last_log_line()} "
+            f"(log: {child.log_path})",
+            EXIT_USAGE if code == EXIT_USAGE else EXIT_UNAVAILABLE,
+        )
+
+
+async def _join_missing(plan: LocalPlan, progress: StartupProgress) -> None:
+    """Join each group of the role files the latest config lacks: one join per group, so a
+    second run (whose config has them all) joins nothing."""
+    try:
+        async with Client.connect(plan.config_servers, cluster=plan.cluster) as client:
+            config = await client.config_client.query(-1)
+            known = {int(gid) for gid in config["groups"]}
+            for gid, addresses in sorted(plan.shard_groups.items()):
+                if gid in known:
+                    continue
+                progress.note(gid, "joining")
+                num = await client.config_client.join({gid: addresses})
+                progress.note(gid, f"joined at config {num}")
+    except EraftError as exc:
+        raise LocalError(f"could not join the shard groups: {exc}", EXIT_UNAVAILABLE) from None
+
+
+def _buckets_served(snapshot: dict[str, Any]) -> tuple[int, int]:
+    """Buckets whose owner in the latest config serves them at that config."""
+    config = snapshot["config"] or {"num": 0, "buckets": []}
+    views = {g["gid"]: g.get("shard") or {} for g in snapshot["groups"]}
+    served = 0
+    for bucket, gid in enumerate(config["buckets"]):
+        view = views.get(gid) or {}
+        states = {b["bucket"]: b["state"] for b in view.get("buckets", [])}
+        if gid and view.get("num") == config["num"] and states.get(bucket) == "serving":
+            served += 1
+    return served, len(config["buckets"])
+
+
+async def _report_exits(children: ChildProcesses, console: Console) -> None:
+    """Say so when a node dies while the cluster runs (the status view shows it down)."""
+    while True:
+        for child in children.newly_exited():
+            _say(
+                console,
+                f"{child.name} exited with code {child.process.returncode}: "
+                f"{child.last_log_line()} (log: {child.log_path})",
+                "bold red",
+            )
+        await trio.sleep(POLL_SECONDS)
+
+
+def _ctl(plan: LocalPlan, command: str) -> str:
+    servers = (
+        ""
+        if plan.config_servers == DEFAULT_CONFIG_SERVERS
+        else " -s " + ",".join(plan.config_servers)
+    )
+    return f"eraft ctl{servers} {command}"
