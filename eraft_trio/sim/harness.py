@@ -43,6 +43,7 @@ class LabCluster:
             compact_every=snapshot_interval,
             raft_options=raft_options,
             unique_commands=False,
+            senders_see_cut_links=True,  # labrpc: a call to a disconnected server fails
         )
         self.n = servers
         self.rng = random.Random(self.sim.rng.getrandbits(64))

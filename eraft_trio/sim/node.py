@@ -117,6 +117,10 @@ class SimNode:
         self.drive()
         return True
 
+    def report_unreachable(self, peer: int) -> None:
+        self.live_core().report_unreachable(peer)
+        self.drive()
+
     def report_snapshot(self, peer: int, success: bool) -> None:
         self.live_core().report_snapshot(peer, success)
         self.drive()

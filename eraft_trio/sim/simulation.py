@@ -49,6 +49,7 @@ class Simulation:
         raft_options: Mapping[str, Any] | None = None,
         unique_commands: bool = True,
         tick_bias: float = 0.1,
+        senders_see_cut_links: bool = False,
     ) -> None:
         if nodes < 1:
             raise ValueError("a simulation needs at least one node")
@@ -59,6 +60,10 @@ class Simulation:
         self.faults = faults
         self.workload = workload
         self.tick_bias = tick_bias  # chance a step ticks although a message is due
+        # When set, a send over a cut link fails visibly (as in the 6.824 labrpc, or a
+        # refused connection) and the driver calls report_unreachable. When clear, every
+        # loss is silent, as when a stalled TCP connection is torn down much later.
+        self.senders_see_cut_links = senders_see_cut_links
         self.network = SimNetwork(self.rng, faults.network_faults())
         ids = tuple(range(nodes))
         options = {**SIM_RAFT_DEFAULTS, **(raft_options or {})}
@@ -68,7 +73,9 @@ class Simulation:
         self.nodes = [SimNode(c, self, compact_every=compact_every) for c in self.configs]
         self.nemesis = Nemesis(self, self.rng, faults)
         self._commands = 0
-        self._snapshot_reports: list[tuple[int, int, int, int, bool]] = []
+        # Driver reports owed to a core: (tick, node, incarnation, peer, snapshot outcome
+        # or None for "unreachable"). Never made re-entrantly from inside a Ready.
+        self._reports: list[tuple[int, int, int, int, bool | None]] = []
         for node in self.nodes:
             self._guard(node.start)
 
@@ -79,9 +86,20 @@ class Simulation:
 
     def send(self, node: SimNode, msg: Message) -> None:
         image = node.disk.machine.copy() if isinstance(msg, InstallSnapshot) else None
-        if not self.network.send(msg, self.now, node.incarnation, image) and image is not None:
-            # The transfer failed at once; say so on a later tick, never re-entrantly.
-            self._snapshot_reports.append((self.now + 1, node.id, node.incarnation, msg.dst, False))
+        visibly_cut = self.senders_see_cut_links and self.network.is_cut(msg.src, msg.dst)
+        if self.network.send(msg, self.now, node.incarnation, image):
+            return
+        report: tuple[int, int, int, int, bool | None] = (
+            self.now + 1,
+            node.id,
+            node.incarnation,
+            msg.dst,
+            False,
+        )
+        if image is not None:
+            self._reports.append(report)  # the transfer failed at once
+        elif visibly_cut and isinstance(msg, AppendEntries):
+            self._reports.append(report[:4] + (None,))
 
     def ready_done(self, node: SimNode, rd: Ready) -> None:
         for state in rd.read_states:
@@ -108,11 +126,14 @@ class Simulation:
 
     def _tick(self) -> None:
         self.now += 1
-        due = [r for r in self._snapshot_reports if r[0] <= self.now]
+        due = [r for r in self._reports if r[0] <= self.now]
         if due:
-            self._snapshot_reports = [r for r in self._snapshot_reports if r[0] > self.now]
-            for _, src, incarnation, dst, success in due:
-                self._report_snapshot(src, incarnation, dst, success)
+            self._reports = [r for r in self._reports if r[0] > self.now]
+            for _, src, incarnation, dst, outcome in due:
+                if outcome is None:
+                    self._report_unreachable(src, incarnation, dst)
+                else:
+                    self._report_snapshot(src, incarnation, dst, outcome)
         self.nemesis.on_tick(self.now)
         if self.workload is not None:
             self.workload.on_tick(self, self.rng)
@@ -128,17 +149,19 @@ class Simulation:
             self.network.stats.dropped += 1
             if isinstance(msg, InstallSnapshot):
                 self._report_snapshot(msg.src, envelope.sender_incarnation, msg.dst, False)
-            elif isinstance(msg, AppendEntries):
-                src = self.nodes[msg.src]
-                if src.alive and src.incarnation == envelope.sender_incarnation:
-                    src.live_core().report_unreachable(msg.dst)
-                    src.drive()
+            elif isinstance(msg, AppendEntries) and self.senders_see_cut_links:
+                self._report_unreachable(msg.src, envelope.sender_incarnation, msg.dst)
             return
         self.network.stats.delivered += 1
         dst.deliver(msg, envelope.image)
         if isinstance(msg, InstallSnapshot):
             self.network.stats.snapshots_delivered += 1
             self._report_snapshot(msg.src, envelope.sender_incarnation, msg.dst, True)
+
+    def _report_unreachable(self, src: int, incarnation: int, dst: int) -> None:
+        node = self.nodes[src]
+        if node.alive and node.incarnation == incarnation:
+            node.report_unreachable(dst)
 
     def _report_snapshot(self, src: int, incarnation: int, dst: int, success: bool) -> None:
         node = self.nodes[src]
