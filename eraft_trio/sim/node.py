@@ -117,6 +117,18 @@ class SimNode:
         self.drive()
         return True
 
+    def transfer_leadership(self, target: int) -> bool:
+        try:
+            self.live_core().transfer_leadership(target)
+        except NotLeader:
+            return False
+        self.drive()
+        return True
+
+    def campaign(self) -> None:
+        self.live_core().campaign()
+        self.drive()
+
     def report_unreachable(self, peer: int) -> None:
         self.live_core().report_unreachable(peer)
         self.drive()

@@ -239,6 +239,25 @@ class Simulation:
         self._guard(go)
         return placed[0]
 
+    def transfer_leadership(self, node_id: int, target: int) -> bool:
+        """Ask `node_id` to hand leadership to `target`; False if it is down or not leader."""
+        node = self.nodes[node_id]
+        if not node.alive:
+            return False
+        accepted = [False]
+
+        def go() -> None:
+            accepted[0] = node.transfer_leadership(target)
+
+        self._guard(go)
+        return accepted[0]
+
+    def campaign(self, node_id: int) -> None:
+        """Make `node_id` start an election now (pre-vote first, if configured)."""
+        node = self.nodes[node_id]
+        if node.alive:
+            self._guard(node.campaign)
+
     def read(self, node_id: int) -> ReadRequest | None:
         """Start a ReadIndex read at `node_id`; None if it is down or not the leader."""
         node = self.nodes[node_id]
@@ -336,6 +355,10 @@ class Simulation:
         )
         self._annotate(violation)
         raise violation
+
+    def run_until_served(self, request: ReadRequest, max_ticks: int) -> bool:
+        """Step until the read was served; False on timeout (or if its node crashed)."""
+        return self.run_until(lambda: request.served_at is not None, max_ticks)
 
     def run_until_applied(self, index: int, command: bytes, max_ticks: int) -> bool:
         """Step until every node applied `command` at `index`; False on timeout."""
