@@ -53,7 +53,8 @@ def migrations(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     """Every bucket not SERVING at some group, with where it goes and how far it got.
 
     A PULLING bucket at its new owner is matched with the same bucket in HANDOFF at the
-    old owner (same config num), whose key count is the total to copy.
+    old owner (same config num), whose key count is the total to copy; that HANDOFF entry
+    then names its puller in "pulled_by" (None: nobody pulls it now, it waits for GC).
     """
     config = snapshot.get("config") or {}
     owners: list[int] = list(config.get("buckets") or [])
@@ -79,7 +80,15 @@ def migrations(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
                 entry["to_gid"] = owner if owner != group["gid"] else None
                 handoffs[(group["gid"], item["bucket"], item.get("num"))] = entry["keys"]
             moving.append(entry)
+    pullers = {
+        (e["from_gid"], e["bucket"], e["num"]): e["gid"] for e in moving if e["state"] == "pulling"
+    }
     for entry in moving:
         key = (entry["from_gid"], entry["bucket"], entry["num"])
-        entry["total_keys"] = handoffs.get(key) if entry["state"] == "pulling" else entry["keys"]
+        if entry["state"] == "pulling":
+            entry["total_keys"] = handoffs.get(key)
+        else:
+            entry["total_keys"] = entry["keys"]
+            entry["pulled_by"] = pullers.get(key)
+            entry["to_gid"] = entry["pulled_by"] or entry["to_gid"]
     return sorted(moving, key=lambda e: (e["bucket"], e["state"] != "pulling", e["gid"]))

@@ -118,7 +118,7 @@ def _group_labels(group: dict[str, Any]) -> list[Text]:
 
 
 def _node_cells(node: dict[str, Any], wide: bool) -> list[Text | str]:
-    blank = 10 if wide else 6
+    blank = 11 if wide else 6  # the columns after "role"
     if not node["up"]:
         cells: list[Text | str] = [Text("down", style="bold red")] + ["-"] * blank
         if wide:
@@ -159,13 +159,16 @@ def _reason(error: str) -> str:
 
 
 def _migrations(snapshot: dict[str, Any], max_lines: int) -> Text:
-    moving = snapshot.get("migrations") or []
+    everything = snapshot.get("migrations") or []
+    # A handoff whose bucket is being pulled shows as the pull (with its progress).
+    moving = [m for m in everything if m.get("pulled_by") is None]
     if not moving:
         if snapshot.get("config") is None:
             return Text("")
         return Text("migrations: none, every bucket is served", style="dim")
     runs = _runs(moving)
-    text = Text(f"migrations ({len(moving)} buckets)", style="bold")
+    buckets = len({m["bucket"] for m in moving})
+    text = Text(f"migrations ({buckets} bucket{'s' if buckets != 1 else ''})", style="bold")
     for run in runs[:max_lines]:
         text.append("\n  ")
         text.append(f"b{format_buckets(run['buckets'])} ")
