@@ -27,6 +27,7 @@ class GroupLayout:
     config_servers: tuple[str, ...] = ()  # shard groups only
     buckets: int = 10  # config groups only
     raft: Mapping[str, TomlValue] = field(default_factory=dict)  # tuning: heartbeat_ms, ...
+    cluster_name: str | None = None  # node.cluster; None: derived from the addresses
 
     def __post_init__(self) -> None:
         if self.role not in ("config", "shard"):
@@ -56,6 +57,8 @@ class GroupLayout:
     @property
     def cluster(self) -> str:
         """The cluster id every node derives, hence the one a client must present."""
+        if self.cluster_name is not None:
+            return self.cluster_name
         servers = self.addresses if self.role == "config" else self.config_servers
         return cluster_id_for(servers)
 
@@ -68,6 +71,8 @@ class GroupLayout:
             "node": {"role": self.role, "id": node, "data_dir": self.data_dir(node)},
             "raft": {"peers": list(self.addresses), **self.raft},
         }
+        if self.cluster_name is not None:
+            sections["node"]["cluster"] = self.cluster_name
         if self.role == "shard":
             sections["shard"] = {"group": self.gid, "config_servers": list(self.config_servers)}
         else:
