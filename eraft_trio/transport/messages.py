@@ -16,6 +16,10 @@ MALFORMED = "malformed"  # a frame that does not decode, or an unknown message t
 FRAME_TOO_LARGE = "frame_too_large"  # a frame over the size limit
 UNEXPECTED = "unexpected"  # a valid message this side of the connection does not accept
 INTERNAL = "internal"  # the handler failed on a request (sent as that request's Response)
+AUTH_REQUIRED = "auth_required"  # one side demands the cluster secret, the other has none
+AUTH_FAILED = "auth_failed"  # a proof of the cluster secret did not verify
+TLS_REQUIRED = "tls_required"  # plain TCP to a node that accepts TLS only
+TLS_FAILED = "tls_failed"  # the TLS handshake failed (untrusted or missing certificate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,28 @@ class Welcome:
     version: int
     cluster: str
     node: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """The accepting side's answer to a Hello when it holds a cluster secret: its fresh nonce."""
+
+    nonce: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClientProof:
+    """The connecting side's fresh nonce and its MAC over the handshake (security.py)."""
+
+    nonce: bytes
+    mac: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProof:
+    """The accepting side's MAC over the same handshake, sent just before its Welcome."""
+
+    mac: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +98,6 @@ register(18, ErrorFrame)
 register(19, Request)
 register(20, Response)
 register(21, Push)
+register(22, Challenge)
+register(23, ClientProof)
+register(24, ServerProof)

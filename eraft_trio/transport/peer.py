@@ -21,6 +21,8 @@ from eraft_trio.transport.faults import FAULTS
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
 from eraft_trio.transport.handshake import DEFAULT_HANDSHAKE_TIMEOUT, client_handshake
 from eraft_trio.transport.messages import ErrorFrame, Push
+from eraft_trio.transport.security import NO_SECURITY, Security
+from eraft_trio.transport.tls import secure_client_stream
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class PeerSender:
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         write_timeout: float = DEFAULT_PEER_WRITE_TIMEOUT,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        security: Security = NO_SECURITY,
     ) -> None:
         self.addr = parse_address(addr)
         self.cluster = cluster
@@ -76,6 +79,7 @@ class PeerSender:
         self.handshake_timeout = handshake_timeout
         self.write_timeout = write_timeout
         self.max_frame_size = max_frame_size
+        self.security = security
         self.connected = False
         self._queue: collections.deque[bytes] = collections.deque()
         self._queue_bytes = 0
@@ -191,8 +195,11 @@ class PeerSender:
             stream = await trio.open_tcp_stream(*self.addr, local_address=self.local_host)
         if scope.cancelled_caught:
             raise ConnectFailed(f"no connection within {self.connect_timeout}s")
+        secured = await secure_client_stream(
+            stream, self.security.client_tls, self.addr[0], self.handshake_timeout
+        )
         conn = FramedConnection(
-            stream, max_frame_size=self.max_frame_size, write_timeout=self.write_timeout
+            secured, max_frame_size=self.max_frame_size, write_timeout=self.write_timeout
         )
         try:
             await client_handshake(
@@ -201,6 +208,7 @@ class PeerSender:
                 node=self.node,
                 group=self.group,
                 timeout=self.handshake_timeout,
+                secret=self.security.secret,
             )
         except BaseException:
             await conn.aclose()

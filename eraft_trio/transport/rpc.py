@@ -24,6 +24,8 @@ from eraft_trio.transport.faults import FAULTS, SEND_NOW
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
 from eraft_trio.transport.handshake import DEFAULT_HANDSHAKE_TIMEOUT, client_handshake
 from eraft_trio.transport.messages import ErrorFrame, Request, Response
+from eraft_trio.transport.security import NO_SECURITY, Security
+from eraft_trio.transport.tls import secure_client_stream
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class RpcClient:
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         write_timeout: float = DEFAULT_WRITE_TIMEOUT,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        security: Security = NO_SECURITY,
     ) -> None:
         self.addr = parse_address(addr)
         self.cluster = cluster
@@ -78,6 +81,7 @@ class RpcClient:
         self.handshake_timeout = handshake_timeout
         self.write_timeout = write_timeout
         self.max_frame_size = max_frame_size
+        self.security = security
         self.fault_src = local_host or ""
         self.fault_dst = format_address(self.addr)
         self._session: _Session | None = None
@@ -236,8 +240,11 @@ class RpcClient:
                 raise ConnectFailed(str(exc)) from exc
         if scope.cancelled_caught:
             raise ConnectFailed(f"no connection within {self.connect_timeout}s")
+        secured = await secure_client_stream(
+            stream, self.security.client_tls, self.addr[0], self.handshake_timeout
+        )
         conn = FramedConnection(
-            stream, max_frame_size=self.max_frame_size, write_timeout=self.write_timeout
+            secured, max_frame_size=self.max_frame_size, write_timeout=self.write_timeout
         )
         try:
             await client_handshake(
@@ -246,6 +253,7 @@ class RpcClient:
                 node=self.node,
                 group=self.group,
                 timeout=self.handshake_timeout,
+                secret=self.security.secret,
             )
         except BaseException:
             await conn.aclose()

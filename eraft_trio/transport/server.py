@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import trio
 
+from eraft_trio.transport.address import stream_peer_address
 from eraft_trio.transport.connection import DEFAULT_WRITE_TIMEOUT, FramedConnection
 from eraft_trio.transport.errors import (
     ConnectionLost,
@@ -31,6 +32,8 @@ from eraft_trio.transport.messages import (
     Request,
     Response,
 )
+from eraft_trio.transport.security import NO_SECURITY, Security
+from eraft_trio.transport.tls import accept_tls
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class TransportServer:
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         write_timeout: float = DEFAULT_WRITE_TIMEOUT,
         max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
+        security: Security = NO_SECURITY,
     ) -> None:
         self.host = host
         self.port = port
@@ -82,6 +86,7 @@ class TransportServer:
         self.handshake_timeout = handshake_timeout
         self.write_timeout = write_timeout
         self.max_concurrent_requests = max_concurrent_requests
+        self.security = security
         self.listening = False
         self._scope: trio.CancelScope | None = None
         self._accept_scope = trio.CancelScope()
@@ -150,35 +155,49 @@ class TransportServer:
 
     # --- one connection -------------------------------------------------------------------
 
-    async def _handle_connection(self, stream: trio.SocketStream) -> None:
-        conn = FramedConnection(
-            stream, max_frame_size=self.max_frame_size, write_timeout=self.write_timeout
-        )
+    async def _handle_connection(self, tcp: trio.SocketStream) -> None:
         self._stats["connections_open"] += 1
         self._stats["connections_total"] += 1
+        remote = stream_peer_address(tcp)
+        stream: trio.abc.Stream = tcp
         try:
             try:
+                stream = await self._secure(tcp)
+                conn = FramedConnection(
+                    stream, max_frame_size=self.max_frame_size, write_timeout=self.write_timeout
+                )
                 peer = await server_handshake(
-                    conn, cluster=self.cluster, node=self.node, timeout=self.handshake_timeout
+                    conn,
+                    cluster=self.cluster,
+                    node=self.node,
+                    timeout=self.handshake_timeout,
+                    secret=self.security.secret,
                 )
             except HandshakeRejected as exc:
                 self._stats["handshake_failures"] += 1
-                log.warning("refused connection from %s: %s", conn.remote, exc)
+                log.warning("refused connection from %s: %s", remote, exc)
                 return
             except ProtocolError as exc:
                 self._stats["handshake_failures"] += 1
                 await self._close_for_bad_input(conn, exc, "before its Hello")
                 return
-            except ConnectionLost as exc:
-                log.debug("connection from %s lost in the handshake: %s", conn.remote, exc)
+            except (ConnectionLost, trio.BrokenResourceError, OSError) as exc:
+                log.debug("connection from %s lost in the handshake: %s", remote, exc)
                 return
             await self._serve_peer(conn, peer)
         except Exception:
             # A bug here must cost one connection, not the listener and every other peer.
-            log.exception("closing connection from %s after an unexpected error", conn.remote)
+            log.exception("closing connection from %s after an unexpected error", remote)
         finally:
             self._stats["connections_open"] -= 1
-            await conn.aclose()
+            await stream.aclose()
+
+    async def _secure(self, tcp: trio.SocketStream) -> trio.abc.Stream:
+        """The TLS stream over `tcp` when this node serves TLS, else `tcp` itself."""
+        context = self.security.server_tls
+        if context is None:
+            return tcp
+        return await accept_tls(tcp, context, self.handshake_timeout)
 
     async def _serve_peer(self, conn: FramedConnection, peer: PeerInfo) -> None:
         # A Semaphore acquired by the reader before spawning: with every slot busy the
