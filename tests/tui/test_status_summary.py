@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from eraft_trio.tui.status_summary import summarize
-from tests.tui.snapshots import migrating, take_down
+
+from .snapshots import migrating, take_down
 
 
 def test_leaders_terms_and_nodes_up() -> None:

@@ -9,7 +9,8 @@ import pytest
 from eraft_trio.tui.ops_rate import OpsRate
 from eraft_trio.tui.status_summary import summarize
 from eraft_trio.tui.status_view import status_text
-from tests.tui.snapshots import migrating, steady_pair, take_down
+
+from .snapshots import migrating, steady_pair, take_down
 
 
 def _view(snapshot: dict[str, Any], width: int, height: int) -> list[str]:
