@@ -80,6 +80,19 @@ class GroupLayout:
         return sections
 
 
+def cluster_layouts(
+    config_addresses: tuple[str, ...], shard_addresses: dict[int, tuple[str, ...]], **kw: Any
+) -> tuple[GroupLayout, list[GroupLayout]]:
+    """A whole cluster: the config group, and one shard group per gid, all knowing the
+    config group's addresses (so all derive the same cluster id). `kw` goes to every layout."""
+    config = GroupLayout.config_group(config_addresses, **kw)
+    shards = [
+        GroupLayout.shard_group(gid, addresses, config_addresses, **kw)
+        for gid, addresses in sorted(shard_addresses.items())
+    ]
+    return config, shards
+
+
 def write_role_files(layout: GroupLayout, folder: Path) -> list[Path]:
     """One role file per node, `folder/<name>-<id>.toml`; their data folders go under folder/data."""
     folder.mkdir(parents=True, exist_ok=True)
