@@ -90,16 +90,14 @@ def test_ops_per_second_come_from_two_snapshots() -> None:
 
 
 def test_unreachable_config_group_renders_every_node_down() -> None:
-    snapshot = {
+    servers = ["127.0.0.1:1", "127.0.0.1:2"]
+    nodes = [{"address": a, "up": False, "error": "refused", "status": None} for a in servers]
+    snapshot: dict[str, Any] = {
         "time": "2026-01-01T00:00:00+00:00",
-        "config_servers": ["127.0.0.1:1", "127.0.0.1:2"],
+        "config_servers": servers,
         "config": None,
-        "groups": [{"gid": 0, "addresses": ["127.0.0.1:1", "127.0.0.1:2"], "nodes": []}],
+        "groups": [{"gid": 0, "addresses": servers, "nodes": nodes}],
     }
-    for addr in snapshot["config_servers"]:
-        snapshot["groups"][0]["nodes"].append(
-            {"address": addr, "up": False, "error": "refused", "status": None}
-        )
     lines = _view(snapshot, 80, 24)
     assert "config group unreachable" in lines[0] and "0/2 up" in lines[0]
     assert sum(1 for line in lines if " down " in line) == 2
