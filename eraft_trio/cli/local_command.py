@@ -223,7 +223,8 @@ class ChildProcesses:
         await self._wait_all(hung)
         if hung:
             names = ", ".join(c.name for c in hung)
-            _say(console, f"killed {len(hung)} nodes that did not stop: {names}", "yellow")
+            nodes = "node" if len(hung) == 1 else "nodes"
+            _say(console, f"killed {len(hung)} {nodes} that did not stop: {names}", "yellow")
         failed = [c for c in running if c not in hung and c.process.returncode != 0]
         for child in failed:
             _say(console, f"{child.name} exited with code {child.process.returncode}", "yellow")
@@ -265,17 +266,6 @@ async def _main(plan: LocalPlan, console: Console, show_status: bool) -> int:
 
 
 async def _run(plan: LocalPlan, children: ChildProcesses, console: Console, live: bool) -> int:
-    try:
-        await _run_cluster(plan, children, console, live)
-    except LocalError as exc:
-        print(f"eraft local: {exc}", file=sys.stderr)
-        return exc.code
-    return EXIT_OK
-
-
-async def _run_cluster(
-    plan: LocalPlan, children: ChildProcesses, console: Console, live: bool
-) -> None:
     counts = [f"group {gid}: {len(p)}" for gid, p in sorted(plan.shard_groups.items())]
     _say(
         console,
@@ -287,11 +277,15 @@ async def _run_cluster(
         try:
             children.start(role)
         except OSError as exc:
-            raise LocalError(f"cannot start {role.path}: {exc}", EXIT_UNAVAILABLE) from None
+            return _failed(LocalError(f"cannot start {role.path}: {exc}", EXIT_UNAVAILABLE))
     async with open_probe(
         plan.config_servers, cluster=plan.cluster, extra_groups=plan.shard_groups
     ) as probe:
-        await _bring_up(plan, children, probe, console)
+        # Caught here, inside the probe's nursery, which would wrap it in an exception group.
+        try:
+            await _bring_up(plan, children, probe, console)
+        except LocalError as exc:
+            return _failed(exc)
         put, get = _ctl(plan, "put hello world"), _ctl(plan, "get hello")
         _say(console, f"try in another terminal:\n  {put}\n  {get}\n  {_ctl(plan, 'status')}")
         if live:
@@ -302,6 +296,12 @@ async def _run_cluster(
         else:
             _say(console, "running; Ctrl-C (or SIGTERM) stops every node")
             await _report_exits(children, console)
+    return EXIT_OK
+
+
+def _failed(exc: LocalError) -> int:
+    print(f"eraft local: {exc}", file=sys.stderr)
+    return exc.code
 
 
 def _say(console: Console, text: str, style: str | None = None) -> None:
