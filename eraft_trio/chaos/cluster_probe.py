@@ -70,6 +70,16 @@ class ClusterProbe:
                 best = (raft["term"], node)
         return None if best is None else best[1]
 
+    async def terms(self) -> dict[int, int]:
+        """Per group, the highest term any member reports: elections show up as its growth."""
+        statuses = await self.statuses(list(self.topology.nodes))
+        terms: dict[int, int] = {}
+        for node in self.topology.nodes:
+            raft = (statuses.get(node.name) or {}).get("raft")
+            if raft is not None:
+                terms[node.gid] = max(terms.get(node.gid, 0), int(raft["term"]))
+        return terms
+
     async def unsettled(self) -> list[str]:
         """Why the cluster has not settled yet; empty once it has."""
         problems: list[str] = []

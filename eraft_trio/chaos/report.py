@@ -61,6 +61,11 @@ def summary_lines(result: RunResult) -> list[str]:
     faults = result.events.faults
     lines.append(f"faults injected: {sum(faults.values())}")
     lines.extend(f"  {kind:<24} {count}" for kind, count in sorted(faults.items()))
+    terms = ", ".join(
+        f"{'config' if gid == 0 else f'g{gid}'} {term}"
+        for gid, term in sorted(result.terms.items())
+    )
+    lines.append(f"raft terms at the end (elections): {terms}")
     if result.membership:
         lines.append(f"membership outcomes: {dict(sorted(result.membership.items()))}")
     if result.crashes:

@@ -62,6 +62,7 @@ class RunResult:
     workload_stats: WorkloadStats
     membership: dict[str, int]
     unsettled: list[str]  # why the cluster had not settled when final reads began
+    terms: dict[int, int]  # gid -> highest term at the end (0: the config group)
     crashes: dict[str, list[int]]  # node -> exit codes of exits nobody asked for
     elapsed: float
 
@@ -134,6 +135,7 @@ async def _run_started(
             events.say("cluster did NOT settle: " + "; ".join(unsettled))
         else:
             events.say("cluster settled; final reads")
+        terms = await probe.terms()
     reads = await final_reads(
         workload, process=settings.workload.clients, timeout=FINAL_READ_TIMEOUT
     )
@@ -152,6 +154,7 @@ async def _run_started(
         workload_stats=workload.stats,
         membership=dict(membership.outcomes),
         unsettled=unsettled,
+        terms=terms,
         crashes=nodes.crashes(),
         elapsed=events.elapsed(),
     )
