@@ -14,6 +14,14 @@ from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
 from eraft_trio.roles.config.bucket_ranges import format_buckets, parse_buckets
 from eraft_trio.runtime.role_file import split_address
+from eraft_trio.transport.security import (
+    CA_FILE_ENV,
+    CERT_FILE_ENV,
+    KEY_FILE_ENV,
+    SECRET_FILE_ENV,
+    Security,
+    client_security_from_env,
+)
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -60,9 +68,44 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
         "else the local cluster)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
-    parser.add_argument(
-        "--secret-file", metavar="FILE", help="cluster secret (or $ERAFT_SECRET_FILE)"
-    )
+    for option, variable, what in (
+        ("--secret-file", SECRET_FILE_ENV, "cluster secret"),
+        ("--ca-file", CA_FILE_ENV, "TLS: the CA that signs the nodes' certificates"),
+        ("--cert-file", CERT_FILE_ENV, "TLS: this client's certificate"),
+        ("--key-file", KEY_FILE_ENV, "TLS: this client's private key"),
+    ):
+        parser.add_argument(
+            option,
+            metavar="FILE",
+            action=_ExportToEnvironment,
+            const=variable,
+            help=f"{what} (or ${variable})",
+        )
+
+
+class _ExportToEnvironment(argparse.Action):
+    """`--secret-file F` means exactly ERAFT_SECRET_FILE=F. Setting the variable makes
+    every client tool of this process (ctl, status, bench) see the same setting, since
+    their connection pools default to the environment."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        os.environ[str(self.const)] = str(values)
+
+
+def security_from_env() -> Security:
+    """The client's secret and TLS settings; UsageError naming a file that cannot be used."""
+    try:
+        return client_security_from_env()
+    except ValueError as exc:  # SecurityConfigError names the file
+        key = getattr(exc, "key", "") or "security"
+        raise UsageError(f"{key}: {exc}") from None
 
 
 def config_servers_from(args: argparse.Namespace) -> tuple[str, ...]:
@@ -86,11 +129,12 @@ def run_ctl(args: argparse.Namespace) -> int:
         if args.timeout <= 0:
             raise UsageError("--timeout: must be > 0")
         servers = config_servers_from(args)
+        security = security_from_env()
         if args.ctl_command == "status":
             from eraft_trio.tui.status_command import run_status
 
             return run_status(servers, args)
-        result: int = trio.run(_run, args, servers)
+        result: int = trio.run(_run, args, servers, security)
         return result
     except UsageError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
@@ -106,8 +150,8 @@ def run_ctl(args: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
 
 
-async def _run(args: argparse.Namespace, servers: tuple[str, ...]) -> int:
-    async with Client.connect(servers, timeout=args.timeout) as client:
+async def _run(args: argparse.Namespace, servers: tuple[str, ...], security: Security) -> int:
+    async with Client.connect(servers, timeout=args.timeout, security=security) as client:
         handler = _HANDLERS[args.ctl_command]
         return await handler(client, args)
 

@@ -15,9 +15,16 @@ from eraft_trio.raft.config import RaftConfig
 from eraft_trio.runtime.group_link import GroupLink
 from eraft_trio.runtime.node_service import NodeService
 from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
-from eraft_trio.runtime.role_file import RoleFile, RoleFileError, load_role_file, split_address
+from eraft_trio.runtime.role_file import (
+    RoleFile,
+    RoleFileError,
+    load_role_file,
+    security_of,
+    split_address,
+)
 from eraft_trio.storage.errors import StorageError, StorageIdentityError, StorageInUseError
 from eraft_trio.storage.node_store import NodeStore
+from eraft_trio.transport.security import SecurityConfigError
 from eraft_trio.transport.server import TransportServer
 
 log = logging.getLogger("eraft.node")
@@ -33,6 +40,11 @@ def run_node(config_path: str, log_level: str = "info") -> int:
         role = load_role_file(config_path)
     except RoleFileError as exc:
         print(f"eraft node: {exc}", file=sys.stderr)
+        return 2
+    try:
+        security_of(role)  # an unreadable secret or certificate: refuse before opening the store
+    except SecurityConfigError as exc:
+        print(f"eraft node: {role.path}: {exc.key or 'security'}: {exc}", file=sys.stderr)
         return 2
     identity: dict[str, str | int] = {
         "cluster": role.cluster,
@@ -92,11 +104,14 @@ async def serve_node(role: RoleFile, store: NodeStore) -> None:
         tick_seconds=role.tick_ms / 1000,
         snapshot_entries=role.snapshot_entries,
     )
-    link = GroupLink(role.peers, role.id, cluster=role.cluster, group=role.group)
+    security = security_of(role)
+    link = GroupLink(role.peers, role.id, cluster=role.cluster, group=role.group, security=security)
     node, role_server = build_role(role, lambda sm: RaftNode(settings, sm, store, link))
     service = NodeService(node, role_server, group=role.group)
     host, port = split_address(role.listen)
-    server = TransportServer(host, port, role.cluster, role.id, role.group, service)
+    server = TransportServer(
+        host, port, role.cluster, role.id, role.group, service, security=security
+    )
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
@@ -109,12 +124,13 @@ async def serve_node(role: RoleFile, store: NodeStore) -> None:
 
                 await nursery.start(serve_metrics, role.metrics_listen, service)
             log.info(
-                "%s node %d of group %d serving on %s (data in %s)",
+                "%s node %d of group %d serving on %s (data in %s; security: %s)",
                 role.role,
                 role.id,
                 role.group,
                 role.listen,
                 role.data_dir,
+                security.describe(),
             )
             async for signum in signals:
                 log.info("received %s, stopping", signal.Signals(signum).name)

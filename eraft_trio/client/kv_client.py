@@ -13,6 +13,7 @@ import random
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -25,6 +26,7 @@ from eraft_trio.errors import BadRequest, EraftError
 from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
 from eraft_trio.runtime.role_file import split_address
 from eraft_trio.transport.handshake import ANY_CLUSTER
+from eraft_trio.transport.security import Security, client_security_from_env
 
 DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
 DEFAULT_TIMEOUT = 10.0
@@ -75,7 +77,21 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         cluster: str | None = None,
+        security: Security | None = None,
+        secret_file: str | Path | None = None,
+        secret: str | bytes | None = None,
+        ca_file: str | Path | None = None,
+        cert_file: str | Path | None = None,
+        key_file: str | Path | None = None,
+        check_hostname: bool = True,
     ) -> AsyncIterator[Client]:
+        """A client of the cluster whose config group is at `config_servers`.
+
+        Security: `security` as given, else the cluster secret (`secret` itself or
+        `secret_file`) and TLS files (`ca_file` to verify the nodes; `cert_file` and
+        `key_file` when they demand client certificates), each defaulting to
+        ERAFT_SECRET_FILE, ERAFT_CA_FILE, ERAFT_CERT_FILE, ERAFT_KEY_FILE.
+        """
         servers = tuple(config_servers)
         if not servers:
             raise BadRequest("bad_address", "no config servers given")
@@ -84,9 +100,26 @@ class Client:
                 split_address(addr)
             except ValueError as exc:
                 raise BadRequest("bad_address", f"config server {exc}") from None
+        if security is None:
+            try:
+                security = client_security_from_env(
+                    secret_file=secret_file,
+                    secret=secret,
+                    ca_file=ca_file,
+                    cert_file=cert_file,
+                    key_file=key_file,
+                    check_hostname=check_hostname,
+                )
+            except ValueError as exc:  # SecurityConfigError names the file
+                raise BadRequest("bad_security", str(exc)) from None
         try:
             async with trio.open_nursery() as nursery:
-                pool = ConnectionPool(nursery, cluster or ANY_CLUSTER)
+                pool = ConnectionPool(
+                    nursery,
+                    cluster or ANY_CLUSTER,
+                    security=security,
+                    security_refusals_are_final=True,
+                )
                 try:
                     yield cls(pool, servers, timeout)
                 finally:

@@ -6,14 +6,39 @@ from typing import Any
 
 import trio
 
+from eraft_trio.errors import BadRequest
+from eraft_trio.transport.errors import HandshakeRejected
+from eraft_trio.transport.messages import AUTH_FAILED, AUTH_REQUIRED, TLS_FAILED, TLS_REQUIRED
 from eraft_trio.transport.rpc import RpcClient
+from eraft_trio.transport.security import Security, client_security_from_env
+
+# Refusals that retrying cannot cure: the secret or the certificates do not match.
+SECURITY_REFUSALS = frozenset({AUTH_REQUIRED, AUTH_FAILED, TLS_REQUIRED, TLS_FAILED})
 
 
 class ConnectionPool:
-    def __init__(self, nursery: trio.Nursery, cluster: str, local_host: str | None = None):
+    """`security` None: the settings ERAFT_SECRET_FILE / ERAFT_CA_FILE / ERAFT_CERT_FILE /
+    ERAFT_KEY_FILE name, so every client tool honours them.
+
+    With `security_refusals_are_final`, a server refusing our secret or certificate
+    raises BadRequest at once instead of a transport error that callers retry until
+    their deadline: a user with the wrong secret hears so now, not after the timeout.
+    """
+
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        cluster: str,
+        local_host: str | None = None,
+        *,
+        security: Security | None = None,
+        security_refusals_are_final: bool = False,
+    ):
         self._nursery = nursery
         self.cluster = cluster
         self.local_host = local_host
+        self.security = security if security is not None else client_security_from_env()
+        self.security_refusals_are_final = security_refusals_are_final
         self._clients: dict[str, RpcClient] = {}
         self._starting: dict[str, trio.Event] = {}
 
@@ -27,7 +52,7 @@ class ConnectionPool:
             return self._clients[addr]
         self._starting[addr] = event = trio.Event()
         try:
-            client = RpcClient(addr, self.cluster, self.local_host)
+            client = RpcClient(addr, self.cluster, self.local_host, security=self.security)
             await self._nursery.start(client.run)
             self._clients[addr] = client
         finally:
@@ -36,9 +61,15 @@ class ConnectionPool:
         return client
 
     async def call(self, addr: str, body: Any, timeout: float) -> Any:
-        """The server's reply; raises the transport's errors (TransportError)."""
+        """The server's reply; raises the transport's errors (TransportError), or
+        BadRequest for a security refusal when those are final."""
         client = await self._client(addr)
-        return await client.call(body, timeout=timeout)
+        try:
+            return await client.call(body, timeout=timeout)
+        except HandshakeRejected as exc:
+            if self.security_refusals_are_final and exc.code in SECURITY_REFUSALS:
+                raise BadRequest(exc.code, f"{addr}: {exc.message}") from None
+            raise
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import trio
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
+from eraft_trio.transport.security import Security
 
 
 class SyncClient:
@@ -17,7 +19,24 @@ class SyncClient:
         config_servers: Sequence[str] = DEFAULT_CONFIG_SERVERS,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        security: Security | None = None,
+        secret_file: str | Path | None = None,
+        secret: str | bytes | None = None,
+        ca_file: str | Path | None = None,
+        cert_file: str | Path | None = None,
+        key_file: str | Path | None = None,
+        check_hostname: bool = True,
     ) -> None:
+        """Security keywords as Client.connect's (defaults from ERAFT_SECRET_FILE etc.)."""
+        options: dict[str, Any] = {
+            "security": security,
+            "secret_file": secret_file,
+            "secret": secret,
+            "ca_file": ca_file,
+            "cert_file": cert_file,
+            "key_file": key_file,
+            "check_hostname": check_hostname,
+        }
         self._ready = threading.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         self._client: Client | None = None
@@ -25,7 +44,7 @@ class SyncClient:
         self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._run,
-            args=(tuple(config_servers), timeout),
+            args=(tuple(config_servers), timeout, options),
             daemon=True,
             name="eraft-sync-client",
         )
@@ -34,10 +53,10 @@ class SyncClient:
         if self._error is not None:
             raise self._error
 
-    def _run(self, servers: tuple[str, ...], timeout: float) -> None:
+    def _run(self, servers: tuple[str, ...], timeout: float, options: dict[str, Any]) -> None:
         async def main() -> None:
             try:
-                async with Client.connect(servers, timeout=timeout) as client:
+                async with Client.connect(servers, timeout=timeout, **options) as client:
                     self._client = client
                     self._token = trio.lowlevel.current_trio_token()
                     self._stop = trio.Event()

@@ -9,23 +9,40 @@ import trio
 from eraft_trio.raft.types import Message
 from eraft_trio.transport.peer import PeerSender
 from eraft_trio.transport.rpc import RpcClient
+from eraft_trio.transport.security import NO_SECURITY, Security
 
 
 class GroupLink:
     """One PeerSender per peer for one-way Raft messages; one RpcClient per peer for calls
     that need an answer (snapshot chunks). Every connection leaves from this node's host."""
 
-    def __init__(self, peers: tuple[str, ...], own_id: int, *, cluster: str, group: int) -> None:
+    def __init__(
+        self,
+        peers: tuple[str, ...],
+        own_id: int,
+        *,
+        cluster: str,
+        group: int,
+        security: Security = NO_SECURITY,
+    ) -> None:
         self.peers = peers
         self.own_id = own_id
         own_addr = peers[own_id]
         self.senders = {
-            i: PeerSender(addr, cluster=cluster, node=own_id, group=group, own_addr=own_addr)
+            i: PeerSender(
+                addr,
+                cluster=cluster,
+                node=own_id,
+                group=group,
+                own_addr=own_addr,
+                security=security,
+            )
             for i, addr in enumerate(peers)
             if i != own_id
         }
+        own_host = own_addr.rpartition(":")[0]
         self.clients = {
-            i: RpcClient(addr, cluster, own_addr.rpartition(":")[0], node=own_id, group=group)
+            i: RpcClient(addr, cluster, own_host, node=own_id, group=group, security=security)
             for i, addr in enumerate(peers)
             if i != own_id
         }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from eraft_trio.transport.security import Security, node_security
 
 
 class RoleFileError(ValueError):
@@ -37,6 +40,13 @@ class RoleFile:
     cluster: str
     secret_file: Path | None
     metrics_listen: str | None
+    # TLS ([security]): on when cert_file is set; the same certificate serves and, towards
+    # peers, identifies this node as a client.
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+    require_client_cert: bool = False
+    check_hostname: bool = True
 
     @property
     def address(self) -> str:
@@ -65,7 +75,14 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     },
     "shard": {"group": (int, True), "config_servers": (list, True)},
     "config": {"buckets": (int, False)},
-    "security": {"secret_file": (str, False)},
+    "security": {
+        "secret_file": (str, False),
+        "cert_file": (str, False),
+        "key_file": (str, False),
+        "ca_file": (str, False),
+        "require_client_cert": (bool, False),
+        "check_hostname": (bool, False),
+    },
     "metrics": {"listen": (str, False)},
 }
 
@@ -155,7 +172,9 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
 
     base = path.parent
     data_dir = base / node["data_dir"]
-    secret = raw.get("security", {}).get("secret_file")
+    security = raw.get("security", {})
+    secret = security.get("secret_file")
+    _check_tls_keys(security, path)
     metrics = raw.get("metrics", {}).get("listen")
     if metrics is not None:
         _address(metrics, path, "metrics.listen")
@@ -176,7 +195,50 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         cluster=node.get("cluster") or cluster_id_for(config_servers),
         secret_file=base / secret if secret else None,
         metrics_listen=metrics,
+        cert_file=_relative(base, security.get("cert_file")),
+        key_file=_relative(base, security.get("key_file")),
+        ca_file=_relative(base, security.get("ca_file")),
+        require_client_cert=security.get("require_client_cert", False),
+        check_hostname=security.get("check_hostname", True),
     )
+
+
+@functools.cache
+def security_of(role: RoleFile) -> Security:
+    """The secret and TLS contexts the role file names, loaded once per process (the
+    listener, the group link and the shard role's pool share them).
+
+    Raises SecurityConfigError naming the file when one cannot be read or used.
+    """
+    return node_security(
+        secret_file=role.secret_file,
+        cert_file=role.cert_file,
+        key_file=role.key_file,
+        ca_file=role.ca_file,
+        require_client_cert=role.require_client_cert,
+        check_hostname=role.check_hostname,
+    )
+
+
+def _check_tls_keys(security: dict[str, Any], path: Path) -> None:
+    for key in ("key_file", "ca_file", "require_client_cert", "check_hostname"):
+        if key in security and "cert_file" not in security:
+            raise RoleFileError(
+                path, f"security.{key}", "needs security.cert_file (this node's certificate)"
+            )
+    if security.get("require_client_cert") and "ca_file" not in security:
+        raise RoleFileError(
+            path,
+            "security.require_client_cert",
+            "needs security.ca_file (the CA that signs client certificates)",
+        )
+    for key in ("secret_file", "cert_file", "key_file", "ca_file"):
+        if security.get(key) == "":
+            raise RoleFileError(path, f"security.{key}", "must name a file, not be empty")
+
+
+def _relative(base: Path, name: str | None) -> Path | None:
+    return base / name if name else None
 
 
 def _check_schema(raw: dict[str, Any], path: Path) -> None:

@@ -217,7 +217,9 @@ async def _verify_client(
     await conn.send(Challenge(nonce=server_nonce))
     answer = await _server_receive(conn, deadline, "no proof of the cluster secret")
     if answer is None:
-        raise HandshakeRejected(AUTH_REQUIRED, "closed the connection instead of proving the secret")
+        raise HandshakeRejected(
+            AUTH_REQUIRED, "closed the connection instead of proving the secret"
+        )
     if isinstance(answer, ErrorFrame):
         raise HandshakeRejected(answer.code, f"the client gave up: {answer.message}")
     if not isinstance(answer, ClientProof):

@@ -214,17 +214,34 @@ def client_security(
     try:
         context = client_context(ca_file, cert_file, key_file, check_hostname=check_hostname)
     except TlsFileError as exc:
-        raise SecurityConfigError(exc.path, exc.problem) from exc
+        # Named as the command line spells them, since that is where clients set them.
+        options = {str(ca_file): "--ca-file", str(cert_file): "--cert-file"}
+        options[str(key_file)] = "--key-file"
+        raise SecurityConfigError(exc.path, exc.problem, options.get(exc.path, "TLS")) from exc
     return Security(secret=cluster_secret, client_tls=context)
 
 
-def client_security_from_env(environ: Mapping[str, str] = os.environ) -> Security:
-    """The client settings ERAFT_SECRET_FILE, ERAFT_CA_FILE, ERAFT_CERT_FILE, ERAFT_KEY_FILE name."""
+def client_security_from_env(
+    environ: Mapping[str, str] = os.environ,
+    *,
+    secret_file: Path | str | None = None,
+    secret: str | bytes | None = None,
+    ca_file: Path | str | None = None,
+    cert_file: Path | str | None = None,
+    key_file: Path | str | None = None,
+    check_hostname: bool = True,
+) -> Security:
+    """A client's settings: each one not given here comes from ERAFT_SECRET_FILE,
+    ERAFT_CA_FILE, ERAFT_CERT_FILE or ERAFT_KEY_FILE."""
+    if secret is None and secret_file is None:
+        secret_file = environ.get(SECRET_FILE_ENV) or None
     return client_security(
-        secret_file=environ.get(SECRET_FILE_ENV) or None,
-        ca_file=environ.get(CA_FILE_ENV) or None,
-        cert_file=environ.get(CERT_FILE_ENV) or None,
-        key_file=environ.get(KEY_FILE_ENV) or None,
+        secret_file=secret_file,
+        secret=secret,
+        ca_file=ca_file or environ.get(CA_FILE_ENV) or None,
+        cert_file=cert_file or environ.get(CERT_FILE_ENV) or None,
+        key_file=key_file or environ.get(KEY_FILE_ENV) or None,
+        check_hostname=check_hostname,
     )
 
 

@@ -168,7 +168,9 @@ def ssl_reason(exc: BaseException) -> str | None:
     return None
 
 
-def _load_chain(context: ssl.SSLContext, cert_file: Path | str, key_file: Path | str | None) -> None:
+def _load_chain(
+    context: ssl.SSLContext, cert_file: Path | str, key_file: Path | str | None
+) -> None:
     _check_readable(cert_file)
     if key_file is not None:
         _check_readable(key_file)

@@ -26,7 +26,7 @@ from eraft_trio.roles.shard import commands
 from eraft_trio.roles.shard.requests import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
 from eraft_trio.runtime.errors import RuntimeErrorBase, error_reply
 from eraft_trio.runtime.raft_node import RaftNode
-from eraft_trio.runtime.role_file import RoleFile
+from eraft_trio.runtime.role_file import RoleFile, security_of
 from eraft_trio.transport.handshake import PeerInfo
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,9 @@ class ShardRoleServer:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            self.pool = ConnectionPool(nursery, self.role.cluster, self.role.host)
+            self.pool = ConnectionPool(
+                nursery, self.role.cluster, self.role.host, security=security_of(self.role)
+            )
             config_client = ConfigClient(self.pool, self.role.config_servers, timeout=5.0)
             nursery.start_soon(self._config_loop, config_client)
             nursery.start_soon(self._pull_loop, nursery)
