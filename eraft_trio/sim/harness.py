@@ -211,3 +211,41 @@ class LabCluster:
         count, cmd = self.n_committed(index)
         assert count >= n, f"only {count} servers decided index {index}; wanted {n}"
         return cmd
+
+
+def short_or_long_pause(cfg: LabCluster) -> None:
+    """The lab's pause: mostly up to 13 ms (a tick), one time in ten up to half an election timeout."""
+    if cfg.rng.randrange(1000) < 100:
+        cfg.wait_ticks(cfg.rng.randint(0, cfg.election_ticks // 2))
+    else:
+        cfg.wait_ticks(cfg.rng.randint(0, 1))
+
+
+def figure8(cfg: LabCluster) -> None:
+    """The lab's Figure 8 schedule: propose everywhere, crash whoever leads, keep 3+ up."""
+    n = cfg.n
+    cfg.one(cfg.rng.randrange(1 << 30), 1, retry=True)
+    up = n
+    crashed_leaders = 0
+    for _ in range(1000):
+        leader = None
+        for i in range(n):
+            if cfg.alive(i) and cfg.start_command(i, cfg.rng.randrange(1 << 30)) is not None:
+                leader = i
+        short_or_long_pause(cfg)
+        if leader is not None:
+            cfg.crash(leader)
+            crashed_leaders += 1
+            up -= 1
+        if up < 3:
+            s = cfg.rng.randrange(n)
+            if not cfg.alive(s):
+                cfg.start(s)
+                cfg.connect(s)
+                up += 1
+    for i in range(n):
+        if not cfg.alive(i):
+            cfg.start(i)
+            cfg.connect(i)
+    cfg.one(cfg.rng.randrange(1 << 30), n, retry=True)
+    assert crashed_leaders >= 20, "the schedule hardly ever caught a leader"

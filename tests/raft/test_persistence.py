@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eraft_trio.sim.harness import LabCluster
+from eraft_trio.sim.harness import LabCluster, figure8, short_or_long_pause
 
 
 def test_persist1() -> None:
@@ -83,44 +83,6 @@ def test_persist3() -> None:
     assert cfg.n_committed(index) == (n, 102)
 
 
-def _short_or_long_pause(cfg: LabCluster) -> None:
-    # Lab: mostly up to 13 ms, one time in ten up to half an election timeout.
-    if cfg.rng.randrange(1000) < 100:
-        cfg.wait_ticks(cfg.rng.randint(0, cfg.election_ticks // 2))
-    else:
-        cfg.wait_ticks(cfg.rng.randint(0, 1))
-
-
-def figure8(cfg: LabCluster) -> None:
-    """The lab's Figure 8 schedule: propose everywhere, crash whoever leads, keep 3+ up."""
-    n = cfg.n
-    cfg.one(cfg.rng.randrange(1 << 30), 1, retry=True)
-    up = n
-    crashed_leaders = 0
-    for _ in range(1000):
-        leader = None
-        for i in range(n):
-            if cfg.alive(i) and cfg.start_command(i, cfg.rng.randrange(1 << 30)) is not None:
-                leader = i
-        _short_or_long_pause(cfg)
-        if leader is not None:
-            cfg.crash(leader)
-            crashed_leaders += 1
-            up -= 1
-        if up < 3:
-            s = cfg.rng.randrange(n)
-            if not cfg.alive(s):
-                cfg.start(s)
-                cfg.connect(s)
-                up += 1
-    for i in range(n):
-        if not cfg.alive(i):
-            cfg.start(i)
-            cfg.connect(i)
-    cfg.one(cfg.rng.randrange(1 << 30), n, retry=True)
-    assert crashed_leaders >= 20, "the schedule hardly ever caught a leader"
-
-
 def test_figure8() -> None:
     """Lab 2C TestFigure8: leaders crash at random moments; only current-term entries commit by counting (§5.4.2, Figure 8)."""
     figure8(LabCluster(5, seed=23))
@@ -150,7 +112,7 @@ def test_figure8_unreliable() -> None:
             placed = cfg.start_command(i, cfg.rng.randrange(10000))
             if placed is not None and cfg.connected[i]:
                 leader = i
-        _short_or_long_pause(cfg)
+        short_or_long_pause(cfg)
         if leader is not None and cfg.rng.randrange(1000) < 500:
             cfg.disconnect(leader)
             up -= 1

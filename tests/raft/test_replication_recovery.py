@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from eraft_trio.sim import Simulation
 
 MAX_INFLIGHT = 8
@@ -38,12 +36,6 @@ def test_follower_catches_up_when_sender_saw_the_cut() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a REPLICATE progress whose in-flight window was silently lost stays "
-    "paused forever (HeartbeatResponse calls _send_append, which is paused while the "
-    "window is full); etcd frees one in-flight slot on each heartbeat response",
-)
 def test_follower_catches_up_after_silent_loss() -> None:
     """Lost messages are only ever silent on a real network: the leader must still retry (§5.3)."""
     sim, follower, last = _lose_a_full_window(visible=False)
