@@ -90,7 +90,9 @@ def run_local(args: argparse.Namespace) -> int:
 
 def load_plan(directory: Path) -> LocalPlan:
     if not directory.is_dir():
-        raise LocalError(f"--dir {directory}: no such folder")
+        raise LocalError(
+            f"--dir {directory}: no such folder (run from the repository's root, or pass --dir)"
+        )
     paths = sorted(directory.glob("*.toml"))
     if not paths:
         raise LocalError(f"--dir {directory}: no role files (*.toml) in it")
@@ -220,7 +222,8 @@ class ChildProcesses:
         hung = [c for c in running if c.process.poll() is None]
         for child in hung:
             _signal_group(child, signal.SIGKILL)
-        await self._wait_all(hung)
+        with trio.move_on_after(STOP_GRACE_SECONDS):  # only a process stuck in the kernel stays
+            await self._wait_all(hung)
         if hung:
             names = ", ".join(c.name for c in hung)
             nodes = "node" if len(hung) == 1 else "nodes"

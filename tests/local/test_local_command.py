@@ -14,8 +14,8 @@ from .local_run import LocalRun, alive, children_of, ctl, wait_for
 StartLocal = Callable[..., LocalRun]
 
 
-def _stop(run: LocalRun, pids: list[int]) -> int:
-    run.signal(signal.SIGINT)
+def _stop(run: LocalRun, pids: list[int], signum: int = signal.SIGINT) -> int:
+    run.signal(signum)
     code = run.wait(timeout=60)
     survivors = [pid for pid in pids if alive(pid)]
     assert survivors == [], f"children still running after eraft local exited: {survivors}"
@@ -55,7 +55,7 @@ def test_brings_up_serves_stops_and_resumes(
     assert ctl(servers, "get", "hello").stdout == "world\n"  # the data persisted
     # A node that hangs (stopped: SIGTERM stays pending) is killed after the grace period.
     os.kill(pids[0], signal.SIGSTOP)
-    assert _stop(second, pids) == 0
+    assert _stop(second, pids, signal.SIGTERM) == 0
     assert "killed 1 node that did not stop" in second.output()
 
 
