@@ -552,6 +552,11 @@ class RaftCore:
         elif isinstance(m, HeartbeatResponse):
             pr.recent_active = True
             pr.probe_sent = False
+            if pr.state is ProgressState.REPLICATE and pr.is_paused(self.config.max_inflight):
+                # A full window whose messages were lost silently would pause this follower
+                # forever: free one slot so the next append goes out, and its rejection
+                # (if the follower missed the window) sends us back to probing (§5.3).
+                pr.inflight.popleft()
             if pr.match < self.log.last_index:
                 self._send_append(m.src)
             if m.read_seq:
