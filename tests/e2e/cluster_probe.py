@@ -126,7 +126,8 @@ class ClusterProbe:
 
     async def settled(self, gids: Iterable[int]) -> dict[str, Any] | None:
         """The latest config once every node of `gids` has reached it and holds exactly the
-        buckets it gives that group, all serving: pulls done, moved buckets deleted."""
+        buckets it gives that group, all serving: pulls done, moved buckets deleted at
+        their old owners and the deletions confirmed (no gc rows left)."""
         try:
             config = await self.latest_config()
         except EraftError as exc:
@@ -142,6 +143,7 @@ class ClusterProbe:
                     shard is None
                     or shard["num"] != config["num"]
                     or held != dict.fromkeys(owned, "serving")
+                    or shard["gcs"] != 0
                 ):
                     self.last_unsettled = (gid, node, config["num"], sorted(owned), shard)
                     return None
