@@ -154,8 +154,13 @@ def _keys(node: dict[str, Any]) -> str:
 
 
 def _reason(error: str) -> str:
-    # Transport errors nest "cannot connect to X: ...: [Errno 111] Connection refused".
-    return error.rpartition("] ")[2] if "] " in error else error
+    """The gist of a transport error; the row already names the address."""
+    if "Connection refused" in error or "all attempts to connect" in error:
+        return "connection refused"
+    if error.startswith("no answer from "):
+        return "no answer within" + error.rpartition(" within")[2]
+    # Others nest "cannot connect to X: ...: [Errno N] reason": keep the reason.
+    return error.rpartition(": ")[2] if error.startswith("cannot connect") else error
 
 
 def _migrations(snapshot: dict[str, Any], max_lines: int) -> Text:
