@@ -90,7 +90,7 @@ async def client_handshake(
         elif secret is not None and isinstance(reply, Welcome):
             raise HandshakeRejected(
                 AUTH_FAILED,
-                f"{conn.remote} did not ask for the cluster secret "
+                "the node did not ask for the cluster secret "
                 "(it runs without one, or is not a member of this cluster)",
             )
     if scope.cancelled_caught:
@@ -112,7 +112,7 @@ async def _answer_challenge(
         await send_error_frame(conn, AUTH_REQUIRED, "this client has no cluster secret")
         raise HandshakeRejected(
             AUTH_REQUIRED,
-            f"{conn.remote} requires the cluster secret (--secret-file or ERAFT_SECRET_FILE)",
+            "the node requires the cluster secret (--secret-file or ERAFT_SECRET_FILE)",
         )
     if len(challenge.nonce) != NONCE_BYTES:
         raise ProtocolError(f"{conn.remote} sent a {len(challenge.nonce)}-byte nonce")
@@ -130,7 +130,7 @@ async def _answer_challenge(
     )
     if not secret.verify(expected, proof.mac):
         raise HandshakeRejected(
-            AUTH_FAILED, f"{conn.remote} could not prove the cluster secret (a different secret?)"
+            AUTH_FAILED, "the node could not prove the cluster secret (a different secret?)"
         )
     return welcome
 
@@ -144,7 +144,7 @@ async def _client_receive(conn: FramedConnection) -> Any:
         reason = ssl_reason(exc)
         if reason is None:
             raise
-        raise HandshakeRejected(TLS_FAILED, f"{conn.remote} refused TLS: {reason}") from exc
+        raise HandshakeRejected(TLS_FAILED, f"the node refused TLS: {reason}") from exc
 
 
 def _expect_welcome(conn: FramedConnection, reply: Any) -> Welcome:
