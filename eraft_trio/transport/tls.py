@@ -110,9 +110,7 @@ async def accept_tls(
         if not first:
             raise HandshakeRejected(BAD_HANDSHAKE, "closed before the TLS handshake")
         if first[0] != TLS_HANDSHAKE_RECORD:
-            message = (
-                "this node accepts TLS connections only (clients: --ca-file or ERAFT_CA_FILE)"
-            )
+            message = "this node accepts TLS only (clients: --ca-file or ERAFT_CA_FILE)"
             frame = encode_frame(encode(ErrorFrame(TLS_REQUIRED, message)))
             # Best effort: a client that already left hears nothing; the caller logs the refusal.
             with contextlib.suppress(trio.BrokenResourceError, OSError):
