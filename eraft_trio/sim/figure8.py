@@ -39,8 +39,8 @@ def _match(sim: Simulation, leader: int, peer: int) -> int:
     return int(core.status()["progress"][peer]["match"])
 
 
-def play_figure8(sim: Simulation) -> int:
-    """Play (a)-(d); return the index of S1's term-1 command, which must never commit."""
+def play_figure8(sim: Simulation) -> tuple[int, int]:
+    """Play (a)-(d); return (index, term) of S1's first command, which must never commit."""
     net = sim.network
     _elect(sim, S1)
     assert sim.run_until(lambda: all(d.machine.applied_index >= 1 for d in sim.disks), LIMIT)
@@ -75,4 +75,4 @@ def play_figure8(sim: Simulation) -> int:
     net.heal_all()
     sim.restart(S5)
     _elect(sim, S5)
-    return index
+    return index, old_term
