@@ -19,7 +19,14 @@ from rich.console import Console
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.errors import EraftError
-from eraft_trio.runtime.role_file import RoleFile, RoleFileError, load_role_file, split_address
+from eraft_trio.runtime.role_file import (
+    RoleFile,
+    RoleFileError,
+    load_role_file,
+    security_of,
+    split_address,
+)
+from eraft_trio.transport.security import Security, SecurityConfigError
 from eraft_trio.tui.cluster_probe import ClusterProbe
 from eraft_trio.tui.startup_progress import StartupProgress
 from eraft_trio.tui.status_command import open_probe, show_live
@@ -63,6 +70,10 @@ class LocalPlan:
     shard_groups: dict[int, tuple[str, ...]]
 
     @property
+    def config_role(self) -> RoleFile:
+        return next(r for r in self.roles if r.role == "config")
+
+    @property
     def log_dir(self) -> Path:
         return self.directory / "data" / "logs"
 
@@ -76,7 +87,8 @@ def run_local(args: argparse.Namespace) -> int:
     try:
         plan = load_plan(Path(args.dir))
         check_ports(plan)
-        result: int = trio.run(_main, plan, console, not args.no_status)
+        security = client_security_of(plan)
+        result: int = trio.run(_main, plan, security, console, not args.no_status)
     except KeyboardInterrupt:
         return EXIT_OK  # a second Ctrl-C redelivered after every child was stopped
     except LocalError as exc:
@@ -118,6 +130,16 @@ def load_plan(directory: Path) -> LocalPlan:
                 f"({', '.join(config_servers)})"
             )
     return LocalPlan(directory, roles, config_servers, roles[0].cluster, peers)
+
+
+def client_security_of(plan: LocalPlan) -> Security:
+    """Our own connections (status, joins) prove what the config nodes demand: the same
+    secret, and their certificate and CA when the role files turn TLS on."""
+    role = plan.config_role
+    try:
+        return security_of(role)
+    except SecurityConfigError as exc:
+        raise LocalError(f"{role.path}: {exc.key or 'security'}: {exc}") from None
 
 
 def check_ports(plan: LocalPlan) -> None:
@@ -253,14 +275,14 @@ async def _cancel_on_signal(signals: Any, scope: trio.CancelScope) -> None:
 # --- the run ----------------------------------------------------------------------------
 
 
-async def _main(plan: LocalPlan, console: Console, show_status: bool) -> int:
+async def _main(plan: LocalPlan, security: Security, console: Console, show_status: bool) -> int:
     children = ChildProcesses(plan.log_dir)
     code = EXIT_OK
     with trio.open_signal_receiver(*_STOP_SIGNALS) as signals:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
-                code = await _run(plan, children, console, show_status)
+                code = await _run(plan, security, children, console, show_status)
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -268,7 +290,9 @@ async def _main(plan: LocalPlan, console: Console, show_status: bool) -> int:
     return code
 
 
-async def _run(plan: LocalPlan, children: ChildProcesses, console: Console, live: bool) -> int:
+async def _run(
+    plan: LocalPlan, security: Security, children: ChildProcesses, console: Console, live: bool
+) -> int:
     counts = [f"group {gid}: {len(p)}" for gid, p in sorted(plan.shard_groups.items())]
     _say(
         console,
@@ -282,11 +306,14 @@ async def _run(plan: LocalPlan, children: ChildProcesses, console: Console, live
         except OSError as exc:
             return _failed(LocalError(f"cannot start {role.path}: {exc}", EXIT_UNAVAILABLE))
     async with open_probe(
-        plan.config_servers, cluster=plan.cluster, extra_groups=plan.shard_groups
+        plan.config_servers,
+        cluster=plan.cluster,
+        extra_groups=plan.shard_groups,
+        security=security,
     ) as probe:
         # Caught here, inside the probe's nursery, which would wrap it in an exception group.
         try:
-            await _bring_up(plan, children, probe, console)
+            await _bring_up(plan, security, children, probe, console)
         except LocalError as exc:
             return _failed(exc)
         put, get = _ctl(plan, "put hello world"), _ctl(plan, "get hello")
@@ -315,7 +342,11 @@ def _say(console: Console, text: str, style: str | None = None) -> None:
 
 
 async def _bring_up(
-    plan: LocalPlan, children: ChildProcesses, probe: ClusterProbe, console: Console
+    plan: LocalPlan,
+    security: Security,
+    children: ChildProcesses,
+    probe: ClusterProbe,
+    console: Console,
 ) -> None:
     sizes = {0: len(plan.config_servers)} | {g: len(p) for g, p in plan.shard_groups.items()}
     with StartupProgress(console, sizes) as progress:
@@ -337,7 +368,7 @@ async def _bring_up(
                     EXIT_UNAVAILABLE,
                 )
             await trio.sleep(POLL_SECONDS)
-        await _join_missing(plan, progress)
+        await _join_missing(plan, security, progress)
         deadline = trio.current_time() + SETTLE_SECONDS
         while True:
             _fail_on_exit(children)
@@ -366,11 +397,13 @@ def _fail_on_exit(children: ChildProcesses) -> None:
         )
 
 
-async def _join_missing(plan: LocalPlan, progress: StartupProgress) -> None:
+async def _join_missing(plan: LocalPlan, security: Security, progress: StartupProgress) -> None:
     """Join each group of the role files the latest config lacks: one join per group, so a
     second run (whose config has them all) joins nothing."""
     try:
-        async with Client.connect(plan.config_servers, cluster=plan.cluster) as client:
+        async with Client.connect(
+            plan.config_servers, cluster=plan.cluster, security=security
+        ) as client:
             config = await client.config_client.query(-1)
             known = {int(gid) for gid in config["groups"]}
             for gid, addresses in sorted(plan.shard_groups.items()):
@@ -410,9 +443,15 @@ async def _report_exits(children: ChildProcesses, console: Console) -> None:
 
 
 def _ctl(plan: LocalPlan, command: str) -> str:
-    servers = (
-        ""
-        if plan.config_servers == DEFAULT_CONFIG_SERVERS
-        else " -s " + ",".join(plan.config_servers)
-    )
-    return f"eraft ctl{servers} {command}"
+    """The `eraft ctl` command line that reaches this cluster."""
+    options = []
+    if plan.config_servers != DEFAULT_CONFIG_SERVERS:
+        options.append("-s " + ",".join(plan.config_servers))
+    role = plan.config_role
+    if role.secret_file is not None:
+        options.append(f"--secret-file {role.secret_file}")
+    if role.ca_file is not None:
+        options.append(f"--ca-file {role.ca_file}")
+    if role.require_client_cert:
+        options.append(f"--cert-file {role.cert_file} --key-file {role.key_file}")
+    return " ".join(["eraft ctl", *options, command])

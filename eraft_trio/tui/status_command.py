@@ -15,6 +15,7 @@ from rich.live import Live
 
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.transport.handshake import ANY_CLUSTER
+from eraft_trio.transport.security import Security
 from eraft_trio.tui.cluster_probe import DEFAULT_NODE_TIMEOUT, ClusterProbe
 from eraft_trio.tui.ops_rate import OpsRate
 from eraft_trio.tui.status_summary import summarize
@@ -57,10 +58,12 @@ async def open_probe(
     cluster: str | None = None,
     node_timeout: float = DEFAULT_NODE_TIMEOUT,
     extra_groups: Mapping[int, tuple[str, ...]] | None = None,
+    security: Security | None = None,
 ) -> AsyncIterator[ClusterProbe]:
-    """A ClusterProbe whose connections live as long as the block."""
+    """A ClusterProbe whose connections live as long as the block (`security` None: the
+    secret and TLS files the environment names, as for every client tool)."""
     async with trio.open_nursery() as nursery:
-        pool = ConnectionPool(nursery, cluster or ANY_CLUSTER)
+        pool = ConnectionPool(nursery, cluster or ANY_CLUSTER, security=security)
         try:
             yield ClusterProbe(pool, servers, node_timeout=node_timeout, extra_groups=extra_groups)
         finally:

@@ -9,6 +9,8 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from eraft_trio.transport.security import ensure_local_secret
+
 from .local_run import LocalRun, alive, children_of, ctl, wait_for
 
 StartLocal = Callable[..., LocalRun]
@@ -111,3 +113,21 @@ def test_no_orphans_when_eraft_local_itself_is_killed(
     run.wait(timeout=10)
     wait_for(lambda: not any(alive(pid) for pid in pids), 30, "the orphaned nodes to exit")
     assert children_of(run.process.pid) == []
+
+
+def test_a_cluster_behind_a_secret(
+    role_dir: tuple[Path, tuple[str, ...]], start_local: StartLocal
+) -> None:
+    directory, servers = role_dir
+    key = ensure_local_secret(directory)
+    for path in directory.glob("*.toml"):
+        path.write_text(path.read_text() + f'\n[security]\nsecret_file = "{key.name}"\n')
+    run = start_local(directory)
+    run.wait_running()  # its own status polls and joins proved the secret
+    pids = run.children()
+    assert f"--secret-file {key} put hello world" in run.out.read_text()
+    assert ctl(servers, "--secret-file", str(key), "put", "k", "v").stdout == "OK\n"
+    status = ctl(servers, "--secret-file", str(key), "status", "--json")
+    document = json.loads(status.stdout)
+    assert sum(n["up"] for g in document["groups"] for n in g["nodes"]) == 9
+    assert _stop(run, pids) == 0
