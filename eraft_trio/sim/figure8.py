@@ -63,9 +63,15 @@ def play_figure8(sim: Simulation) -> tuple[int, int]:
     sim.restart(S1)
     _elect(sim, S1)
     net.cut(S1, S4)
-    assert sim.run_until(
-        lambda: _match(sim, S1, S2) >= index and _match(sim, S1, S3) >= index, LIMIT
-    )
+
+    def on_majority() -> bool:
+        if _match(sim, S1, S3) >= index and not net.is_cut(S1, S3):
+            # S3 must not also receive S1's new no-op, or S5 could not win (d).
+            net.cut(S1, S3)
+            net.drop_link(S1, S3)
+        return _match(sim, S1, S2) >= index and _match(sim, S1, S3) >= index
+
+    assert sim.run_until(on_majority, LIMIT)
     # ...and crashes before its own term's no-op reaches anyone.
     net.drop_all()
     sim.crash(S1)

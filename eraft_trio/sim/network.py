@@ -129,8 +129,8 @@ class SimNetwork:
         self._seq += 1
         self._inflight.append(Envelope(msg, incarnation, deliver_at, self._seq, image))
 
-    def has_deliverable(self, now: int) -> bool:
-        return any(e.deliver_at <= now for e in self._inflight)
+    def due_count(self, now: int) -> int:
+        return sum(1 for e in self._inflight if e.deliver_at <= now)
 
     def pop_deliverable(self, now: int) -> Envelope | None:
         """Take one message that is due: any of them if reordering, else a due link head."""
@@ -149,6 +149,14 @@ class SimNetwork:
 
     def inflight(self) -> list[Envelope]:
         return list(self._inflight)
+
+    def drop_link(self, src: int, dst: int) -> int:
+        """Lose what is on the wire from `src` to `dst`; returns how many messages."""
+        keep = [e for e in self._inflight if (e.msg.src, e.msg.dst) != (src, dst)]
+        lost = len(self._inflight) - len(keep)
+        self._inflight = keep
+        self.stats.dropped += lost
+        return lost
 
     def drop_all(self) -> list[Envelope]:
         """Lose everything on the wire (used by tests that want a clean slate)."""
