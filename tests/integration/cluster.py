@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -113,11 +114,13 @@ class ProcessGroup:
         for node in ids:
             self.nodes[node].kill()
 
-    async def terminate(self, nodes: Iterable[int] | None = None) -> dict[int, int]:
-        """SIGTERM, then the exit codes once they have all stopped."""
+    async def terminate(
+        self, nodes: Iterable[int] | None = None, signum: int = signal.SIGTERM
+    ) -> dict[int, int]:
+        """SIGTERM (or `signum`), then the exit codes once they have all stopped."""
         ids = self._ids(nodes)
         for node in ids:
-            self.nodes[node].terminate()
+            self.nodes[node].terminate(signum)
         return {node: await self.nodes[node].wait_exit() for node in ids}
 
     def running(self) -> list[int]:

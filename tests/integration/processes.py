@@ -64,11 +64,11 @@ class NodeProcess:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
 
-    def terminate(self) -> None:
-        """Send SIGTERM (a graceful stop); `wait_exit` collects the exit code."""
+    def terminate(self, signum: int = signal.SIGTERM) -> None:
+        """Ask for a graceful stop (SIGTERM or SIGINT); `wait_exit` collects the exit code."""
         proc = self._require()
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signum)
 
     async def wait_exit(self, timeout: float = 15.0) -> int:
         """The exit code once the process ends; TooSlowError past `timeout` (it is then killed)."""

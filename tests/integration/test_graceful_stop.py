@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import trio
 
 from .cluster import ProcessGroup, wait_for
@@ -21,6 +23,7 @@ async def test_sigterm_exits_0_and_restart_resumes_with_its_data(
     for gid in range(1, 21):
         await writer.join(gid)
     latest = await writer.query()
+    leader, term = await group.wait_for_leader()
     commit = (await group.raft_status(leader) or {})["commit"]
     await group.wait_applied(commit)
     before = {n: s for n, s in (await group.statuses()).items() if s is not None}
@@ -28,11 +31,15 @@ async def test_sigterm_exits_0_and_restart_resumes_with_its_data(
 
     follower = next(n for n in range(group.size) if n != leader)
     assert await group.terminate([follower]) == {follower: 0}
-    others = [n for n in range(group.size) if n != follower]
-    assert await group.terminate(others) == {n: 0 for n in others}
-    for node in group.nodes:
-        assert "received SIGTERM, stopping" in node.log_text()
-        assert "Traceback" not in node.log_text()
+    other = next(n for n in range(group.size) if n not in (leader, follower))
+    assert await group.terminate([other]) == {other: 0}
+    # Ctrl-C is a graceful stop too (DESIGN §2).
+    assert await group.terminate([leader], signal.SIGINT) == {leader: 0}
+    for node in (follower, other):
+        assert "received SIGTERM, stopping" in group.nodes[node].log_text()
+    assert "received SIGINT, stopping" in group.nodes[leader].log_text()
+    for process in group.nodes:
+        assert "Traceback" not in process.log_text()
 
     # Alone, the follower cannot win an election (pre-vote keeps its term), so all it
     # knows after the restart is what it read from its own disk.
@@ -45,7 +52,7 @@ async def test_sigterm_exits_0_and_restart_resumes_with_its_data(
         assert status["storage"][field] == before[follower]["storage"][field], field
     assert status["role"]["config"] == latest
 
-    group.start(others)
+    group.start([leader, other])
     leader, _ = await group.wait_for_leader(min_term=term)
     writer.leader = leader
     assert (await writer.join(21)).num == latest["num"] + 1
