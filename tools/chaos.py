@@ -26,9 +26,13 @@ import trio
 
 from eraft_trio.chaos import netns
 from eraft_trio.chaos.events import EventLog
+from eraft_trio.chaos.history_jsonl import read_history
+from eraft_trio.chaos.linearizability import check
 from eraft_trio.chaos.link_cuts import ensure_nft
+from eraft_trio.chaos.lost_writes import lost_writes
 from eraft_trio.chaos.nemesis import ALL_FAULTS, NETWORK_FAULTS
 from eraft_trio.chaos.report import (
+    EXIT_INCONCLUSIVE,
     EXIT_SETUP,
     EXIT_USAGE,
     EXIT_VIOLATION,
@@ -37,7 +41,7 @@ from eraft_trio.chaos.report import (
     summary_lines,
 )
 from eraft_trio.chaos.runner import RunResult, RunSettings, SetupError, run_chaos
-from eraft_trio.chaos.workload import WorkloadSettings
+from eraft_trio.chaos.workload import WorkloadSettings, final_reads_of
 from eraft_trio.client.kv_client import single_exception
 
 EXIT_INTERRUPTED = 130
@@ -64,8 +68,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--op-timeout", type=float, default=5.0, help="client op timeout, s")
     parser.add_argument("--history", type=Path, help="where to save the history (JSON lines)")
     parser.add_argument("--keep-data", action="store_true", help="keep the data folder")
+    parser.add_argument(
+        "--no-namespace",
+        action="store_true",
+        help="run in place, without a network namespace (kills, pauses and membership only)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--check", type=Path, metavar="HISTORY", help="only re-check a saved history, then exit"
+    )
     # Set by the outer process for the copy of itself it runs inside the namespace.
     parser.add_argument("--inside", metavar="NAMESPACE", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -107,9 +119,11 @@ def run_outside(args: argparse.Namespace, faults: frozenset[str]) -> int:
     print(f"chaos: seed {seed}; data in {data}; history will be saved to {history}", flush=True)
     try:
         try:
+            if args.no_namespace:
+                raise netns.NamespaceError("--no-namespace")
             netns.create_namespace(name)
         except netns.NamespaceError as exc:
-            print(f"chaos: NO NAMESPACE ({exc}): running in place with kills and pauses only")
+            print(f"chaos: NO NAMESPACE ({exc}): running in place without partitions or clogs")
             return run_inside(args, seed, history, data, faults, partitions=False)
         partitions = bool(faults & set(NETWORK_FAULTS)) and ensure_nft(print)
         if faults & set(NETWORK_FAULTS) and not partitions:
@@ -121,7 +135,8 @@ def run_outside(args: argparse.Namespace, faults: frozenset[str]) -> int:
             print(f"chaos: data kept in {data}")
         else:
             shutil.rmtree(data, ignore_errors=True)
-        print(f"chaos: cleaned up (namespace {name}, processes, data)", flush=True)
+        made = "namespace {name}, " if not args.no_namespace else ""
+        print(f"chaos: cleaned up ({made.format(name=name)}processes, data)", flush=True)
 
 
 def _run_child(
@@ -241,8 +256,25 @@ def _keep_logs(data: Path, history: Path) -> None:
     print(f"node logs copied to {logs}")
 
 
+def check_saved(path: Path) -> int:
+    """Re-check a saved history offline: linearizability, and lost writes against its final reads."""
+    history = read_history(path)
+    verdict = check(history)
+    reads = final_reads_of(history)
+    lost = lost_writes(history, reads)
+    print(f"{path}: {len(history)} ops, final reads of {len(reads)} keys")
+    print("\n".join(verdict.explain()))
+    print(f"lost acknowledged writes: {len(lost)}")
+    print("\n".join(f"  {item.explain()}" for item in lost[:20]))
+    if verdict.result == "violation" or lost:
+        return EXIT_VIOLATION
+    return EXIT_INCONCLUSIVE if verdict.result == "unknown" else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.check is not None:
+        return check_saved(args.check)
     try:
         faults = parse_faults(args.faults)
     except ValueError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 from eraft_trio.chaos.history_jsonl import save_history
 from eraft_trio.chaos.nemesis import NETWORK_FAULTS
 from eraft_trio.chaos.runner import RunResult, RunSettings
+from eraft_trio.chaos.workload import FINAL_READ_PROCESS
 
 EXIT_OK = 0
 EXIT_VIOLATION = 1
@@ -19,9 +20,8 @@ EXIT_INCONCLUSIVE = 4  # no violation found, but the checks could not judge ever
 def op_counts(result: RunResult) -> dict[str, Counter[str]]:
     """Per op kind, how many ended ok / fail / timeout (final reads counted apart)."""
     counts: dict[str, Counter[str]] = {}
-    final_process = result.settings.workload.clients
     for op in result.history:
-        kind = "final get" if op.process == final_process else op.kind
+        kind = "final get" if op.process == FINAL_READ_PROCESS else op.kind
         counts.setdefault(kind, Counter())[op.outcome] += 1
     return counts
 

@@ -136,9 +136,7 @@ async def _run_started(
         else:
             events.say("cluster settled; final reads")
         terms = await probe.terms()
-    reads = await final_reads(
-        workload, process=settings.workload.clients, timeout=FINAL_READ_TIMEOUT
-    )
+    reads = await final_reads(workload, timeout=FINAL_READ_TIMEOUT)
     events.say(f"final reads: {len(reads)} of {len(workload.keys)} keys answered; checking")
     history = recorder.ops()
     verdict = await trio.to_thread.run_sync(check, history)

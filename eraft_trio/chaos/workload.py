@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import trio
 
-from eraft_trio.chaos.history import HistoryRecorder, OpKind, Outcome
+from eraft_trio.chaos.history import HistoryRecorder, Op, OpKind, Outcome
 from eraft_trio.client.kv_client import Client
 from eraft_trio.errors import BadRequest, OperationTimeout
+
+# The process id of the final reads in a saved history, so an offline re-check finds them.
+FINAL_READ_PROCESS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ class Workload:
 
 
 async def final_reads(
-    workload: Workload, *, process: int, timeout: float, attempts: int = 5
+    workload: Workload, *, timeout: float, attempts: int = 5, process: int = FINAL_READ_PROCESS
 ) -> dict[bytes, bytes | None]:
     """Read every key once the cluster has healed; keys that never answered are left out.
 
@@ -141,3 +144,12 @@ async def final_reads(
                 results[key] = value
                 break
     return results
+
+
+def final_reads_of(history: Iterable[Op]) -> dict[bytes, bytes | None]:
+    """The final reads recorded in a history: per key, the last ok get of the final reader."""
+    reads: dict[bytes, bytes | None] = {}
+    for op in sorted(history, key=lambda op: op.invoke):
+        if op.process == FINAL_READ_PROCESS and op.kind == "get" and op.outcome == "ok":
+            reads[op.key] = op.value
+    return reads
