@@ -1,0 +1,98 @@
+"""The chaos run's summary and exit code, on made-up results (no cluster needed)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from eraft_trio.chaos.events import EventLog
+from eraft_trio.chaos.history import Op
+from eraft_trio.chaos.history_jsonl import read_history
+from eraft_trio.chaos.linearizability import check
+from eraft_trio.chaos.lost_writes import lost_writes
+from eraft_trio.chaos.report import (
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_VIOLATION,
+    exit_code,
+    save_outputs,
+    summary_lines,
+)
+from eraft_trio.chaos.runner import RunResult, RunSettings
+from eraft_trio.chaos.topology import build_topology
+from eraft_trio.chaos.workload import (
+    FINAL_READ_PROCESS,
+    WorkloadSettings,
+    WorkloadStats,
+    final_reads_of,
+)
+
+KEY = b"k00"
+
+
+def result_of(history: list[Op], tmp_path: Path, keys: int = 1) -> RunResult:
+    settings = RunSettings(
+        duration=1.0,
+        seed=7,
+        faults=frozenset({"kill"}),
+        shard_groups=2,
+        folder=tmp_path,
+        partitions=False,
+        workload=WorkloadSettings(clients=1, keys=keys),
+    )
+    reads = final_reads_of(history)
+    events = EventLog(stream=io.StringIO())
+    events.fault("kill", "kill -9 g1-n0")
+    return RunResult(
+        settings=settings,
+        topology=build_topology(tmp_path, 2),
+        history=history,
+        final_reads=reads,
+        verdict=check(history),
+        lost=lost_writes(history, reads),
+        events=events,
+        workload_stats=WorkloadStats(),
+        membership={},
+        unsettled=[],
+        terms={0: 1, 1: 2, 2: 1},
+        crashes={},
+        elapsed=3.0,
+    )
+
+
+def put(value: bytes, start: float, end: float) -> Op:
+    return Op(0, "put", KEY, value, start, end, "ok")
+
+
+def final_get(value: bytes | None, start: float) -> Op:
+    return Op(FINAL_READ_PROCESS, "get", KEY, value, start, start + 0.1, "ok")
+
+
+def test_clean_history_is_ok(tmp_path: Path) -> None:
+    result = result_of([put(b"a", 0, 1), final_get(b"a", 2)], tmp_path)
+    assert exit_code(result) == EXIT_OK
+    lines = summary_lines(result)
+    assert lines[-1] == "verdict: OK"
+    assert any(line.split()[:2] == ["final", "get"] for line in lines)
+    assert "  kill                     1" in lines
+
+
+def test_stale_final_read_is_a_violation_and_a_lost_write(tmp_path: Path) -> None:
+    result = result_of([put(b"a", 0, 1), put(b"b", 2, 3), final_get(b"a", 4)], tmp_path)
+    assert exit_code(result) == EXIT_VIOLATION
+    assert [lost.op.value for lost in result.lost] == [b"b"]
+    assert summary_lines(result)[-1] == "verdict: VIOLATION"
+
+
+def test_a_key_without_final_read_is_inconclusive(tmp_path: Path) -> None:
+    result = result_of([put(b"a", 0, 1), final_get(b"a", 2)], tmp_path, keys=2)
+    assert exit_code(result) == EXIT_INCONCLUSIVE
+    assert any("no final read for [b'k01']" in line for line in summary_lines(result))
+
+
+def test_saved_history_keeps_the_final_reads(tmp_path: Path) -> None:
+    history = [put(b"a", 0, 1), final_get(b"a", 2)]
+    paths = save_outputs(result_of(history, tmp_path), tmp_path / "out" / "run.jsonl")
+    assert read_history(paths[0]) == history
+    assert final_reads_of(read_history(paths[0])) == {KEY: b"a"}
+    assert "kill -9 g1-n0" in paths[1].read_text()
