@@ -97,16 +97,22 @@ class Nemesis:
         return self.rng.choice(self.topology.group_nodes(gid)), ""
 
     async def _victims(self) -> tuple[list[NodeSpec], str]:
-        """One node (60%), one node of every group (20%), or a whole group (20%)."""
+        """One node (55%), one node of every group (20%), a whole group (15%) or every node (10%).
+
+        Killing every node at once is the test of DESIGN section 3's promise that an
+        acknowledged write survives it: only what was fsynced comes back.
+        """
         roll = self.rng.random()
-        if roll < 0.6:
+        if roll < 0.55:
             node, note = await self._victim()
             return [node], note
-        if roll < 0.8:
+        if roll < 0.75:
             picks = [self.rng.choice(self.topology.group_nodes(g)) for g in self.topology.gids]
             return picks, " (one per group)"
-        gid = self.rng.choice(self.topology.gids)
-        return self.topology.group_nodes(gid), " (whole group)"
+        if roll < 0.9:
+            gid = self.rng.choice(self.topology.gids)
+            return self.topology.group_nodes(gid), " (whole group)"
+        return list(self.topology.nodes), " (every node)"
 
     def _processes(self, specs: list[NodeSpec]) -> list[NodeProcess]:
         return [self.nodes[spec.name] for spec in specs]
