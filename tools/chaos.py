@@ -62,6 +62,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="all",
         help=f"comma-separated, from {','.join(ALL_FAULTS)}; 'all' (default) or 'none'",
     )
+    parser.add_argument(
+        "--overlap",
+        action="store_true",
+        help="inject a process fault and a network fault at the same time",
+    )
     parser.add_argument("--groups", type=int, choices=(2, 3), default=3, help="shard groups")
     parser.add_argument("--clients", type=int, default=10, help="concurrent client workers")
     parser.add_argument("--keys", type=int, default=30, help="how many keys the clients use")
@@ -150,6 +155,7 @@ def _run_child(
         "--seed", str(seed),
         "--faults", args.faults,
         "--groups", str(args.groups),
+        *(["--overlap"] if args.overlap else []),
         "--clients", str(args.clients),
         "--keys", str(args.keys),
         "--op-timeout", str(args.op_timeout),
@@ -200,6 +206,7 @@ def run_inside(
         shard_groups=args.groups,
         folder=data,
         partitions=partitions,
+        overlap=args.overlap,
         workload=WorkloadSettings(clients=args.clients, keys=args.keys, op_timeout=args.op_timeout),
         log_level=args.log_level,
     )

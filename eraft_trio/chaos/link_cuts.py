@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 TABLE = "eraft_chaos"
@@ -36,14 +37,16 @@ def _nft(script: str) -> None:
 
 
 class LinkCuts:
-    """The set of one-way links currently cut; `both_ways` helpers cut TCP for real.
+    """The one-way links currently cut; `both_ways` helpers cut TCP for real.
 
     A TCP connection needs both directions, so a partition cuts both; one-way cuts
-    are still possible (`cut([(a, b)])`) to model asymmetric failures.
+    are still possible (`cut([(a, b)])`) to model asymmetric failures. Cuts are
+    counted, so two overlapping faults that cut the same link each heal only their
+    own share of it: the link comes back when the last of them heals.
     """
 
     def __init__(self) -> None:
-        self._cut: set[Link] = set()
+        self._counts: Counter[Link] = Counter()
         self._installed = False
 
     def install(self) -> None:
@@ -60,34 +63,39 @@ class LinkCuts:
 
     @property
     def cut_links(self) -> frozenset[Link]:
-        return frozenset(self._cut)
+        return frozenset(link for link, count in self._counts.items() if count > 0)
 
     def cut(self, links: Iterable[Link]) -> None:
-        self._apply(self._cut | set(links))
+        counts = self._counts.copy()
+        counts.update(set(links))
+        self._apply(counts)
 
     def heal(self, links: Iterable[Link]) -> None:
-        self._apply(self._cut - set(links))
+        counts = self._counts.copy()
+        counts.subtract(set(links))
+        self._apply(+counts)  # unary plus drops counts at or below zero
 
     def heal_all(self) -> None:
         if self._installed:
-            self._apply(set())
+            self._apply(Counter())
 
     def uninstall(self) -> None:
         """Remove the table; safe to call more than once."""
         if self._installed:
             subprocess.run(["nft", "delete", "table", "ip", TABLE], capture_output=True, timeout=30)
             self._installed = False
-            self._cut.clear()
+            self._counts.clear()
 
-    def _apply(self, wanted: set[Link]) -> None:
+    def _apply(self, counts: Counter[Link]) -> None:
         if not self._installed:
             raise LinkCutError("link cuts are not installed")
+        wanted = sorted(link for link, count in counts.items() if count > 0)
         lines = [f"flush set ip {TABLE} cuts"]
         if wanted:
-            elements = ", ".join(f"{src} . {dst}" for src, dst in sorted(wanted))
+            elements = ", ".join(f"{src} . {dst}" for src, dst in wanted)
             lines.append(f"add element ip {TABLE} cuts {{ {elements} }}")
         _nft("\n".join(lines) + "\n")
-        self._cut = wanted
+        self._counts = counts
 
 
 def both_ways(pairs: Iterable[tuple[str, str]]) -> set[Link]:

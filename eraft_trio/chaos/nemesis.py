@@ -3,7 +3,9 @@
 Fault kinds: ``kill`` (kill -9, restart later from disk), ``pause`` (SIGSTOP, later
 SIGCONT), ``partition`` (nftables cuts in one of several shapes) and ``clog``
 (swizzle-clogging: cut links one by one, heal them in random order). Membership
-changes run beside it (see membership.py). The seed fixes every choice the nemesis
+changes run beside it (see membership.py). For overlapping faults the runner runs
+two nemeses at once, one for process faults and one for network faults: each heals
+only its own fault (link cuts are counted), so they compose. The seed fixes every choice the nemesis
 makes; which node leads when it asks is up to the cluster, so reruns are alike, not
 identical.
 """
@@ -69,8 +71,11 @@ class Nemesis:
                 break
             try:
                 await self._actions[self.rng.choice(self.kinds)](stop)
-            finally:
+            except BaseException:
+                # Each fault heals itself when it ends normally; after an error or a
+                # cancellation, heal everything rather than leave a fault behind.
                 self.heal_all()
+                raise
 
     def heal_all(self) -> None:
         """Every node running and resumed, every link up."""

@@ -46,6 +46,7 @@ def summary_lines(result: RunResult) -> list[str]:
         "== chaos run summary",
         f"seed {s.seed}, {s.duration:g}s of faults, {s.shard_groups} shard groups, "
         f"faults: {','.join(sorted(s.faults)) or 'none'}"
+        + (" (process and network faults overlapping)" if s.overlap else "")
         + (" (partitions and clogs disabled: no namespace or no nft)" if _lost_network(s) else ""),
         f"wall time {result.elapsed:.1f}s, {len(result.history)} ops recorded",
         "ops (ok / fail / timeout):",

@@ -22,7 +22,7 @@ from eraft_trio.chaos.linearizability import Verdict, check
 from eraft_trio.chaos.link_cuts import LinkCuts
 from eraft_trio.chaos.lost_writes import LostWrite, lost_writes
 from eraft_trio.chaos.membership import MembershipNemesis
-from eraft_trio.chaos.nemesis import Nemesis
+from eraft_trio.chaos.nemesis import NETWORK_FAULTS, PROCESS_FAULTS, Nemesis
 from eraft_trio.chaos.node_processes import NodeSet
 from eraft_trio.chaos.topology import Topology, build_topology
 from eraft_trio.chaos.workload import Workload, WorkloadSettings, WorkloadStats, final_reads
@@ -46,6 +46,7 @@ class RunSettings:
     shard_groups: int
     folder: Path  # role files, node logs and data folders go here
     partitions: bool  # False outside a namespace: no nftables cuts
+    overlap: bool = False  # process and network faults at the same time
     workload: WorkloadSettings = field(default_factory=WorkloadSettings)
     log_level: str = "info"
 
@@ -112,20 +113,21 @@ async def _run_started(
             raise SetupError("cluster did not settle after start: " + "; ".join(problems))
         events.say("cluster settled; clients and nemesis start")
 
-        nemesis = Nemesis(topology, nodes, cuts, probe, events, settings.faults, rng)
         membership = MembershipNemesis(topology, probe.pool, events, random.Random(rng.random()))
+        nemeses = _nemeses(settings, topology, nodes, cuts, probe, events, rng)
         clients_stop, nemesis_stop = trio.Event(), trio.Event()
         async with trio.open_nursery() as clients:
             clients.start_soon(workload.run, clients_stop)
             clients.start_soon(_progress, recorder, events, clients_stop)
             async with trio.open_nursery() as faults:
-                faults.start_soon(nemesis.run, nemesis_stop)
+                for nemesis in nemeses:
+                    faults.start_soon(nemesis.run, nemesis_stop)
                 if "membership" in settings.faults:
                     faults.start_soon(membership.run, nemesis_stop)
                 await trio.sleep(settings.duration)
                 nemesis_stop.set()
             # Each nemesis healed its own fault as it stopped; make sure nothing is left.
-            nemesis.heal_all()
+            nemeses[0].heal_all()
             events.say("nemesis stopped, everything healed; clients run on a while")
             await trio.sleep(RECOVERY_SECONDS)
             clients_stop.set()
@@ -156,6 +158,28 @@ async def _run_started(
         crashes=nodes.crashes(),
         elapsed=events.elapsed(),
     )
+
+
+def _nemeses(
+    settings: RunSettings,
+    topology: Topology,
+    nodes: NodeSet,
+    cuts: LinkCuts | None,
+    probe: ClusterProbe,
+    events: EventLog,
+    rng: random.Random,
+) -> list[Nemesis]:
+    """One nemesis for every fault kind, or with `overlap` one for process faults and one
+    for network faults, running at once."""
+    if not settings.overlap:
+        return [Nemesis(topology, nodes, cuts, probe, events, settings.faults, rng)]
+    process = settings.faults & set(PROCESS_FAULTS)
+    network = settings.faults & set(NETWORK_FAULTS)
+    network_rng = random.Random(rng.random())
+    return [
+        Nemesis(topology, nodes, cuts, probe, events, process, rng),
+        Nemesis(topology, nodes, cuts, probe, events, network, network_rng),
+    ]
 
 
 async def _join_groups(topology: Topology, probe: ClusterProbe, events: EventLog) -> None:

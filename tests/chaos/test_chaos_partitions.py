@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eraft_trio.chaos import partitions
+from eraft_trio.chaos import link_cuts, partitions
 from eraft_trio.chaos.link_cuts import Link, between, both_ways
 from eraft_trio.chaos.topology import Topology, build_topology
 
@@ -74,3 +74,19 @@ def test_shapes_are_fixed_by_the_seed(topology: Topology) -> None:
     assert partitions.swizzle_links(topology, random.Random(5)) == partitions.swizzle_links(
         topology, random.Random(5)
     )
+
+
+def test_overlapping_cuts_heal_only_their_own_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    scripts: list[str] = []
+    monkeypatch.setattr(link_cuts, "_nft", scripts.append)
+    cuts = link_cuts.LinkCuts()
+    cuts.install()
+    partition, clog = between(["a"], ["b", "c"]), both_ways([("a", "b")])
+    cuts.cut(partition)
+    cuts.cut(clog)
+    cuts.heal(partition)
+    assert cuts.cut_links == clog  # the clog still holds a-b
+    assert "a . b" in scripts[-1] and "a . c" not in scripts[-1]
+    cuts.heal(clog)
+    assert cuts.cut_links == frozenset()
+    assert scripts[-1].strip() == f"flush set ip {link_cuts.TABLE} cuts"
