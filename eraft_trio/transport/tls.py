@@ -88,9 +88,12 @@ class TlsStream(trio.abc.Stream):
         return await self.ssl_stream.receive_some(max_bytes)
 
     async def aclose(self) -> None:
-        with trio.move_on_after(CLOSE_NOTIFY_TIMEOUT):
-            await self.ssl_stream.aclose()
-        await trio.aclose_forcefully(self.ssl_stream.transport_stream)
+        try:
+            with trio.move_on_after(CLOSE_NOTIFY_TIMEOUT):
+                await self.ssl_stream.aclose()
+        finally:
+            # Also when cancelled from outside: the socket must not outlive the stream.
+            await trio.aclose_forcefully(self.ssl_stream.transport_stream)
 
     def peer_certificate(self) -> dict[str, object] | None:
         cert = self.ssl_stream.getpeercert()
