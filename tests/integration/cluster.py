@@ -194,13 +194,20 @@ class ProcessGroup:
     async def wait_applied(
         self, index: int, nodes: Iterable[int] | None = None, *, timeout: float = 20.0
     ) -> dict[int, dict[str, Any]]:
-        """The nodes' raft statuses once every one of them has applied `index`."""
+        """The nodes' raft statuses once every one of them has applied `index`, in its
+        core and in its store (while a snapshot installs, the core's `applied` already
+        names the snapshot but the store still holds the old state)."""
         ids = self._ids(nodes) if nodes is not None else self.running()
 
         async def caught_up() -> dict[int, dict[str, Any]] | None:
-            raft = {n: (s or {}).get("raft") for n, s in (await self.statuses(ids)).items()}
-            if all(r is not None and r["applied"] >= index for r in raft.values()):
-                return {n: r for n, r in raft.items() if r is not None}
+            statuses = await self.statuses(ids)
+            if all(
+                s is not None
+                and s["raft"]["applied"] >= index
+                and s["storage"]["applied_index"] >= index
+                for s in statuses.values()
+            ):
+                return {n: s["raft"] for n, s in statuses.items() if s is not None}
             return None
 
         return await wait_for(caught_up, timeout=timeout, what=f"nodes {ids} to apply {index}")
