@@ -1,4 +1,4 @@
-"""Simulated clients: a stream of unique commands and ReadIndex reads, mostly aimed at the leader."""
+"""Simulated clients: unique commands, ReadIndex reads and leadership transfers, mostly at the leader."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ class WorkloadTarget(Protocol):
 
     def read(self, node_id: int) -> ReadRequest | None: ...
 
+    def transfer_leadership(self, node_id: int, target: int) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Workload:
@@ -34,6 +36,8 @@ class Workload:
     # Share of requests sent to a random node instead of the leader (they get NotLeader,
     # as clients with a stale leader cache do).
     misdirected_rate: float = 0.1
+    # An operator moving leadership (thesis §3.10), e.g. before a rolling restart.
+    transfer_rate: float = 0.01
 
     def on_tick(self, target: WorkloadTarget, rng: random.Random) -> None:
         if rng.random() < self.propose_rate:
@@ -45,6 +49,11 @@ class Workload:
             node_id = self._pick(target, rng)
             if node_id is not None:
                 target.read(node_id)
+        if rng.random() < self.transfer_rate:
+            leader = target.leader()
+            others = [n.id for n in target.nodes if n.id != leader]
+            if leader is not None and others:
+                target.transfer_leadership(leader, rng.choice(others))
 
     def _pick(self, target: WorkloadTarget, rng: random.Random) -> int | None:
         leader = target.leader()
