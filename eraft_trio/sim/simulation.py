@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.types import AppendEntries, InstallSnapshot, Message, Ready, Role
@@ -27,6 +27,16 @@ SIM_RAFT_DEFAULTS: dict[str, Any] = {
     "max_inflight": 8,
     "max_msg_bytes": 64 * 1024,
 }
+
+
+class DriverReport(NamedTuple):
+    """A report the driver owes a core, made on a later tick (never from inside a Ready)."""
+
+    due: int  # tick
+    node: int
+    incarnation: int
+    peer: int
+    snapshot_ok: bool | None  # the outcome of a snapshot transfer; None: peer unreachable
 
 
 class Simulation:
@@ -73,9 +83,7 @@ class Simulation:
         self.nodes = [SimNode(c, self, compact_every=compact_every) for c in self.configs]
         self.nemesis = Nemesis(self, self.rng, faults)
         self._commands = 0
-        # Driver reports owed to a core: (tick, node, incarnation, peer, snapshot outcome
-        # or None for "unreachable"). Never made re-entrantly from inside a Ready.
-        self._reports: list[tuple[int, int, int, int, bool | None]] = []
+        self._reports: list[DriverReport] = []
         for node in self.nodes:
             self._guard(node.start)
 
@@ -89,17 +97,14 @@ class Simulation:
         visibly_cut = self.senders_see_cut_links and self.network.is_cut(msg.src, msg.dst)
         if self.network.send(msg, self.now, node.incarnation, image):
             return
-        report: tuple[int, int, int, int, bool | None] = (
-            self.now + 1,
-            node.id,
-            node.incarnation,
-            msg.dst,
-            False,
-        )
-        if image is not None:
-            self._reports.append(report)  # the transfer failed at once
+        if image is not None:  # the transfer failed at once
+            self._reports.append(
+                DriverReport(self.now + 1, node.id, node.incarnation, msg.dst, False)
+            )
         elif visibly_cut and isinstance(msg, AppendEntries):
-            self._reports.append(report[:4] + (None,))
+            self._reports.append(
+                DriverReport(self.now + 1, node.id, node.incarnation, msg.dst, None)
+            )
 
     def ready_done(self, node: SimNode, rd: Ready) -> None:
         for state in rd.read_states:
@@ -129,14 +134,14 @@ class Simulation:
 
     def _tick(self) -> None:
         self.now += 1
-        due = [r for r in self._reports if r[0] <= self.now]
+        due = [r for r in self._reports if r.due <= self.now]
         if due:
-            self._reports = [r for r in self._reports if r[0] > self.now]
-            for _, src, incarnation, dst, outcome in due:
-                if outcome is None:
-                    self._report_unreachable(src, incarnation, dst)
+            self._reports = [r for r in self._reports if r.due > self.now]
+            for r in due:
+                if r.snapshot_ok is None:
+                    self._report_unreachable(r.node, r.incarnation, r.peer)
                 else:
-                    self._report_snapshot(src, incarnation, dst, outcome)
+                    self._report_snapshot(r.node, r.incarnation, r.peer, r.snapshot_ok)
         self.nemesis.on_tick(self.now)
         if self.workload is not None:
             self.workload.on_tick(self, self.rng)
