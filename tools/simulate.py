@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=100, help="how many seeds to run")
     parser.add_argument("--seed-start", type=int, default=0, help="first seed")
-    parser.add_argument("--nodes", type=int, default=3, choices=(1, 3, 5, 7))
+    parser.add_argument("--nodes", type=int, default=3, choices=(3, 5, 7))
     parser.add_argument(
         "--faults", default="all", help=f"all, none, or a comma list of {','.join(FAULT_KINDS)}"
     )
