@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import trio
-from integration.cluster import ProcessGroup
+from integration.cluster import ProcessGroup, wait_for
 
 from eraft_trio.client.config_client import ConfigClient
 from eraft_trio.client.pool import ConnectionPool
@@ -18,25 +18,13 @@ from eraft_trio.transport.handshake import ANY_CLUSTER
 
 from .sharded_cluster import ShardedCluster
 
-T = TypeVar("T")
-
-POLL_INTERVAL = 0.05
 STATUS_TIMEOUT = 1.0
 # Generous: a 2-core machine running a dozen nodes and another test suite can be slow;
 # these bound a wait that normally takes well under a second, they measure nothing.
 SETTLE_TIMEOUT = 60.0
 
 
-async def wait_for(probe: Callable[[], Awaitable[T | None]], *, timeout: float, what: str) -> T:
-    """Poll `probe` until it returns something other than None; fail naming `what` past `timeout`."""
-    last: Any = None
-    with trio.move_on_after(timeout):
-        while True:
-            last = await probe()
-            if last is not None:
-                return last
-            await trio.sleep(POLL_INTERVAL)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+__all__ = ["ClusterProbe", "wait_for"]
 
 
 class ClusterProbe:

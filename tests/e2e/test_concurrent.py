@@ -12,8 +12,8 @@ import trio
 from eraft_trio.chaos import check, lost_writes
 from eraft_trio.client import Client
 
+from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe
-from .conftest import ClusterFactory
 from .keyspace import flat, keys_per_bucket
 from .membership import arrange_groups
 from .recorded_workload import RecordedWorkload

@@ -13,8 +13,8 @@ from eraft_trio.client.config_client import ConfigClient
 from eraft_trio.roles.config.requests import ConfigQuery
 from eraft_trio.runtime.messages import TransferLeadership
 
+from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe, wait_for
-from .conftest import ClusterFactory
 from .sharded_cluster import ShardedCluster
 
 

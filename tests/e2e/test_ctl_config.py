@@ -11,7 +11,7 @@ import trio
 from integration.config_writes import fake_address
 from integration.ports import free_addresses
 
-from .conftest import ClusterFactory
+from .cluster_factory import ClusterFactory
 from .ctl_process import CtlResult, ctl, eraft
 from .sharded_cluster import ShardedCluster
 

@@ -9,8 +9,8 @@ import pytest
 
 from eraft_trio.client import Client
 
+from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe, wait_for
-from .conftest import ClusterFactory
 from .keyspace import flat, keys_per_bucket, owned_by
 from .kv_batch import get_all, put_all
 from .membership import arrange_groups

@@ -6,8 +6,8 @@ import json
 
 from eraft_trio.client import Client
 
+from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe
-from .conftest import ClusterFactory
 from .ctl_process import CtlResult, ctl
 from .kv_batch import get_all, put_all
 

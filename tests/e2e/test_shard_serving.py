@@ -13,8 +13,8 @@ from eraft_trio.errors import OperationTimeout
 from eraft_trio.roles.shard.requests import KvGet, KvPut
 from eraft_trio.transport.errors import TransportError
 
+from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe
-from .conftest import ClusterFactory
 from .keyspace import flat, keys_per_bucket, owned_by
 from .kv_batch import get_all, put_all, try_get_all
 from .membership import arrange_groups
