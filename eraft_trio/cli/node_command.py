@@ -11,6 +11,7 @@ import trio
 
 import eraft_trio.roles.config.requests
 import eraft_trio.roles.shard.requests  # noqa: F401  every node knows every wire type
+from eraft_trio.client.kv_client import single_exception
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.runtime.group_link import GroupLink
 from eraft_trio.runtime.node_service import NodeService
@@ -64,6 +65,13 @@ def run_node(config_path: str, log_level: str = "info") -> int:
         trio.run(serve_node, role, store)
     except KeyboardInterrupt:
         pass
+    except (OSError, BaseExceptionGroup) as exc:
+        error = single_exception(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if not isinstance(error, OSError):
+            raise
+        # Typically the listen address is taken or not ours: say which, without a traceback.
+        print(f"eraft node: {role.path}: node.listen {role.listen}: {error}", file=sys.stderr)
+        return 2
     finally:
         store.close()
     log.info("stopped")

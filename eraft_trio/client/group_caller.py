@@ -46,8 +46,10 @@ class GroupCaller:
                 continue
             err = reply.get("err") if isinstance(reply, dict) else None
             if err == "not_leader":
+                # Follow the hint even when it is not among the addresses we were given
+                # (`-s` may name one follower only): it comes from a member of the group.
                 hint = reply.get("leader")
-                self.leader = hint if hint in self.addresses else None
+                self.leader = hint if isinstance(hint, str) and hint else None
                 if self.leader is None or self.leader == addr:
                     self.leader = None
                     await deadline.backoff(f"{addr}: no leader")

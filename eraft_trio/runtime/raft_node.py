@@ -439,6 +439,7 @@ class RaftNode:
     def statistics(self) -> dict[str, Any]:
         status = self.core.status()
         status["leader_address"] = self.leader_address
+        status["peers"] = list(self.settings.peers)
         status["log_length"] = status["last_index"] - status["snapshot_index"]
         status.update(self._stats)
         status["pending_proposals"] = len(self._proposals) + len(self._pending_proposals)
