@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from eraft_trio.runtime.role_file import (
     security_of,
     split_address,
 )
-from eraft_trio.transport.security import Security, SecurityConfigError
+from eraft_trio.transport.security import Security, SecurityConfigError, ensure_local_secret
 from eraft_trio.tui.cluster_probe import ClusterProbe
 from eraft_trio.tui.startup_progress import StartupProgress
 from eraft_trio.tui.status_command import open_probe, show_live
@@ -86,6 +86,8 @@ def run_local(args: argparse.Namespace) -> int:
     console = Console()
     try:
         plan = load_plan(Path(args.dir))
+        if getattr(args, "secret", False):
+            plan = with_local_secret(plan)
         check_ports(plan)
         security = client_security_of(plan)
         result: int = trio.run(_main, plan, security, console, not args.no_status)
@@ -130,6 +132,12 @@ def load_plan(directory: Path) -> LocalPlan:
                 f"({', '.join(config_servers)})"
             )
     return LocalPlan(directory, roles, config_servers, roles[0].cluster, peers)
+
+
+def with_local_secret(plan: LocalPlan) -> LocalPlan:
+    """Every node (and our own connections) use DIR/data/cluster.key, made on first use."""
+    key = ensure_local_secret(plan.directory / "data")
+    return replace(plan, roles=tuple(replace(r, secret_file=key) for r in plan.roles))
 
 
 def client_security_of(plan: LocalPlan) -> Security:
@@ -206,6 +214,8 @@ class ChildProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{role.path.stem}.log"
         node = ["-m", "eraft_trio", "node", "--config", str(role.path)]
+        if role.secret_file is not None:
+            node += ["--secret-file", str(role.secret_file)]
         if sys.platform.startswith("linux"):
             argv = [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *node]
         else:

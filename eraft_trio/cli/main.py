@@ -18,12 +18,20 @@ def build_parser() -> argparse.ArgumentParser:
     node = sub.add_parser("node", help="run one node (config or shard role)")
     node.add_argument("--config", required=True, metavar="FILE.toml", help="the role file")
     node.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    node.add_argument(
+        "--secret-file", metavar="FILE", help="cluster secret (overrides [security] secret_file)"
+    )
     from eraft_trio.cli.ctl_command import add_cluster_options, add_ctl_parser
 
     add_ctl_parser(sub)
     local = sub.add_parser("local", help="run a whole cluster on loopback (the embedded default)")
     local.add_argument("--dir", default="configs/local", help="folder of role files")
     local.add_argument("--no-status", action="store_true", help="do not show the live status")
+    local.add_argument(
+        "--secret",
+        action="store_true",
+        help="protect the cluster with a secret (DIR/data/cluster.key, made on first use)",
+    )
     bench = sub.add_parser("bench", help="closed-loop load generator")
     add_cluster_options(bench)
     bench.add_argument("--clients", type=int, default=16)
@@ -46,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "node":
         from eraft_trio.cli.node_command import run_node
 
-        return run_node(args.config, args.log_level)
+        return run_node(args.config, args.log_level, args.secret_file)
     if args.command == "ctl":
         from eraft_trio.cli.ctl_command import run_ctl
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -31,7 +33,7 @@ from eraft_trio.transport.server import TransportServer
 log = logging.getLogger("eraft.node")
 
 
-def run_node(config_path: str, log_level: str = "info") -> int:
+def run_node(config_path: str, log_level: str = "info", secret_file: str | None = None) -> int:
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -42,6 +44,8 @@ def run_node(config_path: str, log_level: str = "info") -> int:
     except RoleFileError as exc:
         print(f"eraft node: {exc}", file=sys.stderr)
         return 2
+    if secret_file is not None:
+        role = dataclasses.replace(role, secret_file=Path(secret_file))
     try:
         security_of(role)  # an unreadable secret or certificate: refuse before opening the store
     except SecurityConfigError as exc:
