@@ -13,6 +13,7 @@ import trio
 
 import eraft_trio.roles.config.requests
 import eraft_trio.roles.shard.requests  # noqa: F401  every node knows every wire type
+from eraft_trio.cli.fault_injection import apply_test_faults_from_environment
 from eraft_trio.client.kv_client import single_exception
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.runtime.group_link import GroupLink
@@ -42,6 +43,11 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
     try:
         role = load_role_file(config_path)
     except RoleFileError as exc:
+        print(f"eraft node: {exc}", file=sys.stderr)
+        return 2
+    try:
+        apply_test_faults_from_environment()
+    except ValueError as exc:
         print(f"eraft node: {exc}", file=sys.stderr)
         return 2
     if secret_file is not None:
