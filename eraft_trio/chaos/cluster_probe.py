@@ -15,6 +15,7 @@ import trio
 
 from eraft_trio.chaos.topology import NodeSpec, Topology
 from eraft_trio.client.config_client import ConfigClient
+from eraft_trio.client.kv_client import single_exception
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.runtime.messages import StatusRequest
 
@@ -30,13 +31,17 @@ class ClusterProbe:
     @classmethod
     @asynccontextmanager
     async def open(cls, topology: Topology) -> AsyncIterator[ClusterProbe]:
-        async with trio.open_nursery() as nursery:
-            pool = ConnectionPool(nursery, topology.cluster)
-            try:
-                yield cls(topology, pool)
-            finally:
-                await pool.aclose()
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                pool = ConnectionPool(nursery, topology.cluster)
+                try:
+                    yield cls(topology, pool)
+                finally:
+                    await pool.aclose()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The caller's error reaches us wrapped by our nursery: hand it back as raised.
+            raise single_exception(group) from None
 
     async def status(self, node: NodeSpec) -> dict[str, Any] | None:
         """The node's status, or None when it does not answer in time."""

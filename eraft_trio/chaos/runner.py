@@ -90,6 +90,8 @@ async def run_chaos(settings: RunSettings, events: EventLog) -> RunResult:
             f"started {len(topology.nodes)} nodes: config group + groups {list(topology.groups)}"
         )
         return await _run_started(settings, topology, nodes, cuts, events)
+    except SetupError as error:
+        raise SetupError(f"{error}{_crash_report(nodes)}") from None
     finally:
         nodes.cleanup_all()
         if cuts is not None:
@@ -158,6 +160,16 @@ async def _run_started(
         crashes=nodes.crashes(),
         elapsed=events.elapsed(),
     )
+
+
+def _crash_report(nodes: NodeSet) -> str:
+    """The nodes that died by themselves, each with the last line of its log."""
+    crashes = nodes.crashes()
+    lines = [
+        f"\n  {name} exited with {codes[-1]}: {(nodes[name].log_tail(1) or ['(no log)'])[-1]}"
+        for name, codes in sorted(crashes.items())
+    ]
+    return "".join(lines)
 
 
 def _nemeses(
