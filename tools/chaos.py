@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from types import FrameType
 
@@ -213,16 +214,15 @@ def run_inside(
     events = EventLog(quiet=args.quiet)
     try:
         result = trio.run(_run_until_signalled, settings, events)
-    except BaseExceptionGroup as group:
-        # Nurseries wrap what their tasks raise; a setup failure is a plain answer.
-        error = single_exception(group)
-        if not isinstance(error, SetupError):
-            raise
-        print(f"chaos: setup failed: {error}", flush=True)
-        _keep_logs(data, history)
-        return EXIT_SETUP
-    except SetupError as error:
-        print(f"chaos: setup failed: {error}", flush=True)
+    except Exception as raised:
+        # Nurseries wrap what their tasks raise. Either way nothing was checked, and
+        # exit code 1 must keep meaning "violation", so a harness error is not one.
+        error = single_exception(raised) if isinstance(raised, BaseExceptionGroup) else raised
+        if isinstance(error, SetupError):
+            print(f"chaos: setup failed: {error}", flush=True)
+        else:
+            traceback.print_exception(raised)
+            print(f"chaos: the run failed (harness error): {error!r}", flush=True)
         _keep_logs(data, history)
         return EXIT_SETUP
     if result is None:
@@ -265,7 +265,11 @@ def _keep_logs(data: Path, history: Path) -> None:
 
 def check_saved(path: Path) -> int:
     """Re-check a saved history offline: linearizability, and lost writes against its final reads."""
-    history = read_history(path)
+    try:
+        history = read_history(path)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"tools/chaos.py: --check {path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     verdict = check(history)
     reads = final_reads_of(history)
     lost = lost_writes(history, reads)
@@ -294,7 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     if os.geteuid() != 0:
         print("chaos: not root: no namespace can be made", file=sys.stderr)
-    return run_outside(args, faults)
+    try:
+        return run_outside(args, faults)
+    except Exception:
+        traceback.print_exc()
+        print("chaos: the run failed (harness error)", flush=True)
+        return EXIT_SETUP
 
 
 if __name__ == "__main__":

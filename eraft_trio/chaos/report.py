@@ -13,7 +13,7 @@ from eraft_trio.chaos.workload import FINAL_READ_PROCESS
 EXIT_OK = 0
 EXIT_VIOLATION = 1
 EXIT_USAGE = 2
-EXIT_SETUP = 3  # the cluster never came up: nothing was tested
+EXIT_SETUP = 3  # the cluster never came up, or the harness failed: nothing was checked
 EXIT_INCONCLUSIVE = 4  # no violation found, but the checks could not judge everything
 
 
