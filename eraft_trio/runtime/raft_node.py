@@ -97,6 +97,7 @@ class RaftNode:
         self._snapshot_senders: set[int] = set()
         self._stager: Any = None
         self._nursery: trio.Nursery | None = None
+        self._trio_token: trio.lowlevel.TrioToken | None = None
         self._stopped = False
         self.leader_changed = trio.Event()
         self._stats = {
@@ -114,6 +115,7 @@ class RaftNode:
     # ------------------------------------------------------------------------------------
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        self._trio_token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._tick_loop)
@@ -211,15 +213,31 @@ class RaftNode:
     def _apply_function(self, committed: list[Entry]) -> Callable[[TableView], list[Any]]:
         machine = self.state_machine
 
+        token = self._trio_token
+
         def apply(view: TableView) -> list[Any]:
-            return [
+            replies = [
                 machine.apply(view, e.index, e.data)
                 if e.kind == EntryKind.NORMAL and e.data
                 else None
                 for e in committed
             ]
+            # These entries are already durable on a majority, so their outcome is
+            # decided and the replies are deterministic: answer proposers now, while
+            # this transaction's own fsync runs (it only records state that replay
+            # would rebuild). Reads still wait for it: they are served from applied,
+            # committed state only.
+            if token is not None:
+                token.run_sync_soon(self._answer_proposers, committed, replies)
+            return replies
 
         return apply
+
+    def _answer_proposers(self, committed: list[Entry], replies: list[Any]) -> None:
+        for entry, reply in zip(committed, replies, strict=True):
+            found = self._proposals.get(entry.index)
+            if found is not None and found[0] == entry.term:
+                found[1].set(reply)
 
     def _send_all(self, messages: list[Message]) -> None:
         for m in messages:
