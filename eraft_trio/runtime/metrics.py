@@ -8,7 +8,12 @@ from typing import Any, Protocol
 
 import trio
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 log = logging.getLogger(__name__)
@@ -105,6 +110,7 @@ class NodeCollector:
         for key, (name, doc) in _STORAGE_GAUGES.items():
             yield from _gauge(name, doc, labels, storage.get(key))
         yield from _requests(labels, role)
+        yield from _request_latency(labels, stats.get("request_latency", {}))
         yield from _buckets(labels, role)
 
 
@@ -130,6 +136,23 @@ def _requests(labels: dict[str, str], role: dict[str, Any]) -> Iterator[Metric]:
     for key, op in _REQUEST_OPS.items():
         if isinstance(role.get(key), int):
             family.add_metric([*labels.values(), op], float(role[key]))
+    if family.samples:
+        yield family
+
+
+def _request_latency(labels: dict[str, str], latency: dict[str, Any]) -> Iterator[Metric]:
+    family = SummaryMetricFamily(
+        "eraft_request_latency_seconds",
+        "Time to answer a request, by request type (count and sum).",
+        labels=[*labels, "op"],
+    )
+    for op, figures in sorted(latency.items()):
+        if isinstance(figures, dict) and "count" in figures and "sum_s" in figures:
+            family.add_metric(
+                [*labels.values(), op],
+                count_value=int(figures["count"]),
+                sum_value=float(figures["sum_s"]),
+            )
     if family.samples:
         yield family
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+import trio
+
 from eraft_trio.raft.types import MESSAGE_TYPES
 from eraft_trio.runtime.messages import SnapshotChunk, StatusRequest, TransferLeadership
 from eraft_trio.runtime.raft_node import RaftNode
@@ -28,6 +30,7 @@ class NodeService:
         self.group = group
         self.extra_stats = extra_stats
         self.rejected_pushes = 0
+        self.latency: dict[str, list[Any]] = {}
 
     def _is_member(self, peer: PeerInfo, src: int) -> bool:
         # Raft messages only from members of our own group, naming themselves truthfully.
@@ -47,6 +50,16 @@ class NodeService:
             log.warning("dropped push %s from %s", type(body).__name__, peer.address)
 
     async def on_request(self, peer: PeerInfo, body: Any) -> Any:
+        started = trio.current_time()
+        try:
+            return await self._answer(peer, body)
+        finally:
+            # count and total seconds per request type: enough for a Prometheus summary
+            slot = self.latency.setdefault(type(body).__name__, [0, 0.0])
+            slot[0] += 1
+            slot[1] += trio.current_time() - started
+
+    async def _answer(self, peer: PeerInfo, body: Any) -> Any:
         if isinstance(body, SnapshotChunk):
             if not self._is_member(peer, body.src):
                 return "not_a_member"
@@ -67,6 +80,10 @@ class NodeService:
             "raft": self.node.statistics(),
             "storage": self.node.store.statistics(),
             "role": self.role.statistics(),
+            "request_latency": {
+                op: {"count": count, "sum_s": total}
+                for op, (count, total) in sorted(self.latency.items())
+            },
         }
         if self.extra_stats is not None:
             stats.update(self.extra_stats())
