@@ -12,6 +12,7 @@ import trio
 
 from eraft_trio.transport.address import Address, bind_host, format_address, parse_address
 from eraft_trio.transport.connection import DEFAULT_WRITE_TIMEOUT, FramedConnection
+from eraft_trio.transport.dial import dial
 from eraft_trio.transport.errors import (
     ConnectFailed,
     ConnectionLost,
@@ -22,10 +23,9 @@ from eraft_trio.transport.errors import (
 )
 from eraft_trio.transport.faults import FAULTS, SEND_NOW
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
-from eraft_trio.transport.handshake import DEFAULT_HANDSHAKE_TIMEOUT, client_handshake
+from eraft_trio.transport.handshake import DEFAULT_HANDSHAKE_TIMEOUT
 from eraft_trio.transport.messages import ErrorFrame, Request, Response
 from eraft_trio.transport.security import NO_SECURITY, Security
-from eraft_trio.transport.tls import secure_client_stream
 
 log = logging.getLogger(__name__)
 
@@ -233,32 +233,18 @@ class RpcClient:
             return session
 
     async def _connect(self) -> FramedConnection:
-        with trio.move_on_after(self.connect_timeout) as scope:
-            try:
-                stream = await trio.open_tcp_stream(*self.addr, local_address=self.local_host)
-            except OSError as exc:
-                raise ConnectFailed(str(exc)) from exc
-        if scope.cancelled_caught:
-            raise ConnectFailed(f"no connection within {self.connect_timeout}s")
-        secured = await secure_client_stream(
-            stream, self.security.client_tls, self.addr[0], self.handshake_timeout
+        return await dial(
+            self.addr,
+            local_host=self.local_host,
+            cluster=self.cluster,
+            node=self.node,
+            group=self.group,
+            security=self.security,
+            connect_timeout=self.connect_timeout,
+            handshake_timeout=self.handshake_timeout,
+            max_frame_size=self.max_frame_size,
+            write_timeout=self.write_timeout,
         )
-        conn = FramedConnection(
-            secured, max_frame_size=self.max_frame_size, write_timeout=self.write_timeout
-        )
-        try:
-            await client_handshake(
-                conn,
-                cluster=self.cluster,
-                node=self.node,
-                group=self.group,
-                timeout=self.handshake_timeout,
-                secret=self.security.secret,
-            )
-        except BaseException:
-            await conn.aclose()
-            raise
-        return conn
 
     async def _read_responses(self, session: _Session) -> None:
         reason = "closed by the server"
