@@ -290,7 +290,10 @@ class RaftNode:
             self._proposals[first + offset] = (term, waiter)
 
     def _flush_reads(self) -> None:
-        if not self._pending_reads:
+        # One ReadIndex round at a time: reads arriving meanwhile share the next round,
+        # so under load one heartbeat per follower confirms a large batch (a round
+        # that loses its heartbeats is confirmed by the next regular one).
+        if not self._pending_reads or self._reads_by_ctx:
             return
         pending, self._pending_reads = self._pending_reads, []
         self._next_read_ctx += 1
