@@ -24,7 +24,11 @@ STATUS_TIMEOUT = 1.0
 SETTLE_TIMEOUT = 60.0
 
 
-__all__ = ["ClusterProbe", "wait_for"]
+__all__ = ["ClusterProbe", "NodeCrashed", "wait_for"]
+
+
+class NodeCrashed(AssertionError):
+    """Nodes of the cluster ended by themselves while a test waited on it."""
 
 
 class ClusterProbe:
@@ -82,6 +86,17 @@ class ClusterProbe:
 
     # --- waits ----------------------------------------------------------------------------
 
+    def check_no_crash(self) -> None:
+        """Fail at once, with their logs, if nodes ended by themselves.
+
+        The waits below only ask running nodes, so without this a node that died at
+        start-up (a traceback, a refused role file, a busy port) looks like a group that
+        is slow to settle, and the wait times out naming some other group's state.
+        """
+        report = self.cluster.crash_report()
+        if report is not None:
+            raise NodeCrashed(f"nodes exited by themselves:\n{report}")
+
     async def wait_leader(
         self, group: ProcessGroup, nodes: Iterable[int] | None = None, *, timeout: float = 30.0
     ) -> int:
@@ -90,6 +105,7 @@ class ClusterProbe:
         ids = group.running() if nodes is None else list(nodes)
 
         async def agreed() -> int | None:
+            self.check_no_crash()
             answers = await self.statuses(group, ids)
             raft = {n: s["raft"] for n, s in answers.items() if s is not None}
             if len(raft) != len(ids):
@@ -144,9 +160,12 @@ class ClusterProbe:
         ids = list(self.cluster.shards) if gids is None else list(gids)
 
         async def check() -> dict[str, Any] | None:
+            self.check_no_crash()
             return await self.settled(ids)
 
         try:
             return await wait_for(check, timeout=timeout, what=f"groups {ids} to settle")
+        except NodeCrashed:
+            raise
         except AssertionError as exc:
             raise AssertionError(f"{exc}; last seen: {self.last_unsettled}") from None

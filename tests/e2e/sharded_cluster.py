@@ -99,6 +99,20 @@ class ShardedCluster:
         for group in self.groups():
             group.cleanup()
 
+    def crash_report(self, lines: int = 15) -> str | None:
+        """Which nodes ended by themselves (see NodeProcess.crashed), each with its exit
+        code and the end of its log; None while none has."""
+        parts = []
+        for group in self.groups():
+            for node in group.nodes:
+                if node.crashed:
+                    assert node.proc is not None
+                    tail = node.log_text().splitlines()[-lines:]
+                    parts.append(
+                        f"== {node.log_path} (exit {node.proc.returncode})\n" + "\n".join(tail)
+                    )
+        return "\n".join(parts) if parts else None
+
     def logs_tail(self, lines: int = 20) -> str:
         """The last lines of every node's log, for a failure message."""
         parts = []

@@ -38,6 +38,13 @@ class NodeProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def crashed(self) -> bool:
+        """It ended by itself with a failure code: a traceback exits 1, a refused start
+        (bad role file, busy port, locked data) exits 2. Never true of a node we killed
+        (-9) or stopped gracefully (0)."""
+        return self.proc is not None and self.proc.poll() is not None and self.proc.returncode > 0
+
     def start(self) -> None:
         if self.running:
             raise RuntimeError(f"{self.role_path.name} is already running (pid {self.pid})")
