@@ -85,7 +85,6 @@ class RaftNode:
             entries=loaded.entries,
             applied=loaded.applied,
         )
-        self._applied_term = loaded.applied_term
         self._work = trio.Event()
         self._pending_proposals: list[tuple[bytes, Waiter]] = []
         self._proposals: dict[int, tuple[int, Waiter]] = {}  # index -> (term, waiter)
@@ -98,8 +97,6 @@ class RaftNode:
         self._stager: Any = None
         self._nursery: trio.Nursery | None = None
         self._trio_token: trio.lowlevel.TrioToken | None = None
-        self._stopped = False
-        self.leader_changed = trio.Event()
         self._stats = {
             "proposals": 0,
             "applied_commands": 0,
@@ -121,11 +118,6 @@ class RaftNode:
             nursery.start_soon(self._tick_loop)
             nursery.start_soon(self._ready_loop)
             task_status.started()
-
-    def stop(self) -> None:
-        self._stopped = True
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
 
     def _kick(self) -> None:
         self._work.set()
@@ -157,11 +149,9 @@ class RaftNode:
             if batch.compact_to is not None:
                 self._pending_compact = None
         if rd.snapshot is not None:
-            self._applied_term = rd.snapshot.term
             self._stats["snapshots_installed"] += 1
         self._send_all(rd.persisted_messages)
         if rd.committed:
-            self._applied_term = rd.committed[-1].term
             self._finish_proposals(rd.committed, replies)
         for read_state in rd.read_states:
             waiting = self._reads_by_ctx.pop(read_state.ctx, None)
@@ -336,8 +326,6 @@ class RaftNode:
                         waiter.fail(exc)
 
     def _on_soft_state_change(self, role: Role) -> None:
-        old, self.leader_changed = self.leader_changed, trio.Event()
-        old.set()
         if role is Role.LEADER:
             return
         # Whatever we were waiting on as leader may still commit under the next leader,
