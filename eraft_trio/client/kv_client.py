@@ -22,7 +22,7 @@ from eraft_trio.client.config_client import ConfigClient
 from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
-from eraft_trio.errors import BadRequest, EraftError
+from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
 from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
 from eraft_trio.runtime.role_file import split_address
 from eraft_trio.transport.handshake import ANY_CLUSTER
@@ -201,8 +201,6 @@ class Client:
             with trio.fail_after(max(0.001, deadline.remaining)):
                 config = await self.config_client.query(-1)
         except trio.TooSlowError:
-            from eraft_trio.errors import OperationTimeout
-
             raise OperationTimeout(f"no config within {deadline.timeout:g}s") from None
         finally:
             self._refreshing = None
