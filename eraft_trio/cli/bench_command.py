@@ -21,9 +21,15 @@ from eraft_trio.cli.bench_workload import (
     preload,
     run_load,
 )
-from eraft_trio.cli.ctl_command import EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, UsageError
+from eraft_trio.cli.ctl_command import (
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    UsageError,
+    report_failure,
+)
 from eraft_trio.client.kv_client import Client
-from eraft_trio.errors import BadRequest, EraftError
+from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
 
 NAME = "eraft bench"
 
@@ -38,12 +44,10 @@ def run_bench(args: argparse.Namespace) -> int:
         result: int = trio.run(bench, options)
         return result
     except BadRequest as exc:
-        print(f"{NAME}: {exc.code}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_failure(NAME, exc)
     except EraftError as exc:
-        # OperationTimeout included: the probe or the preload got no answer in time.
-        print(f"{NAME}: the cluster did not answer: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        # Any other failure means the probe or the preload got no answer in time.
+        return report_failure(NAME, OperationTimeout(str(exc)))
     except KeyboardInterrupt:
         print(f"{NAME}: interrupted", file=sys.stderr)
         return 130

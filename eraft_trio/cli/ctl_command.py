@@ -108,19 +108,37 @@ def security_from_env() -> Security:
         raise UsageError(f"{key}: {exc}") from None
 
 
-def config_servers_from(args: argparse.Namespace) -> tuple[str, ...]:
-    text = args.config_servers or os.environ.get("ERAFT_CONFIG_SERVERS")
-    if not text:
-        return DEFAULT_CONFIG_SERVERS
-    servers = tuple(s.strip() for s in text.split(",") if s.strip())
-    if not servers:
-        raise UsageError("--config-servers: no address given")
-    for addr in servers:
+def parse_addresses(text: str, what: str) -> tuple[str, ...]:
+    """'host:port,host:port' -> the addresses; UsageError naming `what` if one is bad."""
+    addresses = tuple(a.strip() for a in text.split(",") if a.strip())
+    if not addresses:
+        raise UsageError(f"{what}: no address given")
+    for addr in addresses:
         try:
             split_address(addr)
         except ValueError as exc:
-            raise UsageError(f"--config-servers: {exc}") from None
-    return servers
+            raise UsageError(f"{what}: {exc}") from None
+    return addresses
+
+
+def config_servers_from(args: argparse.Namespace) -> tuple[str, ...]:
+    text = args.config_servers or os.environ.get("ERAFT_CONFIG_SERVERS")
+    return parse_addresses(text, "--config-servers") if text else DEFAULT_CONFIG_SERVERS
+
+
+def report_failure(name: str, exc: Exception) -> int:
+    """Print one line for a failed command and return its exit code (2 bad input, 3 cluster)."""
+    if isinstance(exc, UsageError):
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, BadRequest):
+        print(f"{name}: {exc.code}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, OperationTimeout):
+        print(f"{name}: the cluster did not answer: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    print(f"{name}: {exc}", file=sys.stderr)
+    return EXIT_UNAVAILABLE
 
 
 def run_ctl(args: argparse.Namespace) -> int:
@@ -136,18 +154,8 @@ def run_ctl(args: argparse.Namespace) -> int:
             return run_status(servers, args)
         result: int = trio.run(_run, args, servers, security)
         return result
-    except UsageError as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BadRequest as exc:
-        print(f"{name}: {exc.code}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OperationTimeout as exc:
-        print(f"{name}: the cluster did not answer: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except EraftError as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+    except (UsageError, EraftError) as exc:
+        return report_failure(name, exc)
 
 
 async def _run(args: argparse.Namespace, servers: tuple[str, ...], security: Security) -> int:
@@ -168,14 +176,7 @@ def _gid(text: str) -> int:
 
 async def _join(client: Client, args: argparse.Namespace) -> int:
     gid = _gid(args.gid)
-    addresses = tuple(a.strip() for a in args.addresses.split(",") if a.strip())
-    if not addresses:
-        raise UsageError("ADDR: at least one address is required")
-    for addr in addresses:
-        try:
-            split_address(addr)
-        except ValueError as exc:
-            raise UsageError(f"ADDR: {exc}") from None
+    addresses = parse_addresses(args.addresses, "ADDR")
     num = await client.config_client.join({gid: addresses}, rebalance=not args.no_rebalance)
     print(f"OK: config {num}")
     return EXIT_OK

@@ -17,6 +17,7 @@ from typing import Any
 import trio
 from rich.console import Console
 
+from eraft_trio.cli.ctl_command import EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.errors import EraftError
 from eraft_trio.runtime.role_file import (
@@ -32,7 +33,6 @@ from eraft_trio.tui.startup_progress import StartupProgress
 from eraft_trio.tui.status_command import open_probe, show_live
 from eraft_trio.tui.status_summary import summarize
 
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
 START_SECONDS = 60.0  # leaders must be elected within this; a fresh start takes a few seconds
 SETTLE_SECONDS = 30.0  # then the first bucket moves; the status view shows any still going
 STOP_GRACE_SECONDS = 5.0  # SIGTERM, then SIGKILL for those still running
