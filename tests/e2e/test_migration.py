@@ -40,7 +40,7 @@ async def test_join_and_leave_move_the_data_and_every_key_stays_readable(
         await arrange_groups(probe, (1,))
         values = versioned(keys, "start")
         await put_all(kv, values)
-        counts = await key_counts(probe)
+        counts = await key_counts(probe, kv, values)
         steps: list[tuple[str, Callable[[], Awaitable[int]]]] = [
             ("join 2", lambda: probe.config_client.join({2: cluster.addresses(2)})),
             ("join 3", lambda: probe.config_client.join({3: cluster.addresses(3)})),
@@ -93,8 +93,17 @@ async def assert_holds_only_its_buckets(
         raise AssertionError(f"{exc}: group, node, listed, expected = {last}") from None
 
 
-async def key_counts(probe: ClusterProbe) -> dict[int, int]:
-    """Keys per bucket, once every replica of its group agrees (earlier tests leave keys)."""
+async def key_counts(
+    probe: ClusterProbe, kv: Client, values: dict[bytes, bytes]
+) -> dict[int, int]:
+    """Keys per bucket, once every replica of its group agrees (earlier tests leave keys).
+
+    A leader answers a put as soon as its apply runs, before that transaction commits,
+    so straight after the puts every replica may still agree on the counts from before
+    them. Reading the keys back first is the barrier: a linearizable read is served only
+    once the leader's committed state holds every acknowledged write.
+    """
+    assert await get_all(kv, list(values)) == values
 
     async def agreed() -> dict[int, int] | None:
         counts = dict.fromkeys(range(BUCKETS), 0)
@@ -125,7 +134,7 @@ async def test_challenge_1_delete_moved_buckets_are_gone_from_their_old_owners(
         await arrange_groups(probe, (1,))
         values = {key: (key.decode() + "=").encode().ljust(1000, b"x") for key in keys}
         await put_all(kv, values)
-        counts = await key_counts(probe)
+        counts = await key_counts(probe, kv, values)
         assert sum(counts.values()) >= len(keys)
         client = probe.config_client
         for round_ in range(2):
