@@ -93,9 +93,7 @@ async def assert_holds_only_its_buckets(
         raise AssertionError(f"{exc}: group, node, listed, expected = {last}") from None
 
 
-async def key_counts(
-    probe: ClusterProbe, kv: Client, values: dict[bytes, bytes]
-) -> dict[int, int]:
+async def key_counts(probe: ClusterProbe, kv: Client, values: dict[bytes, bytes]) -> dict[int, int]:
     """Keys per bucket, once every replica of its group agrees (earlier tests leave keys).
 
     A leader answers a put as soon as its apply runs, before that transaction commits,
