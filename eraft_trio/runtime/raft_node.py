@@ -33,6 +33,7 @@ from eraft_trio.raft.types import (
 from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
 from eraft_trio.runtime.messages import SnapshotChunk
 from eraft_trio.runtime.state_machine import StateMachine
+from eraft_trio.runtime.store_thread import StoreThread
 from eraft_trio.runtime.waiter import Waiter
 from eraft_trio.storage.errors import StorageFullError
 from eraft_trio.storage.node_store import NodeStore
@@ -97,6 +98,7 @@ class RaftNode:
         self._stager: Any = None
         self._nursery: trio.Nursery | None = None
         self._trio_token: trio.lowlevel.TrioToken | None = None
+        self._store_thread = StoreThread(f"eraft-store-{settings.raft.id}")
         self._stats = {
             "proposals": 0,
             "applied_commands": 0,
@@ -113,11 +115,15 @@ class RaftNode:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._trio_token = trio.lowlevel.current_trio_token()
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._tick_loop)
-            nursery.start_soon(self._ready_loop)
-            task_status.started()
+        self._store_thread.start()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._tick_loop)
+                nursery.start_soon(self._ready_loop)
+                task_status.started()
+        finally:
+            self._store_thread.stop()
 
     def _kick(self) -> None:
         self._work.set()
@@ -173,7 +179,7 @@ class RaftNode:
         delay = 0.1
         while True:
             try:
-                return await trio.to_thread.run_sync(self.store.write_batch, batch)
+                return await self._store_thread.run(self.store.write_batch, batch)
             except StorageFullError as exc:
                 self._stats["storage_full_errors"] += 1
                 log.error("storage full, writes paused (retrying in %.1fs): %s", delay, exc)
