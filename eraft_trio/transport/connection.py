@@ -1,4 +1,4 @@
-"""A framed, message-level connection: typed receive, coalesced sends serialized by a lock."""
+"""A framed, message-level connection: typed receive, coalesced sends by one writer at a time."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ DEFAULT_WRITE_TIMEOUT = 10.0
 class FramedConnection:
     """Messages over a trio stream.
 
-    Senders `queue()` encoded frames and then `flush()`: whoever holds the send lock
-    writes everything queued so far in one send_all, so messages that become ready
-    together cost one system call. A write that stalls past `write_timeout` (a cut
-    TCP connection stalls rather than resets) marks the connection broken.
+    Senders `queue()` encoded frames and then `flush()` or `push()`: the one task
+    writing at a time writes everything queued so far in one send_all, so messages
+    that become ready together cost one system call, and no sender takes a lock. A
+    write that stalls past `write_timeout` (a cut TCP connection stalls rather than
+    resets) marks the connection broken.
     """
 
     def __init__(
@@ -39,7 +40,12 @@ class FramedConnection:
         self.frames_sent = 0
         self.writes = 0  # send_all calls, so tests and statistics can see coalescing
         self._outbox: list[bytes] = []
-        self._send_lock = trio.Lock()
+        # One writer at a time (trio streams refuse concurrent send_all); the others
+        # leave their frames to it, and those that must know wait for it to go idle.
+        self._writing = False
+        self._writer_idle = trio.Event()
+        self._has_writer_task = False
+        self._wakeup = trio.Event()
 
     def queue(self, message: Any) -> None:
         """Encode `message` for the next flush (EncodeError/FrameTooLarge at once, here)."""
@@ -49,22 +55,71 @@ class FramedConnection:
         self._outbox.append(frame)
 
     async def flush(self) -> None:
-        """Write everything queued; ConnectionLost when the connection is or becomes broken."""
-        async with self._send_lock:
-            if not self._outbox:
-                return  # an earlier flush wrote our frames with its own
+        """Return once everything queued so far is written (by this task or another);
+        ConnectionLost when the connection is or becomes broken."""
+        if not (self._outbox or self._writing):
+            return
+        while self._outbox or self._writing:
+            if self._writing:
+                await self._writer_idle.wait()
+            else:
+                await self._write_queued()
+        if self.broken:
+            raise ConnectionLost(f"connection to {self.remote} is broken")
+
+    async def push(self) -> None:
+        """Get what is queued written soon, without waiting for it where possible.
+
+        With a writer task (`run_writer`) this only wakes it. Without one, this task
+        writes, unless another is writing already: that one takes our frames along.
+        For the hot paths (requests, responses), whose senders learn of a failed write
+        from the connection breaking rather than from this call.
+        """
+        if self._has_writer_task:
+            self._wakeup.set()
+        elif not self._writing:
+            await self._write_queued()
+
+    async def run_writer(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Write whatever `push()` announces until the connection closes or is cancelled.
+
+        The writer is never a caller with a deadline of its own, so a caller's timeout
+        cannot cut a write in half (which breaks the connection for every caller).
+        Raises ConnectionLost when a write fails.
+        """
+        self._has_writer_task = True
+        task_status.started()
+        try:
+            while not self.broken:
+                if not self._outbox:
+                    self._wakeup = trio.Event()
+                    await self._wakeup.wait()
+                    continue
+                if self._writing:  # a flush() from another task is at it
+                    await self._writer_idle.wait()
+                    continue
+                await self._write_queued()
+        finally:
+            self._has_writer_task = False
+
+    async def _write_queued(self) -> None:
+        self._writing = True
+        self._writer_idle = trio.Event()
+        try:
             # Let the other tasks of this scheduler batch (handlers finishing together,
             # callers sending together) queue their frames, so one write carries them all.
             await trio.lowlevel.checkpoint()
-            if not self._outbox:
-                return
-            if self.broken:
-                self._outbox.clear()
-                raise ConnectionLost(f"connection to {self.remote} is broken")
-            frames = self._outbox
-            self._outbox = []
-            await self._write(b"".join(frames) if len(frames) > 1 else frames[0])
-            self.frames_sent += len(frames)
+            while self._outbox:
+                if self.broken:
+                    self._outbox.clear()
+                    raise ConnectionLost(f"connection to {self.remote} is broken")
+                frames = self._outbox
+                self._outbox = []
+                await self._write(b"".join(frames) if len(frames) > 1 else frames[0])
+                self.frames_sent += len(frames)
+        finally:
+            self._writing = False
+            self._writer_idle.set()
 
     async def send(self, message: Any) -> None:
         self.queue(message)
@@ -88,6 +143,7 @@ class FramedConnection:
 
     async def aclose(self) -> None:
         self.broken = True
+        self._wakeup.set()  # the writer task, if any, sees `broken` and ends
         # trio closes the socket even when this is cancelled, so no shield is needed.
         await self.stream.aclose()
 

@@ -193,11 +193,12 @@ class RpcClient:
 
     async def _send(self, session: _Session, request: Request) -> None:
         session.conn.queue(request)  # EncodeError here leaves the connection intact
+        # The session's writer task writes it; a failed write answers every pending call.
         try:
-            await session.conn.flush()
-        except ConnectionLost as exc:
+            await session.conn.push()
+        except ConnectionLost as exc:  # no writer task any more: the connection broke
             self._fail(session, str(exc))
-            await session.conn.aclose()  # wakes the reader task, which then ends
+            await session.conn.aclose()
             raise
 
     async def _send_later(self, session: _Session, request: Request, delay: float) -> None:
@@ -210,6 +211,9 @@ class RpcClient:
     # --- the connection -------------------------------------------------------------------
 
     async def _current_session(self) -> _Session:
+        session = self._session
+        if session is not None and session.alive and not self._closed:
+            return session  # the common case, without taking the lock (or a checkpoint)
         async with self._connect_lock:
             if self._closed:
                 raise ConnectFailed(f"the client of {self.fault_dst} is closed")
@@ -230,6 +234,7 @@ class RpcClient:
             session = _Session(conn)
             self._session = session
             self._nursery.start_soon(self._read_responses, session)
+            await self._nursery.start(self._write_requests, session)
             return session
 
     async def _connect(self) -> FramedConnection:
@@ -245,6 +250,13 @@ class RpcClient:
             max_frame_size=self.max_frame_size,
             write_timeout=self.write_timeout,
         )
+
+    async def _write_requests(self, session: _Session, *, task_status: Any) -> None:
+        try:
+            await session.conn.run_writer(task_status=task_status)
+        except ConnectionLost as exc:
+            self._fail(session, str(exc))
+            await session.conn.aclose()
 
     async def _read_responses(self, session: _Session) -> None:
         reason = "closed by the server"

@@ -204,6 +204,7 @@ class TransportServer:
         # reader stops reading, so a flooding client is slowed by TCP backpressure.
         slots = trio.Semaphore(self.max_concurrent_requests)
         async with trio.open_nursery() as nursery:
+            await nursery.start(self._write_loop, conn, nursery.cancel_scope)
             try:
                 await self._read_loop(conn, peer, slots, nursery)
             except ProtocolError as exc:
@@ -212,6 +213,16 @@ class TransportServer:
                 log.debug("connection from %s lost: %s", conn.remote, exc)
             # The other side is gone or unwelcome: its unanswered requests have no one to answer.
             nursery.cancel_scope.cancel()
+
+    async def _write_loop(
+        self, conn: FramedConnection, scope: trio.CancelScope, *, task_status: Any
+    ) -> None:
+        """The connection's one writer: responses of many requests go out together."""
+        try:
+            await conn.run_writer(task_status=task_status)
+        except ConnectionLost as exc:
+            log.debug("cannot answer %s: %s", conn.remote, exc)
+            scope.cancel()  # nobody to answer: stop the requests still running
 
     async def _read_loop(
         self,
@@ -230,7 +241,10 @@ class TransportServer:
                     self._stats["pushes"] += 1
                     self._deliver_push(peer, message.body)
                 elif kind is Request:
-                    await slots.acquire()
+                    try:
+                        slots.acquire_nowait()  # no scheduler round trip per request
+                    except trio.WouldBlock:
+                        await slots.acquire()
                     nursery.start_soon(self._run_request, conn, peer, message, slots, nursery)
                 else:
                     raise UnexpectedMessage(f"unexpected {kind.__name__} after the handshake")
@@ -261,8 +275,9 @@ class TransportServer:
                 self._stats["handler_errors"] += 1
                 log.error("reply to %s from %s not sent: %s", _describe(peer), conn.remote, exc)
                 conn.queue(Response(id=request.id, body=ErrorFrame(INTERNAL, str(exc))))
-            # Responses that became ready while another task was writing go out together.
-            await conn.flush()
+            # Responses that become ready while another task is writing go out with its
+            # write; if that write fails, the connection's nursery is cancelled.
+            await conn.push()
             self._stats["responses_written"] += 1
         except ConnectionLost as exc:
             log.debug("cannot answer %s: %s", conn.remote, exc)
