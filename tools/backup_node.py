@@ -2,9 +2,13 @@
 
     python tools/backup_node.py DATA_DIR BACKUP_DIR
 
-LMDB's copy runs inside one read transaction, so the backup is the node's state at
-one instant (log, hard state and state machine together) even under writes. See
-docs/operations.md for when restoring a backup is safe.
+A node keeps two LMDB environments: the log and hard state in DATA_DIR/raft-log, the
+state machine in DATA_DIR. LMDB's copy of each runs inside one read transaction, so
+each is consistent even under writes. The log is copied first: the node only drops
+log entries its state durably holds, so the later copy of the state holds at least
+everything the copied log dropped, and the restored node starts from the state and
+replays what the log holds beyond it. See docs/operations.md for when restoring a
+backup is safe.
 """
 
 from __future__ import annotations
@@ -14,6 +18,16 @@ import sys
 from pathlib import Path
 
 import lmdb
+
+from eraft_trio.storage.node_store import LOG_ENV_DIR
+
+
+def copy_environment(source: Path, target: Path) -> None:
+    env = lmdb.open(str(source), readonly=True, max_dbs=8, lock=True)
+    try:
+        env.copy(str(target), compact=True)
+    finally:
+        env.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backup_node: {args.backup_dir}: exists and is not empty", file=sys.stderr)
         return 2
     args.backup_dir.mkdir(parents=True, exist_ok=True)
-    env = lmdb.open(str(args.data_dir), readonly=True, max_dbs=8, lock=True)
-    try:
-        env.copy(str(args.backup_dir), compact=True)
-    finally:
-        env.close()
+    log_dir = args.data_dir / LOG_ENV_DIR
+    if (log_dir / "data.mdb").is_file():  # absent in a format-1 store: all in one
+        (args.backup_dir / LOG_ENV_DIR).mkdir()
+        copy_environment(log_dir, args.backup_dir / LOG_ENV_DIR)
+    copy_environment(args.data_dir, args.backup_dir)
     print(f"backed up {args.data_dir} to {args.backup_dir}")
     return 0
 

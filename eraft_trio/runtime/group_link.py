@@ -59,6 +59,10 @@ class GroupLink:
         sender = self.senders.get(peer)
         return sender.send(message) if sender is not None else False
 
+    def is_connected(self, peer: int) -> bool:
+        sender = self.senders.get(peer)
+        return sender is not None and sender.connected
+
     async def call(self, peer: int, request: Any, timeout: float) -> Any:
         return await self.clients[peer].call(request, timeout=timeout)
 

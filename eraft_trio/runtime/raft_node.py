@@ -1,11 +1,16 @@
 """RaftNode: runs one node's Raft core over LMDB storage and the TCP transport.
 
 One trio task (the ready loop) owns the core's output: for each Ready it sends the
-leader's messages at once, writes entries, hard state and the state machine's
-changes in one durable LMDB transaction off the event loop, then sends the messages
-that needed that write, answers proposers and readers, and advances the core.
+leader's messages at once, writes entries and hard state in one durable transaction
+of the log environment on the log thread, then sends the messages that needed that
+write, hands the committed entries to the apply pipeline and advances the core.
 Everything that arrives while a write is in flight (peer messages, proposals, reads)
 is stepped into the core and goes into the next Ready: that is the group commit.
+
+The apply pipeline (one task and the state thread) applies committed entries in
+order, each batch in one transaction of the state environment, while the ready loop
+already persists the next entries: applying never delays an append. Proposers are
+answered from inside the apply; reads are served once the state holds their index.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import trio
 
@@ -22,6 +27,7 @@ from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.core import RaftCore
 from eraft_trio.raft.errors import NotLeader
 from eraft_trio.raft.types import (
+    AppendEntries,
     Entry,
     EntryKind,
     InstallSnapshot,
@@ -38,11 +44,14 @@ from eraft_trio.runtime.waiter import Waiter
 from eraft_trio.storage.errors import StorageFullError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import WriteBatch
+from eraft_trio.storage.write_batch import LogWrite
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 SNAPSHOT_CHUNK_BYTES = 1 << 20
+APPLY_QUEUE_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ class PeerLink(Protocol):
     """How the node reaches its peers: one-way Raft messages, and snapshot chunks."""
 
     def send(self, peer: int, message: Message) -> bool: ...
+
+    def is_connected(self, peer: int) -> bool: ...
 
     async def call(self, peer: int, request: Any, timeout: float) -> Any: ...
 
@@ -98,7 +109,15 @@ class RaftNode:
         self._stager: Any = None
         self._nursery: trio.Nursery | None = None
         self._trio_token: trio.lowlevel.TrioToken | None = None
-        self._store_thread = StoreThread(f"eraft-store-{settings.raft.id}")
+        self._log_thread = StoreThread(f"eraft-log-{settings.raft.id}")
+        self._state_thread = StoreThread(f"eraft-state-{settings.raft.id}")
+        # Jobs of the apply pipeline, in log order: committed entries to apply, or a
+        # snapshot to install (with the event its installer waits on). Bounded, so a
+        # node catching up cannot run far ahead of what its state has applied.
+        self._state_jobs_in, self._state_jobs_out = trio.open_memory_channel[
+            "list[Entry] | tuple[SnapshotMeta, trio.Event]"
+        ](APPLY_QUEUE_LENGTH)
+        self._state_applied = loaded.applied  # the last index the tables hold
         self._stats = {
             "proposals": 0,
             "applied_commands": 0,
@@ -115,15 +134,18 @@ class RaftNode:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._trio_token = trio.lowlevel.current_trio_token()
-        self._store_thread.start()
+        self._log_thread.start()
+        self._state_thread.start()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._tick_loop)
+                nursery.start_soon(self._apply_loop)
                 nursery.start_soon(self._ready_loop)
                 task_status.started()
         finally:
-            self._store_thread.stop()
+            self._log_thread.stop()
+            self._state_thread.stop()
 
     def _kick(self) -> None:
         self._work.set()
@@ -148,17 +170,21 @@ class RaftNode:
     async def _handle_ready(self, rd: Ready) -> None:
         self._stats["ready_batches"] += 1
         self._send_all(rd.messages)
-        batch = self._write_batch_for(rd)
-        replies: list[Any] = []
-        if batch is not None:
-            replies = await self._write_durably(batch)
-            if batch.compact_to is not None:
-                self._pending_compact = None
         if rd.snapshot is not None:
+            # Through the pipeline, after every apply queued before it; the log is
+            # reset only once the state holds the snapshot (load() relies on that).
+            installed = trio.Event()
+            await self._state_jobs_in.send((rd.snapshot, installed))
+            await installed.wait()
             self._stats["snapshots_installed"] += 1
+        write = LogWrite(rd.snapshot, rd.entries, rd.hard_state, self._pending_compact)
+        if not write.empty:
+            await self._durably(self._log_thread, self.store.write_log, write)
+            if write.compact_to is not None:
+                self._pending_compact = None
         self._send_all(rd.persisted_messages)
         if rd.committed:
-            self._finish_proposals(rd.committed, replies)
+            await self._state_jobs_in.send(rd.committed)
         for read_state in rd.read_states:
             waiting = self._reads_by_ctx.pop(read_state.ctx, None)
             if waiting:
@@ -169,42 +195,39 @@ class RaftNode:
         self._serve_reads()
         self._maybe_compact()
 
-    async def _write_durably(self, batch: WriteBatch) -> list[Any]:
-        """Write the batch; on a full disk keep retrying the same batch until space returns.
+    async def _apply_loop(self) -> None:
+        async for job in self._state_jobs_out:
+            if isinstance(job, tuple):
+                meta, installed = job
+                await self._durably(self._state_thread, self.store.install_snapshot, meta)
+                self._state_applied = meta.index
+                installed.set()
+            else:
+                last = job[-1]
+                apply = self._apply_function(job)
+                replies = await self._durably(
+                    self._state_thread, self.store.apply, apply, last.index, last.term
+                )
+                self._state_applied = last.index
+                self._finish_proposals(job, replies)
+            self._serve_reads()
 
-        Nothing of a failed batch is stored, and the core waits for this Ready, so
-        nothing is acknowledged meanwhile: clients time out, and the node resumes by
-        itself once the write succeeds. Any other storage failure stops the node.
+    async def _durably(self, thread: StoreThread, write: Callable[..., T], *args: Any) -> T:
+        """Run a write; on a full disk keep retrying it until space returns.
+
+        Nothing of a failed write is stored, and the core (or the apply pipeline) waits
+        for it, so nothing is acknowledged meanwhile: clients time out, and the node
+        resumes by itself once the write succeeds. Any other storage failure stops the node.
         """
         delay = 0.1
         while True:
             try:
-                return await self._store_thread.run(self.store.write_batch, batch)
+                return await thread.run(write, *args)
             except StorageFullError as exc:
                 self._stats["storage_full_errors"] += 1
                 log.error("storage full, writes paused (retrying in %.1fs): %s", delay, exc)
             await trio.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-    def _write_batch_for(self, rd: Ready) -> WriteBatch | None:
-        apply: Callable[[TableView], list[Any]] | None = None
-        applied_index: int | None = None
-        applied_term = 0
-        if rd.committed:
-            apply = self._apply_function(rd.committed)
-            applied_index = rd.committed[-1].index
-            applied_term = rd.committed[-1].term
-        if not (rd.snapshot or rd.entries or rd.hard_state or apply or self._pending_compact):
-            return None
-        return WriteBatch(
-            install_snapshot=rd.snapshot,
-            entries=rd.entries,
-            hard_state=rd.hard_state,
-            apply=apply,
-            applied_index=applied_index,
-            applied_term=applied_term,
-            compact_to=self._pending_compact,
-        )
 
     def _apply_function(self, committed: list[Entry]) -> Callable[[TableView], list[Any]]:
         machine = self.state_machine
@@ -239,8 +262,12 @@ class RaftNode:
         for m in messages:
             if isinstance(m, InstallSnapshot):
                 self._start_snapshot_transfer(m)
-            else:
-                self.link.send(m.dst, m)
+                continue
+            self.link.send(m.dst, m)
+            if isinstance(m, AppendEntries) and not self.link.is_connected(m.dst):
+                # As etcd's ReportUnreachable: stop streaming entries into a queue that
+                # may never drain; probe with one at a time until the peer answers.
+                self.core.report_unreachable(m.dst)
 
     # ------------------------------------------------------------------------------------
     # Proposals and reads
@@ -318,7 +345,7 @@ class RaftNode:
     def _serve_reads(self) -> None:
         if not self._reads_by_index:
             return
-        applied = self.core.applied
+        applied = self._state_applied
         ready = [batch for index, batch in self._reads_by_index if index <= applied]
         if not ready:
             return
@@ -354,11 +381,12 @@ class RaftNode:
     def _maybe_compact(self) -> None:
         limit = self.settings.snapshot_entries
         core = self.core
-        if core.applied - core.snapshot.index <= limit:
+        applied = self._state_applied  # the log may only drop what the tables hold
+        if applied - core.snapshot.index <= limit:
             return
         # Keep a tail so a follower that lags a little catches up from the log, not a snapshot.
         keep = max(1, limit // 5)
-        target = core.applied - keep
+        target = applied - keep
         if target > core.snapshot.index:
             core.compact(target)
             self._pending_compact = core.snapshot
@@ -456,6 +484,7 @@ class RaftNode:
         status["leader_address"] = self.leader_address
         status["peers"] = list(self.settings.peers)
         status["log_length"] = status["last_index"] - status["snapshot_index"]
+        status["state_applied"] = self._state_applied  # `applied` is the core's: handed out
         status.update(self._stats)
         status["pending_proposals"] = len(self._proposals) + len(self._pending_proposals)
         return status

@@ -10,7 +10,10 @@ import msgpack
 
 from eraft_trio.raft.types import HardState, SnapshotMeta
 
-FORMAT_VERSION = 1
+# 1: one environment for everything. 2: the log and hard state in their own environment
+# (data_dir/raft-log), so appending to the log never waits for the state machine's
+# commit; a format-1 store is moved over when first opened.
+FORMAT_VERSION = 2
 
 FORMAT_KEY = b"format"
 IDENTITY_KEY = b"identity"
@@ -47,6 +50,10 @@ def get_format(txn: lmdb.Transaction[bytes], db: Any) -> int | None:
 
 def put_format(txn: lmdb.Transaction[bytes], db: Any) -> None:
     _put(txn, db, FORMAT_KEY, FORMAT_VERSION)
+
+
+def delete_hard_state(txn: lmdb.Transaction[bytes], db: Any) -> None:
+    txn.delete(HARD_STATE_KEY, db=db)
 
 
 def get_identity(txn: lmdb.Transaction[bytes], db: Any) -> Identity | None:

@@ -1,4 +1,12 @@
-"""One node's LMDB environment: Raft log, hard state and state-machine tables, written together."""
+"""One node's storage: the Raft log and hard state, and the state-machine tables, in two LMDB
+environments so that appending to the log never waits behind applying to the tables.
+
+The log environment (data_dir/raft-log) is fully durable at every commit: nothing is
+acknowledged before its entries and hard state are. The state environment (data_dir)
+commits with one flush and no meta-page sync (LMDB's MDB_NOMETASYNC: integrity kept,
+a power cut may undo its last transactions): it is rebuilt from the log on restart,
+since `applied` is written with the tables and compaction first flushes it.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import lmdb
 from eraft_trio.raft.types import SnapshotMeta
 
 from . import log_table, meta_table
-from .batch_txn import write_batch_in_txn
+from .batch_txn import apply_in_txn, install_snapshot_in_txn, write_log_in_txn
 from .data_dir import DataDirOwnerLock, check_identity, prepare_data_dir, sync_directory
 from .durable_writer import DurableWriter
 from .errors import StorageError, StorageIdentityError
@@ -21,9 +29,17 @@ from .lmdb_view import LmdbTableView
 from .loaded_state import LoadedState
 from .map_gate import MapGate
 from .snapshot import SnapshotReader, SnapshotStager
-from .sub_dbs import ALL_DB_NAMES, META_DB, SubDbs, open_sub_dbs
-from .write_batch import WriteBatch
+from .sub_dbs import (
+    ALL_DB_NAMES,
+    META_DB,
+    LogDbs,
+    SubDbs,
+    open_log_dbs,
+    open_sub_dbs,
+)
+from .write_batch import ApplyFunction, LogWrite, WriteBatch
 
+LOG_ENV_DIR = "raft-log"
 INITIAL_MAP_SIZE = 64 << 20
 MAX_MAP_SIZE = 1 << 40  # address space only: without writemap the file grows as pages are written
 MAX_READERS = 1024  # read views and snapshot streams each hold a reader slot while open
@@ -31,8 +47,8 @@ MAX_DBS = 8
 
 
 class NodeStore:
-    """The storage of one node. Synchronous: a trio driver calls the writing methods
-    through trio.to_thread.run_sync, one at a time, while any thread may read.
+    """The storage of one node. Synchronous: a trio driver calls the log writes from one
+    thread and the state writes (apply, install) from one thread, while any thread may read.
     """
 
     def __init__(
@@ -40,16 +56,22 @@ class NodeStore:
         path: Path,
         env: lmdb.Environment,
         dbs: SubDbs,
+        log_env: lmdb.Environment,
+        log_dbs: LogDbs,
         owner_lock: DataDirOwnerLock,
         max_map_size: int,
     ) -> None:
         """Use NodeStore.open."""
         self.path = path
-        self._env = env
+        self._env = env  # the state environment
         self._dbs = dbs
+        self._log_env = log_env
+        self._log_dbs = log_dbs
         self._owner_lock = owner_lock
         self._gate = MapGate()
-        self._writer = DurableWriter(env, self._gate, max_map_size)
+        self._log_gate = MapGate()
+        self._state_writer = DurableWriter(env, self._gate, max_map_size)
+        self._writer = DurableWriter(log_env, self._log_gate, max_map_size)  # the log's
         self._closed = False
 
     # --- opening and closing ------------------------------------------------------------
@@ -71,26 +93,29 @@ class NodeStore:
         path = Path(data_dir)
         new_dir = prepare_data_dir(path)
         owner_lock = DataDirOwnerLock.acquire(path)
+        envs: list[lmdb.Environment] = []
         try:
-            env = _open_env(path, map_size, new_dir)
-        except BaseException:
-            owner_lock.release()
-            raise
-        try:
-            store = cls(path, env, _open_checked_sub_dbs(env, path), owner_lock, max_map_size)
+            env = _open_env(path, map_size, new_dir, metasync=False)
+            envs.append(env)
+            dbs = _open_checked_sub_dbs(env, path)
+            log_env = _open_env(path / LOG_ENV_DIR, map_size, True, metasync=True)
+            envs.append(log_env)
+            store = cls(path, env, dbs, log_env, open_log_dbs(log_env), owner_lock, max_map_size)
             store._claim(dict(identity))
         except BaseException:
-            env.close()
+            for opened in reversed(envs):
+                opened.close()
             owner_lock.release()
             raise
         return store
 
     def close(self) -> None:
-        """Wait for a write in progress, invalidate open snapshot readers, close LMDB."""
+        """Wait for writes in progress, invalidate open snapshot readers, close LMDB."""
         if self._closed:
             return
         self._closed = True
-        self._writer.close(self._release)
+        self._writer.close(lambda: self._log_gate.remap(self._log_env.close))
+        self._state_writer.close(self._release)
 
     def __enter__(self) -> NodeStore:
         return self
@@ -101,25 +126,84 @@ class NodeStore:
     # --- Raft persistence ------------------------------------------------------------
 
     def load(self) -> LoadedState:
-        """Everything a restarting node needs, read in one transaction."""
+        """Everything a restarting node needs.
+
+        The state may be ahead of the log's start after a snapshot install that stopped
+        between its two transactions (the state's first): then the log, which no longer
+        leads to the state's position, is dropped, as the install would have done. The
+        hard state's commit may then be behind the applied index; the core takes the larger.
+        """
         with self._reading() as txn:
-            snapshot = meta_table.get_snapshot(txn, self._dbs.meta)
             applied = meta_table.get_applied(txn, self._dbs.meta)
-            return LoadedState(
-                hard_state=meta_table.get_hard_state(txn, self._dbs.meta),
-                snapshot=snapshot,
-                entries=log_table.entries_after(txn, self._dbs.log, snapshot.index),
-                applied=applied.index,
-                applied_term=applied.term,
+        with self._log_reading() as txn:
+            base = meta_table.get_snapshot(txn, self._log_dbs.meta)
+            hard_state = meta_table.get_hard_state(txn, self._log_dbs.meta)
+            entries = log_table.entries_after(txn, self._log_dbs.log, base.index)
+        if applied.index < base.index:
+            raise StorageError(
+                f"the log is compacted to {base.index} but the state is applied only to "
+                f"{applied.index}: entries in between are lost"
             )
+        if applied.index > base.index:
+            at = applied.index - base.index - 1
+            if at >= len(entries) or entries[at].term != applied.term:
+                self._writer.run(
+                    lambda txn: write_log_in_txn(
+                        txn, self._log_dbs, LogWrite(reset_to=applied), applied.index
+                    )
+                )
+                base, entries = applied, []
+        return LoadedState(
+            hard_state=hard_state,
+            snapshot=base,
+            entries=entries,
+            applied=applied.index,
+            applied_term=applied.term,
+        )
+
+    def write_log(self, write: LogWrite) -> None:
+        """One durable transaction of the log environment.
+
+        Compaction first flushes the state environment, so everything it drops is held
+        by durable state.
+        """
+        durable_applied = 0
+        if write.compact_to is not None:
+            # Read first, then flush: the flush makes this position (and any commit
+            # after it) durable.
+            with self._reading() as txn:
+                durable_applied = meta_table.get_applied(txn, self._dbs.meta).index
+            self._flush_state()
+        self._writer.run(lambda txn: write_log_in_txn(txn, self._log_dbs, write, durable_applied))
+
+    def apply(self, apply: ApplyFunction | None, index: int, term: int) -> list[Any]:
+        """Run `apply` on the tables and record (index, term) as applied, in one transaction;
+        return its result. `apply` may run more than once (see DurableWriter)."""
+        target = SnapshotMeta(index=index, term=term)
+        return self._state_writer.run(lambda txn: apply_in_txn(txn, self._dbs, apply, target))
+
+    def install_snapshot(self, meta: SnapshotMeta) -> None:
+        """Replace the tables with the staged snapshot `meta`; then `write_log` must get
+        `LogWrite(reset_to=meta)` (a restart in between does that itself)."""
+        self._state_writer.run(lambda txn: install_snapshot_in_txn(txn, self._dbs, meta))
+        self._flush_state()
 
     def write_batch(self, batch: WriteBatch) -> list[Any]:
-        """Write the batch in one transaction and one durable commit; return apply's result.
+        """A Ready's duties in order: install, apply, then the log part; apply's result.
 
-        On StorageError (StorageFullError for a full disk or map at its maximum) or an
-        exception from `batch.apply`, nothing of the batch is stored.
+        Convenient where latency does not matter (tools, tests). Not atomic across the
+        environments: an exception from `apply` writes nothing, a failed log write keeps
+        the state written before it.
         """
-        return self._writer.run(lambda txn: write_batch_in_txn(txn, self._dbs, batch))
+        if batch.install_snapshot is not None:
+            self.install_snapshot(batch.install_snapshot)
+        result: list[Any] = []
+        if batch.applied_index is not None:
+            result = self.apply(batch.apply, batch.applied_index, batch.applied_term)
+        log_write = batch.log_write()
+        if not log_write.empty:
+            self.write_log(log_write)
+        return result
 
     # --- reading the tables ---------------------------------------------------------
 
@@ -140,19 +224,22 @@ class NodeStore:
 
     def begin_staging(self, meta: SnapshotMeta) -> SnapshotStager:
         """Start receiving the snapshot `meta`, discarding any earlier staging."""
-        return SnapshotStager(self._writer, self._dbs, meta)
+        return SnapshotStager(self._state_writer, self._dbs, meta)
 
     # --- statistics ------------------------------------------------------------------
 
     def statistics(self) -> dict[str, Any]:
         with self._reading() as txn:
-            snapshot = meta_table.get_snapshot(txn, self._dbs.meta)
             applied = meta_table.get_applied(txn, self._dbs.meta)
-            stored_last = log_table.last_index(txn, self._dbs.log)
-            log_entries = txn.stat(self._dbs.log)["entries"]
             info = self._env.info()
             page_size = self._env.stat()["psize"]
+        with self._log_reading() as txn:
+            snapshot = meta_table.get_snapshot(txn, self._log_dbs.meta)
+            stored_last = log_table.last_index(txn, self._log_dbs.log)
+            log_entries = txn.stat(self._log_dbs.log)["entries"]
+            log_info = self._log_env.info()
         stats = self._writer.stats
+        state_stats = self._state_writer.stats
         return {
             "first_index": snapshot.index + 1,
             "last_index": snapshot.index if stored_last is None else stored_last,
@@ -161,13 +248,15 @@ class NodeStore:
             "snapshot_term": snapshot.term,
             "applied_index": applied.index,
             "applied_term": applied.term,
-            "map_size": info["map_size"],
-            "used_bytes": (info["last_pgno"] + 1) * page_size,
-            "map_growths": stats.map_growths,
-            "map_full_retries": stats.retries,
-            "fsyncs": stats.commits,
+            "map_size": info["map_size"] + log_info["map_size"],
+            "used_bytes": (info["last_pgno"] + log_info["last_pgno"] + 2) * page_size,
+            "map_growths": stats.map_growths + state_stats.map_growths,
+            "map_full_retries": stats.retries + state_stats.retries,
+            "fsyncs": stats.commits,  # of the log: one per Ready that persists something
             "commit_latency_last_ms": stats.last_latency_s * 1000.0,
             "commit_latency_mean_ms": stats.mean_latency_s * 1000.0,
+            "state_commits": state_stats.commits,
+            "state_commit_latency_mean_ms": state_stats.mean_latency_s * 1000.0,
         }
 
     # --- internals -------------------------------------------------------------------
@@ -185,6 +274,26 @@ class NodeStore:
             finally:
                 txn.abort()
 
+    @contextmanager
+    def _log_reading(self) -> Iterator[lmdb.Transaction[bytes]]:
+        self._check_open()
+        with self._log_gate.reading():
+            try:
+                txn = self._log_env.begin()
+            except lmdb.Error as exc:
+                raise StorageError(f"cannot begin an LMDB read transaction: {exc}") from exc
+            try:
+                yield txn
+            finally:
+                txn.abort()
+
+    def _flush_state(self) -> None:
+        """Make every committed state transaction durable (they skip the meta-page sync)."""
+        try:
+            self._env.sync(True)
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot flush the state environment: {exc}") from exc
+
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError(f"the store in {self.path} is closed")
@@ -194,22 +303,50 @@ class NodeStore:
             stored = meta_table.get_identity(txn, self._dbs.meta)
             stored_format = meta_table.get_format(txn, self._dbs.meta)
         if stored is None:
-            self._writer.run(lambda txn: _record_identity(txn, self._dbs, identity))
+            self._state_writer.run(lambda txn: _record_identity(txn, self._dbs, identity))
             sync_directory(self.path)
+            sync_directory(self.path / LOG_ENV_DIR)
             return
-        if stored_format != meta_table.FORMAT_VERSION:
+        check_identity(self.path, stored, identity)
+        if stored_format == 1:
+            self._move_format_1_log()
+        elif stored_format != meta_table.FORMAT_VERSION:
             raise StorageError(
                 f"data_dir {self.path} holds store format {stored_format}; "
-                f"this version reads format {meta_table.FORMAT_VERSION}"
+                f"this version reads formats 1 and {meta_table.FORMAT_VERSION}"
             )
-        check_identity(self.path, stored, identity)
+
+    def _move_format_1_log(self) -> None:
+        """Format 1 kept the log and hard state with the tables: copy them to the log
+        environment, then mark the store format 2 (a crash in between redoes the copy)."""
+        with self._reading() as txn:
+            hard_state = meta_table.get_hard_state(txn, self._dbs.meta)
+            base = meta_table.get_snapshot(txn, self._dbs.meta)
+            entries = log_table.entries_after(txn, self._dbs.log, base.index)
+        sync_directory(self.path / LOG_ENV_DIR)
+        self._writer.run(
+            lambda txn: write_log_in_txn(
+                txn,
+                self._log_dbs,
+                LogWrite(reset_to=base, entries=entries, hard_state=hard_state),
+                0,
+            )
+        )
+
+        def finish(txn: lmdb.Transaction[bytes]) -> None:
+            txn.drop(self._dbs.log, delete=False)
+            meta_table.delete_hard_state(txn, self._dbs.meta)
+            meta_table.put_format(txn, self._dbs.meta)
+
+        self._state_writer.run(finish)
+        self._flush_state()
 
     def _release(self) -> None:
         self._gate.remap(self._env.close)  # no read in use; open snapshot streams invalidated
         self._owner_lock.release()
 
 
-def _open_env(path: Path, map_size: int, new_dir: bool) -> lmdb.Environment:
+def _open_env(path: Path, map_size: int, new_dir: bool, *, metasync: bool) -> lmdb.Environment:
     try:
         return lmdb.open(
             str(path),
@@ -219,7 +356,7 @@ def _open_env(path: Path, map_size: int, new_dir: bool) -> lmdb.Environment:
             max_readers=MAX_READERS,
             lock=True,
             sync=True,
-            metasync=True,
+            metasync=metasync,
         )
     except lmdb.Error as exc:
         if new_dir:

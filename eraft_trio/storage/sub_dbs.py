@@ -1,4 +1,10 @@
-"""The named LMDB sub-databases of a node's environment."""
+"""The named LMDB sub-databases of a node's two environments.
+
+The state environment (data_dir itself) holds `meta` (identity, format, applied
+position, staging marker), `sm` and `staging`; its `log` sub-db is only read when
+moving a format-1 store's log out. The log environment (data_dir/raft-log) holds
+`meta` (hard state, and the last compacted entry as `snapshot`) and `log`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import Any
 
 import lmdb
 
-META_DB = b"meta"  # hard state, snapshot and applied positions, identity, staging marker
+META_DB = b"meta"  # small records: see meta_table
 LOG_DB = b"log"  # 8-byte big-endian index -> msgpack [term, kind, data]
 SM_DB = b"sm"  # table + NUL + key -> value: every state-machine table
 STAGING_DB = b"staging"  # rows of a snapshot being received, same layout as `sm`
@@ -31,3 +37,13 @@ def open_sub_dbs(env: lmdb.Environment) -> SubDbs:
         sm=env.open_db(SM_DB),
         staging=env.open_db(STAGING_DB),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LogDbs:
+    meta: Any
+    log: Any
+
+
+def open_log_dbs(env: lmdb.Environment) -> LogDbs:
+    return LogDbs(meta=env.open_db(META_DB), log=env.open_db(LOG_DB))

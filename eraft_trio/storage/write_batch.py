@@ -15,8 +15,33 @@ ApplyFunction = Callable[[TableView], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class LogWrite:
+    """One transaction of the log environment, in field order.
+
+    - `reset_to`: a snapshot was installed at this position: drop every entry;
+    - `entries`: replace stored entries from `entries[0].index` on;
+    - `hard_state`: store it;
+    - `compact_to`: drop entries up to this position, which must be durably applied.
+    """
+
+    reset_to: SnapshotMeta | None = None
+    entries: Sequence[Entry] = field(default_factory=tuple)
+    hard_state: HardState | None = None
+    compact_to: SnapshotMeta | None = None
+
+    def __post_init__(self) -> None:
+        _check_consecutive(self.entries)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.reset_to or self.entries or self.hard_state or self.compact_to)
+
+
+@dataclass(frozen=True, slots=True)
 class WriteBatch:
-    """Everything is written in one transaction, in field order.
+    """A Ready's persist and apply duties, written in field order (NodeStore.write_batch):
+    first the state environment's install, then the log environment's part in one
+    transaction, then the apply in one transaction of the state environment.
 
     - `install_snapshot`: replace the state machine with the staged snapshot of this
       position and reset the log to start after it;
@@ -42,8 +67,15 @@ class WriteBatch:
             raise InvalidBatchError(
                 "apply needs applied_index: the position it brings the tables to"
             )
-        for before, after in zip(self.entries, self.entries[1:], strict=False):
-            if after.index != before.index + 1:
-                raise InvalidBatchError(
-                    f"entries must have consecutive indexes: {after.index} follows {before.index}"
-                )
+        _check_consecutive(self.entries)
+
+    def log_write(self) -> LogWrite:
+        return LogWrite(self.install_snapshot, self.entries, self.hard_state, self.compact_to)
+
+
+def _check_consecutive(entries: Sequence[Entry]) -> None:
+    for before, after in zip(entries, entries[1:], strict=False):
+        if after.index != before.index + 1:
+            raise InvalidBatchError(
+                f"entries must have consecutive indexes: {after.index} follows {before.index}"
+            )

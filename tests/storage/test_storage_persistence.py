@@ -102,12 +102,10 @@ def test_appending_after_a_compacted_log_continues_from_the_snapshot(
     ("batch", "message"),
     [
         (WriteBatch(entries=make_entries(1, 7, 8)), "gap"),
-        (WriteBatch(entries=make_entries(2, 2, 3)), "replacing applied entries"),
-        (WriteBatch(applied_index=5, applied_term=1), "not in the stored log"),
-        (WriteBatch(applied_index=4, applied_term=9), "differs from the term"),
+        (WriteBatch(entries=make_entries(2, 1, 3)), "replacing compacted entries"),
         (WriteBatch(applied_index=2, applied_term=1), "does not advance"),
-        (WriteBatch(compact_to=SnapshotMeta(index=4, term=1)), "only 3 is applied"),
-        (WriteBatch(compact_to=SnapshotMeta(index=3, term=5)), "differs from the term"),
+        (WriteBatch(compact_to=SnapshotMeta(index=4, term=1)), "only 3 is durably applied"),
+        (WriteBatch(compact_to=SnapshotMeta(index=2, term=5)), "differs from the term"),
     ],
 )
 def test_batches_that_would_break_raft_invariants_are_refused_whole(
@@ -115,7 +113,9 @@ def test_batches_that_would_break_raft_invariants_are_refused_whole(
 ) -> None:
     store = open_store()
     store.write_batch(WriteBatch(entries=make_entries(1, 1, 4)))
-    store.write_batch(WriteBatch(applied_index=3, applied_term=1))
+    store.write_batch(
+        WriteBatch(applied_index=3, applied_term=1, compact_to=SnapshotMeta(index=1, term=1))
+    )
     before = store.load()
 
     with pytest.raises(InvalidBatchError, match=message):
