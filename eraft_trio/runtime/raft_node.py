@@ -177,14 +177,17 @@ class RaftNode:
             await self._state_jobs_in.send((rd.snapshot, installed))
             await installed.wait()
             self._stats["snapshots_installed"] += 1
+        if rd.committed:
+            # Already durable here (the core hands out only stable entries), so they
+            # are applied while this Ready's own write runs: a new commit index in
+            # the hard state need not be on disk before its entries apply.
+            await self._state_jobs_in.send(rd.committed)
         write = LogWrite(rd.snapshot, rd.entries, rd.hard_state, self._pending_compact)
         if not write.empty:
             await self._durably(self._log_thread, self.store.write_log, write)
             if write.compact_to is not None:
                 self._pending_compact = None
         self._send_all(rd.persisted_messages)
-        if rd.committed:
-            await self._state_jobs_in.send(rd.committed)
         for read_state in rd.read_states:
             waiting = self._reads_by_ctx.pop(read_state.ctx, None)
             if waiting:
