@@ -10,10 +10,10 @@ import msgpack
 
 from eraft_trio.raft.types import HardState, SnapshotMeta
 
-# 1: one environment for everything. 2: the log and hard state in their own environment
-# (data_dir/raft-log), so appending to the log never waits for the state machine's
-# commit; a format-1 store is moved over when first opened.
-FORMAT_VERSION = 2
+# 1: one LMDB environment for everything. 2: the log and hard state in an LMDB
+# environment of their own (data_dir/raft-log). 3: the log and hard state in a
+# write-ahead log (data_dir/raft-wal). Older stores are moved over when first opened.
+FORMAT_VERSION = 3
 
 FORMAT_KEY = b"format"
 IDENTITY_KEY = b"identity"

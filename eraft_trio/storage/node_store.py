@@ -1,16 +1,18 @@
-"""One node's storage: the Raft log and hard state, and the state-machine tables, in two LMDB
-environments so that appending to the log never waits behind applying to the tables.
+"""One node's storage: the Raft log and hard state in a write-ahead log, the state-machine
+tables in LMDB, so that appending to the log never waits behind applying to the tables.
 
-The log environment (data_dir/raft-log) is fully durable at every commit: nothing is
-acknowledged before its entries and hard state are. The state environment (data_dir)
-commits with one flush and no meta-page sync (LMDB's MDB_NOMETASYNC: integrity kept,
-a power cut may undo its last transactions): it is rebuilt from the log on restart,
-since `applied` is written with the tables and compaction first flushes it.
+The write-ahead log (data_dir/raft-wal) is durable at every write, with one fdatasync:
+nothing is acknowledged before its entries and hard state are. The state environment
+(data_dir) commits with one flush and no meta-page sync (LMDB's MDB_NOMETASYNC:
+integrity kept, a power cut may undo its last transactions): it is rebuilt from the
+log on restart, since `applied` is written with the tables and compaction first
+flushes it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,28 +20,29 @@ from typing import Any
 
 import lmdb
 
-from eraft_trio.raft.types import SnapshotMeta
+from eraft_trio.raft.types import Entry, HardState, SnapshotMeta
 
 from . import log_table, meta_table
-from .batch_txn import apply_in_txn, install_snapshot_in_txn, write_log_in_txn
-from .data_dir import DataDirOwnerLock, check_identity, prepare_data_dir, sync_directory
+from .batch_txn import apply_in_txn, install_snapshot_in_txn
+from .data_dir import (
+    DATA_FILE,
+    DataDirOwnerLock,
+    check_identity,
+    prepare_data_dir,
+    sync_directory,
+)
 from .durable_writer import DurableWriter
 from .errors import StorageError, StorageIdentityError
 from .lmdb_view import LmdbTableView
 from .loaded_state import LoadedState
 from .map_gate import MapGate
 from .snapshot import SnapshotReader, SnapshotStager
-from .sub_dbs import (
-    ALL_DB_NAMES,
-    META_DB,
-    LogDbs,
-    SubDbs,
-    open_log_dbs,
-    open_sub_dbs,
-)
+from .sub_dbs import ALL_DB_NAMES, META_DB, SubDbs, open_log_dbs, open_sub_dbs
+from .wal import WriteAheadLog
 from .write_batch import ApplyFunction, LogWrite, WriteBatch
 
-LOG_ENV_DIR = "raft-log"
+WAL_DIR = "raft-wal"
+LOG_ENV_DIR = "raft-log"  # format 2 kept the log in an LMDB environment here
 INITIAL_MAP_SIZE = 64 << 20
 MAX_MAP_SIZE = 1 << 40  # address space only: without writemap the file grows as pages are written
 MAX_READERS = 1024  # read views and snapshot streams each hold a reader slot while open
@@ -56,8 +59,6 @@ class NodeStore:
         path: Path,
         env: lmdb.Environment,
         dbs: SubDbs,
-        log_env: lmdb.Environment,
-        log_dbs: LogDbs,
         owner_lock: DataDirOwnerLock,
         max_map_size: int,
     ) -> None:
@@ -65,13 +66,10 @@ class NodeStore:
         self.path = path
         self._env = env  # the state environment
         self._dbs = dbs
-        self._log_env = log_env
-        self._log_dbs = log_dbs
         self._owner_lock = owner_lock
         self._gate = MapGate()
-        self._log_gate = MapGate()
         self._state_writer = DurableWriter(env, self._gate, max_map_size)
-        self._writer = DurableWriter(log_env, self._log_gate, max_map_size)  # the log's
+        self._wal: WriteAheadLog | None = None  # opened by _claim, once the folder is ours
         self._closed = False
 
     # --- opening and closing ------------------------------------------------------------
@@ -93,18 +91,14 @@ class NodeStore:
         path = Path(data_dir)
         new_dir = prepare_data_dir(path)
         owner_lock = DataDirOwnerLock.acquire(path)
-        envs: list[lmdb.Environment] = []
+        env: lmdb.Environment | None = None
         try:
-            env = _open_env(path, map_size, new_dir, metasync=False)
-            envs.append(env)
-            dbs = _open_checked_sub_dbs(env, path)
-            log_env = _open_env(path / LOG_ENV_DIR, map_size, True, metasync=True)
-            envs.append(log_env)
-            store = cls(path, env, dbs, log_env, open_log_dbs(log_env), owner_lock, max_map_size)
+            env = _open_env(path, map_size, new_dir)
+            store = cls(path, env, _open_checked_sub_dbs(env, path), owner_lock, max_map_size)
             store._claim(dict(identity))
         except BaseException:
-            for opened in reversed(envs):
-                opened.close()
+            if env is not None:
+                env.close()
             owner_lock.release()
             raise
         return store
@@ -114,7 +108,8 @@ class NodeStore:
         if self._closed:
             return
         self._closed = True
-        self._writer.close(lambda: self._log_gate.remap(self._log_env.close))
+        if self._wal is not None:
+            self._wal.close()
         self._state_writer.close(self._release)
 
     def __enter__(self) -> NodeStore:
@@ -133,40 +128,33 @@ class NodeStore:
         leads to the state's position, is dropped, as the install would have done. The
         hard state's commit may then be behind the applied index; the core takes the larger.
         """
+        wal = self._log()
         with self._reading() as txn:
             applied = meta_table.get_applied(txn, self._dbs.meta)
-        with self._log_reading() as txn:
-            base = meta_table.get_snapshot(txn, self._log_dbs.meta)
-            hard_state = meta_table.get_hard_state(txn, self._log_dbs.meta)
-            entries = log_table.entries_after(txn, self._log_dbs.log, base.index)
+        base = wal.state.base
         if applied.index < base.index:
             raise StorageError(
                 f"the log is compacted to {base.index} but the state is applied only to "
                 f"{applied.index}: entries in between are lost"
             )
-        if applied.index > base.index:
-            at = applied.index - base.index - 1
-            if at >= len(entries) or entries[at].term != applied.term:
-                self._writer.run(
-                    lambda txn: write_log_in_txn(
-                        txn, self._log_dbs, LogWrite(reset_to=applied), applied.index
-                    )
-                )
-                base, entries = applied, []
+        if applied.index > base.index and wal.state.term_at(applied.index) != applied.term:
+            wal.write(reset_to=applied)
+        state = wal.state
         return LoadedState(
-            hard_state=hard_state,
-            snapshot=base,
-            entries=entries,
+            hard_state=state.hard_state,
+            snapshot=state.base,
+            entries=list(state.entries),
             applied=applied.index,
             applied_term=applied.term,
         )
 
     def write_log(self, write: LogWrite) -> None:
-        """One durable transaction of the log environment.
+        """One durable write of the log: one fdatasync.
 
         Compaction first flushes the state environment, so everything it drops is held
         by durable state.
         """
+        wal = self._log()
         durable_applied = 0
         if write.compact_to is not None:
             # Read first, then flush: the flush makes this position (and any commit
@@ -174,7 +162,13 @@ class NodeStore:
             with self._reading() as txn:
                 durable_applied = meta_table.get_applied(txn, self._dbs.meta).index
             self._flush_state()
-        self._writer.run(lambda txn: write_log_in_txn(txn, self._log_dbs, write, durable_applied))
+        wal.write(
+            reset_to=write.reset_to,
+            entries=write.entries,
+            hard_state=write.hard_state,
+            compact_to=write.compact_to,
+            durable_applied=durable_applied,
+        )
 
     def apply(self, apply: ApplyFunction | None, index: int, term: int) -> list[Any]:
         """Run `apply` on the tables and record (index, term) as applied, in one transaction;
@@ -233,30 +227,27 @@ class NodeStore:
             applied = meta_table.get_applied(txn, self._dbs.meta)
             info = self._env.info()
             page_size = self._env.stat()["psize"]
-        with self._log_reading() as txn:
-            snapshot = meta_table.get_snapshot(txn, self._log_dbs.meta)
-            stored_last = log_table.last_index(txn, self._log_dbs.log)
-            log_entries = txn.stat(self._log_dbs.log)["entries"]
-            log_info = self._log_env.info()
-        stats = self._writer.stats
+        wal = self._log()
+        snapshot = wal.state.base
         state_stats = self._state_writer.stats
         return {
             "first_index": snapshot.index + 1,
-            "last_index": snapshot.index if stored_last is None else stored_last,
-            "log_entries": log_entries,
+            "last_index": wal.state.last_index,
+            "log_entries": len(wal.state.entries),
             "snapshot_index": snapshot.index,
             "snapshot_term": snapshot.term,
             "applied_index": applied.index,
             "applied_term": applied.term,
-            "map_size": info["map_size"] + log_info["map_size"],
-            "used_bytes": (info["last_pgno"] + log_info["last_pgno"] + 2) * page_size,
-            "map_growths": stats.map_growths + state_stats.map_growths,
-            "map_full_retries": stats.retries + state_stats.retries,
-            "fsyncs": stats.commits,  # of the log: one per Ready that persists something
-            "commit_latency_last_ms": stats.last_latency_s * 1000.0,
-            "commit_latency_mean_ms": stats.mean_latency_s * 1000.0,
+            "map_size": info["map_size"],
+            "used_bytes": (info["last_pgno"] + 1) * page_size,
+            "map_growths": state_stats.map_growths,
+            "map_full_retries": state_stats.retries,
+            "fsyncs": wal.fsyncs,  # of the log: one per Ready that persists something
+            "commit_latency_last_ms": wal.last_sync_s * 1000.0,
+            "commit_latency_mean_ms": wal.total_sync_s / wal.fsyncs * 1000.0 if wal.fsyncs else 0.0,
             "state_commits": state_stats.commits,
             "state_commit_latency_mean_ms": state_stats.mean_latency_s * 1000.0,
+            "wal_segment_bytes": wal.statistics()["segment_bytes"],
         }
 
     # --- internals -------------------------------------------------------------------
@@ -274,18 +265,10 @@ class NodeStore:
             finally:
                 txn.abort()
 
-    @contextmanager
-    def _log_reading(self) -> Iterator[lmdb.Transaction[bytes]]:
+    def _log(self) -> WriteAheadLog:
         self._check_open()
-        with self._log_gate.reading():
-            try:
-                txn = self._log_env.begin()
-            except lmdb.Error as exc:
-                raise StorageError(f"cannot begin an LMDB read transaction: {exc}") from exc
-            try:
-                yield txn
-            finally:
-                txn.abort()
+        assert self._wal is not None, "NodeStore.open claims the folder before use"
+        return self._wal
 
     def _flush_state(self) -> None:
         """Make every committed state transaction durable (they skip the meta-page sync)."""
@@ -304,34 +287,51 @@ class NodeStore:
             stored_format = meta_table.get_format(txn, self._dbs.meta)
         if stored is None:
             self._state_writer.run(lambda txn: _record_identity(txn, self._dbs, identity))
+            self._wal = WriteAheadLog(self.path / WAL_DIR)
             sync_directory(self.path)
-            sync_directory(self.path / LOG_ENV_DIR)
             return
         check_identity(self.path, stored, identity)
-        if stored_format == 1:
-            self._move_format_1_log()
-        elif stored_format != meta_table.FORMAT_VERSION:
+        if stored_format not in (1, 2, meta_table.FORMAT_VERSION):
             raise StorageError(
                 f"data_dir {self.path} holds store format {stored_format}; "
-                f"this version reads formats 1 and {meta_table.FORMAT_VERSION}"
+                f"this version reads formats 1 to {meta_table.FORMAT_VERSION}"
             )
+        self._wal = WriteAheadLog(self.path / WAL_DIR)
+        if stored_format == 1:
+            self._move_log_over(self._read_format_1_log())
+        elif stored_format == 2:
+            self._move_log_over(self._read_format_2_log())
 
-    def _move_format_1_log(self) -> None:
-        """Format 1 kept the log and hard state with the tables: copy them to the log
-        environment, then mark the store format 2 (a crash in between redoes the copy)."""
+    def _read_format_1_log(self) -> tuple[HardState, SnapshotMeta, list[Entry]]:
+        """Format 1 kept the log and hard state with the tables."""
         with self._reading() as txn:
             hard_state = meta_table.get_hard_state(txn, self._dbs.meta)
             base = meta_table.get_snapshot(txn, self._dbs.meta)
             entries = log_table.entries_after(txn, self._dbs.log, base.index)
-        sync_directory(self.path / LOG_ENV_DIR)
-        self._writer.run(
-            lambda txn: write_log_in_txn(
-                txn,
-                self._log_dbs,
-                LogWrite(reset_to=base, entries=entries, hard_state=hard_state),
-                0,
-            )
-        )
+        return hard_state, base, entries
+
+    def _read_format_2_log(self) -> tuple[HardState, SnapshotMeta, list[Entry]]:
+        """Format 2 kept them in an LMDB environment of their own, data_dir/raft-log."""
+        folder = self.path / LOG_ENV_DIR
+        if not (folder / DATA_FILE).is_file():  # moved over before; only the marking was lost
+            state = self._log().state
+            return state.hard_state, state.base, list(state.entries)
+        env = lmdb.open(str(folder), max_dbs=MAX_DBS, subdir=True, lock=True)
+        try:
+            dbs = open_log_dbs(env)
+            with env.begin() as txn:
+                hard_state = meta_table.get_hard_state(txn, dbs.meta)
+                base = meta_table.get_snapshot(txn, dbs.meta)
+                entries = log_table.entries_after(txn, dbs.log, base.index)
+        finally:
+            env.close()
+        return hard_state, base, entries
+
+    def _move_log_over(self, log: tuple[HardState, SnapshotMeta, list[Entry]]) -> None:
+        """Write an older format's log into the write-ahead log, then mark the store as
+        the current format and drop the old copy (a crash before the marking redoes it)."""
+        hard_state, base, entries = log
+        self._log().write(reset_to=base, entries=entries, hard_state=hard_state)
 
         def finish(txn: lmdb.Transaction[bytes]) -> None:
             txn.drop(self._dbs.log, delete=False)
@@ -340,13 +340,14 @@ class NodeStore:
 
         self._state_writer.run(finish)
         self._flush_state()
+        shutil.rmtree(self.path / LOG_ENV_DIR, ignore_errors=True)
 
     def _release(self) -> None:
         self._gate.remap(self._env.close)  # no read in use; open snapshot streams invalidated
         self._owner_lock.release()
 
 
-def _open_env(path: Path, map_size: int, new_dir: bool, *, metasync: bool) -> lmdb.Environment:
+def _open_env(path: Path, map_size: int, new_dir: bool) -> lmdb.Environment:
     try:
         return lmdb.open(
             str(path),
@@ -356,7 +357,7 @@ def _open_env(path: Path, map_size: int, new_dir: bool, *, metasync: bool) -> lm
             max_readers=MAX_READERS,
             lock=True,
             sync=True,
-            metasync=metasync,
+            metasync=False,  # see the module's docstring
         )
     except lmdb.Error as exc:
         if new_dir:

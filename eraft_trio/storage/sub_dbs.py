@@ -2,8 +2,9 @@
 
 The state environment (data_dir itself) holds `meta` (identity, format, applied
 position, staging marker), `sm` and `staging`; its `log` sub-db is only read when
-moving a format-1 store's log out. The log environment (data_dir/raft-log) holds
-`meta` (hard state, and the last compacted entry as `snapshot`) and `log`.
+moving a format-1 store's log out. A format-2 store's log environment
+(data_dir/raft-log) held `meta` (hard state, and the last compacted entry as
+`snapshot`) and `log`; it is read once, when the store moves to the write-ahead log.
 """
 
 from __future__ import annotations

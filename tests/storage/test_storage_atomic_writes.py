@@ -1,4 +1,4 @@
-"""A batch is all or nothing: tables, applied index, log and hard state commit together."""
+"""Each write is all or nothing: a failed log write or state commit leaves the old state."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import lmdb
 import pytest
 
 from eraft_trio.raft.types import HardState
+from eraft_trio.storage import wal
 from eraft_trio.storage.errors import StorageError, StorageFullError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
@@ -69,18 +70,17 @@ def test_a_batch_whose_apply_raises_writes_nothing(open_store: StoreOpener) -> N
         assert list(view.scan("kv")) == []
 
 
-def test_a_failed_durable_commit_raises_storage_full_and_keeps_the_old_state(
+def test_a_failed_log_write_raises_storage_full_and_keeps_the_old_state(
     open_store: StoreOpener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = open_store()
     store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
     before = store.load()
 
-    def commit_on_a_full_disk(txn: lmdb.Transaction) -> None:
-        txn.abort()  # what LMDB does when mdb_txn_commit fails
-        raise lmdb.DiskError("mdb_txn_commit: No space left on device")
+    def fdatasync_on_a_full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store._writer, "_commit", commit_on_a_full_disk)
+    monkeypatch.setattr(wal.os, "fdatasync", fdatasync_on_a_full_disk)
     with pytest.raises(StorageFullError, match="disk is full"):
         store.write_batch(WriteBatch(entries=make_entries(2, 3, 4)))
     monkeypatch.undo()
@@ -88,6 +88,27 @@ def test_a_failed_durable_commit_raises_storage_full_and_keeps_the_old_state(
     assert store.load() == before
     store.write_batch(WriteBatch(entries=make_entries(2, 3, 4)))  # recovers once space returns
     assert len(store.load().entries) == 4
+    store.close()
+    assert len(open_store().load().entries) == 4  # and the log replays past the failure
+
+
+def test_a_failed_state_commit_raises_storage_full_and_keeps_the_old_state(
+    open_store: StoreOpener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store()
+    store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
+
+    def commit_on_a_full_disk(txn: lmdb.Transaction) -> None:
+        txn.abort()  # what LMDB does when mdb_txn_commit fails
+        raise lmdb.DiskError("mdb_txn_commit: No space left on device")
+
+    monkeypatch.setattr(store._state_writer, "_commit", commit_on_a_full_disk)
+    with pytest.raises(StorageFullError, match="disk is full"):
+        store.write_batch(put_rows(2))
+    monkeypatch.undo()
+
+    assert store.load().applied == 0
+    assert store.write_batch(put_rows(2)) == [2]
 
 
 def test_an_os_error_other_than_enospc_is_a_storage_error(
@@ -95,12 +116,11 @@ def test_an_os_error_other_than_enospc_is_a_storage_error(
 ) -> None:
     store = open_store()
 
-    def commit_with_io_error(txn: lmdb.Transaction) -> None:
-        txn.abort()
+    def fdatasync_with_io_error(fd: int) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(store._writer, "_commit", commit_with_io_error)
-    with pytest.raises(StorageError, match="rolled back") as caught:
+    monkeypatch.setattr(wal.os, "fdatasync", fdatasync_with_io_error)
+    with pytest.raises(StorageError, match="write failed") as caught:
         store.write_batch(WriteBatch(hard_state=HardState(term=3)))
 
     assert not isinstance(caught.value, StorageFullError)

@@ -1,4 +1,4 @@
-"""The log and the tables in two environments: restarts in between, and format-1 stores."""
+"""The log and the tables kept apart: restarts in between, and stores of older formats."""
 
 from __future__ import annotations
 
@@ -101,3 +101,39 @@ def test_a_format_1_store_is_moved_to_two_environments_on_open(
 
     again = open_store(folder)  # now format 2: opened as is
     assert [e.index for e in again.load().entries] == [5, 6, 7, 8]
+
+
+def test_a_format_2_store_moves_its_log_environment_into_the_write_ahead_log(
+    open_store: StoreOpener, tmp_path: Path
+) -> None:
+    folder = tmp_path / "v2"
+    folder.mkdir()
+    env = lmdb.open(str(folder), max_dbs=8, map_size=64 << 20)
+    meta, sm = env.open_db(b"meta"), env.open_db(b"sm")
+    with env.begin(write=True) as txn:
+        txn.put(b"format", msgpack.packb(2), db=meta)
+        txn.put(b"identity", msgpack.packb(IDENTITY), db=meta)
+        meta_table.put_applied(txn, meta, SnapshotMeta(index=6, term=3))
+        txn.put(b"kv\x00key", b"value", db=sm)
+    env.close()
+    log_env = lmdb.open(str(folder / "raft-log"), max_dbs=8, map_size=64 << 20)
+    log_meta, log = log_env.open_db(b"meta"), log_env.open_db(b"log")
+    with log_env.begin(write=True) as txn:
+        meta_table.put_hard_state(txn, log_meta, HardState(term=3, vote=2, commit=7))
+        meta_table.put_snapshot(txn, log_meta, SnapshotMeta(index=4, term=2))
+        log_table.append(txn, log, make_entries(3, 5, 8))
+    log_env.close()
+
+    store = open_store(folder)
+    loaded = store.load()
+    assert loaded.hard_state == HardState(term=3, vote=2, commit=7)
+    assert (loaded.snapshot, loaded.entries) == (
+        SnapshotMeta(index=4, term=2),
+        make_entries(3, 5, 8),
+    )
+    assert (loaded.applied, loaded.applied_term) == (6, 3)
+    assert not (folder / "raft-log").exists()
+    store.close()
+
+    again = open_store(folder)
+    assert again.load().entries == make_entries(3, 5, 8)
