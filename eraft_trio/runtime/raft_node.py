@@ -1,15 +1,15 @@
 """RaftNode: runs one node's Raft core over LMDB storage and the TCP transport.
 
 One trio task (the ready loop) owns the core's output: for each Ready it sends the
-leader's messages at once, writes entries and hard state in one durable transaction
-of the log environment on the log thread, then sends the messages that needed that
-write, hands the committed entries to the apply pipeline and advances the core.
+leader's messages at once, hands the committed entries to the apply pipeline,
+appends the new entries and hard state to the write-ahead log (one fdatasync) on the
+log thread, then sends the messages that needed that write and advances the core.
 Everything that arrives while a write is in flight (peer messages, proposals, reads)
 is stepped into the core and goes into the next Ready: that is the group commit.
 
 The apply pipeline (one task and the state thread) applies committed entries in
-order, each batch in one transaction of the state environment, while the ready loop
-already persists the next entries: applying never delays an append. Proposers are
+order, each batch in one transaction of the state's LMDB environment, while the ready
+loop already persists the next entries: applying never delays an append. Proposers are
 answered from inside the apply; reads are served once the state holds their index.
 """
 
