@@ -1,4 +1,5 @@
-"""The Raft log in the `log` sub-db: 8-byte big-endian index keys, msgpack [term, kind, data]."""
+"""Format 1 and 2 stores kept the Raft log in a `log` sub-db: 8-byte big-endian index keys,
+msgpack [term, kind, data]. Read once, when such a store moves to the write-ahead log."""
 
 from __future__ import annotations
 
@@ -35,17 +36,6 @@ def decode_entry(index: int, value: bytes) -> Entry:
     return Entry(term=term, index=index, data=data, kind=EntryKind(kind))
 
 
-def last_index(txn: lmdb.Transaction[bytes], db: Any) -> int | None:
-    """Index of the last stored entry, or None when the log is empty."""
-    cursor = txn.cursor(db=db)
-    return key_index(cursor.key()) if cursor.last() else None
-
-
-def term_at(txn: lmdb.Transaction[bytes], db: Any, index: int) -> int | None:
-    value = txn.get(index_key(index), db=db)
-    return None if value is None else decode_entry(index, value).term
-
-
 def entries_after(txn: lmdb.Transaction[bytes], db: Any, index: int) -> list[Entry]:
     """Every stored entry with a larger index, checking that they follow one another."""
     entries: list[Entry] = []
@@ -62,25 +52,6 @@ def entries_after(txn: lmdb.Transaction[bytes], db: Any, index: int) -> list[Ent
         entries.append(decode_entry(at, value))
         expected += 1
     return entries
-
-
-def delete_from(txn: lmdb.Transaction[bytes], db: Any, index: int) -> None:
-    """Delete every entry with index >= `index`."""
-    cursor = txn.cursor(db=db)
-    if not cursor.set_range(index_key(index)):
-        return
-    while cursor.delete():  # delete() moves to the next entry; False at the end
-        pass
-
-
-def delete_through(txn: lmdb.Transaction[bytes], db: Any, index: int) -> None:
-    """Delete every entry with index <= `index`."""
-    cursor = txn.cursor(db=db)
-    end = index_key(index)
-    if not cursor.first():
-        return
-    while cursor.key() <= end and cursor.delete():
-        pass
 
 
 def append(txn: lmdb.Transaction[bytes], db: Any, entries: Sequence[Entry]) -> None:

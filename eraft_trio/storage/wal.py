@@ -43,6 +43,7 @@ import msgpack
 
 from eraft_trio.raft.types import Entry, EntryKind, HardState, SnapshotMeta
 
+from .data_dir import sync_directory
 from .errors import InvalidBatchError, StorageError, StorageFullError
 
 ENTRIES, HARD_STATE, BASE, RESET, CHECKPOINT = 1, 2, 3, 4, 5
@@ -74,12 +75,9 @@ class WalState:
     def apply(self, body: list[Any]) -> None:
         kind = body[0]
         if kind == ENTRIES:
-            first, rows = body[1], body[2]
+            first = body[1]
             del self.entries[max(0, first - self.base.index - 1) :]
-            self.entries.extend(
-                Entry(term=t, index=first + i, data=d, kind=EntryKind(k))
-                for i, (t, k, d) in enumerate(rows)
-            )
+            self.entries.extend(_entries(first, body[2]))
         elif kind == HARD_STATE:
             self.hard_state = HardState(term=body[1], vote=body[2], commit=body[3])
         elif kind == BASE:
@@ -92,12 +90,20 @@ class WalState:
         elif kind == CHECKPOINT:
             base = self.base = SnapshotMeta(index=body[1], term=body[2])
             self.hard_state = HardState(term=body[3], vote=body[4], commit=body[5])
-            self.entries = [
-                Entry(term=t, index=base.index + 1 + i, data=d, kind=EntryKind(k))
-                for i, (t, k, d) in enumerate(body[6])
-            ]
+            self.entries = _entries(base.index + 1, body[6])
         else:
             raise StorageError(f"unknown write-ahead log record kind {kind}")
+
+
+def _rows(entries: Sequence[Entry]) -> list[list[Any]]:
+    return [[e.term, int(e.kind), e.data] for e in entries]
+
+
+def _entries(first: int, rows: list[list[Any]]) -> list[Entry]:
+    return [
+        Entry(term=t, index=first + i, data=d, kind=EntryKind(k))
+        for i, (t, k, d) in enumerate(rows)
+    ]
 
 
 def encode_record(body: list[Any]) -> bytes:
@@ -156,7 +162,7 @@ class WriteAheadLog:
                 raise InvalidBatchError(
                     f"entries start at {first}, replacing compacted entries (up to {base.index})"
                 )
-            bodies.append([ENTRIES, first, [[e.term, int(e.kind), e.data] for e in entries]])
+            bodies.append([ENTRIES, first, _rows(entries)])
         if hard_state is not None:
             bodies.append([HARD_STATE, hard_state.term, hard_state.vote, hard_state.commit])
         if compact_to is not None and compact_to.index > base.index:
@@ -165,7 +171,7 @@ class WriteAheadLog:
                     f"cannot compact to {compact_to.index}: only {durable_applied} is durably "
                     "applied, and the state must hold every compacted entry"
                 )
-            stored_term = self._term_after(bodies, compact_to.index)
+            stored_term = self._term_after(reset_to, entries, compact_to.index)
             if stored_term != compact_to.term:
                 raise InvalidBatchError(
                     f"compaction term {compact_to.term} differs from the term {stored_term} "
@@ -176,7 +182,7 @@ class WriteAheadLog:
             return
         if self._needs_new_segment:
             assert self._segment is not None
-            self._start_segment_or_raise([self._segment])
+            self._start_segment([self._segment])
         self._append(b"".join(encode_record(body) for body in bodies))
         for body in bodies:
             state.apply(body)
@@ -200,12 +206,16 @@ class WriteAheadLog:
 
     # --- internals ------------------------------------------------------------------------
 
-    def _term_after(self, bodies: list[list[Any]], index: int) -> int | None:
-        """The term of entry `index` once `bodies` are applied (without applying them)."""
-        probe = WalState(self.state.base, self.state.hard_state, list(self.state.entries))
-        for body in bodies:
-            probe.apply(body)
-        return probe.term_at(index)
+    def _term_after(
+        self, reset_to: SnapshotMeta | None, entries: Sequence[Entry], index: int
+    ) -> int | None:
+        """The term of entry `index` once this write's reset and entries are in."""
+        if entries and index >= entries[0].index:
+            offset = index - entries[0].index
+            return entries[offset].term if offset < len(entries) else None
+        if reset_to is not None:
+            return reset_to.term if index == reset_to.index else None
+        return self.state.term_at(index)
 
     def _append(self, data: bytes) -> None:
         assert self._fd is not None and self._segment is not None
@@ -221,23 +231,10 @@ class WriteAheadLog:
             self._needs_new_segment = True
             with contextlib.suppress(StorageError):
                 self._start_segment([self._segment])
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFullError(
-                    f"the disk is full; the write-ahead log write was not stored: {exc}"
-                ) from exc
-            raise StorageError(f"write-ahead log write failed: {exc}") from exc
+            raise _storage_error(exc, "write-ahead log write failed; nothing was stored") from exc
         self.fsyncs += 1
         self.total_sync_s += self.last_sync_s
         self._offset += len(data)
-
-    def _start_segment_or_raise(self, old: list[Path]) -> None:
-        try:
-            self._start_segment(old)
-        except StorageError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFullError(str(exc)) from cause
-            raise
 
     def _start_segment(self, old: list[Path]) -> None:
         """A new segment holding the whole live state in one record; then drop `old`."""
@@ -253,31 +250,31 @@ class WriteAheadLog:
                 hs.term,
                 hs.vote,
                 hs.commit,
-                [[e.term, int(e.kind), e.data] for e in state.entries],
+                _rows(state.entries),
             ]
         )
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as exc:
-            raise StorageError(f"cannot start write-ahead log segment {path}: {exc}") from exc
+            raise _storage_error(exc, f"cannot start write-ahead log segment {path}") from exc
         try:
             _pwrite_all(fd, data, 0)
             os.fdatasync(fd)
-            _sync_directory(self.folder)
+            sync_directory(self.folder)
         except OSError as exc:
             os.close(fd)
             # Writes go on in the current segment: a checkpoint after it would undo them.
             with contextlib.suppress(OSError):
                 path.unlink()
-                _sync_directory(self.folder)
-            raise StorageError(f"cannot start write-ahead log segment {path}: {exc}") from exc
+                sync_directory(self.folder)
+            raise _storage_error(exc, f"cannot start write-ahead log segment {path}") from exc
         if self._fd is not None:
             os.close(self._fd)
         self._fd, self._segment, self._offset = fd, path, len(data)
         self._needs_new_segment = False
         for stale in old:
             stale.unlink(missing_ok=True)
-        _sync_directory(self.folder)
+        sync_directory(self.folder)
 
     def _replay(self, paths: list[Path]) -> bool:
         """Read the segments into `state`; True when the newest ends in a torn record."""
@@ -319,9 +316,7 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         offset += written
 
 
-def _sync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _storage_error(exc: OSError, what: str) -> StorageError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFullError(f"the disk is full: {what}: {exc}")
+    return StorageError(f"{what}: {exc}")
