@@ -11,7 +11,7 @@ import trio
 from eraft_trio.transport.address import Address, bind_host, format_address, parse_address
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import FramedConnection
-from eraft_trio.transport.dial import dial
+from eraft_trio.transport.dial import DialSettings, dial
 from eraft_trio.transport.errors import (
     ConnectionLost,
     HandshakeRejected,
@@ -62,11 +62,18 @@ class PeerSender:
         security: Security = NO_SECURITY,
     ) -> None:
         self.addr = parse_address(addr)
-        self.cluster = cluster
-        self.node = node
-        self.group = group
         own = parse_address(own_addr) if own_addr is not None else None
-        self.local_host = bind_host(own[0]) if own is not None else None
+        self.dialing = DialSettings(
+            cluster=cluster,
+            node=node,
+            group=group,
+            local_host=bind_host(own[0]) if own is not None else None,
+            security=security,
+            connect_timeout=connect_timeout,
+            handshake_timeout=handshake_timeout,
+            max_frame_size=max_frame_size,
+            write_timeout=write_timeout,
+        )
         # Fault rules name this sender by its node's address and the peer by its own.
         self.fault_src = format_address(own) if own is not None else ""
         self.fault_dst = format_address(self.addr)
@@ -74,11 +81,6 @@ class PeerSender:
         self.queue_bytes_limit = queue_bytes_limit
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
-        self.connect_timeout = connect_timeout
-        self.handshake_timeout = handshake_timeout
-        self.write_timeout = write_timeout
-        self.max_frame_size = max_frame_size
-        self.security = security
         self.connected = False
         self._queue: collections.deque[bytes] = collections.deque()
         self._queue_bytes = 0
@@ -101,7 +103,7 @@ class PeerSender:
         """
         if self._closed:
             return False
-        frame = encode_frame(encode(Push(body=message)), self.max_frame_size)
+        frame = encode_frame(encode(Push(body=message)), self.dialing.max_frame_size)
         if not FAULTS:
             return self._enqueue(frame)
         delays = FAULTS.plan(self.fault_src, self.fault_dst)
@@ -130,6 +132,10 @@ class PeerSender:
         self._closed = True
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+
+    @property
+    def local_host(self) -> str | None:
+        return self.dialing.local_host
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -190,18 +196,7 @@ class PeerSender:
             await trio.sleep(backoff)
 
     async def _connect(self) -> FramedConnection:
-        return await dial(
-            self.addr,
-            local_host=self.local_host,
-            cluster=self.cluster,
-            node=self.node,
-            group=self.group,
-            security=self.security,
-            connect_timeout=self.connect_timeout,
-            handshake_timeout=self.handshake_timeout,
-            max_frame_size=self.max_frame_size,
-            write_timeout=self.write_timeout,
-        )
+        return await dial(self.addr, self.dialing)
 
     async def _pump(self, conn: FramedConnection) -> None:
         """Write the queue into `conn` until it breaks; always ends in ConnectionLost."""

@@ -12,7 +12,7 @@ import trio
 
 from eraft_trio.transport.address import Address, bind_host, format_address, parse_address
 from eraft_trio.transport.connection import DEFAULT_WRITE_TIMEOUT, FramedConnection
-from eraft_trio.transport.dial import dial
+from eraft_trio.transport.dial import DialSettings, dial
 from eraft_trio.transport.errors import (
     ConnectFailed,
     ConnectionLost,
@@ -73,15 +73,17 @@ class RpcClient:
         security: Security = NO_SECURITY,
     ) -> None:
         self.addr = parse_address(addr)
-        self.cluster = cluster
-        self.local_host = bind_host(local_host)
-        self.node = node
-        self.group = group
-        self.connect_timeout = connect_timeout
-        self.handshake_timeout = handshake_timeout
-        self.write_timeout = write_timeout
-        self.max_frame_size = max_frame_size
-        self.security = security
+        self.dialing = DialSettings(
+            cluster=cluster,
+            node=node,
+            group=group,
+            local_host=bind_host(local_host),
+            security=security,
+            connect_timeout=connect_timeout,
+            handshake_timeout=handshake_timeout,
+            max_frame_size=max_frame_size,
+            write_timeout=write_timeout,
+        )
         self.fault_src = local_host or ""
         self.fault_dst = format_address(self.addr)
         self._session: _Session | None = None
@@ -238,18 +240,7 @@ class RpcClient:
             return session
 
     async def _connect(self) -> FramedConnection:
-        return await dial(
-            self.addr,
-            local_host=self.local_host,
-            cluster=self.cluster,
-            node=self.node,
-            group=self.group,
-            security=self.security,
-            connect_timeout=self.connect_timeout,
-            handshake_timeout=self.handshake_timeout,
-            max_frame_size=self.max_frame_size,
-            write_timeout=self.write_timeout,
-        )
+        return await dial(self.addr, self.dialing)
 
     async def _write_requests(self, session: _Session, *, task_status: Any) -> None:
         try:
