@@ -208,11 +208,11 @@ class RaftNode:
             else:
                 last = job[-1]
                 apply = self._apply_function(job)
-                replies = await self._durably(
+                await self._durably(
                     self._state_thread, self.store.apply, apply, last.index, last.term
                 )
                 self._state_applied = last.index
-                self._finish_proposals(job, replies)
+                self._stats["applied_commands"] += len(job)
             self._serve_reads()
 
     async def _durably(self, thread: StoreThread, write: Callable[..., T], *args: Any) -> T:
@@ -246,20 +246,26 @@ class RaftNode:
             ]
             # These entries are already durable on a majority, so their outcome is
             # decided and the replies are deterministic: answer proposers now, while
-            # this transaction's own fsync runs (it only records state that replay
-            # would rebuild). Reads still wait for it: they are served from applied,
-            # committed state only.
-            if token is not None:
-                token.run_sync_soon(self._answer_proposers, committed, replies)
+            # this transaction's own commit runs (it only records state that replay
+            # would rebuild), and only from here: an apply run again after the map
+            # grew finds them answered. Reads still wait for the commit: they are
+            # served from committed state only.
+            assert token is not None, "applies run only inside run()"
+            token.run_sync_soon(self._answer_proposers, committed, replies)
             return replies
 
         return apply
 
     def _answer_proposers(self, committed: list[Entry], replies: list[Any]) -> None:
         for entry, reply in zip(committed, replies, strict=True):
-            found = self._proposals.get(entry.index)
-            if found is not None and found[0] == entry.term:
-                found[1].set(reply)
+            found = self._proposals.pop(entry.index, None)
+            if found is None:
+                continue
+            term, waiter = found
+            if term == entry.term:
+                waiter.set(reply)
+            else:
+                waiter.fail(ProposalDropped("another leader's entry took this log position"))
 
     def _send_all(self, messages: list[Message]) -> None:
         for m in messages:
@@ -332,18 +338,6 @@ class RaftNode:
                 waiter.fail(error)
             return
         self._reads_by_ctx[ctx] = pending
-
-    def _finish_proposals(self, committed: list[Entry], replies: list[Any]) -> None:
-        self._stats["applied_commands"] += len(committed)
-        for entry, reply in zip(committed, replies, strict=True):
-            found = self._proposals.pop(entry.index, None)
-            if found is None:
-                continue
-            term, waiter = found
-            if term == entry.term:
-                waiter.set(reply)
-            else:
-                waiter.fail(ProposalDropped("another leader's entry took this log position"))
 
     def _serve_reads(self) -> None:
         if not self._reads_by_index:
