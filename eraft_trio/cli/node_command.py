@@ -130,6 +130,7 @@ async def serve_node(role: RoleFile, store: NodeStore) -> None:
         peers=role.peers,
         tick_seconds=role.tick_ms / 1000,
         snapshot_entries=role.snapshot_entries,
+        snapshot_bytes=role.snapshot_bytes,
     )
     security = security_of(role)
     link = GroupLink(role.peers, role.id, cluster=role.cluster, group=role.group, security=security)

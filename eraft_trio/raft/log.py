@@ -1,7 +1,7 @@
 """The in-memory Raft log of one node: entries after the last snapshot, plus its cursors.
 
-The whole uncompacted tail lives in memory (the driver compacts it every
-`snapshot_entries`), so the core never reads storage. Cursors, always ordered
+The whole uncompacted tail lives in memory (the driver compacts it by entries and by
+data bytes, see `compaction_point`), so the core never reads storage. Cursors, always ordered
 `snapshot.index <= applied <= commit` and `applied <= stable <= last_index`:
 - `stable`: the last entry known durable on this node's disk;
 - `commit`: the last entry known committed (§5.3);
@@ -20,7 +20,15 @@ class LogInvariantError(AssertionError):
 
 
 class RaftLog:
-    __slots__ = ("snapshot", "entries", "stable", "commit", "applied", "pending_snapshot")
+    __slots__ = (
+        "snapshot",
+        "entries",
+        "data_bytes",
+        "stable",
+        "commit",
+        "applied",
+        "pending_snapshot",
+    )
 
     def __init__(
         self, snapshot: SnapshotMeta, entries: Sequence[Entry], commit: int, applied: int
@@ -30,6 +38,8 @@ class RaftLog:
         for offset, entry in enumerate(self.entries):
             if entry.index != snapshot.index + 1 + offset:
                 raise LogInvariantError(f"log entries not contiguous at {entry.index}")
+        # The data bytes of the entries held, so the driver can bound memory in bytes.
+        self.data_bytes = sum(len(e.data) for e in self.entries)
         self.stable = self.last_index
         self.applied = max(applied, snapshot.index)
         self.commit = max(commit, self.applied)
@@ -113,6 +123,7 @@ class RaftLog:
         if entries and entries[0].index != self.last_index + 1:
             raise LogInvariantError(f"append at {entries[0].index}, last is {self.last_index}")
         self.entries.extend(entries)
+        self.data_bytes += sum(len(e.data) for e in entries)
 
     def maybe_append(
         self, prev_index: int, prev_term: int, commit: int, entries: Sequence[Entry]
@@ -136,9 +147,10 @@ class RaftLog:
 
     def _truncate_and_append(self, entries: Sequence[Entry]) -> None:
         first = entries[0].index
-        del self.entries[first - self.snapshot.index - 1 :]
+        self._drop(first - self.snapshot.index - 1, len(self.entries))
         self.stable = min(self.stable, first - 1)
         self.entries.extend(entries)
+        self.data_bytes += sum(len(e.data) for e in entries)
 
     def commit_to(self, index: int) -> bool:
         if index > self.commit:
@@ -161,6 +173,7 @@ class RaftLog:
         """Replace the whole log with a snapshot received from the leader (§7)."""
         self.snapshot = meta
         self.entries = []
+        self.data_bytes = 0
         self.stable = meta.index
         self.commit = meta.index
         self.applied = meta.index
@@ -174,5 +187,28 @@ class RaftLog:
             raise LogInvariantError(f"compact to {index} beyond applied {self.applied}")
         term = self.term(index)
         assert term is not None
-        del self.entries[: index - self.snapshot.index]
+        self._drop(0, index - self.snapshot.index)
         self.snapshot = SnapshotMeta(index, term)
+
+    def compaction_point(self, max_entries: int, max_bytes: int) -> int | None:
+        """Where to compact so that the log holds at most about `max_entries` applied
+        entries and `max_bytes` of data, keeping a tail of applied entries (a fifth of
+        each bound) so a follower a little behind catches up from the log, not from a
+        snapshot; None while the log is within both bounds or nothing can go."""
+        applied_entries = self.applied - self.snapshot.index
+        if applied_entries <= max_entries and self.data_bytes <= max_bytes:
+            return None
+        keep_entries, keep_bytes = max(1, max_entries // 5), max_bytes // 5
+        index = max(self.applied - keep_entries, self.snapshot.index)
+        tail = self.entries[index - self.snapshot.index : applied_entries]
+        tail_bytes = sum(len(e.data) for e in tail)
+        for entry in tail:  # a tail of large entries keeps fewer of them
+            if tail_bytes <= keep_bytes:
+                break
+            tail_bytes -= len(entry.data)
+            index = entry.index
+        return index if index > self.snapshot.index else None
+
+    def _drop(self, start: int, stop: int) -> None:
+        self.data_bytes -= sum(len(e.data) for e in self.entries[start:stop])
+        del self.entries[start:stop]

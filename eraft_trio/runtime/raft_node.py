@@ -62,6 +62,7 @@ class NodeSettings:
     peers: tuple[str, ...]  # address of every node of the group, by node id
     tick_seconds: float = 0.01
     snapshot_entries: int = 10000
+    snapshot_bytes: int = 32 << 20
 
 
 class PeerLink(Protocol):
@@ -376,14 +377,12 @@ class RaftNode:
     # ------------------------------------------------------------------------------------
 
     def _maybe_compact(self) -> None:
-        limit = self.settings.snapshot_entries
         core = self.core
-        applied = self._state_applied  # the log may only drop what the tables hold
-        if applied - core.snapshot.index <= limit:
-            return
-        # Keep a tail so a follower that lags a little catches up from the log, not a snapshot.
-        keep = max(1, limit // 5)
-        target = applied - keep
+        target = core.log.compaction_point(
+            self.settings.snapshot_entries, self.settings.snapshot_bytes
+        )
+        # The log may only drop what the tables hold.
+        target = min(target or 0, self._state_applied)
         if target > core.snapshot.index:
             core.compact(target)
             self._pending_compact = core.snapshot

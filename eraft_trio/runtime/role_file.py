@@ -11,6 +11,10 @@ from typing import Any
 
 from eraft_trio.transport.security import Security, node_security
 
+# Compact the log once it holds this much data, whatever the entry count, so that
+# memory and what a restart reads stay bounded with large values.
+DEFAULT_SNAPSHOT_BYTES = 32 << 20
+
 
 class RoleFileError(ValueError):
     """A role file that cannot be used; the message names the file, the key and the problem."""
@@ -33,6 +37,7 @@ class RoleFile:
     heartbeat_ms: int
     election_timeout_ms: tuple[int, int]
     snapshot_entries: int
+    snapshot_bytes: int
     tick_ms: int
     group: int  # 0 for the config group
     config_servers: tuple[str, ...]
@@ -71,6 +76,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "heartbeat_ms": (int, False),
         "election_timeout_ms": (list, False),
         "snapshot_entries": (int, False),
+        "snapshot_bytes": (int, False),
         "tick_ms": (int, False),
     },
     "shard": {"group": (int, True), "config_servers": (list, True)},
@@ -153,6 +159,9 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
             path, "raft.election_timeout_ms", f"minimum must exceed heartbeat_ms ({heartbeat_ms})"
         )
     snapshot_entries = _positive(raft.get("snapshot_entries", 10000), path, "raft.snapshot_entries")
+    snapshot_bytes = _positive(
+        raft.get("snapshot_bytes", DEFAULT_SNAPSHOT_BYTES), path, "raft.snapshot_bytes"
+    )
     tick_ms = _positive(raft.get("tick_ms", min(10, heartbeat_ms)), path, "raft.tick_ms")
     if tick_ms > heartbeat_ms:
         raise RoleFileError(path, "raft.tick_ms", "must not exceed heartbeat_ms")
@@ -188,6 +197,7 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         heartbeat_ms=heartbeat_ms,
         election_timeout_ms=(election[0], election[1]),
         snapshot_entries=snapshot_entries,
+        snapshot_bytes=snapshot_bytes,
         tick_ms=tick_ms,
         group=group,
         config_servers=config_servers,

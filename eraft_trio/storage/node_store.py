@@ -140,10 +140,12 @@ class NodeStore:
         if applied.index > base.index and wal.state.term_at(applied.index) != applied.term:
             wal.write(reset_to=applied)
         state = wal.state
+        # The first load takes what the open read; any later one reads the disk again.
+        entries = wal.take_entries() if state.entries is not None else wal.read_entries()
         return LoadedState(
             hard_state=state.hard_state,
             snapshot=state.base,
-            entries=list(state.entries),
+            entries=entries,
             applied=applied.index,
             applied_term=applied.term,
         )
@@ -233,7 +235,7 @@ class NodeStore:
         return {
             "first_index": snapshot.index + 1,
             "last_index": wal.state.last_index,
-            "log_entries": len(wal.state.entries),
+            "log_entries": len(wal.state.terms),
             "snapshot_index": snapshot.index,
             "snapshot_term": snapshot.term,
             "applied_index": applied.index,
@@ -247,7 +249,7 @@ class NodeStore:
             "commit_latency_mean_ms": wal.total_sync_s / wal.fsyncs * 1000.0 if wal.fsyncs else 0.0,
             "state_commits": state_stats.commits,
             "state_commit_latency_mean_ms": state_stats.mean_latency_s * 1000.0,
-            "wal_segment_bytes": wal.statistics()["segment_bytes"],
+            **{f"wal_{key}": value for key, value in wal.statistics().items()},
         }
 
     # --- internals -------------------------------------------------------------------
@@ -315,7 +317,7 @@ class NodeStore:
         folder = self.path / LOG_ENV_DIR
         if not (folder / DATA_FILE).is_file():  # moved over before; only the marking was lost
             state = self._log().state
-            return state.hard_state, state.base, list(state.entries)
+            return state.hard_state, state.base, self._log().read_entries()
         env = lmdb.open(str(folder), max_dbs=MAX_DBS, subdir=True, lock=True)
         try:
             dbs = open_log_dbs(env)

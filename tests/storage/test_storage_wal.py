@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from eraft_trio.raft.types import HardState, SnapshotMeta
+from eraft_trio.raft.types import Entry, HardState, SnapshotMeta
+from eraft_trio.storage import wal as wal_module
 from eraft_trio.storage.errors import InvalidBatchError, StorageError
 from eraft_trio.storage.wal import SUFFIX, WriteAheadLog, encode_record
 
@@ -50,26 +50,106 @@ def test_a_conflicting_suffix_replaces_the_entries_from_its_first_index(tmp_path
     assert reopened(tmp_path).state.entries == make_entries(1, 1, 2) + make_entries(2, 3, 4)
 
 
-@pytest.mark.parametrize("tear", [b"\x00\x00", b"garbage!", encode_record([1, 6, []])[:-1]])
+@pytest.mark.parametrize(
+    "tear", [b"garbage!", encode_record([1, 6, []])[:-1], b"\x00" * 8 + b"later page"]
+)
 def test_replay_stops_at_a_torn_tail_and_writing_goes_on_in_a_new_segment(
     tmp_path: Path, tear: bytes
 ) -> None:
     wal = WriteAheadLog(tmp_path)
     wal.write(entries=make_entries(1, 1, 5))
+    end = wal.statistics()["segment_bytes"]
     wal.close()
     (only,) = segments(tmp_path)
-    with only.open("ab") as f:
+    with only.open("r+b") as f:
+        f.seek(end)
         f.write(tear)  # a write that never finished (so was never acknowledged)
+    torn = only.read_bytes()
 
     wal = reopened(tmp_path)
     assert wal.state.entries == make_entries(1, 1, 5)
     wal.write(entries=make_entries(1, 6, 6))
     wal.close()
-    assert [p.name for p in segments(tmp_path)] != [only.name]  # the torn one is gone
+    assert len(segments(tmp_path)) == 2  # the torn segment is kept as it was, never written
+    assert only.read_bytes() == torn
     assert reopened(tmp_path).state.entries == make_entries(1, 1, 6)
 
 
-def test_segments_rotate_keeping_only_the_live_state(tmp_path: Path) -> None:
+def test_zeroes_after_the_last_record_are_the_preallocated_tail_not_a_tear(
+    tmp_path: Path,
+) -> None:
+    wal = WriteAheadLog(tmp_path, segment_bytes=1 << 20)
+    wal.write(entries=make_entries(1, 1, 5))
+    wal.close()
+    (only,) = segments(tmp_path)
+    assert only.stat().st_size == 1 << 20
+
+    wal = reopened(tmp_path, segment_bytes=1 << 20)
+    wal.write(entries=make_entries(1, 6, 6))
+    wal.close()
+    assert segments(tmp_path) == [only]  # appended in place
+    assert reopened(tmp_path).state.entries == make_entries(1, 1, 6)
+
+
+def test_a_zero_length_before_later_records_is_a_tear_never_written_over(tmp_path: Path) -> None:
+    """Regression (issue 12, bug 4): a write whose first page never reached the disk but
+    whose later pages did left a zero length that replay took for the end of the log; the
+    next write went over it, and a replay after that read the torn write's stale hard
+    state after the acknowledged one: the term went backwards."""
+    wal = WriteAheadLog(tmp_path)
+    wal.write(entries=make_entries(1, 1, 2), hard_state=HardState(term=4, vote=0, commit=2))
+    end = wal.statistics()["segment_bytes"]
+    wal.close()
+    acknowledged_next = encode_record([2, 6, 1, 2])  # what the node writes after the restart
+    stale = encode_record([2, 3, 2, 2])  # the torn write's later page: an older hard state
+    (only,) = segments(tmp_path)
+    with only.open("r+b") as f:
+        f.seek(end)
+        f.write(b"\x00" * len(acknowledged_next) + stale)
+
+    wal = reopened(tmp_path)
+    assert wal.state.hard_state == HardState(term=4, vote=0, commit=2)
+    wal.write(hard_state=HardState(term=6, vote=1, commit=2))
+    wal.close()
+
+    assert reopened(tmp_path).state.hard_state == HardState(term=6, vote=1, commit=2)
+
+
+def test_each_write_appends_its_own_records_only_whatever_the_log_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 12, bug 1): once the live log passed the segment size, every write
+    started a new segment holding a copy of every live entry (and synced three times)."""
+    written: list[int] = []
+    syncs: list[int] = []
+    real_pwrite, real_fdatasync = wal_module._pwrite_all, wal_module.os.fdatasync
+
+    def counted_pwrite(fd: int, data: bytes, offset: int) -> None:
+        written.append(len(data))
+        real_pwrite(fd, data, offset)
+
+    def counted_fdatasync(fd: int) -> None:
+        syncs.append(fd)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(wal_module, "_pwrite_all", counted_pwrite)
+    monkeypatch.setattr(wal_module.os, "fdatasync", counted_fdatasync)
+    wal = WriteAheadLog(tmp_path, segment_bytes=64 << 10)
+    value = b"v" * 1024
+    for index in range(1, 1001):  # 1 MiB of live log, never compacted: 16 segments' worth
+        wal.write(entries=[Entry(term=1, index=index, data=value)])
+    wal.close()
+
+    assert sum(written) < 1.2 * 1000 * len(value)
+    assert len(syncs) <= 1000 + 16
+    replayed = reopened(tmp_path, segment_bytes=64 << 10).state.entries
+    assert replayed is not None
+    assert [e.index for e in replayed] == list(range(1, 1001))
+
+
+def test_segments_holding_only_compacted_entries_are_deleted_oldest_first(
+    tmp_path: Path,
+) -> None:
     wal = WriteAheadLog(tmp_path, segment_bytes=4096)
     for first in range(1, 400, 10):
         wal.write(entries=make_entries(1, first, first + 9))
@@ -77,30 +157,41 @@ def test_segments_rotate_keeping_only_the_live_state(tmp_path: Path) -> None:
             wal.write(compact_to=SnapshotMeta(index=first - 50, term=1), durable_applied=first)
     wal.close()
 
-    assert len(segments(tmp_path)) == 1
+    assert wal.statistics()["segments_deleted"] > 0
+    assert len(segments(tmp_path)) <= 3  # the live entries (59 small ones) span one or two
     state = reopened(tmp_path, segment_bytes=4096).state
     assert state.base == SnapshotMeta(index=341, term=1)
     assert state.entries == make_entries(1, 342, 400)
 
 
-def test_a_crash_between_starting_a_segment_and_deleting_the_old_one_replays_both(
+def test_live_entries_spanning_segments_replay_and_a_missing_one_is_refused(
     tmp_path: Path,
 ) -> None:
     wal = WriteAheadLog(tmp_path, segment_bytes=1)  # every write starts a new segment
     wal.write(entries=make_entries(1, 1, 3))
-    (old,) = segments(tmp_path)
-    kept = tmp_path / "kept"
-    shutil.copy(old, kept)
     wal.write(entries=make_entries(1, 4, 4), hard_state=HardState(term=1, vote=2, commit=4))
+    wal.write(entries=make_entries(2, 4, 5))  # a conflict replaces entry 4
     wal.close()
-    shutil.copy(kept, old)  # as if the old segment had not been deleted yet
-    kept.unlink()
 
-    assert len(segments(tmp_path)) == 2
+    assert len(segments(tmp_path)) == 3
     state = reopened(tmp_path).state
-    assert state.entries == make_entries(1, 1, 4)
+    assert state.entries == make_entries(1, 1, 3) + make_entries(2, 4, 5)
     assert state.hard_state == HardState(term=1, vote=2, commit=4)
-    assert len(segments(tmp_path)) == 1  # and opening tidied up
+
+    segments(tmp_path)[0].unlink()  # entries 1-3 are not compacted: they cannot be missing
+    with pytest.raises(StorageError, match="missing"):
+        reopened(tmp_path)
+
+
+def test_a_segment_whose_start_never_reached_the_disk_is_dropped(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path)
+    wal.write(entries=make_entries(1, 1, 3))
+    wal.close()
+    (only,) = segments(tmp_path)
+    (tmp_path / f"{1:016x}{SUFFIX}").write_bytes(b"\x00" * 4096)  # created, nothing written
+
+    assert reopened(tmp_path).state.entries == make_entries(1, 1, 3)
+    assert segments(tmp_path) == [only]
 
 
 def test_damage_in_a_segment_that_is_not_the_newest_is_refused(tmp_path: Path) -> None:
