@@ -12,17 +12,25 @@ from eraft_trio.transport.codec import register
 class SnapshotChunk:
     """One piece of a snapshot stream from leader `src` to `dst` (a Request; acked each).
 
-    `seq` counts chunks from 0; the receiver stages them in order and steps
-    InstallSnapshot into its core once the chunk with `done` arrives.
+    `(term, src, transfer)` names one transfer: `transfer` is the sender's own counter,
+    so two transfers of the same snapshot from the same leader in the same term differ.
+    `seq` counts that transfer's chunks from 0, and the receiver takes only the next
+    one it expects. `rows` and `checksum` are the sender's totals so far, this chunk
+    included (rows, and the CRC-32 of every chunk's `data` in order): the receiver
+    checks what it staged against them, and steps InstallSnapshot into its core only
+    once the chunk with `done` (no data of its own) agrees.
     """
 
     term: int
     src: int
     dst: int
     meta: SnapshotMeta
+    transfer: int
     seq: int
     data: bytes
     done: bool
+    rows: int
+    checksum: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from eraft_trio.raft.types import (
 )
 from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
 from eraft_trio.runtime.messages import SnapshotChunk
+from eraft_trio.runtime.snapshot_receiver import OK, STALE, SnapshotReceiver
 from eraft_trio.runtime.state_machine import StateMachine
 from eraft_trio.runtime.store_thread import StoreThread
 from eraft_trio.runtime.waiter import Waiter
@@ -107,7 +108,13 @@ class RaftNode:
         self._next_read_ctx = 0
         self._pending_compact: SnapshotMeta | None = None
         self._snapshot_senders: set[int] = set()
-        self._stager: Any = None
+        # Numbers this node's transfers. It restarts at 0 with the process, yet (term,
+        # node, number) stays unique: a restarted node leads again only in a later term.
+        self._snapshot_transfers = 0
+        self._snapshot_receiver = SnapshotReceiver(store)
+        # Chunks are taken one at a time: checking, staging and stepping one chunk must
+        # not interleave with another's (a late chunk racing a new transfer's first).
+        self._snapshot_chunk_lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
         self._trio_token: trio.lowlevel.TrioToken | None = None
         self._log_thread = StoreThread(f"eraft-log-{settings.raft.id}")
@@ -395,6 +402,8 @@ class RaftNode:
 
     async def _send_snapshot(self, m: InstallSnapshot) -> None:
         ok = False
+        self._snapshot_transfers += 1
+        transfer = self._snapshot_transfers
         try:
             reader = await trio.to_thread.run_sync(self.store.open_snapshot, SNAPSHOT_CHUNK_BYTES)
             try:
@@ -403,12 +412,21 @@ class RaftNode:
                 while True:
                     chunk = await trio.to_thread.run_sync(reader.next_chunk)
                     done = chunk is None
-                    reply = await self.link.call(
-                        m.dst,
-                        SnapshotChunk(m.term, m.src, m.dst, meta, seq, chunk or b"", done),
-                        timeout=30.0,
+                    request = SnapshotChunk(
+                        term=m.term,
+                        src=m.src,
+                        dst=m.dst,
+                        meta=meta,
+                        transfer=transfer,
+                        seq=seq,
+                        data=chunk or b"",
+                        done=done,
+                        rows=reader.rows_read,
+                        checksum=reader.checksum,
                     )
-                    if reply != "ok":
+                    reply = await self.link.call(m.dst, request, timeout=30.0)
+                    if reply != OK:
+                        # The follower has dropped this transfer: the core retries later.
                         raise RuntimeError(f"peer refused snapshot chunk: {reply!r}")
                     seq += 1
                     if done:
@@ -426,23 +444,18 @@ class RaftNode:
             self._kick()
 
     async def receive_snapshot_chunk(self, chunk: SnapshotChunk) -> str:
-        """Stage one chunk of a leader's snapshot; on the last, hand it to the core."""
-        if chunk.term < self.core.term:
-            return "stale"
-        if self.core.log.pending_snapshot is not None:
-            return "busy"  # the previous snapshot is still being installed
-        if chunk.seq == 0:
-            self._stager = await trio.to_thread.run_sync(self.store.begin_staging, chunk.meta)
-        stager = self._stager
-        if stager is None or stager.meta != chunk.meta:
-            return "out_of_order"
-        if chunk.data:
-            await trio.to_thread.run_sync(stager.add_chunk, chunk.data)
-        if chunk.done:
-            self._stager = None
-            self.core.step(InstallSnapshot(chunk.term, chunk.src, chunk.dst, chunk.meta))
-            self._kick()
-        return "ok"
+        """Stage one chunk of a leader's snapshot; once a transfer is complete and
+        verified, hand it to the core. Returns "ok", or why the chunk was refused."""
+        async with self._snapshot_chunk_lock:
+            if chunk.term < self.core.term:
+                return STALE
+            if self.core.log.pending_snapshot is not None:
+                return "busy"  # the previous snapshot is still being installed
+            reply = await self._snapshot_receiver.receive(chunk)
+            if reply == OK and chunk.done:
+                self.core.step(InstallSnapshot(chunk.term, chunk.src, chunk.dst, chunk.meta))
+                self._kick()
+            return reply
 
     # ------------------------------------------------------------------------------------
     # Messages and status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -22,8 +23,9 @@ class SnapshotReader:
     """Every row of the state machine as of one read transaction, in chunks of about
     `chunk_bytes` (a single larger row makes a chunk of its own).
 
-    `meta` is the applied position the rows describe. One consumer at a time; it may
-    call `next_chunk` from any thread. If the store's map has to grow (or the store
+    `meta` is the applied position the rows describe; `rows_read` and `checksum` (the
+    CRC-32 of every chunk so far, in order) are what a receiver's stager must end up
+    with. One consumer at a time; it may call `next_chunk` from any thread. If the store's map has to grow (or the store
     closes) meanwhile, the reader is invalidated and the next call raises SnapshotError:
     open a new one.
     """
@@ -38,6 +40,7 @@ class SnapshotReader:
         self._lock = threading.Lock()
         self.rows_read = 0
         self.bytes_read = 0
+        self.checksum = 0
         with gate.reading():
             try:
                 txn = env.begin()
@@ -114,6 +117,7 @@ class SnapshotReader:
         chunk = encode_chunk(rows)
         self.rows_read += len(rows)
         self.bytes_read += len(chunk)
+        self.checksum = zlib.crc32(chunk, self.checksum)
         return chunk
 
     def _release(self) -> None:
@@ -127,8 +131,10 @@ class SnapshotStager:
     """Receives a snapshot's chunks into the `staging` sub-db, one small transaction each.
 
     Beginning a new staging clears the area and makes every older stager stale, so a
-    late chunk of an abandoned transfer can never mix into a newer one. Installing is
-    a WriteBatch(install_snapshot=meta).
+    late chunk of an abandoned transfer can never mix into a newer one. `rows_staged`
+    and `checksum` count what was staged as a SnapshotReader counts what it read, so
+    the receiver can tell a complete transfer from a partial one. Installing is a
+    WriteBatch(install_snapshot=meta).
     """
 
     def __init__(self, writer: DurableWriter, dbs: SubDbs, meta: SnapshotMeta) -> None:
@@ -137,6 +143,7 @@ class SnapshotStager:
         self._meta = meta
         self.rows_staged = 0
         self.bytes_staged = 0
+        self.checksum = 0
         self._generation = writer.run(self._begin)
 
     @property
@@ -148,8 +155,7 @@ class SnapshotStager:
         rows = decode_chunk(chunk)
 
         def stage(txn: lmdb.Transaction[bytes]) -> None:
-            marker = meta_table.get_staging(txn, self._dbs.meta)
-            if marker != meta_table.StagingMarker(self._meta, self._generation):
+            if not self._owns_staging(txn):
                 raise SnapshotError(
                     f"staging of snapshot {self._meta} was superseded or installed; "
                     "begin a new staging"
@@ -160,7 +166,25 @@ class SnapshotStager:
         self._writer.run(stage)
         self.rows_staged += len(rows)
         self.bytes_staged += len(chunk)
+        self.checksum = zlib.crc32(chunk, self.checksum)
         return len(rows)
+
+    def discard(self) -> None:
+        """Empty the staging area, unless a newer stager (or an install) owns it by now.
+
+        Afterwards `meta` cannot be installed: a refused transfer leaves nothing behind.
+        """
+
+        def drop(txn: lmdb.Transaction[bytes]) -> None:
+            if self._owns_staging(txn):
+                txn.drop(self._dbs.staging, delete=False)
+                meta_table.delete_staging(txn, self._dbs.meta)
+
+        self._writer.run(drop)
+
+    def _owns_staging(self, txn: lmdb.Transaction[bytes]) -> bool:
+        marker = meta_table.get_staging(txn, self._dbs.meta)
+        return marker == meta_table.StagingMarker(self._meta, self._generation)
 
     def _begin(self, txn: lmdb.Transaction[bytes]) -> int:
         txn.drop(self._dbs.staging, delete=False)

@@ -55,6 +55,7 @@ def test_a_streamed_snapshot_installs_identical_tables_and_position(
         chunks = list(reader)
         for chunk in chunks:
             stager.add_chunk(chunk)
+        assert (stager.rows_staged, stager.checksum) == (reader.rows_read, reader.checksum)
     assert len(chunks) > 1
     follower.write_batch(
         WriteBatch(
@@ -148,6 +149,29 @@ def test_a_new_staging_makes_the_older_stager_stale(open_store: StoreOpener) -> 
     assert all_rows(follower) == all_rows(leader)
     with pytest.raises(SnapshotError, match="superseded or installed"):
         new.add_chunk(chunk)
+
+
+def test_a_discarded_staging_cannot_be_installed_and_spares_a_newer_one(
+    open_store: StoreOpener,
+) -> None:
+    leader = filled_leader(open_store, rows=10)
+    follower = open_store(data_dir=leader.path.parent / "f", identity={**IDENTITY, "node": 1})
+    with leader.open_snapshot() as reader:
+        (chunk,) = list(reader)
+        meta = reader.meta
+    refused = follower.begin_staging(meta)
+    refused.add_chunk(chunk)
+    refused.discard()
+
+    with pytest.raises(SnapshotError, match="no complete staging"):
+        follower.write_batch(WriteBatch(install_snapshot=meta))
+
+    old = follower.begin_staging(meta)
+    new = follower.begin_staging(meta)
+    new.add_chunk(chunk)
+    old.discard()  # superseded: leaves the newer staging alone
+    follower.write_batch(WriteBatch(install_snapshot=meta))
+    assert all_rows(follower) == all_rows(leader)
 
 
 def test_a_snapshot_behind_the_applied_index_is_refused(open_store: StoreOpener) -> None:

@@ -1,0 +1,101 @@
+"""SnapshotReceiver: stages one snapshot transfer at a time, chunk by chunk, verified.
+
+A transfer is named by (term, leader, the leader's transfer counter). Its chunks are
+taken only in order; the first chunk of a newer transfer replaces the current one, and
+any refusal of a current transfer's chunk ends that transfer (its sender gives up on a
+refusal, so nothing would ever continue it) and discards what it staged. A complete
+transfer is one whose last chunk arrived in order and whose totals match the staging.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import trio
+
+from eraft_trio.runtime.messages import SnapshotChunk
+from eraft_trio.storage.errors import SnapshotError
+from eraft_trio.storage.node_store import NodeStore
+from eraft_trio.storage.snapshot import SnapshotStager
+
+OK = "ok"
+STALE = "stale"  # from an older term, or the first chunk of an older transfer
+UNKNOWN_TRANSFER = "unknown_transfer"  # a later chunk of a transfer not being received
+OUT_OF_ORDER = "out_of_order"  # not the next chunk of the transfer being received
+CORRUPT = "corrupt"  # data that is not a chunk of rows
+MISMATCH = "mismatch"  # the sender's totals (or meta) disagree with what was staged
+
+
+class TransferId(NamedTuple):
+    term: int
+    src: int
+    number: int
+
+    @classmethod
+    def of(cls, chunk: SnapshotChunk) -> TransferId:
+        return cls(chunk.term, chunk.src, chunk.transfer)
+
+    def is_older_than(self, other: TransferId) -> bool:
+        # Only one leader per term, so counters compare only within a term and leader.
+        if self.term != other.term:
+            return self.term < other.term
+        return self.src == other.src and self.number < other.number
+
+
+@dataclass
+class _Transfer:
+    id: TransferId
+    stager: SnapshotStager
+    next_seq: int = 0
+
+    def agrees_with(self, chunk: SnapshotChunk) -> bool:
+        stager = self.stager
+        return (stager.meta, stager.rows_staged, stager.checksum) == (
+            chunk.meta,
+            chunk.rows,
+            chunk.checksum,
+        )
+
+
+class SnapshotReceiver:
+    """Not safe for concurrent calls: its caller takes chunks one at a time."""
+
+    def __init__(self, store: NodeStore) -> None:
+        self._store = store
+        self._current: _Transfer | None = None
+
+    async def receive(self, chunk: SnapshotChunk) -> str:
+        """Stage `chunk`; OK when it was taken (for a `done` chunk: the transfer is
+        complete and its snapshot staged), otherwise why it was refused."""
+        transfer = self._current
+        if transfer is None or transfer.id != TransferId.of(chunk):
+            if chunk.seq != 0:
+                return UNKNOWN_TRANSFER
+            if transfer is not None and TransferId.of(chunk).is_older_than(transfer.id):
+                return STALE
+            transfer = await self._begin(chunk)
+        elif chunk.seq != transfer.next_seq:
+            return await self._end(transfer, OUT_OF_ORDER)
+        try:
+            if chunk.data:
+                await trio.to_thread.run_sync(transfer.stager.add_chunk, chunk.data)
+        except SnapshotError:
+            return await self._end(transfer, CORRUPT)
+        if not transfer.agrees_with(chunk):
+            return await self._end(transfer, MISMATCH)
+        transfer.next_seq += 1
+        if chunk.done:
+            self._current = None  # staged in full: installing it is the core's business
+        return OK
+
+    async def _begin(self, chunk: SnapshotChunk) -> _Transfer:
+        stager = await trio.to_thread.run_sync(self._store.begin_staging, chunk.meta)
+        self._current = _Transfer(TransferId.of(chunk), stager)
+        return self._current
+
+    async def _end(self, transfer: _Transfer, refusal: str) -> str:
+        """Abandon the current transfer and discard its staging; returns `refusal`."""
+        self._current = None
+        await trio.to_thread.run_sync(transfer.stager.discard)
+        return refusal
