@@ -19,7 +19,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import trio
 
@@ -53,6 +53,14 @@ T = TypeVar("T")
 
 SNAPSHOT_CHUNK_BYTES = 1 << 20
 APPLY_QUEUE_LENGTH = 64
+# Bounds of one apply transaction made of queued batches: a commit that has to wait
+# does not make every later batch wait for a commit of its own.
+MERGED_APPLY_ENTRIES = 4096
+MERGED_APPLY_BYTES = 16 << 20
+
+# A job of the apply pipeline: committed entries, or a snapshot to install (with the
+# event its installer waits on).
+StateJob: TypeAlias = "list[Entry] | tuple[SnapshotMeta, trio.Event]"
 
 
 @dataclass(frozen=True)
@@ -122,13 +130,14 @@ class RaftNode:
         # Jobs of the apply pipeline, in log order: committed entries to apply, or a
         # snapshot to install (with the event its installer waits on). Bounded, so a
         # node catching up cannot run far ahead of what its state has applied.
-        self._state_jobs_in, self._state_jobs_out = trio.open_memory_channel[
-            "list[Entry] | tuple[SnapshotMeta, trio.Event]"
-        ](APPLY_QUEUE_LENGTH)
+        self._state_jobs_in, self._state_jobs_out = trio.open_memory_channel[StateJob](
+            APPLY_QUEUE_LENGTH
+        )
         self._state_applied = loaded.applied  # the last index the tables hold
         self._stats = {
             "proposals": 0,
             "applied_commands": 0,
+            "apply_batches": 0,
             "reads": 0,
             "ready_batches": 0,
             "snapshots_sent": 0,
@@ -207,13 +216,22 @@ class RaftNode:
         self._maybe_compact()
 
     async def _apply_loop(self) -> None:
-        async for job in self._state_jobs_out:
+        held: StateJob | None = None
+        while True:
+            if held is None:
+                try:
+                    job = await self._state_jobs_out.receive()
+                except trio.EndOfChannel:
+                    return
+            else:
+                job, held = held, None
             if isinstance(job, tuple):
                 meta, installed = job
                 await self._durably(self._state_thread, self.store.install_snapshot, meta)
                 self._state_applied = meta.index
                 installed.set()
             else:
+                job, held = self._merge_queued_applies(job)
                 last = job[-1]
                 apply = self._apply_function(job)
                 await self._durably(
@@ -221,7 +239,24 @@ class RaftNode:
                 )
                 self._state_applied = last.index
                 self._stats["applied_commands"] += len(job)
+                self._stats["apply_batches"] += 1
             self._serve_reads()
+
+    def _merge_queued_applies(self, entries: list[Entry]) -> tuple[list[Entry], StateJob | None]:
+        """Committed entries that queued up behind a slow state commit go into one
+        transaction (one flush) with these, up to a bound; a snapshot job ends the merge
+        and is handed back to run next."""
+        size = sum(len(e.data) for e in entries)
+        while len(entries) < MERGED_APPLY_ENTRIES and size < MERGED_APPLY_BYTES:
+            try:
+                more = self._state_jobs_out.receive_nowait()
+            except trio.WouldBlock:
+                break
+            if isinstance(more, tuple):
+                return entries, more
+            entries = entries + more
+            size += sum(len(e.data) for e in more)
+        return entries, None
 
     async def _durably(self, thread: StoreThread, write: Callable[..., T], *args: Any) -> T:
         """Run a write; on a full disk keep retrying it until space returns.
