@@ -22,7 +22,7 @@ from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError
-from eraft_trio.roles.shard import commands
+from eraft_trio.roles.shard import commands, transfer
 from eraft_trio.roles.shard.requests import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
 from eraft_trio.runtime.errors import RuntimeErrorBase, error_reply
 from eraft_trio.runtime.raft_node import RaftNode
@@ -151,19 +151,13 @@ class ShardRoleServer:
                         "group %d installed bucket %d of config %d", self.role.group, bucket, num
                     )
                     return
-                cursor = self._cursor_of(bucket)
-                if cursor is None:
-                    return
+                # Not a local read of the cursor: the proposer is answered from inside the
+                # apply, before the state commits, so that read may still see the old one.
+                cursor = transfer.next_cursor(cursor, install.rows, install.sessions)
         except (EraftError, RuntimeErrorBase) as exc:
             log.debug("pull of bucket %d: %s", bucket, exc)
         finally:
             self._pulling.discard(bucket)
-
-    def _cursor_of(self, bucket: int) -> Any:
-        for pull in self.node.read_local(("pulls",)):
-            if pull["bucket"] == bucket:
-                return pull["cursor"]
-        return None
 
     async def _gc_loop(self) -> None:
         while True:
