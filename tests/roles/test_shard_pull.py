@@ -16,9 +16,11 @@ from typing import Any
 
 import trio
 
+from eraft_trio.roles.shard import server as shard_server
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import InstallChunk, Put, decode_command
 from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
+from eraft_trio.roles.shard.pull_stream import CHUNKS_AHEAD
 from eraft_trio.roles.shard.requests import FetchBucket
 from eraft_trio.roles.shard.server import ShardRoleServer
 from eraft_trio.roles.shard.tables import KV
@@ -178,3 +180,65 @@ async def test_each_chunk_is_fetched_once_and_installed_at_the_first_proposal(
     fetched_twice = [f for f, n in Counter(old_owner.fetches).items() if n > 1]
     assert fetched_twice == []
     assert [reply for _, reply in node.installs if not reply.get("applied")] == []
+
+
+async def test_the_next_chunk_is_fetched_while_the_last_one_is_proposed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cluster = handed_off({2: 60})
+    node, old_owner = await pull_everything(cluster)
+
+    chunks = len(node.installs)
+    assert chunks >= 6
+    # Every fetch but the first overlaps the install of the chunk before it.
+    assert old_owner.during_propose == len(old_owner.fetches) - 1
+    assert len(old_owner.fetches) == chunks
+    # Bounded: the chunk being proposed, plus at most CHUNKS_AHEAD fetched after it.
+    assert old_owner.most_ahead == CHUNKS_AHEAD + 1
+    assert rows_of(cluster.groups[2], 2) == rows_of(cluster.groups[1], 2)
+
+
+async def test_several_buckets_stream_at_once_but_no_more_than_the_limit(
+    autojump_clock: trio.testing.MockClock, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(shard_server, "BUCKETS_IN_FLIGHT", 2)
+    cluster = handed_off({0: 25, 1: 25, 3: 25})
+    node, old_owner = await pull_everything(cluster)
+
+    assert old_owner.most_buckets_at_once == 2
+    for bucket in (0, 1, 3):
+        assert rows_of(cluster.groups[2], bucket) == rows_of(cluster.groups[1], bucket)
+    assert [reply for _, reply in node.installs if not reply.get("applied")] == []
+
+
+async def test_a_failed_fetch_ends_the_stream_and_the_next_one_resumes_at_the_cursor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cluster = handed_off({2: 40})
+
+    def fail_the_third_fetch(node: LaggingNode, old_owner: RecordingOldOwner) -> None:
+        old_owner.fail_fetch = 3
+
+    node, old_owner = await pull_everything(cluster, fail_the_third_fetch)
+
+    assert rows_of(cluster.groups[2], 2) == rows_of(cluster.groups[1], 2)
+    assert [reply for _, reply in node.installs if not reply.get("applied")] == []
+    (refetched,) = [f for f, n in Counter(old_owner.fetches).items() if n > 1]
+    assert refetched == old_owner.fetches[2]  # only the failed one is asked for again
+
+
+async def test_a_leader_change_mid_bucket_resumes_from_the_replicated_cursor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cluster = handed_off({2: 40})
+
+    def step_down_at_the_second_install(node: LaggingNode, old_owner: RecordingOldOwner) -> None:
+        node.step_down_at_install = 2
+
+    node, _ = await pull_everything(cluster, step_down_at_the_second_install)
+
+    assert rows_of(cluster.groups[2], 2) == rows_of(cluster.groups[1], 2)
+    # The install whose answer was lost had applied: the new stream starts after it.
+    assert [reply for _, reply in node.installs if not reply.get("applied")] == []
+    cursors = [install.after_key for install, _ in node.installs]
+    assert len(cursors) == len(set(cursors))
