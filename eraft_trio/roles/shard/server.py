@@ -4,15 +4,19 @@ Only the group's leader runs the loops, and everything they decide goes through 
 group's log, so every replica changes config, installs chunks and deletes buckets at
 the same log index (DESIGN section 6):
 - poll the config group for the config after ours and propose it (one at a time);
-- for each bucket we are pulling, fetch the next chunk from its old owner and
-  propose it (resumable from the cursor the replicated state holds);
+- for each bucket we are pulling (a few at once), stream its chunks from the old owner
+  into the log (pull_stream.py: fetched ahead, installed in cursor order, resumable
+  from the cursor the replicated state holds);
 - for each bucket we finished pulling, tell its old owner to drop it, then record it.
+The pull and GC loops poll, and are also woken at once by what gives them work: a
+config applied, a bucket finished.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import trio
@@ -23,6 +27,7 @@ from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError
 from eraft_trio.roles.shard import commands
+from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
 from eraft_trio.roles.shard.requests import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
 from eraft_trio.runtime.errors import RuntimeErrorBase, error_reply
 from eraft_trio.runtime.raft_node import RaftNode
@@ -34,7 +39,27 @@ log = logging.getLogger(__name__)
 CONFIG_POLL_SECONDS = 0.1
 MIGRATION_POLL_SECONDS = 0.05
 CHUNK_BYTES = 1 << 20
+BUCKETS_IN_FLIGHT = 4  # buckets pulled at once; each holds a few chunks in memory
 PEER_CALL_TIMEOUT = 5.0
+
+
+class Wakeup:
+    """What a polling loop sleeps on: `set()` ends its current (or next) wait at once."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Sleep up to `timeout`; whether `set()` was called (since the last wait)."""
+        with trio.move_on_after(timeout):
+            await self._event.wait()
+        woken = self._event.is_set()
+        if woken:
+            self._event = trio.Event()
+        return woken
 
 
 class ShardRoleServer:
@@ -44,11 +69,16 @@ class ShardRoleServer:
         self.pool: ConnectionPool | None = None
         self._groups: dict[tuple[str, ...], GroupCaller] = {}
         self._pulling: set[int] = set()
+        self._bucket_slots = trio.CapacityLimiter(BUCKETS_IN_FLIGHT)
+        self._progress: dict[int, PullProgress] = {}  # bucket -> this leader's pull of it
+        self._pulls_wakeup = Wakeup()
+        self._gc_wakeup = Wakeup()
         self._stats = {
             "gets": 0,
             "puts": 0,
             "deletes": 0,
             "chunks_installed": 0,
+            "bytes_installed": 0,
             "buckets_dropped": 0,
         }
 
@@ -108,69 +138,93 @@ class ShardRoleServer:
                 )
                 if reply.get("ok"):
                     log.info("group %d moved to config %d", self.role.group, reply["num"])
+                    self._pulls_wakeup.set()
             except (EraftError, RuntimeErrorBase) as exc:
                 log.debug("config poll: %s", exc)
 
     async def _pull_loop(self, nursery: trio.Nursery) -> None:
         while True:
-            await trio.sleep(MIGRATION_POLL_SECONDS)
+            woken = await self._pulls_wakeup.wait(MIGRATION_POLL_SECONDS)
             if not self.node.is_leader:
+                self._progress.clear()
                 continue
-            for pull in self.node.read_local(("pulls",)):
-                if pull["bucket"] not in self._pulling:
-                    self._pulling.add(pull["bucket"])
-                    nursery.start_soon(self._pull_bucket, pull)
+            try:
+                pulls = await self._pending(("pulls",), woken, self._pulling)
+            except RuntimeErrorBase as exc:
+                log.debug("pull poll: %s", exc)
+                continue
+            for pull in pulls:
+                self._pulling.add(pull["bucket"])
+                nursery.start_soon(self._pull_bucket, pull)
+
+    async def _pending(
+        self, query: tuple[str], woken: bool, claimed: Collection[int] = ()
+    ) -> list[dict[str, Any]]:
+        """The `pulls` or `gcs` entries whose bucket is not `claimed`, from committed state.
+
+        The local read is only the cheap "anything to do?" test, since it may trail
+        what this leader was already answered (a proposer hears before the state
+        commits): the entries acted on come from a linearizable read, which holds every
+        install and GC notice applied so far, so a bucket just finished is not pulled again.
+        """
+        if not woken and all(e["bucket"] in claimed for e in self.node.read_local(query)):
+            return []
+        entries: list[dict[str, Any]] = await self.node.read(query)
+        return [e for e in entries if e["bucket"] not in claimed]
 
     async def _pull_bucket(self, pull: dict[str, Any]) -> None:
-        """Fetch and install one bucket chunk by chunk; the replicated cursor is the truth."""
-        bucket, num = pull["bucket"], pull["num"]
-        cursor = pull["cursor"]
+        """Stream one bucket into the log (at most BUCKETS_IN_FLIGHT at once)."""
+        bucket = pull["bucket"]
         try:
-            group = self._group(tuple(pull["addresses"]))
-            while self.node.is_leader:
-                chunk = await group.call(
-                    FetchBucket(num, bucket, cursor, CHUNK_BYTES), Deadline(PEER_CALL_TIMEOUT)
+            async with self._bucket_slots:
+                progress = self._progress.setdefault(
+                    bucket, PullProgress(bucket, pull["num"], pull["gid"], trio.current_time())
                 )
-                if chunk.get("err"):
-                    log.debug("fetch bucket %d: %s", bucket, chunk)
-                    return
-                install = commands.InstallChunk(
-                    num,
-                    bucket,
-                    cursor,
-                    tuple((k, v) for k, v in chunk["rows"]),
-                    tuple((c, s, r) for c, s, r in chunk["sessions"]),
-                    bool(chunk["done"]),
-                )
-                reply = await self.node.propose(commands.encode_command(install))
-                if not reply.get("applied"):
-                    return  # stale or duplicate: the next poll starts from the stored cursor
-                self._stats["chunks_installed"] += 1
-                if chunk["done"]:
-                    log.info(
-                        "group %d installed bucket %d of config %d", self.role.group, bucket, num
-                    )
-                    return
-                cursor = self._cursor_of(bucket)
-                if cursor is None:
-                    return
-        except (EraftError, RuntimeErrorBase) as exc:
-            log.debug("pull of bucket %d: %s", bucket, exc)
+                group = self._group(tuple(pull["addresses"]))
+
+                async def fetch(request: FetchBucket) -> dict[str, Any]:
+                    reply: dict[str, Any] = await group.call(request, Deadline(PEER_CALL_TIMEOUT))
+                    return reply
+
+                async def install(chunk: commands.InstallChunk) -> bool:
+                    return await self._install(chunk, progress)
+
+                await stream_bucket(pull, CHUNK_BYTES, fetch, install)
+        except* (EraftError, RuntimeErrorBase) as group_error:
+            log.debug("pull of bucket %d: %s", bucket, group_error.exceptions)
         finally:
             self._pulling.discard(bucket)
 
-    def _cursor_of(self, bucket: int) -> Any:
-        for pull in self.node.read_local(("pulls",)):
-            if pull["bucket"] == bucket:
-                return pull["cursor"]
-        return None
+    async def _install(self, chunk: commands.InstallChunk, progress: PullProgress) -> bool:
+        """Propose one chunk; whether it applied (if not, the stream stops and restarts)."""
+        reply = await self.node.propose(commands.encode_command(chunk))
+        if not reply.get("applied"):
+            log.debug("chunk of bucket %d not applied: %s", chunk.bucket, reply)
+            return False
+        self._stats["chunks_installed"] += 1
+        self._stats["bytes_installed"] += progress.add(chunk)
+        if chunk.done:
+            self._progress.pop(chunk.bucket, None)
+            self._gc_wakeup.set()
+            log.info(
+                "group %d installed bucket %d of config %d",
+                self.role.group,
+                chunk.bucket,
+                chunk.config_num,
+            )
+        return True
 
     async def _gc_loop(self) -> None:
         while True:
-            await trio.sleep(MIGRATION_POLL_SECONDS)
+            woken = await self._gc_wakeup.wait(MIGRATION_POLL_SECONDS)
             if not self.node.is_leader:
                 continue
-            for gc in self.node.read_local(("gcs",)):
+            try:
+                notices = await self._pending(("gcs",), woken)
+            except RuntimeErrorBase as exc:
+                log.debug("gc poll: %s", exc)
+                continue
+            for gc in notices:
                 try:
                     group = self._group(tuple(gc["addresses"]))
                     reply = await group.call(
@@ -193,6 +247,8 @@ class ShardRoleServer:
 
     def statistics(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"role": "shard", **self._stats}
+        now = trio.current_time()
+        stats["pulls"] = [p.to_json(now) for _, p in sorted(self._progress.items())]
         # Status must render even when the tables are mid-restore.
         with contextlib.suppress(Exception):
             stats["shard"] = self.node.read_local(("status",))

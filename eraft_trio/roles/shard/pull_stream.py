@@ -1,0 +1,107 @@
+"""One bucket's pull as a stream: chunks fetched ahead of their installs, installed in order.
+
+The network side of migration (trio), used by the shard server's leader. The fetcher
+asks the old owner for the chunk after the cursor the previous chunk leaves once
+installed (transfer.next_cursor), without waiting for that install; a bounded channel
+holds at most CHUNKS_AHEAD fetched chunks, so memory stays bounded per bucket. The
+installer proposes them one at a time, in the order fetched: each InstallChunk names
+the cursor it follows, and the state machine applies it only if that is the cursor it
+holds, so a chunk can never be installed out of order or twice. The first chunk that
+does not apply ends the stream; the next attempt starts from the replicated cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from eraft_trio.roles.shard import transfer
+from eraft_trio.roles.shard.commands import InstallChunk
+from eraft_trio.roles.shard.requests import FetchBucket
+
+log = logging.getLogger(__name__)
+
+CHUNKS_AHEAD = 2  # fetched chunks waiting for their install, per bucket
+
+Fetch = Callable[[FetchBucket], Awaitable[dict[str, Any]]]
+Install = Callable[[InstallChunk], Awaitable[bool]]
+
+
+@dataclass
+class PullProgress:
+    """What this leader installed of one bucket so far, for `eraft ctl status`."""
+
+    bucket: int
+    num: int
+    from_gid: int
+    started: float  # trio.current_time() when this leader began pulling it
+    bytes: int = 0
+    rows: int = 0
+    chunks: int = 0
+
+    def add(self, install: InstallChunk) -> int:
+        """Count an installed chunk; its bytes of keys and values."""
+        size = sum(len(key) + len(value) for key, value in install.rows)
+        self.bytes += size
+        self.rows += len(install.rows)
+        self.chunks += 1
+        return size
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        seconds = max(now - self.started, 1e-9)
+        return {
+            "bucket": self.bucket,
+            "num": self.num,
+            "from_gid": self.from_gid,
+            "bytes": self.bytes,
+            "rows": self.rows,
+            "chunks": self.chunks,
+            "seconds": round(seconds, 3),
+            "bytes_per_s": round(self.bytes / seconds),
+        }
+
+
+async def stream_bucket(
+    pull: dict[str, Any], chunk_bytes: int, fetch: Fetch, install: Install
+) -> None:
+    """Pull the bucket of a `("pulls",)` entry from its cursor on, until it is done or a
+    chunk cannot be fetched or installed (errors of `fetch` and `install` propagate)."""
+    send, receive = trio.open_memory_channel[InstallChunk](CHUNKS_AHEAD - 1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_fetch_ahead, pull, chunk_bytes, fetch, send)
+        async for chunk in receive:
+            if not await install(chunk) or chunk.done:
+                break
+        # Whatever was fetched ahead of a chunk that did not apply (or of the last) is moot.
+        nursery.cancel_scope.cancel()
+
+
+async def _fetch_ahead(
+    pull: dict[str, Any],
+    chunk_bytes: int,
+    fetch: Fetch,
+    send: trio.MemorySendChannel[InstallChunk],
+) -> None:
+    bucket, num, cursor = pull["bucket"], pull["num"], pull["cursor"]
+    async with send:
+        while True:
+            reply = await fetch(FetchBucket(num, bucket, cursor, chunk_bytes))
+            if reply.get("err"):
+                log.debug("fetch of bucket %d: %s", bucket, reply)
+                return  # closing the channel ends the stream once the installs caught up
+            chunk = InstallChunk(
+                num,
+                bucket,
+                cursor,
+                tuple((key, value) for key, value in reply["rows"]),
+                tuple((c, s, r) for c, s, r in reply["sessions"]),
+                bool(reply["done"]),
+            )
+            await send.send(chunk)
+            if chunk.done:
+                return
+            cursor = transfer.next_cursor(cursor, chunk.rows, chunk.sessions)
