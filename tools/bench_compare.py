@@ -32,9 +32,11 @@ from typing import Any
 
 from bench_compare_core import (
     DEFAULT_POINTS,
+    MAX_VALUE_SIZE,
     VALUE_SIZE,
     Point,
     PointResult,
+    key_count,
     parse_points,
     render_report,
     report_document,
@@ -69,6 +71,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_POINTS,
         help=f"KIND:CLIENTS,... with KIND put or get (default {DEFAULT_POINTS})",
     )
+    parser.add_argument(
+        "--value-size",
+        type=int,
+        default=VALUE_SIZE,
+        metavar="B",
+        help=f"bytes per value, the same raw size for both (default {VALUE_SIZE}, "
+        f"at most {MAX_VALUE_SIZE}); large values shrink the key space",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--skip-etcd", action="store_true", help="measure eraft only (no ratios)")
     parser.add_argument(
@@ -77,6 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.duration < 1:
         parser.error("--duration must be >= 1")
+    if not 0 <= args.value_size <= MAX_VALUE_SIZE:
+        parser.error(f"--value-size must be 0..{MAX_VALUE_SIZE} (eraft's default max_value_bytes)")
     try:
         args.point_list = parse_points(args.points)
     except ValueError as exc:
@@ -117,10 +129,15 @@ def load_1m() -> float:
 
 
 def run_etcd(
-    points: list[Point], results: dict[Point, PointResult], duration: int, folder: Path
+    points: list[Point],
+    results: dict[Point, PointResult],
+    duration: int,
+    value_size: int,
+    folder: Path,
 ) -> None:
     cluster = EtcdCluster(folder)
-    value = random.Random(0).randbytes(VALUE_SIZE)
+    value = random.Random(0).randbytes(value_size)
+    keys = key_count(value_size)
     try:
         say("starting a 3-member etcd cluster")
         cluster.start()
@@ -130,12 +147,12 @@ def run_etcd(
         for point in points:
             if point.kind == "get" and not preloaded:
                 say(f"etcd: writing all keys once before {point.label}")
-                cluster.preload(value)
+                cluster.preload(value, keys)
                 preloaded = True
                 url = cluster.leader_url()
             load = load_1m()
             say(f"etcd {point.label}, {duration} s (load {load})")
-            figures = measure_etcd(url, point, duration, value, folder)
+            figures = measure_etcd(url, point, duration, value, keys, folder)
             results[point].etcd = figures
             results[point].load_1m = {**(results[point].load_1m or {}), "etcd": load}
             say(
@@ -147,7 +164,11 @@ def run_etcd(
 
 
 def run_eraft(
-    points: list[Point], results: dict[Point, PointResult], duration: int, folder: Path
+    points: list[Point],
+    results: dict[Point, PointResult],
+    duration: int,
+    value_size: int,
+    folder: Path,
 ) -> None:
     cluster = EraftCluster(folder)
     try:
@@ -156,7 +177,9 @@ def run_eraft(
         for point in points:
             load = load_1m()
             say(f"eraft {point.label}, {duration} s (load {load})")
-            figures = measure_eraft(cluster.servers_arg, point, duration)
+            figures = measure_eraft(
+                cluster.servers_arg, point, duration, value_size, key_count(value_size)
+            )
             results[point].eraft = figures
             results[point].load_1m = {**(results[point].load_1m or {}), "eraft": load}
             say(
@@ -183,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_etcd:
             ensure_commands(["etcd", "wrk"])
             (folder / "etcd").mkdir()
-            run_etcd(points, results, args.duration, folder / "etcd")
+            run_etcd(points, results, args.duration, args.value_size, folder / "etcd")
         (folder / "eraft").mkdir()
-        run_eraft(points, results, args.duration, folder / "eraft")
+        run_eraft(points, results, args.duration, args.value_size, folder / "eraft")
     except SetupError as exc:
         print(f"tools/bench_compare.py: {exc}", file=sys.stderr)
         if not args.keep:
@@ -213,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         machine=machine,
         versions=versions,
         started_at=started_at,
+        value_size=args.value_size,
+        keys=key_count(args.value_size),
     )
     if args.json:
         print(json.dumps(document, indent=2))

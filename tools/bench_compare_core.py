@@ -18,6 +18,15 @@ DEFAULT_POINTS = "put:1,put:16,put:64,get:64"
 # The same key space and key names as `eraft bench` (its --keys default, its key_name()).
 KEYS = 10_000
 VALUE_SIZE = 100
+# The largest --value-size: eraft's default [limits] max_value_bytes (etcd's default request
+# limit, 1.5 MiB, takes it too).
+MAX_VALUE_SIZE = 1 << 20
+# The get points read a key space written once; with large values it shrinks so the preload
+# writes about this much per system (but never fewer than MIN_KEYS keys).
+PRELOAD_BYTES = 256 << 20
+MIN_KEYS = 100
+# A preload txn stays this small, well under etcd's default request limit of 1.5 MiB.
+TXN_BYTES = 1 << 20
 # The line wrk's done() prints, so it can be told from wrk's own summary.
 WRK_MARKER = "BENCH_COMPARE_JSON "
 
@@ -58,6 +67,17 @@ def parse_points(text: str) -> list[Point]:
     if not points:
         raise ValueError("no points given")
     return points
+
+
+def key_count(value_size: int) -> int:
+    """The size of the key space both systems use for values of `value_size` bytes."""
+    return max(MIN_KEYS, min(KEYS, PRELOAD_BYTES // max(1, value_size)))
+
+
+def mb_per_s(ops_per_s: float | None, value_size: int) -> float | None:
+    """Value bytes per second in decimal MB, as `eraft bench` counts them (both systems move
+    the same raw values; etcd's JSON gateway base64-encodes them on the wire)."""
+    return None if ops_per_s is None else round(ops_per_s * value_size / 1e6, 3)
 
 
 @dataclass(frozen=True)
@@ -202,14 +222,17 @@ def report_document(
     machine: Mapping[str, Any],
     versions: Mapping[str, str | None],
     started_at: str,
+    value_size: int = VALUE_SIZE,
+    keys: int = KEYS,
 ) -> dict[str, Any]:
-    """Everything one run measured, as `--json` prints it."""
+    """Everything one run measured, as `--json` prints it (MB/s follows from ops_per_s
+    and value_size, so the figures keep their shape)."""
     targets = evaluate_targets(results)
     return {
         "started_at": started_at,
         "duration_s": duration_s,
-        "value_size": VALUE_SIZE,
-        "keys": KEYS,
+        "value_size": value_size,
+        "keys": keys,
         "machine": dict(machine),
         "versions": dict(versions),
         "points": [
@@ -249,6 +272,22 @@ def _met_cell(met: bool | None) -> str:
     return "[green]met[/]" if met else "[red]NOT met[/]"
 
 
+def _add_mb_row(
+    table: Table, value_size: int, etcd: Mapping[str, Any] | None, eraft: Mapping[str, Any] | None
+) -> None:
+    etcd_mb = mb_per_s(None if etcd is None else etcd["ops_per_s"], value_size)
+    eraft_mb = mb_per_s(None if eraft is None else eraft["ops_per_s"], value_size)
+    digits = 3 if value_size < 10_000 else 1  # small values move little: keep it readable
+    table.add_row(
+        "",
+        "MB/s",
+        _num(etcd_mb, digits),
+        _num(eraft_mb, digits),
+        _ratio_cell(ratio(eraft_mb, etcd_mb), better_high=True),
+        "",
+    )
+
+
 def render_report(console: Console, document: Mapping[str, Any]) -> None:
     """The side-by-side table (a row per point and figure, narrow enough for 80 columns),
     with issue 8's target beside the figure it concerns, then the targets one per line."""
@@ -278,6 +317,7 @@ def render_report(console: Console, document: Mapping[str, Any]) -> None:
                 if target is None
                 else f"{target['comparison']} {target['threshold']:.1f}x {_met_cell(target['met'])}",
             )
+        _add_mb_row(table, document["value_size"], etcd, eraft)
         if any(side is not None and side["errors"] for side in (etcd, eraft)):
             table.add_row(
                 "",
@@ -350,6 +390,11 @@ function done(summary, latency, requests)
     latency:percentile(50.0), latency:percentile(99.0), latency:percentile(99.9)))
 end
 """
+
+
+def txn_puts(value_size: int) -> int:
+    """Puts per preload txn: at most 100 (etcd allows 128 ops), fewer for large values."""
+    return max(1, min(100, TXN_BYTES // (value_size + 64)))
 
 
 def preload_bodies(value: bytes, keys: int = KEYS, per_txn: int = 100) -> list[str]:

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from bench_compare_core import (
-    KEYS,
-    VALUE_SIZE,
     Figures,
     Point,
     figures_from_eraft,
     figures_from_wrk,
     preload_bodies,
+    txn_puts,
     wrk_script,
 )
 
@@ -280,10 +279,10 @@ class EtcdCluster:
                     return self.client_url(i)
         raise SetupError("etcd: no member says it is the leader")
 
-    def preload(self, value: bytes) -> None:
+    def preload(self, value: bytes, keys: int) -> None:
         """Write every key once (for the get points), outside any measured window."""
         url = f"{self.leader_url()}/v3/kv/txn"
-        for body in preload_bodies(value):
+        for body in preload_bodies(value, keys, txn_puts(len(value))):
             answer = _http_json(url, body, timeout=30)
             if not answer.get("succeeded"):
                 raise SetupError(f"etcd: preload txn failed: {answer}")
@@ -291,17 +290,19 @@ class EtcdCluster:
             f"{self.leader_url()}/v3/kv/range",
             {"key": "YmVuY2gt", "range_end": "YmVuY2gu", "count_only": True},  # "bench-".."bench."
         )
-        if int(count.get("count", 0)) < KEYS:
-            raise SetupError(f"etcd: preload wrote {count.get('count')} of {KEYS} keys")
+        if int(count.get("count", 0)) < keys:
+            raise SetupError(f"etcd: preload wrote {count.get('count')} of {keys} keys")
 
     def stop(self) -> None:
         self.procs.stop()
 
 
-def measure_etcd(url: str, point: Point, duration: int, value: bytes, folder: Path) -> Figures:
+def measure_etcd(
+    url: str, point: Point, duration: int, value: bytes, keys: int, folder: Path
+) -> Figures:
     """One point with wrk: one thread, `clients` keep-alive connections, each closed-loop."""
     script = folder / f"wrk-{point.kind}.lua"
-    script.write_text(wrk_script(point.kind, value))
+    script.write_text(wrk_script(point.kind, value, keys))
     argv = [
         "wrk",
         "-t1",
@@ -378,12 +379,12 @@ class EraftCluster:
         self.procs.stop()
 
 
-def measure_eraft(servers: str, point: Point, duration: int) -> Figures:
+def measure_eraft(servers: str, point: Point, duration: int, value_size: int, keys: int) -> Figures:
     mix = "1:0" if point.kind == "put" else "0:1"
     argv = [
         *ERAFT, "bench", "-s", servers, "--timeout", "30",
         "--clients", str(point.clients), "--duration", str(duration),
-        "--value-size", str(VALUE_SIZE), "--keys", str(KEYS), "--mix", mix, "--json",
+        "--value-size", str(value_size), "--keys", str(keys), "--mix", mix, "--json",
     ]  # fmt: skip
     done = run_captured(argv, timeout=duration + 300)
     if done.returncode != 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 
 import trio
@@ -17,6 +18,7 @@ from eraft_trio.cli.bench_workload import (
     KeyValue,
     LoadClock,
     PreloadProgress,
+    bench_value,
     key_name,
     preload,
     run_load,
@@ -30,6 +32,7 @@ from eraft_trio.cli.ctl_command import (
 )
 from eraft_trio.client.kv_client import Client
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
+from eraft_trio.runtime.role_file import DEFAULT_MAX_VALUE_BYTES
 
 NAME = "eraft bench"
 
@@ -54,10 +57,18 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 async def bench(options: BenchOptions) -> int:
-    async with Client.connect(options.servers, timeout=options.timeout) as kv:
+    # The cluster's own [limits] decide which value sizes it takes, so the client lets
+    # any --value-size through to it.
+    client_limit = max(DEFAULT_MAX_VALUE_BYTES, options.value_size)
+    async with Client.connect(
+        options.servers, timeout=options.timeout, max_value_bytes=client_limit
+    ) as kv:
         # One read first: it fetches the config and finds the leader, so an unreachable
         # cluster fails here (exit 3) instead of as a run of errors.
         await kv.get(key_name(0))
+        if "put" in options.weights:
+            # A value the cluster refuses fails here, once (exit 2), not as every put.
+            await kv.put(key_name(0), bench_value(options.value_size, random.Random(0)))
         with BenchProgress(enabled=not options.json) as progress:
             if options.reads:
                 await _preload(kv, options, progress)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+# MB/s counts decimal megabytes, as etcd's and most storage benchmarks do.
+MB = 1_000_000
+
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending list (0.0 for an empty one).
@@ -28,12 +31,17 @@ class KindLog:
     def count(self) -> int:
         return len(self.latencies)
 
-    def summary(self, elapsed: float) -> dict[str, float | int]:
-        """The contract's per-kind figures (DESIGN §2, `bench --json`)."""
+    def summary(self, elapsed: float, value_size: int) -> dict[str, float | int]:
+        """The contract's per-kind figures (docs/reference.md, `bench --json`).
+
+        `mb_per_s` is value bytes only (each put writes, each get reads, one value of
+        `value_size`), so it compares with other stores whatever their framing costs.
+        """
         ordered = sorted(self.latencies)
         return {
             "count": self.count,
             "ops_per_s": round(self.count / elapsed, 1) if elapsed > 0 else 0.0,
+            "mb_per_s": round(self.count * value_size / MB / elapsed, 3) if elapsed > 0 else 0.0,
             "p50_ms": round(percentile(ordered, 0.50) * 1000, 3),
             "p99_ms": round(percentile(ordered, 0.99) * 1000, 3),
             "p999_ms": round(percentile(ordered, 0.999) * 1000, 3),
@@ -63,5 +71,5 @@ class LatencyLog:
     def errors(self) -> int:
         return sum(log.errors for log in self.kinds.values())
 
-    def summary(self, elapsed: float) -> dict[str, dict[str, float | int]]:
-        return {kind: log.summary(elapsed) for kind, log in self.kinds.items()}
+    def summary(self, elapsed: float, value_size: int) -> dict[str, dict[str, float | int]]:
+        return {kind: log.summary(elapsed, value_size) for kind, log in self.kinds.items()}

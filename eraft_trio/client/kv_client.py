@@ -23,13 +23,16 @@ from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
+from eraft_trio.roles.shard.limits import request_refusal
 from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
-from eraft_trio.runtime.role_file import split_address
+from eraft_trio.runtime.role_file import DEFAULT_MAX_VALUE_BYTES, split_address
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security, client_security_from_env
 
 DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
 DEFAULT_TIMEOUT = 10.0
+# A shard group's answers that refuse the request itself: retrying cannot change them.
+REFUSALS = ("key_too_long", "value_too_large", "bad_request", "bad_command")
 
 
 def as_bytes(value: str | bytes) -> bytes:
@@ -60,9 +63,11 @@ class Client:
         pool: ConnectionPool,
         config_servers: tuple[str, ...],
         timeout: float = DEFAULT_TIMEOUT,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         self.pool = pool
         self.timeout = timeout
+        self.max_value_bytes = max_value_bytes
         self.config_client = ConfigClient(pool, config_servers, timeout)
         self.config: dict[str, Any] | None = None
         self._groups: dict[int, GroupCaller] = {}
@@ -84,8 +89,12 @@ class Client:
         cert_file: str | Path | None = None,
         key_file: str | Path | None = None,
         check_hostname: bool = True,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> AsyncIterator[Client]:
         """A client of the cluster whose config group is at `config_servers`.
+
+        `max_value_bytes` is checked before a put is sent; set it to the cluster's
+        [limits] max_value_bytes when that is not the default (the nodes check too).
 
         Security: `security` as given, else the cluster secret (`secret` itself or
         `secret_file`) and TLS files (`ca_file` to verify the nodes; `cert_file` and
@@ -121,7 +130,7 @@ class Client:
                     security_refusals_are_final=True,
                 )
                 try:
-                    yield cls(pool, servers, timeout)
+                    yield cls(pool, servers, timeout, max_value_bytes)
                 finally:
                     await pool.aclose()
                     nursery.cancel_scope.cancel()
@@ -133,19 +142,28 @@ class Client:
 
     async def put(self, key: str | bytes, value: str | bytes) -> None:
         k, v = as_bytes(key), as_bytes(value)
+        self._check_size(k, v)
         await self._write(k, lambda cid, seq: KvPut(cid, seq, k, v))
 
     async def delete(self, key: str | bytes) -> None:
         k = as_bytes(key)
+        self._check_size(k, None)
         await self._write(k, lambda cid, seq: KvDelete(cid, seq, k))
 
     async def get(self, key: str | bytes) -> bytes | None:
         k = as_bytes(key)
+        self._check_size(k, None)
         reply = await self._call_owner(k, KvGet(k), Deadline(self.timeout))
         value = reply.get("value")
         return bytes(value) if value is not None else None
 
     # --- internals ------------------------------------------------------------------------
+
+    def _check_size(self, key: bytes, value: bytes | None) -> None:
+        """BadRequest for a key or value the cluster would refuse, so it is never sent."""
+        refusal = request_refusal(key, value, self.max_value_bytes)
+        if refusal is not None:
+            raise BadRequest(refusal["err"], refusal["message"])
 
     async def _write(self, key: bytes, make: Any) -> None:
         session = self._free_sessions.pop() if self._free_sessions else [random.getrandbits(62), 0]
@@ -178,7 +196,7 @@ class Client:
                     await self._refresh_config(deadline, config["num"])
                 await deadline.backoff("wrong group")
                 continue
-            if err in ("key_too_long", "bad_request", "bad_command"):
+            if err in REFUSALS:
                 raise BadRequest(str(err), str(reply.get("message", reply)))
             raise EraftError(f"{err}: {reply.get('message', reply)}")
 

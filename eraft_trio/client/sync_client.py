@@ -10,6 +10,7 @@ from typing import Any
 import trio
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
+from eraft_trio.runtime.role_file import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
 
 
@@ -26,8 +27,9 @@ class SyncClient:
         cert_file: str | Path | None = None,
         key_file: str | Path | None = None,
         check_hostname: bool = True,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
-        """Security keywords as Client.connect's (defaults from ERAFT_SECRET_FILE etc.)."""
+        """Keywords as Client.connect's (security defaults from ERAFT_SECRET_FILE etc.)."""
         options: dict[str, Any] = {
             "security": security,
             "secret_file": secret_file,
@@ -36,6 +38,7 @@ class SyncClient:
             "cert_file": cert_file,
             "key_file": key_file,
             "check_hostname": check_hostname,
+            "max_value_bytes": max_value_bytes,
         }
         self._ready = threading.Event()
         self._token: trio.lowlevel.TrioToken | None = None

@@ -9,11 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
 from eraft_trio.transport.security import Security, node_security
 
 # Compact the log once it holds this much data, whatever the entry count, so that
 # memory and what a restart reads stay bounded with large values.
 DEFAULT_SNAPSHOT_BYTES = 32 << 20
+# The largest value a put may carry unless [limits] max_value_bytes says otherwise; the
+# client checks the same default before sending.
+DEFAULT_MAX_VALUE_BYTES = 1 << 20
+# A value travels whole in one frame (the put, its log entry, a migration chunk that holds
+# it next to up to a chunk of other rows), so the limit stays well below the frame limit.
+MAX_VALUE_BYTES_CEILING = DEFAULT_MAX_FRAME_SIZE // 4
 
 
 class RoleFileError(ValueError):
@@ -52,6 +59,7 @@ class RoleFile:
     ca_file: Path | None = None
     require_client_cert: bool = False
     check_hostname: bool = True
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES  # [limits], shard role only
 
     @property
     def address(self) -> str:
@@ -90,6 +98,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "check_hostname": (bool, False),
     },
     "metrics": {"listen": (str, False)},
+    "limits": {"max_value_bytes": (int, False)},
 }
 
 
@@ -130,6 +139,9 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         raise RoleFileError(path, "shard", "not allowed for role = config")
     if role == "shard" and "config" in raw:
         raise RoleFileError(path, "config", "not allowed for role = shard")
+    if role == "config" and "limits" in raw:
+        # Config nodes store no values: a limit set there would silently do nothing.
+        raise RoleFileError(path, "limits", "not allowed for role = config")
 
     peers = _addresses(raft["peers"], path, "raft.peers")
     if not peers:
@@ -210,6 +222,7 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         ca_file=_relative(base, security.get("ca_file")),
         require_client_cert=security.get("require_client_cert", False),
         check_hostname=security.get("check_hostname", True),
+        max_value_bytes=_max_value_bytes(raw.get("limits", {}), path),
     )
 
 
@@ -277,6 +290,19 @@ def _check_schema(raw: dict[str, Any], path: Path) -> None:
         for key, (_, required) in keys.items():
             if required and key not in raw[section]:
                 raise RoleFileError(path, f"{section}.{key}", "missing required key")
+
+
+def _max_value_bytes(limits: dict[str, Any], path: Path) -> int:
+    value = _positive(
+        limits.get("max_value_bytes", DEFAULT_MAX_VALUE_BYTES), path, "limits.max_value_bytes"
+    )
+    if value > MAX_VALUE_BYTES_CEILING:
+        raise RoleFileError(
+            path,
+            "limits.max_value_bytes",
+            f"must be <= {MAX_VALUE_BYTES_CEILING} (a quarter of the frame limit), not {value}",
+        )
+    return value
 
 
 def _positive(value: int, path: Path, key: str) -> int:

@@ -17,7 +17,7 @@ from eraft_trio.client import SyncClient
 
 from .local_cluster import ERAFT, LocalCluster, free_ports, run
 
-FIGURES = {"count", "ops_per_s", "p50_ms", "p99_ms", "p999_ms", "errors"}
+FIGURES = {"count", "ops_per_s", "mb_per_s", "p50_ms", "p99_ms", "p999_ms", "errors"}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,27 @@ def test_put_only_json_has_the_contract_shape(cluster: LocalCluster) -> None:
     check_kind(document["ops"]["put"])
 
 
+def test_values_of_exactly_the_default_limit_are_taken_and_counted_in_mb(
+    cluster: LocalCluster,
+) -> None:
+    size = 1048576
+    document = bench_json(cluster, "--clients", "2", "--duration", "1", "--value-size", str(size))
+    assert document["value_size"] == size
+    put = document["ops"]["put"]
+    check_kind(put)
+    # Both figures come from one count over one elapsed time, each rounded on its own.
+    assert put["mb_per_s"] == pytest.approx(put["ops_per_s"] * size / 1e6, rel=1e-3, abs=1e-3)
+
+
+def test_a_value_over_the_clusters_limit_exits_2_naming_it(cluster: LocalCluster) -> None:
+    done = cluster.bench("--clients", "1", "--duration", "1", "--value-size", "1048577")
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("eraft bench: value_too_large: value of 1048577 bytes")
+    assert "limit of 1048576 bytes (max_value_bytes)" in line
+
+
 def test_a_mix_reports_each_kind_and_reads_preloaded_keys(cluster: LocalCluster) -> None:
     document = bench_json(
         cluster, "--clients", "8", "--duration", "1", "--mix", "1:1", "--keys", "200",
@@ -84,7 +105,8 @@ def test_the_table_goes_to_stdout_and_the_progress_bar_to_stderr(cluster: LocalC
     assert done.returncode == 0, done.stderr
     assert "eraft bench: 2 clients" in done.stdout
     assert re.search(
-        r"op\s+┃\s+count\s+┃\s+ops/s\s+┃\s+p50 ms\s+┃\s+p99 ms\s+┃\s+p99.9 ms", done.stdout
+        r"op\s+┃\s+count\s+┃\s+ops/s\s+┃\s+MB/s\s+┃\s+p50 ms\s+┃\s+p99 ms\s+┃\s+p99.9 ms",
+        done.stdout,
     )
     assert re.search(r"│ put │\s+[\d,]+ │", done.stdout)
     assert "2 clients" in done.stderr and "100%" in done.stderr

@@ -1,4 +1,4 @@
-"""Role files (DESIGN §2) for the nodes of one Raft group, config or shard, written for tests."""
+"""Role files (docs/reference.md) for the nodes of one Raft group, config or shard, written for tests."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class GroupLayout:
     buckets: int = 10  # config groups only
     raft: Mapping[str, TomlValue] = field(default_factory=dict)  # tuning: heartbeat_ms, ...
     cluster_name: str | None = None  # node.cluster; None: derived from the addresses
+    limits: Mapping[str, TomlValue] = field(default_factory=dict)  # shard groups: [limits]
 
     def __post_init__(self) -> None:
         if self.role not in ("config", "shard"):
@@ -75,6 +76,8 @@ class GroupLayout:
             sections["node"]["cluster"] = self.cluster_name
         if self.role == "shard":
             sections["shard"] = {"group": self.gid, "config_servers": list(self.config_servers)}
+            if self.limits:
+                sections["limits"] = dict(self.limits)
         else:
             sections["config"] = {"buckets": self.buckets}
         return sections

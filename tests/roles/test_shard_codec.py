@@ -17,9 +17,9 @@ from eraft_trio.roles.shard.commands import (
     decode_command,
     encode_command,
 )
+from eraft_trio.roles.shard.limits import MAX_KEY_BYTES
 from eraft_trio.roles.shard.placement import Placement
 from eraft_trio.roles.shard.state_machine import ShardStateMachine
-from eraft_trio.roles.shard.writes import MAX_KEY_BYTES
 from eraft_trio.storage.view import MemoryView
 
 CONFIG = {"num": 3, "buckets": [1, 2, 0, 1], "groups": {"1": ["a:1", "b:2"], "2": ["c:3"]}}

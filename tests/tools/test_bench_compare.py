@@ -19,6 +19,7 @@ TOOLS = ROOT / "tools"
 sys.path.insert(0, str(TOOLS))
 
 import bench_compare_core as core  # noqa: E402
+import bench_compare_procs as procs  # noqa: E402
 
 
 def figures(ops: float, p50: float, p99: float = 10.0, errors: int = 0) -> core.Figures:
@@ -303,3 +304,89 @@ def test_the_key_names_are_eraft_benchs() -> None:
 
     args = build_parser().parse_args(["bench"])
     assert args.keys == core.KEYS
+
+
+# --- --value-size ---
+
+
+def test_large_values_shrink_the_key_space_and_the_preload_txns() -> None:
+    assert core.key_count(core.VALUE_SIZE) == core.KEYS
+    assert core.key_count(0) == core.KEYS
+    assert core.key_count(1 << 20) == core.PRELOAD_BYTES // (1 << 20)
+    assert core.key_count(core.PRELOAD_BYTES) == core.MIN_KEYS
+    assert core.txn_puts(core.VALUE_SIZE) == 100
+    assert core.txn_puts(core.MAX_VALUE_SIZE) == 1
+    (body, *_) = core.preload_bodies(b"x" * core.MAX_VALUE_SIZE, keys=2, per_txn=1)
+    assert len(body) < 1.5 * (1 << 20)  # etcd's default --max-request-bytes
+
+
+def test_the_etcd_payload_has_the_same_raw_size_as_erafts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    value = bytes(range(256)) * 16  # 4096 bytes
+    marker = core.WRK_MARKER + json.dumps(
+        {"requests": 10, "duration_us": 1_000_000, "p50_us": 1.0, "p99_us": 2.0,
+         "p999_us": 3.0, "errors": {"connect": 0, "read": 0, "write": 0, "status": 0,
+                                    "timeout": 0}}
+    )  # fmt: skip
+    def fake_run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, 0, marker + "\n", "")
+
+    monkeypatch.setattr(procs, "run_captured", fake_run)
+    figures = procs.measure_etcd("http://x", core.Point("put", 2), 1, value, 7, tmp_path)
+    assert figures.ops_per_s == 10.0
+    script = (tmp_path / "wrk-put.lua").read_text()
+    (encoded,) = re.findall(r'"value":"([A-Za-z0-9+/=]+)"', script)
+    assert base64.b64decode(encoded) == value
+    assert script.count('"YmVuY2gt') == 7  # the key space it was given: base64 of "bench-"
+
+
+def test_eraft_bench_gets_the_value_size_and_the_key_space(monkeypatch: pytest.MonkeyPatch) -> None:
+    document = {"ops": {"get": {"count": 4, "ops_per_s": 2.0, "mb_per_s": 0.008,
+                                "p50_ms": 1.0, "p99_ms": 2.0, "p999_ms": 3.0, "errors": 0}}}  # fmt: skip
+    ran: list[list[str]] = []
+
+    def fake_run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        ran.append(argv)
+        return subprocess.CompletedProcess(argv, 0, json.dumps(document), "")
+
+    monkeypatch.setattr(procs, "run_captured", fake_run)
+    figures = procs.measure_eraft("127.0.0.1:1", core.Point("get", 3), 2, 4096, 512)
+    assert figures.ops_per_s == 2.0
+    (argv,) = ran
+    assert argv[argv.index("--value-size") + 1] == "4096"
+    assert argv[argv.index("--keys") + 1] == "512"
+    assert argv[argv.index("--mix") + 1] == "0:1"
+
+
+def test_the_report_carries_the_value_size_and_prints_mb_per_s_with_its_ratio() -> None:
+    results = results_for({"put:16": (figures(2000, p50=5), figures(1000, p50=6))})
+    document = core.report_document(
+        results, duration_s=5, machine={}, versions={}, started_at="2026-11-26T11:00:00+00:00",
+        value_size=65536, keys=core.key_count(65536),
+    )  # fmt: skip
+    assert (document["value_size"], document["keys"]) == (65536, 4096)
+    out = io.StringIO()
+    core.render_report(Console(file=out, width=200, color_system=None), document)
+    text = out.getvalue()
+    assert "65536-byte values, 4,096 keys" in text
+    # 2000 and 1000 ops/s of 64 KiB: 131.1 and 65.5 MB/s (decimal), eraft/etcd 0.50x.
+    assert re.search(r"│ MB/s +│ +131\.1 │ +65\.5 │ +0\.50x │", text)
+
+
+def test_mb_per_s_is_ops_times_value_size_in_decimal_megabytes() -> None:
+    assert core.mb_per_s(1000.0, 1 << 20) == 1048.576
+    assert core.mb_per_s(None, 100) is None
+
+
+@pytest.mark.parametrize("size", ["-1", str(core.MAX_VALUE_SIZE + 1)])
+def test_a_value_size_out_of_range_is_a_usage_error(size: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(TOOLS / "bench_compare.py"), "--value-size", size, "--skip-etcd"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--value-size" in done.stderr

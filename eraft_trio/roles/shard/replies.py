@@ -10,6 +10,7 @@ BAD_COMMAND = "bad_command"  # a log entry that does not decode to a shard comma
 BAD_CONFIG = "bad_config"  # a config whose bucket count differs from the current one
 BAD_CHUNK = "bad_chunk"  # an install chunk whose rows do not follow the cursor in its bucket
 KEY_TOO_LONG = "key_too_long"  # a key longer than MAX_KEY_BYTES (the LMDB key limit)
+VALUE_TOO_LARGE = "value_too_large"  # a put over the node's [limits] max_value_bytes
 BAD_QUERY = "bad_query"  # a read the state machine does not understand
 
 
@@ -24,5 +25,6 @@ def refusal(code: str, num: int) -> dict[str, Any]:
 
 
 def invalid(code: str, message: str) -> dict[str, Any]:
-    """A refusal of malformed input (bad_command, bad_chunk, key_too_long, bad_query)."""
+    """A refusal of malformed input (bad_command, bad_chunk, key_too_long, value_too_large,
+    bad_query)."""
     return {"err": code, "message": message}

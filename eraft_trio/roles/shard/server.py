@@ -26,10 +26,10 @@ from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError
-from eraft_trio.roles.shard import commands
+from eraft_trio.roles.shard import commands, limits
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
 from eraft_trio.roles.shard.requests import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
-from eraft_trio.runtime.errors import RuntimeErrorBase, error_reply
+from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.runtime.role_file import RoleFile, security_of
 from eraft_trio.transport.handshake import PeerInfo
@@ -88,15 +88,19 @@ class ShardRoleServer:
         try:
             if isinstance(body, KvGet):
                 self._stats["gets"] += 1
-                return await self.node.read(("get", body.key))
+                return self._oversize(body.key, None) or await self.node.read(("get", body.key))
             if isinstance(body, KvPut):
                 self._stats["puts"] += 1
                 command = commands.Put(body.client_id, body.seq, body.key, body.value)
-                return await self.node.propose(commands.encode_command(command))
+                return self._oversize(body.key, body.value) or await self.node.propose(
+                    commands.encode_command(command)
+                )
             if isinstance(body, KvDelete):
                 self._stats["deletes"] += 1
                 command_d = commands.Delete(body.client_id, body.seq, body.key)
-                return await self.node.propose(commands.encode_command(command_d))
+                return self._oversize(body.key, None) or await self.node.propose(
+                    commands.encode_command(command_d)
+                )
             if isinstance(body, FetchBucket):
                 query = ("fetch", body.config_num, body.bucket, body.after_key, body.max_bytes)
                 return await self.node.read(query)
@@ -109,6 +113,14 @@ class ShardRoleServer:
             "err": "bad_request",
             "message": f"a shard group does not serve {type(body).__name__}",
         }
+
+    def _oversize(self, key: bytes, value: bytes | None) -> dict[str, Any] | None:
+        """The refusal of a request over the size limits, before it costs a log entry."""
+        refusal = limits.request_refusal(key, value, self.role.max_value_bytes)
+        if refusal is not None and not self.node.is_leader:
+            # Clients take the node that answers for the leader: only the leader refuses.
+            raise NotLeaderError(self.node.leader_address)
+        return refusal
 
     # --- the leader's loops ---------------------------------------------------------------
 

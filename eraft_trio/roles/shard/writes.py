@@ -8,11 +8,8 @@ from typing import Any
 from eraft_trio.roles.shard import replies, tables
 from eraft_trio.roles.shard.buckets import Phase, bucket_of
 from eraft_trio.roles.shard.commands import Delete, Put
+from eraft_trio.roles.shard.limits import key_refusal
 from eraft_trio.storage.view import TableView
-
-# LMDB's largest key is 511 bytes and a kv row's key adds the table prefix "kv\0" and a
-# 4-byte bucket; refusing longer keys here keeps a replicated write from failing in storage.
-MAX_KEY_BYTES = 500
 
 
 def apply_write(view: TableView, command: Put | Delete) -> dict[str, Any]:
@@ -23,10 +20,11 @@ def apply_write(view: TableView, command: Put | Delete) -> dict[str, Any]:
     A client id has at most one write outstanding, so a seq below the stored one is an old
     retry whose caller has long moved on: it gets a plain ok and changes nothing.
     """
-    if len(command.key) > MAX_KEY_BYTES:
-        return replies.invalid(
-            replies.KEY_TOO_LONG, f"key of {len(command.key)} bytes; the limit is {MAX_KEY_BYTES}"
-        )
+    # The node that took the request refused long keys already; this check is for the
+    # log itself (entries written by older nodes, or by anything else that proposes).
+    refusal = key_refusal(command.key)
+    if refusal is not None:
+        return refusal
     config = tables.current_config(view)
     if not config.buckets:
         return replies.refusal(replies.WRONG_GROUP, config.num)

@@ -1,0 +1,120 @@
+"""Size limits at the shard node: an oversize request is refused before it reaches the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eraft_trio.raft.types import AppendEntries, Entry
+from eraft_trio.roles.shard.commands import InstallChunk, Put, encode_command
+from eraft_trio.roles.shard.limits import MAX_KEY_BYTES, request_refusal
+from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
+from eraft_trio.roles.shard.server import CHUNK_BYTES, ShardRoleServer
+from eraft_trio.runtime.role_file import MAX_VALUE_BYTES_CEILING, parse_role
+from eraft_trio.transport.codec import encode
+from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
+from eraft_trio.transport.handshake import PeerInfo
+
+LIMIT = 1000
+
+
+class RecordingNode:
+    """The part of RaftNode the request handler uses; it records what reached the log."""
+
+    def __init__(self, leader: bool = True) -> None:
+        self.is_leader = leader
+        self.leader_address = "127.0.0.1:1" if not leader else None
+        self.proposed: list[bytes] = []
+        self.reads: list[Any] = []
+
+    async def propose(self, command: bytes) -> Any:
+        self.proposed.append(command)
+        return {"ok": True}
+
+    async def read(self, query: Any) -> Any:
+        self.reads.append(query)
+        return {"value": None}
+
+
+def shard_server(node: RecordingNode, limit: int = LIMIT) -> ShardRoleServer:
+    raw = {
+        "node": {"role": "shard", "id": 0, "data_dir": "data"},
+        "raft": {"peers": ["127.0.0.1:6000"]},
+        "shard": {"group": 1, "config_servers": ["127.0.0.1:6001"]},
+        "limits": {"max_value_bytes": limit},
+    }
+    return ShardRoleServer(node, parse_role(raw, Path("shard.toml")))  # type: ignore[arg-type]
+
+
+PEER = PeerInfo(address="127.0.0.1:2", node=None, group=0, cluster="test", version=1)
+
+
+def test_the_refusal_names_the_limit_and_the_size() -> None:
+    assert request_refusal(b"k", b"v" * LIMIT, LIMIT) is None
+    refusal = request_refusal(b"k", b"v" * (LIMIT + 1), LIMIT)
+    assert refusal == {
+        "err": "value_too_large",
+        "message": f"value of {LIMIT + 1} bytes exceeds the limit of {LIMIT} bytes "
+        "(max_value_bytes)",
+    }
+
+
+def test_keys_are_held_to_the_storage_limit() -> None:
+    assert request_refusal(b"k" * MAX_KEY_BYTES, None, LIMIT) is None
+    refusal = request_refusal(b"k" * (MAX_KEY_BYTES + 1), b"v", LIMIT)
+    assert refusal is not None and refusal["err"] == "key_too_long"
+    assert str(MAX_KEY_BYTES) in refusal["message"]
+
+
+async def test_an_oversize_put_never_reaches_the_log() -> None:
+    node = RecordingNode()
+    reply = await shard_server(node).handle(PEER, KvPut(1, 1, b"k", b"v" * (LIMIT + 1)))
+    assert reply["err"] == "value_too_large"
+    assert f"limit of {LIMIT} bytes" in reply["message"]
+    assert node.proposed == []
+
+
+async def test_a_put_of_exactly_the_limit_is_proposed() -> None:
+    node = RecordingNode()
+    reply = await shard_server(node).handle(PEER, KvPut(1, 1, b"k", b"v" * LIMIT))
+    assert reply == {"ok": True}
+    assert len(node.proposed) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [KvGet(b"k" * (MAX_KEY_BYTES + 1)), KvDelete(1, 1, b"k" * (MAX_KEY_BYTES + 1))],
+    ids=["get", "delete"],
+)
+async def test_a_key_too_long_is_refused_before_the_log_or_a_read(body: Any) -> None:
+    node = RecordingNode()
+    reply = await shard_server(node).handle(PEER, body)
+    assert reply["err"] == "key_too_long"
+    assert (node.proposed, node.reads) == ([], [])
+
+
+async def test_a_follower_redirects_instead_of_refusing() -> None:
+    """Clients take whoever answers for the leader, so only the leader refuses."""
+    node = RecordingNode(leader=False)
+    reply = await shard_server(node).handle(PEER, KvPut(1, 1, b"k", b"v" * (LIMIT + 1)))
+    assert reply == {"err": "not_leader", "leader": "127.0.0.1:1"}
+    assert node.proposed == []
+
+
+def test_a_value_at_the_ceiling_fits_one_frame_wherever_it_travels() -> None:
+    """The put, the log entry that carries it to followers, and a migration chunk that
+    holds it after a full chunk of other rows: each stays one frame under the frame limit."""
+    value = b"v" * MAX_VALUE_BYTES_CEILING
+    key = b"k" * MAX_KEY_BYTES
+    rows = ((b"a", b"x" * CHUNK_BYTES), (key, value))
+    put = encode_command(Put(1, 1, key, value))
+    chunk = encode_command(InstallChunk(1, 0, None, rows, (), False))
+    messages = [
+        KvPut(1, 1, key, value),
+        AppendEntries(1, 0, 1, 0, 0, (Entry(1, 1, put), Entry(1, 2, chunk)), 0),
+        {"rows": [list(row) for row in rows], "sessions": [], "done": False},
+    ]
+    for message in messages:
+        assert len(encode_frame(encode(message))) < DEFAULT_MAX_FRAME_SIZE
