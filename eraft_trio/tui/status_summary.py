@@ -22,6 +22,7 @@ def summarize(snapshot: dict[str, Any]) -> dict[str, Any]:
         for node in group["nodes"]:
             node["lag"] = _lag(node, leader_commit)
         group["shard"] = _shard_view(leader, up) if group["gid"] else None
+        group["pulls"] = _pulls(leader) if group["gid"] else []
     snapshot["migrations"] = migrations(snapshot)
     return snapshot
 
@@ -49,17 +50,32 @@ def _shard_view(leader: dict[str, Any] | None, up: list[dict[str, Any]]) -> dict
     return None
 
 
+def _pulls(leader: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The leader's own progress on the buckets it pulls (only the leader pulls)."""
+    if leader is None:
+        return []
+    pulls = (leader["status"].get("role") or {}).get("pulls")
+    return pulls if isinstance(pulls, list) else []
+
+
 def migrations(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     """Every bucket not SERVING at some group, with where it goes and how far it got.
 
     A PULLING bucket at its new owner is matched with the same bucket in HANDOFF at the
     old owner (same config num), whose key count is the total to copy; that HANDOFF entry
     then names its puller in "pulled_by" (None: nobody pulls it now, it waits for GC).
+    A pull also carries the puller leader's progress: "bytes" moved, "bytes_per_s" and
+    "eta_s" (from the keys still to copy at the rate keys arrived; None when unknown).
     """
     config = snapshot.get("config") or {}
     owners: list[int] = list(config.get("buckets") or [])
     handoffs: dict[tuple[int, int, int], int] = {}
     moving: list[dict[str, Any]] = []
+    progress = {
+        (group["gid"], p["bucket"], p["num"]): p
+        for group in snapshot["groups"]
+        for p in group.get("pulls") or []
+    }
     for group in snapshot["groups"]:
         shard = group.get("shard") or {}
         for item in shard.get("buckets") or []:
@@ -74,6 +90,7 @@ def migrations(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
             }
             if entry["state"] == "pulling":
                 entry["from_gid"], entry["to_gid"] = item.get("gid"), group["gid"]
+                entry["progress"] = progress.get((group["gid"], item["bucket"], item.get("num")))
             else:
                 owner = owners[item["bucket"]] if item["bucket"] < len(owners) else 0
                 entry["from_gid"] = group["gid"]
@@ -87,8 +104,23 @@ def migrations(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
         key = (entry["from_gid"], entry["bucket"], entry["num"])
         if entry["state"] == "pulling":
             entry["total_keys"] = handoffs.get(key)
+            entry.update(_rate(entry.pop("progress"), entry["keys"], entry["total_keys"]))
         else:
             entry["total_keys"] = entry["keys"]
             entry["pulled_by"] = pullers.get(key)
             entry["to_gid"] = entry["pulled_by"] or entry["to_gid"]
     return sorted(moving, key=lambda e: (e["bucket"], e["state"] != "pulling", e["gid"]))
+
+
+def _rate(progress: dict[str, Any] | None, keys: int, total: int | None) -> dict[str, Any]:
+    if progress is None:
+        return {"bytes": None, "bytes_per_s": None, "eta_s": None}
+    rows, seconds = progress.get("rows", 0), progress.get("seconds", 0)
+    eta = None
+    if total is not None and rows > 0 and seconds > 0:
+        eta = round(max(0, total - keys) * seconds / rows, 1)
+    return {
+        "bytes": progress.get("bytes"),
+        "bytes_per_s": progress.get("bytes_per_s"),
+        "eta_s": eta,
+    }

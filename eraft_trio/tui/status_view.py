@@ -186,11 +186,24 @@ def _migrations(snapshot: dict[str, Any], max_lines: int) -> Text:
         done = run["keys"]
         if run["state"] == "pulling":
             text.append(f"{done}/{total if total is not None else '?'} keys")
+            text.append(_progress(run), style="dim")
         else:
             text.append(f"{done} keys")
     if len(runs) > max_lines:
         text.append(f"\n  … and {len(runs) - max_lines} more", style="dim")
     return text
+
+
+def _progress(run: dict[str, Any]) -> str:
+    """ " · 12.0M moved · 40.0M/s · ETA 3s" of a pull, as far as its leader reported it."""
+    parts = []
+    if run.get("bytes") is not None:
+        parts.append(f"{_bytes(run['bytes'])} moved")
+    if run.get("bytes_per_s") is not None:
+        parts.append(f"{_bytes(run['bytes_per_s'])}/s")
+    if run.get("eta_s") is not None:
+        parts.append(f"ETA {run['eta_s']:.0f}s")
+    return "".join(f" · {part}" for part in parts)
 
 
 def _runs(moving: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -207,9 +220,19 @@ def _runs(moving: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 last["total_keys"] += entry["total_keys"]
             else:
                 last["total_keys"] = None
+            _merge_progress(last, entry)
             continue
         runs.append({**entry, "key": key, "buckets": [entry["bucket"]]})
     return runs
+
+
+def _merge_progress(run: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Bytes and rates of buckets pulled side by side add up; the run ends with its slowest."""
+    for name in ("bytes", "bytes_per_s"):
+        if run.get(name) is not None or entry.get(name) is not None:
+            run[name] = (run.get(name) or 0) + (entry.get(name) or 0)
+    etas = [e for e in (run.get("eta_s"), entry.get("eta_s")) if e is not None]
+    run["eta_s"] = max(etas, default=None)
 
 
 def _count(value: float) -> str:

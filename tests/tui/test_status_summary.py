@@ -51,3 +51,24 @@ def test_lag_is_leader_commit_minus_applied() -> None:
     summary = summarize(snapshot)
     lags = [n["lag"] for n in next(g for g in summary["groups"] if g["gid"] == 2)["nodes"]]
     assert lags == [5, 0, 0]
+
+
+def test_a_pull_shows_its_leaders_progress_rate_and_eta() -> None:
+    snapshot = migrating()
+    group1 = next(g for g in snapshot["groups"] if g["gid"] == 1)
+    leader = next(n for n in group1["nodes"] if n["status"]["raft"]["role"] == "leader")
+    pulling = next(
+        b for b in leader["status"]["role"]["shard"]["buckets"] if b["state"] == "pulling"
+    )
+    progress = {"bucket": pulling["bucket"], "num": pulling["num"], "from_gid": 2,
+                "bytes": 8 << 20, "rows": 100, "chunks": 8, "seconds": 2.0,
+                "bytes_per_s": 4 << 20}  # fmt: skip
+    leader["status"]["role"]["pulls"] = [progress]
+    moving = summarize(snapshot)["migrations"]
+    entry = next(m for m in moving if m["bucket"] == pulling["bucket"] and m["gid"] == 1)
+    assert entry["bytes"] == 8 << 20 and entry["bytes_per_s"] == 4 << 20
+    # The keys still to copy, at the rate this leader's keys arrived.
+    left = entry["total_keys"] - entry["keys"]
+    assert left > 0 and entry["eta_s"] == round(left * 2.0 / 100, 1)
+    others = [m for m in moving if m["state"] == "pulling" and m is not entry]
+    assert all(m["bytes"] is None and m["eta_s"] is None for m in others)
