@@ -193,7 +193,6 @@ class RaftNode:
             installed = trio.Event()
             await self._state_jobs_in.send((rd.snapshot, installed))
             await installed.wait()
-            self._stats["snapshots_installed"] += 1
         if rd.committed:
             # Already durable here (the core hands out only stable entries), so they
             # are applied while this Ready's own write runs: a new commit index in
@@ -228,7 +227,11 @@ class RaftNode:
             if isinstance(job, tuple):
                 meta, installed = job
                 await self._durably(self._state_thread, self.store.install_snapshot, meta)
+                # Counted with `state_applied`, in the same step: a status that shows the
+                # state at the snapshot's index also counts the install (the core's
+                # `applied` moves when the snapshot is handed out, before it is installed).
                 self._state_applied = meta.index
+                self._stats["snapshots_installed"] += 1
                 installed.set()
             else:
                 job, held = self._merge_queued_applies(job)

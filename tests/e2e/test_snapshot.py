@@ -106,9 +106,10 @@ async def test_a_follower_that_missed_many_writes_catches_up_by_snapshot(
 
             async def caught_up() -> dict[str, Any] | None:
                 status = await probe.status(group.address(lagging))
-                return (
-                    status if status is not None and status["raft"]["applied"] >= commit else None
-                )
+                # The state's index, not the core's `applied` (which moves when a snapshot
+                # is handed to the state machine, before it is installed).
+                raft = status["raft"] if status is not None else None
+                return status if raft is not None and raft["state_applied"] >= commit else None
 
             status = await wait_for(caught_up, timeout=60, what="the restarted node to catch up")
             assert status["raft"]["snapshots_installed"] >= 1, status["raft"]

@@ -10,7 +10,7 @@ from typing import Any
 import trio
 
 from eraft_trio.raft.config import RaftConfig
-from eraft_trio.raft.types import Message
+from eraft_trio.raft.types import Message, SnapshotMeta
 from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
@@ -90,3 +90,29 @@ async def test_applies_queued_behind_a_slow_commit_share_one_transaction(tmp_pat
             assert view.get("kv", b"%08d" % applies[-1]) == b"command 7"
     finally:
         reopened.close()
+
+
+async def test_a_snapshot_is_counted_installed_in_the_step_that_moves_the_state_to_it(
+    tmp_path: Path,
+) -> None:
+    """Regression: the count went up in the ready loop after the install, so a status read
+    in between showed the state at the snapshot's index with `snapshots_installed` 0 (the
+    e2e catch-up test failed in CI on exactly that)."""
+    store = NodeStore.open(tmp_path / "node", IDENTITY)
+    store.install_snapshot = lambda meta: None  # type: ignore[method-assign]
+    settings = NodeSettings(raft=RaftConfig(id=0, peers=(0,)), peers=("127.0.0.1:1",))
+    node = RaftNode(settings, Echo(), store, NoPeers())
+    node._state_thread.start()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(node._apply_loop)
+            installed = trio.Event()
+            await node._state_jobs_in.send((SnapshotMeta(index=50, term=3), installed))
+            await installed.wait()
+            status = node.statistics()
+            assert status["state_applied"] == 50
+            assert status["snapshots_installed"] == 1
+            nursery.cancel_scope.cancel()
+    finally:
+        node._state_thread.stop()
+        store.close()

@@ -329,6 +329,7 @@ def test_the_etcd_payload_has_the_same_raw_size_as_erafts(
          "p999_us": 3.0, "errors": {"connect": 0, "read": 0, "write": 0, "status": 0,
                                     "timeout": 0}}
     )  # fmt: skip
+
     def fake_run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(argv, 0, marker + "\n", "")
 
