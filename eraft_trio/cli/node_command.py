@@ -100,12 +100,18 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
 def raft_config_for(role: RoleFile) -> RaftConfig:
     tick = role.tick_ms
     low, high = role.election_timeout_ms
+    heartbeat = max(1, round(role.heartbeat_ms / tick))
+    election_min = max(2, round(low / tick))
+    # After a start the first campaign comes after two heartbeats or so (issue 12: a
+    # restarted group serves again in well under a second); see RaftConfig.
+    first_min = min(2 * heartbeat, election_min)
     return RaftConfig(
         id=role.id,
         peers=tuple(range(len(role.peers))),
-        heartbeat_ticks=max(1, round(role.heartbeat_ms / tick)),
-        election_ticks_min=max(2, round(low / tick)),
+        heartbeat_ticks=heartbeat,
+        election_ticks_min=election_min,
         election_ticks_max=max(2, round(high / tick)),
+        first_election_ticks=(first_min, max(first_min, election_min // 2)),
     )
 
 

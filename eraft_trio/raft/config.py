@@ -32,6 +32,12 @@ class RaftConfig:
     # A follower in snapshot state goes back to probing after this many ticks without
     # an answer, so a lost transfer cannot stall it forever.
     snapshot_timeout_ticks: int = 3000
+    # The election timeout drawn once, when the core starts: (min, max) ticks, or None
+    # for the usual range. A whole group restarting then elects a leader in about a
+    # heartbeat or two instead of 300-600 ms (etcd advances its first election on boot
+    # for the same reason). It cannot disturb a group that has a leader: with pre-vote
+    # and check-quorum, members that heard from their leader refuse the pre-vote.
+    first_election_ticks: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -60,6 +66,13 @@ class RaftConfig:
             raise ConfigError("max_apply_bytes: must be positive")
         if self.snapshot_timeout_ticks < 1:
             raise ConfigError("snapshot_timeout_ticks: must be at least 1")
+        if self.first_election_ticks is not None:
+            low, high = self.first_election_ticks
+            if not self.heartbeat_ticks < low <= high <= self.election_ticks_max:
+                raise ConfigError(
+                    "first_election_ticks: must be (min, max) with heartbeat_ticks < min"
+                    f" <= max <= election_ticks_max, not {self.first_election_ticks}"
+                )
 
     @property
     def quorum(self) -> int:

@@ -72,6 +72,8 @@ class RaftCore:
         self._heartbeat_elapsed = 0
         self._randomized_timeout = 0
         self._reset_randomized_timeout()
+        if config.first_election_ticks is not None:
+            self._randomized_timeout = self._rng.randint(*config.first_election_ticks)
         self._votes: dict[int, bool] = {}
         self._progress: dict[int, Progress] = {}
         self._transfer_target: int | None = None

@@ -63,6 +63,11 @@ class GroupLink:
         sender = self.senders.get(peer)
         return sender is not None and sender.connected
 
+    def heard_from(self, peer: int) -> None:
+        sender = self.senders.get(peer)
+        if sender is not None:
+            sender.peer_is_up()
+
     async def call(self, peer: int, request: Any, timeout: float) -> Any:
         return await self.clients[peer].call(request, timeout=timeout)
 

@@ -81,6 +81,8 @@ class PeerLink(Protocol):
 
     def is_connected(self, peer: int) -> bool: ...
 
+    def heard_from(self, peer: int) -> None: ...
+
     async def call(self, peer: int, request: Any, timeout: float) -> Any: ...
 
 
@@ -330,13 +332,18 @@ class RaftNode:
 
     async def propose(self, command: bytes) -> Any:
         """Replicate `command`, wait for it to apply; return the state machine's reply."""
+        return await self.start_proposal(command).wait()
+
+    def start_proposal(self, command: bytes) -> Waiter:
+        """Queue `command` for the log now, behind every proposal started before it (so
+        several can be in flight in a known order); its Waiter gives the reply."""
         if self.core.role is not Role.LEADER:
             raise NotLeaderError(self.leader_address)
         waiter = Waiter()
         self._pending_proposals.append((command, waiter))
         self._stats["proposals"] += 1
         self._kick()
-        return await waiter.wait()
+        return waiter
 
     async def read(self, query: Any) -> Any:
         """A linearizable read: confirm leadership (ReadIndex), wait for apply, then read."""
@@ -503,6 +510,7 @@ class RaftNode:
         """A Raft message arrived from a peer."""
         if isinstance(message, InstallSnapshot):
             return  # only ever stepped by receive_snapshot_chunk, once the data is staged
+        self.link.heard_from(message.src)
         self.core.step(message)
         self._kick()
 

@@ -85,6 +85,7 @@ class PeerSender:
         self._queue: collections.deque[bytes] = collections.deque()
         self._queue_bytes = 0
         self._wakeup = trio.Event()
+        self._peer_up = trio.Event()
         self._nursery: trio.Nursery | None = None
         self._closed = False
         self._stats = {
@@ -179,8 +180,10 @@ class PeerSender:
                 loud = first or isinstance(exc, HandshakeRejected)
                 level = logging.WARNING if loud else logging.DEBUG
                 log.log(level, "cannot connect to %s: %s", self.fault_dst, exc)
-                await trio.sleep(backoff)
-                backoff = min(backoff * 2, self.backoff_max)
+                if await self._back_off(backoff):
+                    backoff = self.backoff_min
+                else:
+                    backoff = min(backoff * 2, self.backoff_max)
                 continue
             self._stats["connects"] += 1
             self.connected = True
@@ -194,6 +197,24 @@ class PeerSender:
                 await conn.aclose()
             # A peer that accepts and then drops us at once must not make this loop spin.
             await trio.sleep(backoff)
+
+    def peer_is_up(self) -> None:
+        """The peer just reached us: if we are waiting to redial it, redial now.
+
+        After a restart of the whole group the first node up has backed off to a second
+        between tries by the time the others listen; without this its votes and answers
+        to them would wait out that second.
+        """
+        if not self.connected:
+            self._peer_up.set()
+
+    async def _back_off(self, delay: float) -> bool:
+        """Sleep `delay`, or less if the peer shows it is up; True in that case."""
+        with trio.move_on_after(delay):
+            await self._peer_up.wait()
+        woken = self._peer_up.is_set()
+        self._peer_up = trio.Event()
+        return woken
 
     async def _connect(self) -> FramedConnection:
         return await dial(self.addr, self.dialing)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
+from eraft_trio.raft.config import ConfigError, RaftConfig
+from eraft_trio.raft.core import RaftCore
 from eraft_trio.raft.types import Role
 from eraft_trio.sim.harness import LabCluster
 
@@ -112,3 +118,29 @@ def test_leader_without_check_quorum_keeps_believing() -> None:
     core = cfg.sim.nodes[leader].core
     assert core is not None
     assert core.role is Role.LEADER
+
+
+def test_first_election_comes_within_the_first_election_window() -> None:
+    """A whole group restarting elects soon (issue 12): the first timeout is drawn from
+    first_election_ticks, every later one from the usual range."""
+    config = RaftConfig(
+        id=0,
+        peers=(0, 1, 2),
+        heartbeat_ticks=5,
+        election_ticks_min=30,
+        election_ticks_max=60,
+        first_election_ticks=(10, 15),
+    )
+    for seed in range(20):
+        core = RaftCore(config, random.Random(seed))
+        ticks = 0
+        while core.role is Role.FOLLOWER:
+            core.tick()
+            ticks += 1
+        assert 10 <= ticks <= 15, (seed, ticks)
+
+
+def test_a_first_election_window_inside_a_heartbeat_is_refused() -> None:
+    """Campaigning before a live leader's heartbeat could arrive would disturb it."""
+    with pytest.raises(ConfigError, match="first_election_ticks"):
+        RaftConfig(id=0, peers=(0, 1, 2), heartbeat_ticks=5, first_election_ticks=(5, 8))

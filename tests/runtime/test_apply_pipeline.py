@@ -25,6 +25,9 @@ class NoPeers:
     def is_connected(self, peer: int) -> bool:
         return False
 
+    def heard_from(self, peer: int) -> None:
+        pass
+
     async def call(self, peer: int, request: Any, timeout: float) -> Any:
         raise AssertionError("a one-node group calls nobody")
 

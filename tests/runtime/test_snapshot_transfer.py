@@ -46,6 +46,9 @@ class RecordingLink:
     def is_connected(self, peer: int) -> bool:
         return True
 
+    def heard_from(self, peer: int) -> None:
+        pass
+
     async def call(self, peer: int, request: Any, timeout: float) -> Any:
         self.chunks.append(request)
         return self.reply

@@ -4,14 +4,17 @@ The network side of migration (trio), used by the shard server's leader. The fet
 asks the old owner for the chunk after the cursor the previous chunk leaves once
 installed (transfer.next_cursor), without waiting for that install; a bounded channel
 holds at most CHUNKS_AHEAD fetched chunks, so memory stays bounded per bucket. The
-installer proposes them one at a time, in the order fetched: each InstallChunk names
-the cursor it follows, and the state machine applies it only if that is the cursor it
-holds, so a chunk can never be installed out of order or twice. The first chunk that
-does not apply ends the stream; the next attempt starts from the replicated cursor.
+installer proposes them in the order fetched, up to INSTALLS_AHEAD unanswered at once
+(one chunk at a time left the log idle between a chunk's apply and the next proposal):
+each InstallChunk names the cursor it follows, and the state machine applies it only if
+that is the cursor it holds, so a chunk can never be installed out of order or twice.
+The first chunk that does not apply ends the stream (those proposed behind it do not
+apply either); the next attempt starts from the replicated cursor.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,9 +29,14 @@ from eraft_trio.roles.shard.requests import FetchBucket
 log = logging.getLogger(__name__)
 
 CHUNKS_AHEAD = 2  # fetched chunks waiting for their install, per bucket
+# Chunks of a bucket proposed and not yet answered: with 1 the log idled between a
+# chunk's apply and the next proposal (tools/migration_bench.py, BENCHMARKS.md).
+INSTALLS_AHEAD = 3
 
 Fetch = Callable[[FetchBucket], Awaitable[dict[str, Any]]]
-Install = Callable[[InstallChunk], Awaitable[bool]]
+# Proposes the chunk at once (behind every one proposed before it); the function it
+# returns waits for the answer: whether the chunk applied.
+BeginInstall = Callable[[InstallChunk], Callable[[], Awaitable[bool]]]
 
 
 @dataclass
@@ -66,18 +74,34 @@ class PullProgress:
 
 
 async def stream_bucket(
-    pull: dict[str, Any], chunk_bytes: int, fetch: Fetch, install: Install
+    pull: dict[str, Any], chunk_bytes: int, fetch: Fetch, begin_install: BeginInstall
 ) -> None:
     """Pull the bucket of a `("pulls",)` entry from its cursor on, until it is done or a
     chunk cannot be fetched or installed (errors of `fetch` and `install` propagate)."""
     send, receive = trio.open_memory_channel[InstallChunk](CHUNKS_AHEAD - 1)
+    unanswered: collections.deque[Callable[[], Awaitable[bool]]] = collections.deque()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_fetch_ahead, pull, chunk_bytes, fetch, send)
         async for chunk in receive:
-            if not await install(chunk) or chunk.done:
+            unanswered.append(begin_install(chunk))
+            if len(unanswered) < INSTALLS_AHEAD and not chunk.done:
+                continue
+            if not await _answered(unanswered, keep=0 if chunk.done else INSTALLS_AHEAD - 1):
                 break
+            if chunk.done:
+                break
+        else:
+            await _answered(unanswered, keep=0)  # the fetch failed: settle what was proposed
         # Whatever was fetched ahead of a chunk that did not apply (or of the last) is moot.
         nursery.cancel_scope.cancel()
+
+
+async def _answered(unanswered: collections.deque[Callable[[], Awaitable[bool]]], keep: int) -> bool:
+    """Wait for the oldest proposals until `keep` are left; False at one that did not apply."""
+    while len(unanswered) > keep:
+        if not await unanswered.popleft()():
+            return False
+    return True
 
 
 async def _fetch_ahead(

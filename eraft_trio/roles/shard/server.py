@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import trio
@@ -201,18 +201,30 @@ class ShardRoleServer:
                     reply: dict[str, Any] = await group.call(request, Deadline(PEER_CALL_TIMEOUT))
                     return reply
 
-                async def install(chunk: commands.InstallChunk) -> bool:
-                    return await self._install(chunk, progress)
+                def begin_install(chunk: commands.InstallChunk) -> Callable[[], Awaitable[bool]]:
+                    return self._begin_install(chunk, progress)
 
-                await stream_bucket(pull, CHUNK_BYTES, fetch, install)
+                await stream_bucket(pull, CHUNK_BYTES, fetch, begin_install)
         except* (EraftError, RuntimeErrorBase) as group_error:
             log.debug("pull of bucket %d: %s", bucket, group_error.exceptions)
         finally:
             self._pulling.discard(bucket)
 
-    async def _install(self, chunk: commands.InstallChunk, progress: PullProgress) -> bool:
-        """Propose one chunk; whether it applied (if not, the stream stops and restarts)."""
-        reply = await self.node.propose(commands.encode_command(chunk))
+    def _begin_install(
+        self, chunk: commands.InstallChunk, progress: PullProgress
+    ) -> Callable[[], Awaitable[bool]]:
+        """Propose one chunk now; the function returned waits for its answer."""
+        proposal = self.node.start_proposal(commands.encode_command(chunk))
+
+        async def applied() -> bool:
+            return self._installed(chunk, progress, await proposal.wait())
+
+        return applied
+
+    def _installed(
+        self, chunk: commands.InstallChunk, progress: PullProgress, reply: dict[str, Any]
+    ) -> bool:
+        """Whether the chunk applied (if not, the stream stops and restarts); counts it."""
         if not reply.get("applied"):
             log.debug("chunk of bucket %d not applied: %s", chunk.bucket, reply)
             return False
