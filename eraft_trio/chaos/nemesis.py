@@ -104,7 +104,7 @@ class Nemesis:
     async def _victims(self) -> tuple[list[NodeSpec], str]:
         """One node (55%), one node of every group (20%), a whole group (15%) or every node (10%).
 
-        Killing every node at once is the test of DESIGN section 3's promise that an
+        Killing every node at once is the test of docs/reference.md §5's promise that an
         acknowledged write survives it: only what was fsynced comes back.
         """
         roll = self.rng.random()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Names of the invariants, as printed in reports (Raft paper Figure 3 and §5.4.3, plus
-# the durability and read guarantees of DESIGN.md §3).
+# the durability and read guarantees of docs/reference.md §5).
 ELECTION_SAFETY = "election safety: at most one leader per term"
 ONE_VOTE_PER_TERM = "one vote per term, kept across crashes"
 TERM_MONOTONIC = "persisted term and commit never decrease"

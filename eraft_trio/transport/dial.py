@@ -33,7 +33,7 @@ async def dial(addr: Address, settings: DialSettings) -> FramedConnection:
     """A handshaken connection to `addr`, or ConnectFailed / HandshakeRejected / ProtocolError.
 
     Binding the source address to our own host is what lets per-address firewall
-    rules partition nodes in tests (DESIGN section 9).
+    rules partition nodes in tests (docs/chaos.md, the faults).
     """
     with trio.move_on_after(settings.connect_timeout) as scope:
         try:

@@ -1,7 +1,7 @@
 """Test-only network faults (drop, delay, duplicate) by source and destination, off by default.
 
 The kernel here has no netem, so loss and delay between nodes come from the transport
-itself (DESIGN §9): PeerSender and RpcClient ask `FAULTS.plan(src, dst)` what to do
+itself (docs/chaos.md, the faults): PeerSender and RpcClient ask `FAULTS.plan(src, dst)` what to do
 with each outgoing message. With no rules (the default) the answer is always "send
 once, now" and costs one truthiness check.
 

@@ -1,7 +1,7 @@
 """The connection handshake: the connecting side's Hello, the accepting side's Welcome or refusal.
 
 Both halves live here, and nowhere else, including the optional proof of the cluster
-secret (an HMAC challenge and response, DESIGN §8; PROTOCOL.md has the exchange).
+secret (an HMAC challenge and response, docs/security.md; PROTOCOL.md has the exchange).
 """
 
 from __future__ import annotations

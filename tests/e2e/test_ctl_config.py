@@ -1,4 +1,4 @@
-"""`eraft ctl` join / leave / move / query against three config nodes: outputs and exit codes (DESIGN §2)."""
+"""`eraft ctl` join / leave / move / query against three config nodes: outputs and exit codes (docs/reference.md)."""
 
 from __future__ import annotations
 

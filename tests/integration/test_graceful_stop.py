@@ -33,7 +33,7 @@ async def test_sigterm_exits_0_and_restart_resumes_with_its_data(
     assert await group.terminate([follower]) == {follower: 0}
     other = next(n for n in range(group.size) if n not in (leader, follower))
     assert await group.terminate([other]) == {other: 0}
-    # Ctrl-C is a graceful stop too (DESIGN §2).
+    # Ctrl-C is a graceful stop too (docs/reference.md).
     assert await group.terminate([leader], signal.SIGINT) == {leader: 0}
     for node in (follower, other):
         assert "received SIGTERM, stopping" in group.nodes[node].log_text()

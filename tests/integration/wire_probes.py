@@ -95,7 +95,7 @@ _plain_values = st.recursive(
 
 
 def probes(cluster: str) -> st.SearchStrategy[Probe]:
-    """Every kind of bad input DESIGN §7 names, plus well-formed requests for nothing."""
+    """Every kind of bad input docs/protocol.md and docs/reference.md name, plus well-formed requests for nothing."""
     known = set(registered_types())
     unknown_ids = st.integers(0, 2**32).filter(lambda i: i not in known)
     session = valid_session(cluster)

@@ -1,4 +1,4 @@
-"""The Raft core is pure: eraft_trio/raft imports no trio, sockets, LMDB, clock or threads (DESIGN.md §4)."""
+"""The Raft core is pure: eraft_trio/raft imports no trio, sockets, LMDB, clock or threads (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -81,5 +81,5 @@ def test_core_sources_import_only_pure_modules() -> None:
             assert top not in FORBIDDEN, f"{path.name} imports {module}"
             assert top in ALLOWED, f"{path.name} imports {module}, not on the allow-list"
             if top == "eraft_trio":
-                # Nothing below may import anything above (DESIGN.md §4).
+                # Nothing below may import anything above (docs/architecture.md).
                 assert module.startswith("eraft_trio.raft"), f"{path.name} imports {module}"

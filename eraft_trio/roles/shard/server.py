@@ -2,7 +2,7 @@
 
 Only the group's leader runs the loops, and everything they decide goes through the
 group's log, so every replica changes config, installs chunks and deletes buckets at
-the same log index (DESIGN section 6):
+the same log index (docs/architecture.md, the roles):
 - poll the config group for the config after ours and propose it (one at a time);
 - for each bucket we are pulling (a few at once), stream its chunks from the old owner
   into the log (pull_stream.py: fetched ahead, installed in cursor order, resumable
