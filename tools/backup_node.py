@@ -8,9 +8,7 @@ copied first: a record being appended meanwhile may be copied torn, and replay s
 there, as after a crash. Then LMDB copies the state inside one read transaction. The
 node only drops log entries its state durably holds, so the later copy of the state
 holds at least everything the copied log dropped, and the restored node starts from
-the state and replays what the log holds beyond it. A store of an older format (the
-log in DATA_DIR/raft-log, or in DATA_DIR itself) is copied the same way. See
-docs/operations.md for when restoring a backup is safe.
+the state and replays what the log holds beyond it. See docs/operations.md for when restoring a backup is safe.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from pathlib import Path
 
 import lmdb
 
-from eraft_trio.storage.node_store import LOG_ENV_DIR, WAL_DIR
+from eraft_trio.storage.node_store import WAL_DIR
 from eraft_trio.storage.wal import SUFFIX
 
 
@@ -65,10 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     wal_dir = args.data_dir / WAL_DIR
     if wal_dir.is_dir():
         copy_segments(wal_dir, args.backup_dir / WAL_DIR)
-    log_dir = args.data_dir / LOG_ENV_DIR
-    if (log_dir / "data.mdb").is_file():  # format 2
-        (args.backup_dir / LOG_ENV_DIR).mkdir()
-        copy_environment(log_dir, args.backup_dir / LOG_ENV_DIR)
     copy_environment(args.data_dir, args.backup_dir)
     print(f"backed up {args.data_dir} to {args.backup_dir}")
     return 0

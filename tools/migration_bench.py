@@ -61,7 +61,8 @@ class Report:
 
 def say(message: str) -> None:
     """Progress, on stderr (stdout is the report, or its JSON)."""
-    print(f"migration_bench: {message}", file=sys.stderr, flush=True)
+    stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+    print(f"migration_bench {stamp}: {message}", file=sys.stderr, flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -34,7 +34,6 @@ def install_snapshot_in_txn(txn: lmdb.Transaction[bytes], dbs: SubDbs, meta: Sna
         txn.put(key, value, db=dbs.sm, append=True)
     txn.drop(dbs.staging, delete=False)
     meta_table.delete_staging(txn, dbs.meta)
-    meta_table.put_snapshot(txn, dbs.meta, meta)
     meta_table.put_applied(txn, dbs.meta, meta)
 
 

@@ -1,4 +1,4 @@
-"""Reads and writes the small records of the `meta` sub-db: positions, hard state, identity."""
+"""Reads and writes the small records of the `meta` sub-db: positions, staging, identity."""
 
 from __future__ import annotations
 
@@ -8,17 +8,14 @@ from typing import Any
 import lmdb
 import msgpack
 
-from eraft_trio.raft.types import HardState, SnapshotMeta
+from eraft_trio.raft.types import SnapshotMeta
 
-# 1: one LMDB environment for everything. 2: the log and hard state in an LMDB
-# environment of their own (data_dir/raft-log). 3: the log and hard state in a
-# write-ahead log (data_dir/raft-wal). Older stores are moved over when first opened.
+# 3: the log and hard state in a write-ahead log (data_dir/raft-wal), the tables here.
+# Formats 1 and 2 were development builds of 0.1.0 (the log in LMDB); they are refused.
 FORMAT_VERSION = 3
 
 FORMAT_KEY = b"format"
 IDENTITY_KEY = b"identity"
-HARD_STATE_KEY = b"hard_state"
-SNAPSHOT_KEY = b"snapshot"  # index and term of the last compacted entry
 APPLIED_KEY = b"applied"  # index and term of the last entry applied to `sm`
 STAGING_KEY = b"staging"  # which snapshot the `staging` sub-db is receiving
 STAGING_GENERATION_KEY = b"staging_generation"  # never reset, so stale stagers stay stale
@@ -52,10 +49,6 @@ def put_format(txn: lmdb.Transaction[bytes], db: Any) -> None:
     _put(txn, db, FORMAT_KEY, FORMAT_VERSION)
 
 
-def delete_hard_state(txn: lmdb.Transaction[bytes], db: Any) -> None:
-    txn.delete(HARD_STATE_KEY, db=db)
-
-
 def get_identity(txn: lmdb.Transaction[bytes], db: Any) -> Identity | None:
     value = _get(txn, db, IDENTITY_KEY)
     return None if value is None else dict(value)
@@ -63,18 +56,6 @@ def get_identity(txn: lmdb.Transaction[bytes], db: Any) -> Identity | None:
 
 def put_identity(txn: lmdb.Transaction[bytes], db: Any, identity: Identity) -> None:
     _put(txn, db, IDENTITY_KEY, dict(identity))
-
-
-def get_hard_state(txn: lmdb.Transaction[bytes], db: Any) -> HardState:
-    value = _get(txn, db, HARD_STATE_KEY)
-    if value is None:
-        return HardState()
-    term, vote, commit = value
-    return HardState(term=term, vote=vote, commit=commit)
-
-
-def put_hard_state(txn: lmdb.Transaction[bytes], db: Any, hard_state: HardState) -> None:
-    _put(txn, db, HARD_STATE_KEY, [hard_state.term, hard_state.vote, hard_state.commit])
 
 
 def _get_position(txn: lmdb.Transaction[bytes], db: Any, key: bytes) -> SnapshotMeta:
@@ -89,14 +70,6 @@ def _put_position(
     txn: lmdb.Transaction[bytes], db: Any, key: bytes, position: SnapshotMeta
 ) -> None:
     _put(txn, db, key, [position.index, position.term])
-
-
-def get_snapshot(txn: lmdb.Transaction[bytes], db: Any) -> SnapshotMeta:
-    return _get_position(txn, db, SNAPSHOT_KEY)
-
-
-def put_snapshot(txn: lmdb.Transaction[bytes], db: Any, meta: SnapshotMeta) -> None:
-    _put_position(txn, db, SNAPSHOT_KEY, meta)
 
 
 def get_applied(txn: lmdb.Transaction[bytes], db: Any) -> SnapshotMeta:

@@ -12,7 +12,6 @@ flushes it.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,12 +19,11 @@ from typing import Any
 
 import lmdb
 
-from eraft_trio.raft.types import Entry, HardState, SnapshotMeta
+from eraft_trio.raft.types import SnapshotMeta
 
-from . import log_table, meta_table
+from . import meta_table
 from .batch_txn import apply_in_txn, install_snapshot_in_txn
 from .data_dir import (
-    DATA_FILE,
     DataDirOwnerLock,
     check_identity,
     prepare_data_dir,
@@ -37,12 +35,11 @@ from .lmdb_view import LmdbTableView
 from .loaded_state import LoadedState
 from .map_gate import MapGate
 from .snapshot import SnapshotReader, SnapshotStager
-from .sub_dbs import ALL_DB_NAMES, META_DB, SubDbs, open_log_dbs, open_sub_dbs
+from .sub_dbs import ALL_DB_NAMES, META_DB, SubDbs, open_sub_dbs
 from .wal import WriteAheadLog
 from .write_batch import ApplyFunction, LogWrite, WriteBatch
 
 WAL_DIR = "raft-wal"
-LOG_ENV_DIR = "raft-log"  # format 2 kept the log in an LMDB environment here
 INITIAL_MAP_SIZE = 64 << 20
 MAX_MAP_SIZE = 1 << 40  # address space only: without writemap the file grows as pages are written
 MAX_READERS = 1024  # read views and snapshot streams each hold a reader slot while open
@@ -293,56 +290,13 @@ class NodeStore:
             sync_directory(self.path)
             return
         check_identity(self.path, stored, identity)
-        if stored_format not in (1, 2, meta_table.FORMAT_VERSION):
+        if stored_format != meta_table.FORMAT_VERSION:
             raise StorageError(
-                f"data_dir {self.path} holds store format {stored_format}; "
-                f"this version reads formats 1 to {meta_table.FORMAT_VERSION}"
+                f"data_dir {self.path} holds store format {stored_format}, made by a "
+                f"development build; this version reads format {meta_table.FORMAT_VERSION} "
+                "only (start the node on an empty data_dir: it catches up from its group)"
             )
         self._wal = WriteAheadLog(self.path / WAL_DIR)
-        if stored_format == 1:
-            self._move_log_over(self._read_format_1_log())
-        elif stored_format == 2:
-            self._move_log_over(self._read_format_2_log())
-
-    def _read_format_1_log(self) -> tuple[HardState, SnapshotMeta, list[Entry]]:
-        """Format 1 kept the log and hard state with the tables."""
-        with self._reading() as txn:
-            hard_state = meta_table.get_hard_state(txn, self._dbs.meta)
-            base = meta_table.get_snapshot(txn, self._dbs.meta)
-            entries = log_table.entries_after(txn, self._dbs.log, base.index)
-        return hard_state, base, entries
-
-    def _read_format_2_log(self) -> tuple[HardState, SnapshotMeta, list[Entry]]:
-        """Format 2 kept them in an LMDB environment of their own, data_dir/raft-log."""
-        folder = self.path / LOG_ENV_DIR
-        if not (folder / DATA_FILE).is_file():  # moved over before; only the marking was lost
-            state = self._log().state
-            return state.hard_state, state.base, self._log().read_entries()
-        env = lmdb.open(str(folder), max_dbs=MAX_DBS, subdir=True, lock=True)
-        try:
-            dbs = open_log_dbs(env)
-            with env.begin() as txn:
-                hard_state = meta_table.get_hard_state(txn, dbs.meta)
-                base = meta_table.get_snapshot(txn, dbs.meta)
-                entries = log_table.entries_after(txn, dbs.log, base.index)
-        finally:
-            env.close()
-        return hard_state, base, entries
-
-    def _move_log_over(self, log: tuple[HardState, SnapshotMeta, list[Entry]]) -> None:
-        """Write an older format's log into the write-ahead log, then mark the store as
-        the current format and drop the old copy (a crash before the marking redoes it)."""
-        hard_state, base, entries = log
-        self._log().write(reset_to=base, entries=entries, hard_state=hard_state)
-
-        def finish(txn: lmdb.Transaction[bytes]) -> None:
-            txn.drop(self._dbs.log, delete=False)
-            meta_table.delete_hard_state(txn, self._dbs.meta)
-            meta_table.put_format(txn, self._dbs.meta)
-
-        self._state_writer.run(finish)
-        self._flush_state()
-        shutil.rmtree(self.path / LOG_ENV_DIR, ignore_errors=True)
 
     def _release(self) -> None:
         self._gate.remap(self._env.close)  # no read in use; open snapshot streams invalidated

@@ -1,4 +1,4 @@
-"""The log and the tables kept apart: restarts in between, and stores of older formats."""
+"""The log and the tables kept apart: restarts in between, and stores of older formats refused."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from pathlib import Path
 
 import lmdb
 import msgpack
+import pytest
 
 from eraft_trio.raft.types import HardState, SnapshotMeta
-from eraft_trio.storage import log_table, meta_table
+from eraft_trio.storage.errors import StorageError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.snapshot_chunks import encode_chunk
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import LogWrite, WriteBatch
+from eraft_trio.storage.write_batch import LogWrite
 
 from .conftest import IDENTITY, StoreOpener, make_entries
 
@@ -71,69 +72,19 @@ def test_a_log_that_does_lead_to_the_installed_snapshot_is_kept(open_store: Stor
     assert loaded.applied == 10
 
 
-def test_a_format_1_store_is_moved_to_two_environments_on_open(
-    open_store: StoreOpener, tmp_path: Path
+@pytest.mark.parametrize("old_format", [1, 2])
+def test_a_store_of_a_development_format_is_refused_naming_it(
+    open_store: StoreOpener, tmp_path: Path, old_format: int
 ) -> None:
     folder = tmp_path / "old"
     folder.mkdir()
     env = lmdb.open(str(folder), max_dbs=8, map_size=64 << 20)
-    meta, log, sm = env.open_db(b"meta"), env.open_db(b"log"), env.open_db(b"sm")
-    with env.begin(write=True) as txn:
-        txn.put(b"format", msgpack.packb(1), db=meta)
-        txn.put(b"identity", msgpack.packb(IDENTITY), db=meta)
-        meta_table.put_hard_state(txn, meta, HardState(term=3, vote=1, commit=6))
-        meta_table.put_snapshot(txn, meta, SnapshotMeta(index=4, term=2))
-        meta_table.put_applied(txn, meta, SnapshotMeta(index=5, term=3))
-        log_table.append(txn, log, make_entries(3, 5, 7))
-        txn.put(b"kv\x00key", b"value", db=sm)
-    env.close()
-
-    store = open_store(folder)
-    loaded = store.load()
-    assert loaded.hard_state == HardState(term=3, vote=1, commit=6)
-    assert loaded.snapshot == SnapshotMeta(index=4, term=2)
-    assert loaded.entries == make_entries(3, 5, 7)
-    assert (loaded.applied, loaded.applied_term) == (5, 3)
-    with store.read_view() as view:
-        assert view.get("kv", b"key") == b"value"
-    store.write_batch(WriteBatch(entries=make_entries(3, 8, 8)))
-    store.close()
-
-    again = open_store(folder)  # now format 2: opened as is
-    assert [e.index for e in again.load().entries] == [5, 6, 7, 8]
-
-
-def test_a_format_2_store_moves_its_log_environment_into_the_write_ahead_log(
-    open_store: StoreOpener, tmp_path: Path
-) -> None:
-    folder = tmp_path / "v2"
-    folder.mkdir()
-    env = lmdb.open(str(folder), max_dbs=8, map_size=64 << 20)
     meta, sm = env.open_db(b"meta"), env.open_db(b"sm")
     with env.begin(write=True) as txn:
-        txn.put(b"format", msgpack.packb(2), db=meta)
+        txn.put(b"format", msgpack.packb(old_format), db=meta)
         txn.put(b"identity", msgpack.packb(IDENTITY), db=meta)
-        meta_table.put_applied(txn, meta, SnapshotMeta(index=6, term=3))
         txn.put(b"kv\x00key", b"value", db=sm)
     env.close()
-    log_env = lmdb.open(str(folder / "raft-log"), max_dbs=8, map_size=64 << 20)
-    log_meta, log = log_env.open_db(b"meta"), log_env.open_db(b"log")
-    with log_env.begin(write=True) as txn:
-        meta_table.put_hard_state(txn, log_meta, HardState(term=3, vote=2, commit=7))
-        meta_table.put_snapshot(txn, log_meta, SnapshotMeta(index=4, term=2))
-        log_table.append(txn, log, make_entries(3, 5, 8))
-    log_env.close()
 
-    store = open_store(folder)
-    loaded = store.load()
-    assert loaded.hard_state == HardState(term=3, vote=2, commit=7)
-    assert (loaded.snapshot, loaded.entries) == (
-        SnapshotMeta(index=4, term=2),
-        make_entries(3, 5, 8),
-    )
-    assert (loaded.applied, loaded.applied_term) == (6, 3)
-    assert not (folder / "raft-log").exists()
-    store.close()
-
-    again = open_store(folder)
-    assert again.load().entries == make_entries(3, 5, 8)
+    with pytest.raises(StorageError, match=f"store format {old_format}.*reads format 3 only"):
+        open_store(folder)
