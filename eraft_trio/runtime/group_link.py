@@ -7,6 +7,7 @@ from typing import Any
 import trio
 
 from eraft_trio.raft.types import Message
+from eraft_trio.transport.address import parse_address
 from eraft_trio.transport.peer import PeerSender
 from eraft_trio.transport.rpc import RpcClient
 from eraft_trio.transport.security import NO_SECURITY, Security
@@ -40,7 +41,7 @@ class GroupLink:
             for i, addr in enumerate(peers)
             if i != own_id
         }
-        own_host = own_addr.rpartition(":")[0]
+        own_host = parse_address(own_addr)[0]  # "::1" from "[::1]:7000", not "[::1]"
         self.clients = {
             i: RpcClient(addr, cluster, own_host, node=own_id, group=group, security=security)
             for i, addr in enumerate(peers)
