@@ -59,7 +59,8 @@ class MembershipNemesis:
         if kind == "join":
             gid = self.rng.choice(absent)
             what = f"join group {gid}"
-            change = self.client.join({gid: self.topology.groups[gid]})
+            # The same nodes, which kept their data: a rejoin, not a new group.
+            change = self.client.join({gid: self.topology.groups[gid]}, rejoin=True)
         elif kind == "leave":
             gid = self.rng.choice(joined)
             what = f"leave group {gid}"

@@ -43,6 +43,19 @@ def add_ctl_parser(sub: Any) -> None:
     move = cmds.add_parser("move", help="assign buckets to a group")
     move.add_argument("buckets", help="3, 0-4 or 0-4,7,9")
     move.add_argument("gid")
+    for change in (join, leave, move):
+        change.add_argument(
+            "--wait",
+            action="store_true",
+            help="return once every moved bucket is served by its new owner and the old "
+            "copies are gone (progress on stderr)",
+        )
+        change.add_argument(
+            "--wait-timeout",
+            type=float,
+            metavar="SECONDS",
+            help="with --wait: give up after this long (exit 3); default: no limit",
+        )
     query = cmds.add_parser("query", help="print a config (default: the latest)")
     query.add_argument("num", nargs="?", default="-1")
     query.add_argument("--json", action="store_true")
@@ -159,9 +172,19 @@ def run_ctl(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, servers: tuple[str, ...], security: Security) -> int:
+    if getattr(args, "wait_timeout", None) is not None and args.wait_timeout <= 0:
+        raise UsageError("--wait-timeout: must be > 0")
     async with Client.connect(servers, timeout=args.timeout, security=security) as client:
         handler = _HANDLERS[args.ctl_command]
-        return await handler(client, args)
+        code = await handler(client, args)
+        if code == EXIT_OK and getattr(args, "wait", False):
+            # Imported here: the status probe pulls in rich, which other commands never need.
+            from eraft_trio.cli.ctl_wait import wait_for_handoffs
+
+            await wait_for_handoffs(
+                client, servers, args.new_config, security=security, timeout=args.wait_timeout
+            )
+        return code
 
 
 def _gid(text: str) -> int:
@@ -178,13 +201,15 @@ async def _join(client: Client, args: argparse.Namespace) -> int:
     gid = _gid(args.gid)
     addresses = parse_addresses(args.addresses, "ADDR")
     num = await client.config_client.join({gid: addresses}, rebalance=not args.no_rebalance)
-    print(f"OK: config {num}")
+    args.new_config = num
+    print(f"OK: config {num}", flush=True)
     return EXIT_OK
 
 
 async def _leave(client: Client, args: argparse.Namespace) -> int:
     num = await client.config_client.leave((_gid(args.gid),))
-    print(f"OK: config {num}")
+    args.new_config = num
+    print(f"OK: config {num}", flush=True)
     return EXIT_OK
 
 
@@ -196,7 +221,8 @@ async def _move(client: Client, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"BUCKETS: {exc}") from None
     num = await client.config_client.move(buckets, gid)
-    print(f"OK: config {num}")
+    args.new_config = num
+    print(f"OK: config {num}", flush=True)
     return EXIT_OK
 
 

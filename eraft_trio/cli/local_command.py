@@ -420,7 +420,9 @@ async def _join_missing(plan: LocalPlan, security: Security, progress: StartupPr
                 if gid in known:
                     continue
                 progress.note(gid, "joining")
-                num = await client.config_client.join({gid: addresses})
+                # The role files' own nodes and data dirs: bringing back a group left
+                # earlier is a rejoin of that same group, not a new one under its gid.
+                num = await client.config_client.join({gid: addresses}, rejoin=True)
                 progress.note(gid, f"joined at config {num}")
     except EraftError as exc:
         raise LocalError(f"could not join the shard groups: {exc}", EXIT_UNAVAILABLE) from None

@@ -35,8 +35,12 @@ class ConfigClient:
             return None
         return _config_or_raise(reply)
 
-    async def join(self, groups: dict[int, tuple[str, ...]], rebalance: bool = True) -> int:
-        return await self._change(Join(groups, rebalance))
+    async def join(
+        self, groups: dict[int, tuple[str, ...]], rebalance: bool = True, *, rejoin: bool = False
+    ) -> int:
+        """A new config with `groups` added. A gid any earlier config held is refused
+        (`gid_used`) unless `rejoin`: only for the same group whose nodes kept their data."""
+        return await self._change(Join(groups, rebalance, rejoin))
 
     async def leave(self, gids: tuple[int, ...]) -> int:
         return await self._change(Leave(gids))

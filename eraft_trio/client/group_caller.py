@@ -6,8 +6,12 @@ from typing import Any
 
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
-from eraft_trio.errors import ServerError
+from eraft_trio.errors import EraftError, ServerError
 from eraft_trio.transport.errors import ConnectFailed, TransportError
+
+
+class GroupUnreachable(EraftError):
+    """No member of the group accepted a connection (raised only when asked for)."""
 
 
 class GroupCaller:
@@ -27,8 +31,13 @@ class GroupCaller:
         self._next += 1
         return addr
 
-    async def call(self, body: Any, deadline: Deadline) -> Any:
-        """The leader's reply (a dict), which may still be an application error."""
+    async def call(self, body: Any, deadline: Deadline, *, raise_unreachable: bool = False) -> Any:
+        """The leader's reply (a dict), which may still be an application error.
+
+        With `raise_unreachable`, a round in which no member accepted a connection raises
+        GroupUnreachable instead of backing off, so a caller whose routing may be stale
+        (the group left and was stopped) can look again before trying once more.
+        """
         unreachable = 0
         while True:
             addr = self._pick()
@@ -38,6 +47,8 @@ class GroupCaller:
                 self.leader = None
                 unreachable += 1
                 if unreachable % len(self.addresses) == 0:
+                    if raise_unreachable:
+                        raise GroupUnreachable(f"no member of {self.addresses} answers") from exc
                     await deadline.backoff(f"{addr}: {exc}")
                 continue
             except TransportError as exc:

@@ -19,7 +19,7 @@ from typing import Any
 import trio
 
 from eraft_trio.client.config_client import ConfigClient
-from eraft_trio.client.group_caller import GroupCaller
+from eraft_trio.client.group_caller import GroupCaller, GroupUnreachable
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
@@ -186,7 +186,13 @@ class Client:
                 await self._refresh_config(deadline, config["num"])
                 continue
             group = self._group(gid, tuple(addresses))
-            reply = await group.call(body, deadline)
+            try:
+                reply = await group.call(body, deadline, raise_unreachable=True)
+            except GroupUnreachable as exc:
+                # A group that left and was stopped: a newer config names the new owner.
+                await deadline.backoff(str(exc))
+                await self._refresh_config(deadline, config["num"])
+                continue
             err = reply.get("err") if isinstance(reply, dict) else "bad_reply"
             if err is None:
                 return reply

@@ -8,13 +8,19 @@ from typing import Any
 
 import trio
 
+from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
+from eraft_trio.client.retry import Deadline
+from eraft_trio.errors import EraftError
+from eraft_trio.roles.config.requests import ConfigQuery
 from eraft_trio.runtime.messages import StatusRequest
 from eraft_trio.transport.errors import TransportError
 
 # A down node on loopback refuses at once; one that hangs (paused, cut off) must not hold
 # the whole refresh back, so each node gets a short deadline of its own.
 DEFAULT_NODE_TIMEOUT = 1.0
+# How many configs back the probe looks for groups that left and may still hold buckets.
+MAX_HISTORY = 16
 
 
 class ClusterProbe:
@@ -24,7 +30,10 @@ class ClusterProbe:
     {"time", "config_servers", "config": latest config or None,
      "groups": [{"gid", "addresses", "nodes": [{"address", "up", "error", "status"}]}]}
     with the config group first (gid 0), then every shard group of the latest config,
-    then any `extra_groups` (e.g. the role files of `eraft local`) not in it yet.
+    then any `extra_groups` (e.g. the role files of `eraft local`) not in it yet, then the
+    groups that left in a recent config (with "left_at": the config they left in), as
+    far back as the least advanced group (every config since, when old copies still
+    wait to be dropped), at most MAX_HISTORY configs.
     """
 
     def __init__(
@@ -55,12 +64,57 @@ class ClusterProbe:
             nodes = answers[start : start + len(addresses)]
             start += len(addresses)
             groups.append({"gid": gid, "addresses": list(addresses), "nodes": nodes})
+        if config is not None:
+            former = await self._former_groups(config, groups[1:])
+            if former:
+                addrs = tuple(a for _, (addresses, _) in sorted(former.items()) for a in addresses)
+                answers = await self._ask_all(addrs)
+                start = 0
+                for gid, (addresses, left_at) in sorted(former.items()):
+                    nodes = answers[start : start + len(addresses)]
+                    start += len(addresses)
+                    groups.append(
+                        {
+                            "gid": gid,
+                            "addresses": list(addresses),
+                            "nodes": nodes,
+                            "left_at": left_at,
+                        }
+                    )
         return {
             "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "config_servers": list(self.config_servers),
             "config": config,
             "groups": groups,
         }
+
+    async def _former_groups(
+        self, config: dict[str, Any], groups: list[dict[str, Any]]
+    ) -> dict[int, tuple[tuple[str, ...], int]]:
+        """gid -> (addresses, config it left in) of groups absent from the latest config
+        that were in one of the recent configs."""
+        latest = int(config["num"])
+        reached = [_reached(group) for group in groups if group["gid"] in _gids(config)]
+        gcs = any(_gcs(group) for group in groups)
+        low = min([latest, *(num for num in reached if num is not None)])
+        first = max(0, latest - MAX_HISTORY if gcs else low - 1)
+        first = min(first, latest - 1)
+        caller = GroupCaller(self.pool, self.config_servers)
+        found: dict[int, tuple[tuple[str, ...], int]] = {}
+        following = _gids(config)
+        for num in range(latest - 1, max(-1, first - 1), -1):
+            try:
+                older = await caller.call(ConfigQuery(num), Deadline(self.node_timeout * 2))
+            except EraftError:
+                break  # the config group is unreachable now: show what we have
+            if not (isinstance(older, dict) and isinstance(older.get("groups"), dict)):
+                break
+            for gid_text, addresses in older["groups"].items():
+                gid = int(gid_text)
+                if gid not in _gids(config) and gid not in found and gid not in following:
+                    found[gid] = (tuple(addresses), num + 1)
+            following = _gids(older)
+        return found
 
     async def _ask_all(self, addresses: tuple[str, ...]) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = [{} for _ in addresses]
@@ -82,6 +136,24 @@ class ClusterProbe:
             error = f"unexpected status reply: {type(status).__name__}"
             return {"address": addr, "up": False, "error": error, "status": None}
         return {"address": addr, "up": True, "error": None, "status": status}
+
+
+def _gids(config: dict[str, Any]) -> set[int]:
+    return {int(gid) for gid in config.get("groups") or {}}
+
+
+def _shard_statuses(group: dict[str, Any]) -> list[dict[str, Any]]:
+    shards = [((n.get("status") or {}).get("role") or {}).get("shard") for n in group["nodes"]]
+    return [shard for shard in shards if isinstance(shard, dict)]
+
+
+def _reached(group: dict[str, Any]) -> int | None:
+    """The most advanced config any node of the group has applied."""
+    return max((int(shard.get("num", 0)) for shard in _shard_statuses(group)), default=None)
+
+
+def _gcs(group: dict[str, Any]) -> bool:
+    return any(shard.get("gcs") for shard in _shard_statuses(group))
 
 
 def latest_config(config_nodes: list[dict[str, Any]]) -> dict[str, Any] | None:

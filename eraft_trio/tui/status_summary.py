@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from eraft_trio.tui.handoffs import handoffs
+
 SERVING = "serving"
 
 
 def summarize(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """Add "leader", "term", "nodes_up" and "shard" to each group, "migrations" at the top.
+    """Add "leader", "term", "nodes_up" and "shard" to each group, "migrations" and
+    "handoffs" (handoffs.py: each group's config, what leaving groups hold) at the top.
 
     Mutates and returns `snapshot`; the result is the `ctl status --json` document.
     """
@@ -24,6 +27,7 @@ def summarize(snapshot: dict[str, Any]) -> dict[str, Any]:
         group["shard"] = _shard_view(leader, up) if group["gid"] else None
         group["pulls"] = _pulls(leader) if group["gid"] else []
     snapshot["migrations"] = migrations(snapshot)
+    snapshot["handoffs"] = handoffs(snapshot)
     return snapshot
 
 

@@ -30,6 +30,9 @@ def render_status(
         parts.append(bucket_map(config, width, 3 if height < 40 else 10, moving))
     parts.append(_node_table(snapshot, wide, _short_addresses(snapshot, wide)))
     parts.append(_migrations(snapshot, 4 if height < 40 else 16))
+    pending = _pending_configs(snapshot)
+    if pending.plain:
+        parts.append(pending)
     if footer:
         parts.append(Text(footer, style="dim", no_wrap=True, overflow="ellipsis"))
     return Group(*parts)
@@ -191,6 +194,36 @@ def _migrations(snapshot: dict[str, Any], max_lines: int) -> Text:
             text.append(f"{done} keys")
     if len(runs) > max_lines:
         text.append(f"\n  … and {len(runs) - max_lines} more", style="dim")
+    return text
+
+
+def _pending_configs(snapshot: dict[str, Any]) -> Text:
+    """Groups still to apply the latest config, and what each group that left still holds:
+    "migrations: none" is only the whole story once every group has reached the config."""
+    summary = snapshot.get("handoffs") or {}
+    text = Text()
+    for group in summary.get("groups") or []:
+        if group["num"] is None:
+            text.append(f"\ng{group['gid']} ", style=gid_style(group["gid"]))
+            text.append("config unknown (no node answered)", style="red")
+        elif group["behind"]:
+            text.append(f"\ng{group['gid']} ", style=gid_style(group["gid"]))
+            text.append(
+                f"at config {group['num']} of {summary['latest']}: "
+                f"{group['behind']} config{'s' if group['behind'] != 1 else ''} to apply",
+                style="yellow",
+            )
+    for group in summary.get("leaving") or []:
+        text.append(f"\ng{group['gid']} ", style=gid_style(group["gid"]))
+        text.append(f"left at config {group['left_at']}: ")
+        if group["may_stop"]:
+            text.append("every bucket moved and dropped, may be stopped", style="green")
+        else:
+            holds = group["holds"]
+            held = "down" if holds is None else f"holds {holds} bucket{'s' if holds != 1 else ''}"
+            text.append(f"{held}, do not stop it yet", style="bold yellow")
+    if text.plain:
+        text = Text("pending handoffs", style="bold") + text
     return text
 
 

@@ -22,7 +22,7 @@ async def arrange_groups(probe: ClusterProbe, gids: Iterable[int]) -> dict[str, 
     config = await probe.latest_config()
     joined = {int(gid) for gid in config["groups"]}
     for gid in sorted(wanted - joined):
-        await probe.config_client.join({gid: cluster.addresses(gid)})
+        await probe.config_client.join({gid: cluster.addresses(gid)}, rejoin=True)
     leaving = tuple(sorted(joined - wanted))
     if leaving:
         await probe.config_client.leave(leaving)

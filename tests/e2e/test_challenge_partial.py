@@ -50,7 +50,7 @@ async def test_challenge_2_unaffected_buckets_serve_while_a_dead_group_should_ha
         values = stamped(flat(keys), "start")
         async with Client.connect(servers, timeout=GENEROUS_TIMEOUT) as kv:
             await put_all(kv, values)
-        await probe.config_client.join({2: cluster.addresses(2)})
+        await probe.config_client.join({2: cluster.addresses(2)}, rejoin=True)
         before = await probe.wait_settled()
         held_by_2 = flat(keys, owned_by(before, 2))
         held_by_1 = flat(keys, owned_by(before, 1))

@@ -45,7 +45,7 @@ async def change_config(probe: ClusterProbe, rng: random.Random) -> None:
     client = probe.config_client
     if choice == "join":
         gid = rng.choice(absent)
-        await client.join({gid: probe.cluster.addresses(gid)})
+        await client.join({gid: probe.cluster.addresses(gid)}, rejoin=True)
     elif choice == "leave":
         await client.leave((rng.choice(joined),))
     else:

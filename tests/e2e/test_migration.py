@@ -42,15 +42,15 @@ async def test_join_and_leave_move_the_data_and_every_key_stays_readable(
         await put_all(kv, values)
         counts = await key_counts(probe, kv, values)
         steps: list[tuple[str, Callable[[], Awaitable[int]]]] = [
-            ("join 2", lambda: probe.config_client.join({2: cluster.addresses(2)})),
-            ("join 3", lambda: probe.config_client.join({3: cluster.addresses(3)})),
+            ("join 2", lambda: probe.config_client.join({2: cluster.addresses(2)}, rejoin=True)),
+            ("join 3", lambda: probe.config_client.join({3: cluster.addresses(3)}, rejoin=True)),
             ("leave 1", lambda: probe.config_client.leave((1,))),
             ("move 0-4 2", lambda: probe.config_client.move(tuple(range(5)), 2)),
             ("leave 2", lambda: probe.config_client.leave((2,))),
             (
                 "join 1 and 2",
                 lambda: probe.config_client.join(
-                    {1: cluster.addresses(1), 2: cluster.addresses(2)}
+                    {1: cluster.addresses(1), 2: cluster.addresses(2)}, rejoin=True
                 ),
             ),
         ]
@@ -137,10 +137,10 @@ async def test_challenge_1_delete_moved_buckets_are_gone_from_their_old_owners(
         client = probe.config_client
         for round_ in range(2):
             for change in (
-                lambda: client.join({2: cluster.addresses(2)}),
-                lambda: client.join({3: cluster.addresses(3)}),
+                lambda: client.join({2: cluster.addresses(2)}, rejoin=True),
+                lambda: client.join({3: cluster.addresses(3)}, rejoin=True),
                 lambda: client.leave((1,)),
-                lambda: client.join({1: cluster.addresses(1)}),
+                lambda: client.join({1: cluster.addresses(1)}, rejoin=True),
                 lambda: client.leave((2, 3)),
             ):
                 await change()
@@ -167,7 +167,7 @@ async def test_miss_change_a_whole_group_down_during_three_changes_catches_up(
         # Group 3 is down while three configs pass; on restart it replays them in order
         # (the others wait for it where they must pull from it).
         cluster.shards[3].kill()
-        await client.join({2: cluster.addresses(2)})
+        await client.join({2: cluster.addresses(2)}, rejoin=True)
         await client.move(tuple(range(5)), 1)
         latest = await client.leave((1,))
         assert latest == config["num"] + 3
@@ -196,8 +196,20 @@ async def test_miss_change_one_node_of_every_group_down_during_changes_catches_u
 
         # One node of every group misses two changes, then another node misses two more.
         for down, changes in (
-            (0, (lambda: client.join({3: cluster.addresses(3)}), lambda: client.leave((1,)))),
-            (1, (lambda: client.join({1: cluster.addresses(1)}), lambda: client.leave((2,)))),
+            (
+                0,
+                (
+                    lambda: client.join({3: cluster.addresses(3)}, rejoin=True),
+                    lambda: client.leave((1,)),
+                ),
+            ),
+            (
+                1,
+                (
+                    lambda: client.join({1: cluster.addresses(1)}, rejoin=True),
+                    lambda: client.leave((2,)),
+                ),
+            ),
         ):
             for gid in GIDS:
                 cluster.shards[gid].kill([down])

@@ -59,6 +59,7 @@ def test_config_storage_bytes_ignore_group_insertion_order() -> None:
     [
         Join({3: ("c:1", "c:2"), 1: ("a:1",)}),
         Join({7: ("x:9",)}, rebalance=False),
+        Join({7: ("x:9",)}, rejoin=True),
         Leave((4, 2)),
         Move((0, 5, 9), 3),
     ],

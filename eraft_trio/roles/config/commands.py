@@ -17,10 +17,17 @@ MAX_CLIENT_ID = 2**64 - 1  # client ids are table keys of 8 bytes
 
 @dataclass(frozen=True, slots=True)
 class Join:
-    """Add groups (gid -> addresses); rebalance the buckets unless `rebalance` is False."""
+    """Add groups (gid -> addresses); rebalance the buckets unless `rebalance` is False.
+
+    A gid that an earlier config held is refused (transitions.py), unless `rejoin` says
+    the caller brings back that same group, its nodes still holding their data (undoing
+    a leave of machines that kept running): that group walked every config since and
+    knows what it handed off. Never set it for new machines under an old gid.
+    """
 
     groups: dict[int, tuple[str, ...]]
     rebalance: bool = True
+    rejoin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +70,11 @@ def encode_command(proposal: SessionCommand) -> bytes:
     command = proposal.command
     body: list[Any]
     match command:
-        case Join(groups, rebalance):
+        case Join(groups, rebalance, rejoin):
             pairs = [[gid, list(groups[gid])] for gid in sorted(groups)]
-            body = [_JOIN, pairs, bool(rebalance)]
+            # The rejoin flag is written only when set: older entries and plain joins
+            # keep their bytes.
+            body = [_JOIN, pairs, bool(rebalance)] + ([True] if rejoin else [])
         case Leave(gids):
             body = [_LEAVE, list(gids)]
         case Move(buckets, gid):
@@ -94,6 +103,8 @@ def decode_command(data: bytes) -> SessionCommand:
 def _decode_body(tag: Any, body: list[Any]) -> ConfigCommand:
     if tag == _JOIN and len(body) == 2 and isinstance(body[1], bool):
         return Join(_decode_groups(body[0]), body[1])
+    if tag == _JOIN and len(body) == 3 and isinstance(body[1], bool) and body[2] is True:
+        return Join(_decode_groups(body[0]), body[1], rejoin=True)
     if tag == _LEAVE and len(body) == 1:
         return Leave(_int_tuple(body[0], "leave gids"))
     if tag == _MOVE and len(body) == 2 and _is_int(body[1]):

@@ -12,6 +12,7 @@ BAD_GID = "bad_gid"  # a gid outside 1 .. 2**63-1
 BAD_BUCKET = "bad_bucket"  # a bucket outside 0 .. buckets-1
 BAD_ADDRESS = "bad_address"  # a group without addresses, or an address not host:port
 GID_EXISTS = "gid_exists"  # join of a gid already in the config
+GID_USED = "gid_used"  # join of a gid an earlier config used: gids never alias (transitions.py)
 ADDRESS_IN_USE = "address_in_use"  # join of an address another group already has
 UNKNOWN_GID = "unknown_gid"  # leave of, or move to, a gid not in the config
 LAST_GROUP = "last_group"  # leave of every group while buckets are assigned

@@ -53,7 +53,9 @@ class ConfigStateMachine:
                 f"seq {proposal.seq} is older than client {proposal.client_id}'s last ({session.seq})",
             ).to_reply()
 
-        outcome = next_config(self.latest(view), proposal.command)
+        outcome = next_config(
+            self.latest(view), proposal.command, lambda gid: tables.gid_used(view, gid)
+        )
         if isinstance(outcome, ConfigError):
             reply = outcome.to_reply()
         else:

@@ -4,6 +4,8 @@ Tables (all keys and values deterministic bytes, so replicas are byte-identical)
   "cfg"   8-byte big-endian config num -> Config.encode()
   "meta"  b"buckets" -> msgpack(bucket count); b"latest" -> 8-byte big-endian latest num
   "sess"  8-byte big-endian client id -> msgpack([last seq, reply to it])
+  "gids"  8-byte big-endian gid -> 8-byte num of the first config that held it; every gid any
+          config ever used, so a gid is never given to a second group (see `gid_used`)
 Every read goes to the view: the runtime may swap the tables for a snapshot at any time.
 """
 
@@ -20,8 +22,12 @@ from eraft_trio.storage.view import TableView
 CONFIGS = "cfg"
 META = "meta"
 SESSIONS = "sess"
+USED_GIDS = "gids"
 _BUCKET_COUNT = b"buckets"
 _LATEST = b"latest"
+# Set once "gids" holds every gid of the chain. A chain stored before the table existed
+# is indexed on its first join (`gid_used`), at the same log index on every replica.
+_GIDS_INDEXED = b"gids_indexed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,7 @@ def initialise(view: TableView, bucket_count: int) -> None:
         return
     view.put(META, _BUCKET_COUNT, msgpack.packb(bucket_count))
     store_config(view, Config.initial(bucket_count))
+    view.put(META, _GIDS_INDEXED, b"\x01")  # config 0 has no group: nothing to index
 
 
 def latest_num(view: TableView) -> int:
@@ -63,6 +70,25 @@ def store_config(view: TableView, config: Config) -> None:
     """Append `config` to the chain and make it the latest."""
     view.put(CONFIGS, _u64(config.num), config.encode())
     view.put(META, _LATEST, _u64(config.num))
+    if view.get(META, _GIDS_INDEXED) is not None:
+        _record_gids(view, config)
+
+
+def gid_used(view: TableView, gid: int) -> bool:
+    """Whether any config of the chain, the latest included, ever held group `gid`."""
+    if view.get(META, _GIDS_INDEXED) is None:
+        for num in range(latest_num(view) + 1):
+            config = load_config(view, num)
+            if config is not None:
+                _record_gids(view, config)
+        view.put(META, _GIDS_INDEXED, b"\x01")
+    return view.get(USED_GIDS, _u64(gid)) is not None
+
+
+def _record_gids(view: TableView, config: Config) -> None:
+    for gid in config.groups:
+        if view.get(USED_GIDS, _u64(gid)) is None:
+            view.put(USED_GIDS, _u64(gid), _u64(config.num))
 
 
 def load_session(view: TableView, client_id: int) -> Session | None:

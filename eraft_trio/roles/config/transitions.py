@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from eraft_trio.roles.config import replies
 from eraft_trio.roles.config.commands import ConfigCommand, Join, Leave, Move
 from eraft_trio.roles.config.model import NO_GROUP, Config
@@ -12,14 +14,26 @@ MAX_GID = 2**63 - 1
 MAX_ADDRESS_LENGTH = 255
 
 
-def next_config(current: Config, command: ConfigCommand) -> Config | ConfigError:
+def _never_used(gid: int) -> bool:
+    return False
+
+
+def next_config(
+    current: Config, command: ConfigCommand, gid_used: Callable[[int], bool] = _never_used
+) -> Config | ConfigError:
     """Config current.num + 1 after `command`, or why the command is refused.
 
-    Checks run in a fixed order (gids ascending) so every replica reports the same error.
+    `gid_used(gid)` says whether an earlier config of the chain held `gid`. Such a gid is
+    never joined again: shard groups know a gid's history only through its replicated
+    state, so new machines under an old gid would start at config 0, take every bucket
+    the chain gives them for empty and serving, and never pull the real data from the
+    group that holds it. Refusing the join (the operator picks a fresh gid) keeps that
+    from ever happening, with nothing to reconcile. Checks run in a fixed order (gids
+    ascending) so every replica reports the same error.
     """
     match command:
         case Join():
-            return _join(current, command)
+            return _join(current, command, gid_used)
         case Leave():
             return _leave(current, command)
         case Move():
@@ -27,12 +41,17 @@ def next_config(current: Config, command: ConfigCommand) -> Config | ConfigError
     raise TypeError(f"not a config command: {command!r}")
 
 
-def _join(current: Config, join: Join) -> Config | ConfigError:
+def _join(
+    current: Config, join: Join, gid_used: Callable[[int], bool]
+) -> Config | ConfigError:
     if not join.groups:
         return ConfigError(replies.BAD_REQUEST, "join names no group")
     in_use = {address: gid for gid, addresses in current.groups.items() for address in addresses}
     for gid in sorted(join.groups):
-        refusal = _check_new_gid(current, gid) or _check_addresses(gid, join.groups[gid], in_use)
+        used = _never_used if join.rejoin else gid_used
+        refusal = _check_new_gid(current, gid, used) or _check_addresses(
+            gid, join.groups[gid], in_use
+        )
         if refusal is not None:
             return refusal
         for address in join.groups[gid]:
@@ -75,11 +94,15 @@ def _move(current: Config, move: Move) -> Config | ConfigError:
     return Config(current.num + 1, tuple(buckets), current.groups)
 
 
-def _check_new_gid(current: Config, gid: int) -> ConfigError | None:
+def _check_new_gid(
+    current: Config, gid: int, gid_used: Callable[[int], bool]
+) -> ConfigError | None:
     if not 0 < gid <= MAX_GID:
         return ConfigError(replies.BAD_GID, f"gid {gid} is not in 1 .. 2**63-1")
     if gid in current.groups:
         return ConfigError(replies.GID_EXISTS, f"group {gid} is already in config {current.num}")
+    if gid_used(gid):
+        return ConfigError(replies.GID_USED, f"gid {gid} was used before; choose a new one")
     return None
 
 
