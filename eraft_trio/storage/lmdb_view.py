@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -48,23 +49,23 @@ class LmdbTableView:
         self._txn.delete(table_key(table, key), db=self._db)
 
     def scan(
-        self, table: str, start: bytes = b"", end: bytes | None = None
+        self, table: str, start: bytes = b"", end: bytes | None = None, limit: int | None = None
     ) -> Iterator[tuple[bytes, bytes]]:
-        """Rows with start <= key < end in key order.
+        """Rows with start <= key < end in key order, the first `limit` of them (None: all).
 
         In a writable view this follows MemoryView exactly, so a state machine that
         writes while scanning acts the same on every replica and in the simulator: the
-        keys in range are listed before the first row is yielded, and each value is read
-        when its row is reached (rows deleted meanwhile are skipped). Read-only views
-        stream straight from the cursor.
+        keys in range (up to `limit`) are listed before the first row is yielded, and
+        each value is read when its row is reached (rows deleted meanwhile are skipped).
+        Read-only views stream straight from the cursor.
         """
         prefix = table_prefix(table)
         low = prefix + bytes(start)
         high = prefix[:-1] + _PAST_SEPARATOR if end is None else prefix + bytes(end)
         if not self._writable:
-            yield from self._rows(prefix, low, high)
+            yield from itertools.islice(self._rows(prefix, low, high), limit)
             return
-        keys = [key for key, _ in self._rows(prefix, low, high)]
+        keys = [key for key, _ in itertools.islice(self._rows(prefix, low, high), limit)]
         for key in keys:
             value = self._txn.get(prefix + key, db=self._db)
             if value is not None:

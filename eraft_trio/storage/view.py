@@ -24,9 +24,10 @@ class TableView(Protocol):
         ...
 
     def scan(
-        self, table: str, start: bytes = b"", end: bytes | None = None
+        self, table: str, start: bytes = b"", end: bytes | None = None, limit: int | None = None
     ) -> Iterator[tuple[bytes, bytes]]:
-        """Yield (key, value) with start <= key < end (end None: to the table's end), in key order."""
+        """Yield (key, value) with start <= key < end (end None: to the table's end), in key
+        order, the first `limit` rows only (None: all)."""
         ...
 
 
@@ -46,12 +47,14 @@ class MemoryView:
         self.tables.get(table, {}).pop(key, None)
 
     def scan(
-        self, table: str, start: bytes = b"", end: bytes | None = None
+        self, table: str, start: bytes = b"", end: bytes | None = None, limit: int | None = None
     ) -> Iterator[tuple[bytes, bytes]]:
         rows = self.tables.get(table, {})
         keys = sorted(rows)
         lo = bisect.bisect_left(keys, start)
         hi = len(keys) if end is None else bisect.bisect_left(keys, end)
+        if limit is not None:
+            hi = min(hi, lo + limit)
         # Materialise the keys first so callers may write to the table while iterating;
         # a key deleted meanwhile is skipped, as the LMDB view does.
         for key in keys[lo:hi]:

@@ -9,6 +9,7 @@ from eraft_trio.roles.shard.commands import (
     CommandDecodeError,
     Delete,
     DropBucket,
+    ExpireSessions,
     GcDone,
     InstallChunk,
     NewConfig,
@@ -30,7 +31,13 @@ COMMANDS: list[ShardCommand] = [
     Delete(5, 0, b"k"),
     NewConfig(CONFIG),
     InstallChunk(4, 2**32 - 1, None, (), (), True),
-    InstallChunk(4, 3, b"kabc", ((b"a", b"1"), (b"b", b"")), ((9, 3, {"ok": True}),), False),
+    InstallChunk(4, 3, b"kabc", ((b"a", b"1"), (b"b", b"")), ((9, 3, {"ok": True}, 17),), False),
+    InstallChunk(4, 3, None, (), ((9, 3, {"ok": True}, None), (10, 1, None, 0)), True),
+    Put(3, 4, b"k", b"v", 1_700_000_000_123, True),
+    Put(3, 4, b"k", b"v", 1_700_000_000_123, False),
+    Delete(3, 5, b"k", 0, None),
+    Delete(3, 5, b"k", None, False),
+    ExpireSessions(1_700_000_000_123, 3_600_000),
     DropBucket(4, 1),
     GcDone(0, 0),
 ]
@@ -66,6 +73,13 @@ def test_config_bytes_do_not_depend_on_group_order() -> None:
         [4, 1, 0, None, [], [[1, 1]], True],  # session without a reply
         [4, 1, 0, None, [], [], 1],  # done not a bool
         [5, 1],
+        [1, 1, 1, b"k", b"v", 5],  # a write's trailing fields come in pairs
+        [1, 1, 1, b"k", b"v", -5, True],  # negative stamp
+        [1, 1, 1, b"k", b"v", 5, 1],  # new_session not a bool
+        [2, 1, 1, b"k", 1.5, None],  # stamp not an integer
+        [4, 1, 0, None, [], [[1, 1, None, -1]], True],  # negative session last use
+        [7, 1],  # expiry without a TTL
+        [7, 1, "60"],
     ],
 )
 def test_malformed_commands_are_refused_by_the_state_machine(fields: list[object]) -> None:
@@ -76,6 +90,19 @@ def test_malformed_commands_are_refused_by_the_state_machine(fields: list[object
     reply = ShardStateMachine(1).apply(view, 1, data)
     assert reply["err"] == "bad_command"
     assert view.tables == {}
+
+
+def test_writes_from_before_session_expiry_still_decode() -> None:
+    """Log entries written before the stamp and the new-session mark existed."""
+    old_put = msgpack.packb([1, 7, 2, b"k", b"v"], use_bin_type=True)
+    old_delete = msgpack.packb([2, 7, 3, b"k"], use_bin_type=True)
+    assert decode_command(old_put) == Put(7, 2, b"k", b"v", None, None)
+    assert decode_command(old_delete) == Delete(7, 3, b"k", None, None)
+    assert encode_command(Put(7, 2, b"k", b"v")) == old_put  # unmarked writes keep the shape
+    old_chunk = msgpack.packb([4, 1, 0, None, [], [[9, 3, None]], True], use_bin_type=True)
+    decoded = decode_command(old_chunk)
+    assert isinstance(decoded, InstallChunk)
+    assert decoded.sessions == ((9, 3, None, None),)
 
 
 def test_bytes_that_are_not_msgpack_are_refused() -> None:

@@ -26,6 +26,7 @@ PURE_MODULES = (
     "placement",
     "queries",
     "replies",
+    "sessions",
     "state_machine",
     "tables",
     "transfer",

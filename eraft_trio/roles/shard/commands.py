@@ -15,25 +15,54 @@ from eraft_trio.roles.shard.placement import Placement
 
 MAX_CLIENT_ID = 2**64 - 1  # client ids are 8-byte table keys
 MAX_BUCKET = 2**32 - 1  # buckets are 4-byte table keys
+MAX_TIME = 2**63 - 1  # times (ms or s) are 8-byte table keys; this keeps them in msgpack ints
+
+# A session as it travels in a bucket transfer: client id, seq, reply, last use (seconds).
+SessionEntry = tuple[int, int, Any, int | None]
 
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    """Write `value` under `key`; (client_id, seq) makes it exactly-once."""
+    """Write `value` under `key`; (client_id, seq) makes it exactly-once.
+
+    `stamp_ms` is the leader's wall clock when it took the request (the group's time
+    moves only through such stamps: see sessions.py); `new_session` is the client's
+    word that this may be its session's first write in the bucket. Both are None in
+    entries written before sessions expired, which apply as they always did.
+    """
 
     client_id: int
     seq: int
     key: bytes
     value: bytes
+    stamp_ms: int | None = None
+    new_session: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Delete:
-    """Delete `key` (a missing key is not an error); (client_id, seq) makes it exactly-once."""
+    """Delete `key` (a missing key is not an error); (client_id, seq) makes it exactly-once.
+
+    `stamp_ms` and `new_session` as for Put.
+    """
 
     client_id: int
     seq: int
     key: bytes
+    stamp_ms: int | None = None
+    new_session: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireSessions:
+    """The leader's clock reads `now_ms`: forget sessions unused for `ttl_ms` (a bounded batch).
+
+    The leader proposes it only when its oldest session is due; the TTL travels in the
+    entry, so every replica expires the same sessions whatever its own role file says.
+    """
+
+    now_ms: int
+    ttl_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +77,16 @@ class InstallChunk:
     """Install the next chunk of `bucket` pulled for config `config_num`.
 
     `after_key` is the transfer cursor the chunk was fetched after (None: from the start);
-    `rows` are (user key, value) and `sessions` (client id, seq, reply), each in ascending
-    order; `done` says the chunk is the bucket's last.
+    `rows` are (user key, value) and `sessions` (client id, seq, reply, last use in
+    seconds, or None when the old owner predates it), each in ascending order; `done`
+    says the chunk is the bucket's last.
     """
 
     config_num: int
     bucket: int
     after_key: bytes | None
     rows: tuple[tuple[bytes, bytes], ...]
-    sessions: tuple[tuple[int, int, Any], ...]
+    sessions: tuple[SessionEntry, ...]
     done: bool
 
 
@@ -76,7 +106,7 @@ class GcDone:
     bucket: int
 
 
-ShardCommand = Put | Delete | NewConfig | InstallChunk | DropBucket | GcDone
+ShardCommand = Put | Delete | NewConfig | InstallChunk | DropBucket | GcDone | ExpireSessions
 
 
 class CommandDecodeError(ValueError):
@@ -85,16 +115,19 @@ class CommandDecodeError(ValueError):
 
 # Wire tags: small integers, fixed forever once a log may hold them.
 _PUT, _DELETE, _NEW_CONFIG, _INSTALL_CHUNK, _DROP_BUCKET, _GC_DONE = 1, 2, 3, 4, 5, 6
+_EXPIRE_SESSIONS = 7
 
 
 def encode_command(command: ShardCommand) -> bytes:
     """Deterministic bytes; raises ValueError for a NewConfig whose config is malformed."""
     fields: list[Any]
     match command:
-        case Put(client_id, seq, key, value):
+        case Put(client_id, seq, key, value, stamp_ms, new_session):
             fields = [_PUT, client_id, seq, bytes(key), bytes(value)]
-        case Delete(client_id, seq, key):
+            fields += _session_tail(stamp_ms, new_session)
+        case Delete(client_id, seq, key, stamp_ms, new_session):
             fields = [_DELETE, client_id, seq, bytes(key)]
+            fields += _session_tail(stamp_ms, new_session)
         case NewConfig(config):
             placement = Placement.from_json(config)
             pairs = [[gid, list(placement.groups[gid])] for gid in sorted(placement.groups)]
@@ -106,16 +139,31 @@ def encode_command(command: ShardCommand) -> bytes:
                 bucket,
                 None if after_key is None else bytes(after_key),
                 [[bytes(key), bytes(value)] for key, value in rows],
-                [[client_id, seq, reply] for client_id, seq, reply in sessions],
+                [session_fields(entry) for entry in sessions],
                 bool(done),
             ]
         case DropBucket(config_num, bucket):
             fields = [_DROP_BUCKET, config_num, bucket]
         case GcDone(config_num, bucket):
             fields = [_GC_DONE, config_num, bucket]
+        case ExpireSessions(now_ms, ttl_ms):
+            fields = [_EXPIRE_SESSIONS, now_ms, ttl_ms]
         case _:
             raise TypeError(f"not a shard command: {command!r}")
     return msgpack.packb(fields, use_bin_type=True)
+
+
+def _session_tail(stamp_ms: int | None, new_session: bool | None) -> list[Any]:
+    """The optional trailing fields of a write: absent when both are None (the old shape)."""
+    if stamp_ms is None and new_session is None:
+        return []
+    return [stamp_ms, new_session]
+
+
+def session_fields(entry: SessionEntry) -> list[Any]:
+    """The list form of a transferred session (old owners' shape when its last use is unknown)."""
+    client_id, seq, reply, used_s = entry
+    return [client_id, seq, reply] if used_s is None else [client_id, seq, reply, used_s]
 
 
 def decode_command(data: bytes) -> ShardCommand:
@@ -134,14 +182,25 @@ def decode_command(data: bytes) -> ShardCommand:
 
 
 def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
-    if tag == _PUT and len(body) == 4:
-        client_id, seq, key, value = body
+    if tag == _PUT and len(body) in (4, 6):
+        client_id, seq, key, value = body[:4]
+        stamp_ms, new_session = _write_tail(body[4:])
         return Put(
-            _client(client_id), _natural(seq, "seq"), _bytes(key, "key"), _bytes(value, "value")
+            _client(client_id),
+            _natural(seq, "seq"),
+            _bytes(key, "key"),
+            _bytes(value, "value"),
+            stamp_ms,
+            new_session,
         )
-    if tag == _DELETE and len(body) == 3:
-        client_id, seq, key = body
-        return Delete(_client(client_id), _natural(seq, "seq"), _bytes(key, "key"))
+    if tag == _DELETE and len(body) in (3, 5):
+        client_id, seq, key = body[:3]
+        stamp_ms, new_session = _write_tail(body[3:])
+        return Delete(
+            _client(client_id), _natural(seq, "seq"), _bytes(key, "key"), stamp_ms, new_session
+        )
+    if tag == _EXPIRE_SESSIONS and len(body) == 2:
+        return ExpireSessions(_time(body[0], "now"), _time(body[1], "ttl"))
     if tag == _NEW_CONFIG and len(body) == 3:
         num, buckets, pairs = body
         if not isinstance(pairs, list) or not all(
@@ -181,15 +240,37 @@ def _rows(rows: Any) -> tuple[tuple[bytes, bytes], ...]:
     return tuple((_bytes(key, "row key"), _bytes(value, "row value")) for key, value in rows)
 
 
-def _sessions(sessions: Any) -> tuple[tuple[int, int, Any], ...]:
+def _write_tail(tail: list[Any]) -> tuple[int | None, bool | None]:
+    """(stamp_ms, new_session) of a write's optional trailing fields."""
+    if not tail:
+        return None, None
+    stamp_ms, new_session = tail
+    if stamp_ms is not None:
+        stamp_ms = _time(stamp_ms, "stamp")
+    if new_session is not None and not isinstance(new_session, bool):
+        raise ValueError("new_session must be a boolean or nil")
+    return stamp_ms, new_session
+
+
+def _sessions(sessions: Any) -> tuple[SessionEntry, ...]:
     if not isinstance(sessions, list) or not all(
-        isinstance(entry, list) and len(entry) == 3 for entry in sessions
+        isinstance(entry, list) and len(entry) in (3, 4) for entry in sessions
     ):
-        raise ValueError("chunk sessions must be a list of [client id, seq, reply]")
-    return tuple(
-        (_client(client_id), _natural(seq, "session seq"), reply)
-        for client_id, seq, reply in sessions
-    )
+        raise ValueError("chunk sessions must be a list of [client id, seq, reply, last use]")
+    return tuple(session_entry(entry) for entry in sessions)
+
+
+def session_entry(fields: list[Any] | tuple[Any, ...]) -> SessionEntry:
+    """A transferred session from its list form (the last use is absent from old owners)."""
+    client_id, seq, reply, *rest = fields
+    used_s = _time(rest[0], "session last use") if rest else None
+    return (_client(client_id), _natural(seq, "session seq"), reply, used_s)
+
+
+def _time(value: Any, what: str) -> int:
+    if not _is_int(value) or not 0 <= value <= MAX_TIME:
+        raise ValueError(f"{what} {value!r} is not in 0 .. 2**63-1")
+    return int(value)
 
 
 def _client(value: Any) -> int:

@@ -24,6 +24,7 @@ from eraft_trio.roles.shard.commands import (
     Put,
     ShardCommand,
     encode_command,
+    session_entry,
 )
 from eraft_trio.roles.shard.state_machine import ShardStateMachine
 from eraft_trio.storage.view import MemoryView
@@ -121,7 +122,7 @@ class MemoryCluster:
             pull["bucket"],
             pull["cursor"],
             tuple((key, value) for key, value in chunk["rows"]),
-            tuple((client_id, seq, reply) for client_id, seq, reply in chunk["sessions"]),
+            tuple(session_entry(fields) for fields in chunk["sessions"]),
             chunk["done"],
         )
 

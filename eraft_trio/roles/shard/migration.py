@@ -15,6 +15,7 @@ from eraft_trio.roles.shard import replies, tables, transfer
 from eraft_trio.roles.shard.buckets import SERVING_EMPTY, BucketState, Phase
 from eraft_trio.roles.shard.commands import DropBucket, GcDone, InstallChunk, NewConfig
 from eraft_trio.roles.shard.placement import NO_GROUP, Placement
+from eraft_trio.roles.shard.sessions import second_of
 from eraft_trio.storage.view import TableView
 
 
@@ -80,8 +81,13 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
     keys = state.keys
     for key, value in command.rows:
         keys += tables.put_value(view, command.bucket, key, value)
-    for client_id, seq, reply in command.sessions:
-        tables.store_session(view, command.bucket, client_id, tables.Session(seq, reply))
+    # Sessions keep their last use from the old owner; one from an owner that predates
+    # expiry starts its lifetime here.
+    now_s = second_of(tables.group_now_ms(view))
+    for client_id, seq, reply, used_s in command.sessions:
+        session = tables.Session(seq, reply, now_s if used_s is None else used_s)
+        previous = tables.load_session(view, command.bucket, client_id)
+        tables.store_session(view, command.bucket, client_id, session, previous)
     if not command.done:
         cursor = transfer.next_cursor(command.after_key, command.rows, command.sessions)
         tables.store_bucket_state(view, command.bucket, replace(state, cursor=cursor, keys=keys))

@@ -23,7 +23,7 @@ from typing import Any
 import trio
 
 from eraft_trio.roles.shard import transfer
-from eraft_trio.roles.shard.commands import InstallChunk
+from eraft_trio.roles.shard.commands import InstallChunk, session_entry
 from eraft_trio.roles.shard.requests import FetchBucket
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ async def _fetch_ahead(
                 bucket,
                 cursor,
                 tuple((key, value) for key, value in reply["rows"]),
-                tuple((c, s, r) for c, s, r in reply["sessions"]),
+                tuple(session_entry(fields) for fields in reply["sessions"]),
                 bool(reply["done"]),
             )
             await send.send(chunk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eraft_trio.roles.shard import replies, tables, transfer
+from eraft_trio.roles.shard import replies, sessions, tables, transfer
 from eraft_trio.roles.shard.buckets import Phase, bucket_of
 from eraft_trio.storage.view import TableView
 
@@ -29,6 +29,8 @@ def answer(view: TableView, gid: int, query: Any) -> Any:
         ]
     if kind == "status" and not args:
         return _status(view, gid)
+    if kind == "session_clock" and not args:
+        return sessions.clock(view)
     return _bad_query(query)
 
 

@@ -12,6 +12,7 @@ BAD_CHUNK = "bad_chunk"  # an install chunk whose rows do not follow the cursor 
 KEY_TOO_LONG = "key_too_long"  # a key longer than MAX_KEY_BYTES (the LMDB key limit)
 VALUE_TOO_LARGE = "value_too_large"  # a put over the node's [limits] max_value_bytes
 BAD_QUERY = "bad_query"  # a read the state machine does not understand
+SESSION_EXPIRED = "session_expired"  # a write whose session expired: it may have applied before
 
 
 def ok(**details: Any) -> dict[str, Any]:
@@ -25,6 +26,6 @@ def refusal(code: str, num: int) -> dict[str, Any]:
 
 
 def invalid(code: str, message: str) -> dict[str, Any]:
-    """A refusal of malformed input (bad_command, bad_chunk, key_too_long, value_too_large,
-    bad_query)."""
+    """A refusal with a message (bad_command, bad_chunk, key_too_long, value_too_large,
+    bad_query, session_expired)."""
     return {"err": code, "message": message}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from eraft_trio.roles.shard import migration, queries, replies
+from eraft_trio.roles.shard import migration, queries, replies, sessions
 from eraft_trio.roles.shard.commands import (
     CommandDecodeError,
     Delete,
     DropBucket,
+    ExpireSessions,
     GcDone,
     InstallChunk,
     NewConfig,
@@ -26,6 +27,8 @@ class ShardStateMachine:
       Put / Delete    {"ok": True}; a retry gets its first reply again
                       {"err": "wrong_group", "num": N} if the key's bucket is not served
                       {"err": "key_too_long", "message": ...}
+                      {"err": "session_expired", "message": ...} for a write not marked
+                      new_session that finds no session (it expired since an earlier try)
       NewConfig       {"ok": True, "num": N} or {"err": "not_ready", "num": current}
                       (not the next config, or a migration unfinished) or bad_config
       InstallChunk    {"ok": True, "applied": True, "done": bool} when installed,
@@ -33,18 +36,21 @@ class ShardStateMachine:
                       {"err": "bad_chunk", "message": ...} when it does not fit the stream
       DropBucket      {"ok": True, "dropped": bool} or {"err": "not_ready", "num": current}
       GcDone          {"ok": True, "removed": bool}
+      ExpireSessions  {"ok": True, "expired": n, "more": bool} (more: another batch is due)
       undecodable     {"err": "bad_command", "message": ...}
     Reads (`read(view, query)`; a query is a tuple, or the list msgpack makes of it):
       ("get", key)         {"value": bytes or None} or wrong_group
       ("fetch", num, bucket, cursor, max_bytes)
                            the old owner's chunk of a bucket it handed off at config num:
-                           {"rows": [[key, value]...], "sessions": [[client id, seq, reply]...],
-                           "done": bool}, about max_bytes at most; or not_ready. The cursor
+                           {"rows": [[key, value]...], "done": bool,
+                           "sessions": [[client id, seq, reply, last use]...]}, about max_bytes at most; or not_ready. The cursor
                            is opaque: None first, then the one `("pulls",)` reports.
       ("config",)          the current config's JSON form {"num", "buckets", "groups"}
       ("pulls",)           [{"bucket", "gid" (old owner), "num", "cursor", "addresses"}...]
       ("gcs",)             [{"bucket", "num", "gid" (old owner), "addresses"}...]: old owners
                            still to be told to drop a bucket (DropBucket there, then GcDone here)
+      ("session_clock",)   {"now_ms": the group's clock, "oldest_s": the least recently
+                           used session's last use in seconds, or None}
       ("status",)          {"gid", "num", "buckets": [{"bucket", "state", "keys", "num", "gid"}...]
                            (every bucket not NONE), "gcs": pending notice count}
     Anything else: {"err": "bad_query", "message": ...}.
@@ -72,6 +78,8 @@ class ShardStateMachine:
                 return migration.apply_drop_bucket(view, decoded)
             case GcDone():
                 return migration.apply_gc_done(view, decoded)
+            case ExpireSessions():
+                return sessions.apply_expire(view, decoded)
         raise AssertionError(f"decode_command returned {decoded!r}")
 
     def read(self, view: TableView, query: Any) -> Any:

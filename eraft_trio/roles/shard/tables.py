@@ -2,13 +2,18 @@
 
 Tables (keys and values are deterministic bytes, so replicas are byte-identical):
   "kv"    4-byte big-endian bucket + user key -> value
-  "sess"  4-byte bucket + 8-byte big-endian client id -> msgpack([seq, reply])
+  "sess"  4-byte bucket + 8-byte big-endian client id -> msgpack([seq, reply, last use])
+          (last use in whole seconds of the group's clock; rows written before sessions
+          expired have no third field and no "sexp" row)
+  "sexp"  8-byte last use + 4-byte bucket + 8-byte client id -> b"" (sessions by age)
   "bkt"   4-byte bucket -> BucketState.encode() (no row: NONE with no keys)
-  "meta"  b"config" -> Placement.encode() of the current config; b"previous" -> the one before
+  "meta"  b"config" -> Placement.encode() of the current config; b"previous" -> the one before;
+          b"now" -> 8-byte ms, the group's clock (the largest leader stamp applied so far)
   "gc"    8-byte config num + 4-byte bucket -> msgpack([old gid, old gid's addresses])
 The bucket prefix makes each bucket one contiguous key range in "kv" and "sess", so
-migration and garbage collection are range scans. Nothing is cached in memory: the
-runtime may replace every table from a snapshot between any two commands.
+migration and garbage collection are range scans; "sexp" puts the oldest session first,
+so expiry reads only what it deletes. Nothing is cached in memory: the runtime may
+replace every table from a snapshot between any two commands.
 """
 
 from __future__ import annotations
@@ -25,20 +30,27 @@ from eraft_trio.storage.view import TableView
 
 KV = "kv"
 SESSIONS = "sess"
+SESSION_AGES = "sexp"
 BUCKETS = "bkt"
 META = "meta"
 GC = "gc"
 _CONFIG = b"config"
 _PREVIOUS = b"previous"
+_NOW = b"now"
 _LAST_BUCKET = 2**32 - 1
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """The last write a client id had applied in one bucket, and the reply it got."""
+    """The last write a client id had applied in one bucket, the reply it got, and when.
+
+    `used_s` is the group's clock in whole seconds at that write (None: a row from
+    before sessions expired, which only a new write to it puts in the age index).
+    """
 
     seq: int
     reply: Any
+    used_s: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,23 +154,45 @@ def kv_rows(view: TableView, bucket: int, after: bytes | None) -> Iterator[tuple
         yield row[4:], value
 
 
-# --- sessions --------------------------------------------------------------------------
+# --- sessions ----------------------------------------------------------------------------
+
+
+def _decode_session(raw: bytes) -> Session:
+    seq, reply, *rest = msgpack.unpackb(raw, raw=False, use_list=True)
+    return Session(seq, reply, rest[0] if rest else None)
+
+
+def _age_key(used_s: int, bucket: int, client_id: int) -> bytes:
+    return u64(used_s) + u32(bucket) + u64(client_id)
 
 
 def load_session(view: TableView, bucket: int, client_id: int) -> Session | None:
     raw = view.get(SESSIONS, u32(bucket) + u64(client_id))
-    if raw is None:
-        return None
-    seq, reply = msgpack.unpackb(raw, raw=False, use_list=True)
-    return Session(seq, reply)
+    return None if raw is None else _decode_session(raw)
 
 
-def store_session(view: TableView, bucket: int, client_id: int, session: Session) -> None:
-    view.put(
-        SESSIONS,
-        u32(bucket) + u64(client_id),
-        msgpack.packb([session.seq, session.reply], use_bin_type=True),
-    )
+def store_session(
+    view: TableView, bucket: int, client_id: int, session: Session, previous: Session | None
+) -> None:
+    """Write the session row and keep its age index in step; `previous` is the row it
+    replaces (None: there is none)."""
+    fields = [session.seq, session.reply]
+    if session.used_s is not None:
+        fields.append(session.used_s)
+    view.put(SESSIONS, u32(bucket) + u64(client_id), msgpack.packb(fields, use_bin_type=True))
+    old_used = None if previous is None else previous.used_s
+    if old_used == session.used_s:
+        return  # used again within the same second: the index row stands
+    if old_used is not None:
+        view.delete(SESSION_AGES, _age_key(old_used, bucket, client_id))
+    if session.used_s is not None:
+        view.put(SESSION_AGES, _age_key(session.used_s, bucket, client_id), b"")
+
+
+def delete_session(view: TableView, bucket: int, client_id: int, used_s: int | None) -> None:
+    view.delete(SESSIONS, u32(bucket) + u64(client_id))
+    if used_s is not None:
+        view.delete(SESSION_AGES, _age_key(used_s, bucket, client_id))
 
 
 def sessions(view: TableView, bucket: int, after: int | None) -> Iterator[tuple[int, Session]]:
@@ -171,8 +205,42 @@ def sessions(view: TableView, bucket: int, after: int | None) -> Iterator[tuple[
     else:
         start = prefix + u64(after + 1)
     for row, raw in view.scan(SESSIONS, start, _bucket_end(bucket)):
-        seq, reply = msgpack.unpackb(raw, raw=False, use_list=True)
-        yield int.from_bytes(row[4:], "big"), Session(seq, reply)
+        yield int.from_bytes(row[4:], "big"), _decode_session(raw)
+
+
+def sessions_used_by(view: TableView, used_s: int, limit: int) -> Iterator[tuple[int, int, int]]:
+    """(last use, bucket, client id) of the `limit` oldest indexed sessions last used at or
+    before second `used_s`, oldest first."""
+    for key, _ in view.scan(SESSION_AGES, b"", u64(used_s + 1), limit):
+        yield (
+            int.from_bytes(key[:8], "big"),
+            int.from_bytes(key[8:12], "big"),
+            int.from_bytes(key[12:], "big"),
+        )
+
+
+def oldest_session_use(view: TableView) -> int | None:
+    """The last use of the least recently used indexed session, in seconds (None: none)."""
+    for key, _ in view.scan(SESSION_AGES, limit=1):
+        return int.from_bytes(key[:8], "big")
+    return None
+
+
+# --- the group's clock -------------------------------------------------------------------
+
+
+def group_now_ms(view: TableView) -> int:
+    raw = view.get(META, _NOW)
+    return 0 if raw is None else int.from_bytes(raw, "big")
+
+
+def advance_now(view: TableView, stamp_ms: int | None) -> int:
+    """Move the group's clock to `stamp_ms` unless it is already later; the clock now."""
+    now = group_now_ms(view)
+    if stamp_ms is not None and stamp_ms > now:
+        view.put(META, _NOW, u64(stamp_ms))
+        return stamp_ms
+    return now
 
 
 # --- whole buckets ---------------------------------------------------------------------
@@ -180,9 +248,10 @@ def sessions(view: TableView, bucket: int, after: int | None) -> Iterator[tuple[
 
 def delete_bucket_rows(view: TableView, bucket: int) -> None:
     """Delete every kv and session row of `bucket` (the old owner's garbage collection)."""
-    for table in (KV, SESSIONS):
-        for row, _ in view.scan(table, u32(bucket), _bucket_end(bucket)):
-            view.delete(table, row)
+    for row, _ in view.scan(KV, u32(bucket), _bucket_end(bucket)):
+        view.delete(KV, row)
+    for client_id, session in sessions(view, bucket, None):
+        delete_session(view, bucket, client_id, session.used_s)
 
 
 # --- garbage-collection notices ---------------------------------------------------------

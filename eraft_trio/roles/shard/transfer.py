@@ -18,6 +18,7 @@ import msgpack
 
 from eraft_trio.roles.shard import tables
 from eraft_trio.roles.shard.buckets import bucket_of
+from eraft_trio.roles.shard.commands import SessionEntry, session_fields
 from eraft_trio.storage.view import TableView
 
 _ROW = b"k"
@@ -30,13 +31,13 @@ class Chunk:
     """Rows and sessions after a cursor; `done` when nothing of the bucket follows them."""
 
     rows: list[tuple[bytes, bytes]]
-    sessions: list[tuple[int, int, Any]]
+    sessions: list[SessionEntry]
     done: bool
 
     def to_reply(self) -> dict[str, Any]:
         return {
             "rows": [[key, value] for key, value in self.rows],
-            "sessions": [[client_id, seq, reply] for client_id, seq, reply in self.sessions],
+            "sessions": [session_fields(entry) for entry in self.sessions],
             "done": self.done,
         }
 
@@ -44,7 +45,7 @@ class Chunk:
 def read_chunk(view: TableView, bucket: int, after: bytes | None, max_bytes: int) -> Chunk:
     """The next chunk of at most `max_bytes` (at least one entry if any is left)."""
     rows: list[tuple[bytes, bytes]] = []
-    sessions: list[tuple[int, int, Any]] = []
+    sessions: list[SessionEntry] = []
     budget = max_bytes
 
     def fits(cost: int) -> bool:
@@ -64,14 +65,14 @@ def read_chunk(view: TableView, bucket: int, after: bytes | None, max_bytes: int
         cost = len(msgpack.packb(session.reply, use_bin_type=True)) + _ENTRY_OVERHEAD
         if not fits(cost):
             return Chunk(rows, sessions, done=False)
-        sessions.append((client_id, session.seq, session.reply))
+        sessions.append((client_id, session.seq, session.reply, session.used_s))
     return Chunk(rows, sessions, done=True)
 
 
 def next_cursor(
     after: bytes | None,
     rows: tuple[tuple[bytes, bytes], ...],
-    sessions: tuple[tuple[int, int, Any], ...],
+    sessions: tuple[SessionEntry, ...],
 ) -> bytes | None:
     """The cursor once a chunk fetched after `after` is installed."""
     if sessions:
@@ -86,7 +87,7 @@ def chunk_problem(
     nbuckets: int,
     after: bytes | None,
     rows: tuple[tuple[bytes, bytes], ...],
-    sessions: tuple[tuple[int, int, Any], ...],
+    sessions: tuple[SessionEntry, ...],
 ) -> str | None:
     """Why a chunk cannot follow `after` in `bucket`'s stream, or None if it can.
 
@@ -106,7 +107,7 @@ def chunk_problem(
             return f"row key {key!r} is not in bucket {bucket}"
         previous_key = key
     previous_id = session_after
-    for client_id, _, _ in sessions:
+    for client_id, *_ in sessions:
         if previous_id is not None and client_id <= previous_id:
             return "sessions out of order or repeated"
         previous_id = client_id
