@@ -28,3 +28,13 @@ class BadRequest(EraftError):
 
 class ServerError(EraftError):
     """A server failed while handling the request (e.g. its disk is full)."""
+
+
+class SessionExpired(EraftError):
+    """A write was refused because its client session expired on the server.
+
+    Sessions are forgotten once unused for the shard group's `session_ttl_s`. A retried
+    write whose session is gone cannot be told from a new one, so it is refused instead
+    of possibly applied twice: an earlier try of it may or may not have been applied.
+    The client starts a new session for its next write.
+    """

@@ -5,6 +5,13 @@ leader; a "wrong_group" answer refreshes the config, a "not_leader" answer follo
 the hint, and every failure is retried with backoff until the operation timeout.
 Writes are exactly-once: each concurrent operation holds a session slot (client id,
 sequence number) that its retries reuse.
+
+Shard groups forget a session unused for their session_ttl_s (an hour by default). A
+slot remembers when it last had a write acknowledged in each bucket, and marks a write
+to a bucket it has not written for SESSION_IDLE_SECONDS as possibly new there, so a
+session the group may have forgotten is started afresh instead of refused. A retry
+whose session expired all the same (a client stalled past the TTL between two tries)
+raises SessionExpired: the group cannot tell whether the first try applied.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import random
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +30,7 @@ from eraft_trio.client.config_client import ConfigClient
 from eraft_trio.client.group_caller import GroupCaller, GroupUnreachable
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
-from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
+from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
 from eraft_trio.roles.shard.limits import request_refusal
 from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
 from eraft_trio.runtime.role_file import DEFAULT_MAX_VALUE_BYTES, split_address
@@ -33,6 +41,25 @@ DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
 DEFAULT_TIMEOUT = 10.0
 # A shard group's answers that refuse the request itself: retrying cannot change them.
 REFUSALS = ("key_too_long", "value_too_large", "bad_request", "bad_command")
+# A slot's write to a bucket it has not had a write acknowledged in for this long is
+# marked as possibly a new session there. Far below the groups' session TTL (an hour by
+# default), so a session is never taken for alive when the group may have expired it.
+SESSION_IDLE_SECONDS = 60.0
+
+
+@dataclass
+class SessionSlot:
+    """One client id for one write at a time: its last seq, and per bucket when its
+    latest acknowledged write there started (trio clock)."""
+
+    client_id: int
+    seq: int = 0
+    written: dict[int, float] = field(default_factory=dict)
+
+    def is_new_in(self, bucket: int, now: float) -> bool:
+        """Whether a write now may be this id's first in `bucket` as far as the group knows."""
+        started = self.written.get(bucket)
+        return started is None or now - started > SESSION_IDLE_SECONDS
 
 
 def as_bytes(value: str | bytes) -> bytes:
@@ -50,6 +77,10 @@ def single_exception(group: BaseExceptionGroup) -> BaseException:
         else:
             leaves.append(exc)
     return leaves[0] if len(leaves) == 1 else group
+
+
+def _new_client_id() -> int:
+    return random.getrandbits(62)
 
 
 def bucket_of(key: bytes, buckets: int) -> int:
@@ -72,7 +103,7 @@ class Client:
         self.config: dict[str, Any] | None = None
         self._groups: dict[int, GroupCaller] = {}
         self._refreshing: trio.Event | None = None
-        self._free_sessions: list[list[int]] = []  # [client_id, last seq]
+        self._free_sessions: list[SessionSlot] = []
 
     @classmethod
     @asynccontextmanager
@@ -143,12 +174,12 @@ class Client:
     async def put(self, key: str | bytes, value: str | bytes) -> None:
         k, v = as_bytes(key), as_bytes(value)
         self._check_size(k, v)
-        await self._write(k, lambda cid, seq: KvPut(cid, seq, k, v))
+        await self._write(k, lambda cid, seq, new: KvPut(cid, seq, k, v, new))
 
     async def delete(self, key: str | bytes) -> None:
         k = as_bytes(key)
         self._check_size(k, None)
-        await self._write(k, lambda cid, seq: KvDelete(cid, seq, k))
+        await self._write(k, lambda cid, seq, new: KvDelete(cid, seq, k, new))
 
     async def get(self, key: str | bytes) -> bytes | None:
         k = as_bytes(key)
@@ -166,14 +197,25 @@ class Client:
             raise BadRequest(refusal["err"], refusal["message"])
 
     async def _write(self, key: bytes, make: Any) -> None:
-        session = self._free_sessions.pop() if self._free_sessions else [random.getrandbits(62), 0]
-        session[1] += 1
+        deadline = Deadline(self.timeout)
+        config = self.config or await self._refresh_config(deadline, -1)
+        bucket = bucket_of(key, len(config["buckets"]))  # fixed for the cluster's life
+        slot = self._free_sessions.pop() if self._free_sessions else SessionSlot(_new_client_id())
+        slot.seq += 1
+        started = trio.current_time()
+        # Every try of this write carries the same mark: a retry is the same write.
+        body = make(slot.client_id, slot.seq, slot.is_new_in(bucket, started))
         try:
-            await self._call_owner(key, make(session[0], session[1]), Deadline(self.timeout))
-        finally:
+            await self._call_owner(key, body, deadline)
+        except SessionExpired:
+            raise  # the slot is dropped: its id is forgotten in that bucket
+        except BaseException:
             # Reusable even after a timeout: a late duplicate of the old seq is recognised
             # as older than the session's next write and not applied.
-            self._free_sessions.append(session)
+            self._free_sessions.append(slot)
+            raise
+        slot.written[bucket] = started
+        self._free_sessions.append(slot)
 
     async def _call_owner(self, key: bytes, body: Any, deadline: Deadline) -> dict[str, Any]:
         while True:
@@ -204,6 +246,8 @@ class Client:
                 continue
             if err in REFUSALS:
                 raise BadRequest(str(err), str(reply.get("message", reply)))
+            if err == "session_expired":
+                raise SessionExpired(f"session_expired: {reply.get('message', reply)}")
             raise EraftError(f"{err}: {reply.get('message', reply)}")
 
     def _group(self, gid: int, addresses: tuple[str, ...]) -> GroupCaller:

@@ -21,6 +21,9 @@ DEFAULT_MAX_VALUE_BYTES = 1 << 20
 # A value travels whole in one frame (the put, its log entry, a migration chunk that holds
 # it next to up to a chunk of other rows), so the limit stays well below the frame limit.
 MAX_VALUE_BYTES_CEILING = DEFAULT_MAX_FRAME_SIZE // 4
+# How long a shard group keeps a client session nobody uses ([shard] session_ttl_s); the
+# client starts a new session for a bucket it has not written for a minute, far below.
+DEFAULT_SESSION_TTL_S = 3600
 
 
 class RoleFileError(ValueError):
@@ -60,6 +63,7 @@ class RoleFile:
     require_client_cert: bool = False
     check_hostname: bool = True
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES  # [limits], shard role only
+    session_ttl_s: int = DEFAULT_SESSION_TTL_S  # [shard] only
 
     @property
     def address(self) -> str:
@@ -87,7 +91,11 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "snapshot_bytes": (int, False),
         "tick_ms": (int, False),
     },
-    "shard": {"group": (int, True), "config_servers": (list, True)},
+    "shard": {
+        "group": (int, True),
+        "config_servers": (list, True),
+        "session_ttl_s": (int, False),
+    },
     "config": {"buckets": (int, False)},
     "security": {
         "secret_file": (str, False),
@@ -185,10 +193,14 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         config_servers = _addresses(raw["shard"]["config_servers"], path, "shard.config_servers")
         if not config_servers:
             raise RoleFileError(path, "shard.config_servers", "must list at least one address")
+        session_ttl_s = _positive(
+            raw["shard"].get("session_ttl_s", DEFAULT_SESSION_TTL_S), path, "shard.session_ttl_s"
+        )
         buckets = 0
     else:
         group = 0
         config_servers = peers
+        session_ttl_s = DEFAULT_SESSION_TTL_S
         buckets = _positive(raw.get("config", {}).get("buckets", 10), path, "config.buckets")
 
     base = path.parent
@@ -223,6 +235,7 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         require_client_cert=security.get("require_client_cert", False),
         check_hostname=security.get("check_hostname", True),
         max_value_bytes=_max_value_bytes(raw.get("limits", {}), path),
+        session_ttl_s=session_ttl_s,
     )
 
 

@@ -67,6 +67,8 @@ class Registration:
     to_fields: ToFields
     from_fields: FromFields
     arity: int
+    # Fields with defaults may be missing at the end of what an older sender wrote.
+    defaults: tuple[Any, ...] = ()
     _checkers: tuple[Checker, ...] | None = field(default=None, repr=False)
     _checked: bool = False
 
@@ -99,16 +101,29 @@ def register(
         raise ValueError(f"type id {type_id} already names {known.cls.__qualname__}")
     if cls in _by_class:
         raise ValueError(f"{cls.__qualname__} already has type id {_by_class[cls].type_id}")
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    init_fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f.name for f in init_fields]
     registration = Registration(
         type_id=type_id,
         cls=cls,
         to_fields=to_fields or _default_to_fields(names),
         from_fields=from_fields or (lambda values: _default_from_fields(registration, values)),
         arity=len(names),
+        defaults=_trailing_defaults(init_fields),
     )
     _by_id[type_id] = registration
     _by_class[cls] = registration
+
+
+def _trailing_defaults(init_fields: list[dataclasses.Field[Any]]) -> tuple[Any, ...]:
+    """The plain defaults of the last fields, which a message may leave out (a sender that
+    predates them); a field with a default factory ends the run."""
+    defaults: list[Any] = []
+    for f in reversed(init_fields):
+        if f.default is dataclasses.MISSING:
+            break
+        defaults.insert(0, f.default)
+    return tuple(defaults)
 
 
 def registered_types() -> dict[int, type]:
@@ -256,8 +271,11 @@ def _decode_ext(code: int, payload: bytes) -> Any:
 
 def _default_from_fields(registration: Registration, values: list[Any]) -> Any:
     cls = registration.cls
-    if len(values) != registration.arity:
+    missing = registration.arity - len(values)
+    if missing < 0 or missing > len(registration.defaults):
         raise ProtocolError(f"{cls.__name__} takes {registration.arity} fields, got {len(values)}")
+    if missing:
+        values = [*values, *registration.defaults[-missing:]]
     if not registration._checked:
         # Lazily, so hints may name classes registered after this one.
         registration._checkers = field_checkers(cls, dataclasses.is_dataclass)

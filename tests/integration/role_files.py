@@ -29,6 +29,7 @@ class GroupLayout:
     raft: Mapping[str, TomlValue] = field(default_factory=dict)  # tuning: heartbeat_ms, ...
     cluster_name: str | None = None  # node.cluster; None: derived from the addresses
     limits: Mapping[str, TomlValue] = field(default_factory=dict)  # shard groups: [limits]
+    shard_options: Mapping[str, TomlValue] = field(default_factory=dict)  # more [shard] keys
 
     def __post_init__(self) -> None:
         if self.role not in ("config", "shard"):
@@ -75,7 +76,11 @@ class GroupLayout:
         if self.cluster_name is not None:
             sections["node"]["cluster"] = self.cluster_name
         if self.role == "shard":
-            sections["shard"] = {"group": self.gid, "config_servers": list(self.config_servers)}
+            sections["shard"] = {
+                "group": self.gid,
+                "config_servers": list(self.config_servers),
+                **self.shard_options,
+            }
             if self.limits:
                 sections["limits"] = dict(self.limits)
         else:

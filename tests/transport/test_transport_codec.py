@@ -28,6 +28,7 @@ from eraft_trio.raft.types import (
     TimeoutNow,
     VoteResponse,
 )
+from eraft_trio.roles.shard.requests import KvPut
 from eraft_trio.transport import codec
 from eraft_trio.transport.errors import EncodeError, ProtocolError
 from eraft_trio.transport.messages import ErrorFrame, Hello, Push, Request, Response, Welcome
@@ -165,6 +166,21 @@ def test_unregistered_class_cannot_be_encoded() -> None:
 
     with pytest.raises(EncodeError):
         codec.encode(Push(Unregistered(1)))
+
+
+def test_trailing_fields_with_defaults_may_be_missing_from_an_older_sender() -> None:
+    # A shard write from a client that predates sessions expiring: no new_session field.
+    old_put = message_ext(codec.type_id_of(KvPut), 7, 2, b"k", b"v")
+    assert codec.decode(old_put) == KvPut(7, 2, b"k", b"v", None)
+    new_put = codec.encode(KvPut(7, 2, b"k", b"v", True))
+    assert codec.decode(new_put) == KvPut(7, 2, b"k", b"v", True)
+    for short in (
+        message_ext(codec.type_id_of(KvPut), 7, 2, b"k"),  # a required field missing
+        message_ext(codec.type_id_of(KvPut), 7, 2, b"k", b"v", 1),  # the default's type holds
+        message_ext(codec.type_id_of(KvPut), 7, 2, b"k", b"v", True, 0),  # too many
+    ):
+        with pytest.raises(ProtocolError):
+            codec.decode(short)
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -2,8 +2,13 @@
 
 Replies are plain dicts: {"ok": True}, {"value": bytes | None}, or an error
 {"err": code, ...} where code is "wrong_group" (with the group's config "num"),
-"not_leader" (with the "leader" address when known), "retry", "not_ready" or
-"bad_request".
+"not_leader" (with the "leader" address when known), "retry", "not_ready",
+"session_expired" (with a "message") or "bad_request".
+
+A write's `new_session` says whether it may be the first of its client id in the key's
+bucket (see roles/shard/sessions.py): True when the client has not had a write there
+acknowledged lately, False otherwise; None (what a client from before sessions expired
+sends, by leaving the field out) takes a missing session as new, as before.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class KvPut:
     seq: int
     key: bytes
     value: bytes
+    new_session: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,7 @@ class KvDelete:
     client_id: int
     seq: int
     key: bytes
+    new_session: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

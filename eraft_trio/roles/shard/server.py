@@ -7,7 +7,9 @@ the same log index (docs/architecture.md, the roles):
 - for each bucket we are pulling (a few at once), stream its chunks from the old owner
   into the log (pull_stream.py: fetched ahead, installed in cursor order, resumable
   from the cursor the replicated state holds);
-- for each bucket we finished pulling, tell its old owner to drop it, then record it.
+- for each bucket we finished pulling, tell its old owner to drop it, then record it;
+- when the oldest client session has been unused for the role file's session_ttl_s,
+  propose an expiry stamped with our clock (sessions.py); writes carry the same stamp.
 The pull and GC loops poll, and are also woken at once by what gives them work: a
 config applied, a bucket finished.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -26,7 +29,7 @@ from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError
-from eraft_trio.roles.shard import commands, limits
+from eraft_trio.roles.shard import commands, limits, sessions
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
 from eraft_trio.roles.shard.requests import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
@@ -44,6 +47,9 @@ MIGRATION_POLL_SECONDS = 0.05
 CHUNK_BYTES = 1 << 20
 BUCKETS_IN_FLIGHT = 4  # buckets pulled at once; each holds a few chunks in memory
 PEER_CALL_TIMEOUT = 5.0
+# How often the leader looks whether its oldest session is due; sessions live at
+# least a second past their TTL this way, and an idle group proposes nothing.
+EXPIRY_POLL_SECONDS = 1.0
 
 
 class Wakeup:
@@ -66,9 +72,12 @@ class Wakeup:
 
 
 class ShardRoleServer:
-    def __init__(self, node: RaftNode, role: RoleFile) -> None:
+    def __init__(
+        self, node: RaftNode, role: RoleFile, wall_clock: Callable[[], float] = time.time
+    ) -> None:
         self.node = node
         self.role = role
+        self._wall_clock = wall_clock  # seconds since the epoch; only stamped into entries
         self.pool: ConnectionPool | None = None
         self._groups: dict[tuple[str, ...], GroupCaller] = {}
         self._pulling: set[int] = set()
@@ -83,6 +92,7 @@ class ShardRoleServer:
             "chunks_installed": 0,
             "bytes_installed": 0,
             "buckets_dropped": 0,
+            "sessions_expired": 0,
         }
 
     # --- client requests ----------------------------------------------------------------
@@ -94,13 +104,22 @@ class ShardRoleServer:
                 return self._oversize(body.key, None) or await self.node.read(("get", body.key))
             if isinstance(body, KvPut):
                 self._stats["puts"] += 1
-                command = commands.Put(body.client_id, body.seq, body.key, body.value)
+                command = commands.Put(
+                    body.client_id,
+                    body.seq,
+                    body.key,
+                    body.value,
+                    self._now_ms(),
+                    body.new_session,
+                )
                 return self._oversize(body.key, body.value) or await self.node.propose(
                     commands.encode_command(command)
                 )
             if isinstance(body, KvDelete):
                 self._stats["deletes"] += 1
-                command_d = commands.Delete(body.client_id, body.seq, body.key)
+                command_d = commands.Delete(
+                    body.client_id, body.seq, body.key, self._now_ms(), body.new_session
+                )
                 return self._oversize(body.key, None) or await self.node.propose(
                     commands.encode_command(command_d)
                 )
@@ -116,6 +135,9 @@ class ShardRoleServer:
             "err": "bad_request",
             "message": f"a shard group does not serve {type(body).__name__}",
         }
+
+    def _now_ms(self) -> int:
+        return int(self._wall_clock() * 1000)
 
     def _oversize(self, key: bytes, value: bytes | None) -> dict[str, Any] | None:
         """The refusal of a request over the size limits, before it costs a log entry."""
@@ -136,6 +158,7 @@ class ShardRoleServer:
             nursery.start_soon(self._config_loop, config_client)
             nursery.start_soon(self._pull_loop, nursery)
             nursery.start_soon(self._gc_loop)
+            nursery.start_soon(self._expiry_loop)
             task_status.started()
 
     async def _config_loop(self, config_client: ConfigClient) -> None:
@@ -264,6 +287,36 @@ class ShardRoleServer:
                     self._stats["buckets_dropped"] += 1
                 except (EraftError, RuntimeErrorBase) as exc:
                     log.debug("gc of bucket %d: %s", gc["bucket"], exc)
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await trio.sleep(EXPIRY_POLL_SECONDS)
+            if not self.node.is_leader:
+                continue
+            try:
+                await self.expire_due_sessions()
+            except (EraftError, RuntimeErrorBase) as exc:
+                log.debug("session expiry: %s", exc)
+
+    async def expire_due_sessions(self) -> int:
+        """Propose expiries while the oldest session is due (each deletes a bounded batch);
+        the number of sessions expired."""
+        ttl_ms = self.role.session_ttl_s * 1000
+        expired = 0
+        clock = self.node.read_local(("session_clock",))
+        # The group's clock may be ahead of ours (a previous leader's): it decides.
+        if not sessions.is_due(clock["oldest_s"], max(self._now_ms(), clock["now_ms"]), ttl_ms):
+            return 0
+        while True:
+            expiry = commands.ExpireSessions(self._now_ms(), ttl_ms)
+            reply = await self.node.propose(commands.encode_command(expiry))
+            expired += int(reply.get("expired", 0))
+            self._stats["sessions_expired"] += int(reply.get("expired", 0))
+            if not reply.get("more"):
+                break
+        if expired:
+            log.info("group %d expired %d idle client sessions", self.role.group, expired)
+        return expired
 
     def _group(self, addresses: tuple[str, ...]) -> GroupCaller:
         assert self.pool is not None
