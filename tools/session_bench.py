@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import lmdb
@@ -55,12 +54,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--waves", type=int, default=2, help="waves (default 2)")
     parser.add_argument("--ttl", type=int, default=60, help="session_ttl_s of the group")
     parser.add_argument("--value-size", type=int, default=16, help="bytes per value")
+    parser.add_argument(
+        "--keys",
+        type=int,
+        default=1000,
+        help="distinct keys the puts cycle through (default "
+        "1000: the data stays small, so what changes is the sessions)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="per wait, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
     parser.add_argument("--json", action="store_true", help="print the samples as JSON")
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.waves < 1 or args.ttl < 1:
-        parser.error("needs --clients, --waves and --ttl >= 1")
+    if min(args.clients, args.waves, args.ttl, args.keys) < 1:
+        parser.error("needs --clients, --waves, --ttl and --keys >= 1")
     return args
 
 
@@ -100,7 +106,9 @@ class Cluster:
     def _start(self, name: str, text: str) -> int:
         path = self.folder / f"{name}.toml"
         path.write_text(text)
-        return self.procs.start([*ERAFT, "node", "--config", str(path)], path.with_suffix(".log")).pid
+        return self.procs.start(
+            [*ERAFT, "node", "--config", str(path)], path.with_suffix(".log")
+        ).pid
 
     def stop(self) -> None:
         self.procs.stop()
@@ -141,18 +149,20 @@ def node_figures(data_dir: Path, pid: int) -> dict[str, Any]:
 
 
 def sample(cluster: Cluster, label: str) -> dict[str, Any]:
-    nodes = {name: node_figures(cluster.data_dir(name), pid) for name, pid in cluster.shard_pids.items()}
+    nodes = {
+        name: node_figures(cluster.data_dir(name), pid) for name, pid in cluster.shard_pids.items()
+    }
     return {"at": label, "nodes": nodes}
 
 
-async def one_put_wave(kv: Client, clients: int, value_size: int, wave: int) -> float:
-    """`clients` puts, each with a client id never used before; seconds taken."""
+async def one_put_wave(kv: Client, clients: int, keys: int, value_size: int) -> float:
+    """`clients` puts to `keys` keys, each with a client id never used before; seconds taken."""
     started = time.monotonic()
     todo = iter(range(clients))
 
     async def writer() -> None:
         for n in todo:
-            await kv.put(f"w{wave}-{n:07d}-{random.getrandbits(32):08x}", b"v" * value_size)
+            await kv.put(f"key-{n % keys:07d}", random.randbytes(value_size))
             # One session per put, as a client that connects, puts once and goes: the
             # session slot just returned is the only free one (the others are in use by
             # writers suspended in their puts), so clearing the list drops exactly it.
@@ -168,7 +178,10 @@ async def wait_sessions_at_most(cluster: Cluster, most: int, timeout: float) -> 
     started = time.monotonic()
     with trio.move_on_after(timeout):
         while True:
-            rows = [node_figures(cluster.data_dir(n), p)["session_rows"] for n, p in cluster.shard_pids.items()]
+            rows = [
+                node_figures(cluster.data_dir(n), p)["session_rows"]
+                for n, p in cluster.shard_pids.items()
+            ]
             if max(rows) <= most:
                 return time.monotonic() - started
             await trio.sleep(2.0)
@@ -182,7 +195,7 @@ async def run(cluster: Cluster, args: argparse.Namespace) -> list[dict[str, Any]
         samples.append(sample(cluster, "start"))
         for wave in range(1, args.waves + 1):
             say(f"wave {wave}: {args.clients} one-put clients")
-            took = await one_put_wave(kv, args.clients, args.value_size, wave)
+            took = await one_put_wave(kv, args.clients, args.keys, args.value_size)
             say(f"wave {wave}: {args.clients / took:.0f} puts/s")
             samples.append({**sample(cluster, f"after wave {wave}"), "wave_s": round(took, 1)})
             waited = await wait_sessions_at_most(cluster, 0, args.timeout)
@@ -204,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tools/session_bench.py: {exc}", file=sys.stderr)
         return EXIT_SETUP if isinstance(exc, SetupError) else EXIT_FAILED
     except KeyboardInterrupt:
-        print("tools/session_bench.py: interrupted; everything it started is stopped", file=sys.stderr)
+        print(
+            "tools/session_bench.py: interrupted; everything it started is stopped", file=sys.stderr
+        )
         return EXIT_INTERRUPTED
     finally:
         cluster.stop()
