@@ -143,7 +143,7 @@ def prepare_plan(args: argparse.Namespace) -> tuple[LocalPlan, str]:
     last = f"-{layout.base_port + layout.replicas - 1}" if layout.replicas > 1 else ""
     intro = (
         f"eraft local: a new cluster in {directory}/ (first run): {layout.groups} shard "
-        f"groups of {layout.replicas} nodes, config group on {layout.config_servers[0]}"
+        f"groups of {layout.replicas} node{'s' if layout.replicas > 1 else ''}, config group on {layout.config_servers[0]}"
         f"{last}\n"
         f"  its role files and data stay in {directory}/; a second run from here resumes it"
     )
