@@ -65,7 +65,8 @@ def start_run(tmp_path: Path) -> Iterator[Callable[..., LocalRun]]:
     runs: list[LocalRun] = []
 
     def start(command: list[str], cwd: Path, name: str) -> LocalRun:
-        run = LocalRun(tmp_path / "runs" / "unused", name, command=command, cwd=cwd)
+        # Its output goes to runs/NAME.out and .err, out of the folder it runs in.
+        run = LocalRun(tmp_path / "runs" / name, name, command=command, cwd=cwd)
         runs.append(run)
         return run
 
