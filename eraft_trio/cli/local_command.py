@@ -140,19 +140,26 @@ def prepare_plan(args: argparse.Namespace) -> tuple[LocalPlan, str]:
         write_layout(directory, layout)
     except OSError as exc:
         raise LocalError(f"cannot write the role files in {directory}/: {exc}") from None
-    last = f"-{layout.base_port + layout.replicas - 1}" if layout.replicas > 1 else ""
-    intro = (
-        f"eraft local: a new cluster in {directory}/ (first run): {layout.groups} shard "
-        f"groups of {layout.replicas} node{'s' if layout.replicas > 1 else ''}, config group on {layout.config_servers[0]}"
-        f"{last}\n"
-        f"  its role files and data stay in {directory}/; a second run from here resumes it"
-    )
+    intro = _first_run_intro(directory, layout)
     if args.dir is None and (EARLIER_DEFAULT_FOLDER / "data").is_dir():
         intro += (
             f"\n  (the data of an earlier run is in {EARLIER_DEFAULT_FOLDER}/data/: "
             f"`eraft local --dir {EARLIER_DEFAULT_FOLDER}` resumes that one)"
         )
     return load_plan(directory), intro
+
+
+def _first_run_intro(directory: Path, layout: LocalLayout) -> str:
+    groups = "shard groups" if layout.groups > 1 else "shard group"
+    nodes = "nodes" if layout.replicas > 1 else "node"
+    ports = layout.config_servers[0]
+    if layout.replicas > 1:
+        ports += f"-{layout.base_port + layout.replicas - 1}"
+    return (
+        f"eraft local: a new cluster in {directory}/ (first run): {layout.groups} {groups} "
+        f"of {layout.replicas} {nodes}, config group on {ports}\n"
+        f"  its role files and data stay in {directory}/; a second run from here resumes it"
+    )
 
 
 def load_plan(directory: Path) -> LocalPlan:
