@@ -586,7 +586,11 @@ class RaftCore:
                     pr.become_probe()
                 self._send_append(m.src)
             return
-        if not pr.maybe_update(m.index):
+        # An answer that only repeats the match still proves where a probed follower's
+        # log agrees with ours (after a snapshot, say): replicate now, not after the
+        # next entry (tests/raft/testdata/snapshot.txt).
+        confirms_probe = pr.state is ProgressState.PROBE and pr.match == m.index
+        if not pr.maybe_update(m.index) and not confirms_probe:
             if pr.state is ProgressState.REPLICATE:
                 self._send_append(m.src, allow_empty=False)
             return
