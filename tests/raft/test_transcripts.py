@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .datadriven import run_transcript
+from .datadriven import TranscriptSyntaxError, run_transcript
 from .interaction import InteractionEnv
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -52,3 +52,22 @@ def test_transcript(path: Path, pytestconfig: pytest.Config) -> None:
             + "\n".join(diff),
             pytrace=False,
         )
+
+
+def test_a_wrong_expectation_is_caught_and_rewritten_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text("# prose stays\n\nadd-nodes 1\n----\nwrong\n\ncampaign 1\n----\n")
+    written, actual = run_transcript(path, InteractionEnv().execute)
+    assert written != actual
+    assert actual == (
+        "# prose stays\n\nadd-nodes 1\n----\n"
+        "1: follower term=0 vote=none leader=none last=0/0 commit=0 applied=0\n\n"
+        "campaign 1\n----\n1 became leader at term 1\n"
+    )
+
+
+def test_a_command_without_separator_is_a_syntax_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text("add-nodes 1\nstabilize\n")
+    with pytest.raises(TranscriptSyntaxError, match="t.txt:1"):
+        run_transcript(path, InteractionEnv().execute)
