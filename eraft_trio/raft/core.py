@@ -19,6 +19,7 @@ from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.errors import NotLeader
 from eraft_trio.raft.log import RaftLog
 from eraft_trio.raft.progress import Progress, ProgressState
+from eraft_trio.raft.quorum import MajorityConfig, VoteResult
 from eraft_trio.raft.types import (
     AppendEntries,
     AppendResponse,
@@ -62,6 +63,8 @@ class RaftCore:
         self.id = config.id
         self._rng = rng
         self._others = tuple(p for p in config.peers if p != config.id)
+        # Every majority decision (commit, votes, check-quorum, reads) asks this.
+        self._voters = MajorityConfig.of(config.peers)
         self.log = RaftLog(snapshot or SnapshotMeta(), entries, hard_state.commit, applied)
         self.term = hard_state.term
         self.vote = hard_state.vote
@@ -177,8 +180,7 @@ class RaftCore:
         if self.role is not Role.LEADER or pr is None or pr.state is not ProgressState.SNAPSHOT:
             return
         if not success:
-            pr.pending_snapshot = 0
-            pr.become_probe()
+            pr.snapshot_failed()
 
     def report_unreachable(self, peer: int) -> None:
         pr = self._progress.get(peer)
@@ -273,6 +275,7 @@ class RaftCore:
         self._heartbeat_elapsed = 0
         self._reset_randomized_timeout()
         self._votes = {}
+        self._progress = {}  # only a leader tracks its followers
         self._transfer_target = None
         self._broadcast_pending = False
         self._read_acks = {}
@@ -306,9 +309,11 @@ class RaftCore:
         self._reset(self.term)
         self.role = Role.LEADER
         self.leader = self.id
-        self._progress = {p: Progress(self.log.last_index + 1) for p in self._others}
-        for pr in self._progress.values():
-            pr.recent_active = True
+        # Every follower counts as active until the first check-quorum round, so a new
+        # leader is not deposed before anyone could answer it.
+        self._progress = {
+            p: Progress(self.log.last_index + 1, recent_active=True) for p in self._others
+        }
         # A no-op of the new term lets the leader commit everything before it (§5.4.2, §8).
         self.log.append([Entry(self.term, self.log.last_index + 1, b"", EntryKind.NOOP)])
         self._broadcast_pending = True
@@ -324,7 +329,7 @@ class RaftCore:
             term = self.term
         pre_vote = self.role is Role.PRE_CANDIDATE
         self._votes[self.id] = True
-        if self._tally() == "won":
+        if self._voters.vote_result(self._votes) is VoteResult.WON:
             self._win_election()
             return
         for peer in self._others:
@@ -349,22 +354,13 @@ class RaftCore:
     def _campaign_after_pre_vote(self) -> None:
         self._become_candidate()
         self._votes[self.id] = True
-        if self._tally() == "won":
+        if self._voters.vote_result(self._votes) is VoteResult.WON:
             self._become_leader()
             return
         for peer in self._others:
             self._send(
                 RequestVote(self.term, self.id, peer, self.log.last_index, self.log.last_term)
             )
-
-    def _tally(self) -> str:
-        granted = sum(1 for v in self._votes.values() if v)
-        rejected = len(self._votes) - granted
-        if granted >= self.config.quorum:
-            return "won"
-        if rejected >= self.config.quorum:
-            return "lost"
-        return "pending"
 
     # ------------------------------------------------------------------------------------
     # Timers
@@ -391,20 +387,22 @@ class RaftCore:
             if self._transfer_elapsed >= self.config.election_ticks_min:
                 self._transfer_target = None  # the transfer timed out; take proposals again
         for peer, pr in self._progress.items():
-            if pr.state is ProgressState.SNAPSHOT:
-                pr.snapshot_ticks += 1
-                if pr.snapshot_ticks >= self.config.snapshot_timeout_ticks:
-                    pr.become_probe()
-                    self._send_append(peer)
+            if pr.state is ProgressState.SNAPSHOT and pr.tick_snapshot(
+                self.config.snapshot_timeout_ticks
+            ):
+                pr.become_probe()
+                self._send_append(peer)
         if self._heartbeat_elapsed >= self.config.heartbeat_ticks:
             self._heartbeat_elapsed = 0
             self._broadcast_heartbeat(self._read_seq)
 
     def _quorum_active(self) -> bool:
-        active = 1 + sum(1 for pr in self._progress.values() if pr.recent_active)
+        """Whether a majority, the leader included, was heard from since the last round."""
+        active = {peer: pr.recent_active for peer, pr in self._progress.items()}
+        active[self.id] = True
         for pr in self._progress.values():
-            pr.recent_active = False
-        return active >= self.config.quorum
+            pr.reset_recent_active()
+        return self._voters.vote_result(active) is VoteResult.WON
 
     # ------------------------------------------------------------------------------------
     # Message handling
@@ -422,12 +420,14 @@ class RaftCore:
 
         if isinstance(m, RequestVote):
             self._handle_vote_request(m)
-        elif self.role is Role.LEADER:
-            self._step_leader(m)
-        elif self.role is Role.FOLLOWER:
-            self._step_follower(m)
-        else:
-            self._step_candidate(m)
+            return
+        match self.role:
+            case Role.LEADER:
+                self._step_leader(m)
+            case Role.FOLLOWER:
+                self._step_follower(m)
+            case Role.CANDIDATE | Role.PRE_CANDIDATE:
+                self._step_candidate(m)
 
     def _accept_higher_term(self, m: Message) -> bool:
         """React to a higher term (§5.1); False means ignore the message entirely."""
@@ -454,14 +454,15 @@ class RaftCore:
         return True
 
     def _answer_stale(self, m: Message) -> None:
-        if isinstance(m, (AppendEntries, Heartbeat)):
-            # A leader of an old term. With check-quorum a rejoining node may never
-            # bump terms through votes, so tell it our term to make it step down.
-            self._send(AppendResponse(self.term, self.id, m.src, False, 0))
-        elif isinstance(m, RequestVote) and m.pre_vote:
-            self._send(VoteResponse(self.term, self.id, m.src, False, pre_vote=True))
-        elif isinstance(m, InstallSnapshot):
-            self._send(SnapshotResponse(self.term, self.id, m.src, False, self.log.commit))
+        match m:
+            case AppendEntries() | Heartbeat():
+                # A leader of an old term. With check-quorum a rejoining node may never
+                # bump terms through votes, so tell it our term to make it step down.
+                self._send(AppendResponse(self.term, self.id, m.src, False, 0))
+            case RequestVote(pre_vote=True):
+                self._send(VoteResponse(self.term, self.id, m.src, False, pre_vote=True))
+            case InstallSnapshot():
+                self._send(SnapshotResponse(self.term, self.id, m.src, False, self.log.commit))
 
     def _handle_vote_request(self, m: RequestVote) -> None:
         can_vote = (
@@ -479,37 +480,37 @@ class RaftCore:
             self._send(VoteResponse(self.term, self.id, m.src, False, pre_vote=m.pre_vote))
 
     def _step_candidate(self, m: Message) -> None:
-        if isinstance(m, (AppendEntries, Heartbeat, InstallSnapshot)):
-            # A leader of our term exists (§5.2).
-            self._become_follower(self.term, m.src)
-            self._step_follower(m)
-        elif isinstance(m, VoteResponse):
-            if m.pre_vote != (self.role is Role.PRE_CANDIDATE):
-                return
-            self._votes.setdefault(m.src, m.granted)
-            outcome = self._tally()
-            if outcome == "won":
-                self._win_election()
-            elif outcome == "lost":
-                self._become_follower(self.term, None)
+        match m:
+            case AppendEntries() | Heartbeat() | InstallSnapshot():
+                # A leader of our term exists (§5.2).
+                self._become_follower(self.term, m.src)
+                self._step_follower(m)
+            case VoteResponse() if m.pre_vote == (self.role is Role.PRE_CANDIDATE):
+                self._votes.setdefault(m.src, m.granted)
+                match self._voters.vote_result(self._votes):
+                    case VoteResult.WON:
+                        self._win_election()
+                    case VoteResult.LOST:
+                        self._become_follower(self.term, None)
 
     def _step_follower(self, m: Message) -> None:
-        if isinstance(m, AppendEntries):
-            self._election_elapsed = 0
-            self.leader = m.src
-            self._handle_append(m)
-        elif isinstance(m, Heartbeat):
-            self._election_elapsed = 0
-            self.leader = m.src
-            # The leader sends min(commit, our match), so this never passes our log.
-            self.log.commit_to(min(m.commit, self.log.last_index))
-            self._send(HeartbeatResponse(self.term, self.id, m.src, m.read_seq))
-        elif isinstance(m, InstallSnapshot):
-            self._election_elapsed = 0
-            self.leader = m.src
-            self._handle_snapshot(m)
-        elif isinstance(m, TimeoutNow):
-            self._campaign(transfer=True)
+        match m:
+            case AppendEntries():
+                self._election_elapsed = 0
+                self.leader = m.src
+                self._handle_append(m)
+            case Heartbeat():
+                self._election_elapsed = 0
+                self.leader = m.src
+                # The leader sends min(commit, our match), so this never passes our log.
+                self.log.commit_to(min(m.commit, self.log.last_index))
+                self._send(HeartbeatResponse(self.term, self.id, m.src, m.read_seq))
+            case InstallSnapshot():
+                self._election_elapsed = 0
+                self.leader = m.src
+                self._handle_snapshot(m)
+            case TimeoutNow():
+                self._campaign(transfer=True)
 
     def _handle_append(self, m: AppendEntries) -> None:
         if m.prev_index < self.log.commit:
@@ -548,30 +549,32 @@ class RaftCore:
         pr = self._progress.get(m.src)
         if pr is None:
             return
-        if isinstance(m, AppendResponse):
-            pr.recent_active = True
-            self._handle_append_response(m, pr)
-        elif isinstance(m, HeartbeatResponse):
-            pr.recent_active = True
-            pr.probe_sent = False
-            if pr.state is ProgressState.REPLICATE and pr.is_paused(self.config.max_inflight):
-                # A full window whose messages were lost silently would pause this follower
-                # forever: free one slot so the next append goes out, and its rejection
-                # (if the follower missed the window) sends us back to probing (§5.3).
-                pr.inflight.popleft()
-            if pr.match < self.log.last_index:
-                self._send_append(m.src)
-            if m.read_seq:
-                self._ack_reads(m.src, m.read_seq)
-        elif isinstance(m, SnapshotResponse):
-            pr.recent_active = True
-            if pr.state is ProgressState.SNAPSHOT:
-                if m.success:
-                    pr.maybe_update(m.index)
-                else:
-                    pr.pending_snapshot = 0
-                pr.become_probe()
-                self._send_append(m.src)
+        match m:
+            case AppendResponse():
+                pr.mark_recent_active()
+                self._handle_append_response(m, pr)
+            case HeartbeatResponse():
+                pr.mark_recent_active()
+                pr.allow_probe()
+                if pr.state is ProgressState.REPLICATE and pr.is_paused(self.config.max_inflight):
+                    # A full window whose messages were lost silently would pause this
+                    # follower forever: free one slot so the next append goes out, and its
+                    # rejection (if the follower missed the window) sends us back to
+                    # probing (§5.3).
+                    pr.free_first_inflight()
+                if pr.match < self.log.last_index:
+                    self._send_append(m.src)
+                if m.read_seq:
+                    self._ack_reads(m.src, m.read_seq)
+            case SnapshotResponse():
+                pr.mark_recent_active()
+                if pr.state is ProgressState.SNAPSHOT:
+                    if m.success:
+                        pr.maybe_update(m.index)
+                        pr.become_probe()
+                    else:
+                        pr.snapshot_failed()
+                    self._send_append(m.src)
 
     def _handle_append_response(self, m: AppendResponse, pr: Progress) -> None:
         if not m.success:
@@ -583,7 +586,11 @@ class RaftCore:
                     pr.become_probe()
                 self._send_append(m.src)
             return
-        if not pr.maybe_update(m.index):
+        # An answer that only repeats the match still proves where a probed follower's
+        # log agrees with ours (after a snapshot, say): replicate now, not after the
+        # next entry (tests/raft/testdata/snapshot.txt).
+        confirms_probe = pr.state is ProgressState.PROBE and pr.match == m.index
+        if not pr.maybe_update(m.index) and not confirms_probe:
             if pr.state is ProgressState.REPLICATE:
                 self._send_append(m.src, allow_empty=False)
             return
@@ -650,8 +657,9 @@ class RaftCore:
             self._send(Heartbeat(self.term, self.id, peer, commit, read_seq))
 
     def _maybe_commit(self) -> None:
-        matches = sorted([self.log.stable] + [pr.match for pr in self._progress.values()])
-        candidate = matches[len(matches) - self.config.quorum]
+        acked = {peer: pr.match for peer, pr in self._progress.items()}
+        acked[self.id] = self.log.stable  # the leader's own entries count once durable
+        candidate = self._voters.committed_index(acked)
         # Only entries of the current term are committed by counting replicas (§5.4.2).
         if candidate > self.log.commit and self.log.term(candidate) == self.term:
             self.log.commit_to(candidate)
@@ -676,12 +684,12 @@ class RaftCore:
         if seq > self._read_acks.get(peer, 0):
             self._read_acks[peer] = seq
         # Reads are confirmed in order: a heartbeat answered for seq s proves leadership
-        # at a moment after every read with a sequence number <= s was registered.
-        acks = sorted(self._read_acks.values(), reverse=True)
-        needed = self.config.quorum - 1  # the leader counts itself
-        if len(acks) < needed:
-            return
-        confirmed = acks[needed - 1] if needed > 0 else self._read_seq
+        # at a moment after every read with a sequence number <= s was registered. So the
+        # highest confirmed seq is the "committed index" of the acks, the leader's own
+        # being the latest seq.
+        acks = dict(self._read_acks)
+        acks[self.id] = self._read_seq
+        confirmed = self._voters.committed_index(acks)
         done = 0
         for seq_i, ctx, index in self._reads:
             if seq_i > confirmed:
