@@ -260,15 +260,3 @@ class Ready:
     committed: list[Entry] = field(default_factory=list)
     read_states: list[ReadState] = field(default_factory=list)
     soft_state: SoftState | None = None
-
-    def is_empty(self) -> bool:
-        return not (
-            self.hard_state
-            or self.entries
-            or self.snapshot
-            or self.messages
-            or self.persisted_messages
-            or self.committed
-            or self.read_states
-            or self.soft_state
-        )
