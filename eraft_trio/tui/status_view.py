@@ -158,8 +158,9 @@ def _connections(transport: dict[str, Any]) -> str:
     """Open connections, and how many of them are still in their handshake ("12+3hs")."""
     if not isinstance(transport.get("connections_open"), int):
         return "-"
-    opened, unauthenticated = transport["connections_open"], transport.get(
-        "connections_unauthenticated", 0
+    opened, unauthenticated = (
+        transport["connections_open"],
+        transport.get("connections_unauthenticated", 0),
     )
     authenticated = opened - unauthenticated
     return f"{authenticated}+{unauthenticated}hs" if unauthenticated else str(authenticated)
