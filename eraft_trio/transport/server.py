@@ -44,6 +44,36 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_CONCURRENT_REQUESTS = 64
 # A refusal at accept is one small write to a fresh socket; never wait long for it.
 REFUSAL_WRITE_TIMEOUT = 0.1
+# Lines per second about refused or misbehaving connections: a flood of them must not
+# cost the node its time in formatting and writing log lines (the counters keep counting).
+BAD_CONNECTION_LOG_LINES_PER_SECOND = 10
+
+
+class LogRateLimit:
+    """At most `per_second` lines a second; says how many it held back when it lets one by."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self._second = -1
+        self._lines = 0
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        second = int(trio.current_time())
+        if second != self._second:
+            self._second, self._lines = second, 0
+        if self._lines >= self.per_second:
+            self.suppressed += 1
+            return False
+        self._lines += 1
+        return True
+
+    def note(self) -> str:
+        """" (N similar lines not logged)" once lines were held back, and starts counting anew."""
+        if not self.suppressed:
+            return ""
+        held, self.suppressed = self.suppressed, 0
+        return f" ({held} similar lines not logged)"
 
 
 class TransportHandler(Protocol):
@@ -101,6 +131,7 @@ class TransportServer:
         self.max_frame_size = max_frame_size
         self.inflight = InflightBudget(self.limits.max_inflight_bytes)
         self._connections: set[FramedConnection] = set()
+        self._bad_connection_log = LogRateLimit(BAD_CONNECTION_LOG_LINES_PER_SECOND)
         self.handshake_timeout = handshake_timeout
         self.write_timeout = write_timeout
         self.max_concurrent_requests = max_concurrent_requests
@@ -222,7 +253,9 @@ class TransportServer:
                 )
             except HandshakeRejected as exc:
                 stats["handshake_failures"] += 1
-                log.warning("refused connection from %s: %s", remote, exc)
+                if self._bad_connection_log.allow():
+                    note = self._bad_connection_log.note()
+                    log.warning("refused connection from %s: %s%s", remote, exc, note)
                 return
             except ProtocolError as exc:
                 stats["handshake_failures"] += 1
@@ -402,7 +435,9 @@ class TransportServer:
         self._stats["protocol_errors"] += 1
         if isinstance(exc, FrameTooLarge):
             self._stats["frames_too_large"] += 1
-        log.warning("closing connection from %s (%s): %s", conn.remote, who, exc)
+        if self._bad_connection_log.allow():
+            note = self._bad_connection_log.note()
+            log.warning("closing connection from %s (%s): %s%s", conn.remote, who, exc, note)
         await send_error_frame(conn, _error_code(exc), str(exc))
 
 
