@@ -15,6 +15,7 @@ import trio
 import eraft_trio.roles.config.requests
 import eraft_trio.roles.shard.requests  # noqa: F401  every node knows every wire type
 from eraft_trio.cli.fault_injection import apply_test_faults_from_environment
+from eraft_trio.cli.node_limits import connection_limits_for, raise_open_file_limit
 from eraft_trio.client.kv_client import single_exception
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.runtime.group_link import GroupLink
@@ -29,6 +30,7 @@ from eraft_trio.runtime.role_file import (
 )
 from eraft_trio.storage.errors import StorageError, StorageIdentityError, StorageInUseError
 from eraft_trio.storage.node_store import NodeStore
+from eraft_trio.transport.limits import ConnectionLimits
 from eraft_trio.transport.security import SecurityConfigError
 from eraft_trio.transport.server import TransportServer
 
@@ -46,6 +48,7 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
     )
     try:
         role = load_role_file(config_path)
+        limits = connection_limits_for(role, raft_config_for(role))
     except RoleFileError as exc:
         print(f"eraft node: {exc}", file=sys.stderr)
         return 2
@@ -80,8 +83,9 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
     # (up to 31 ms each, 490 ms in all; a follower had one of 101 ms). Collecting less
     # often leaves one or two, and the tail latency drops (BENCHMARKS.md, session 2).
     gc.set_threshold(*GC_THRESHOLDS)
+    raise_open_file_limit(limits)
     try:
-        trio.run(serve_node, role, store)
+        trio.run(serve_node, role, store, limits)
     except KeyboardInterrupt:
         pass
     except (OSError, BaseExceptionGroup) as exc:
@@ -130,7 +134,7 @@ def build_role(role: RoleFile, node_factory: Any) -> tuple[RaftNode, Any]:
     return node, ShardRoleServer(node, role)
 
 
-async def serve_node(role: RoleFile, store: NodeStore) -> None:
+async def serve_node(role: RoleFile, store: NodeStore, limits: ConnectionLimits) -> None:
     settings = NodeSettings(
         raft=raft_config_for(role),
         peers=role.peers,
@@ -144,8 +148,10 @@ async def serve_node(role: RoleFile, store: NodeStore) -> None:
     service = NodeService(node, role_server, group=role.group)
     host, port = split_address(role.listen)
     server = TransportServer(
-        host, port, role.cluster, role.id, role.group, service, security=security
+        host, port, role.cluster, role.id, role.group, service, security=security, limits=limits
     )
+    # `ctl status` and /metrics show what the listener holds and refuses.
+    service.extra_stats = lambda: {"transport": server.statistics()}
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)

@@ -50,6 +50,37 @@ _STORAGE_GAUGES = {
     "used_bytes": ("eraft_storage_used_bytes", "Bytes of the LMDB map in use."),
     "map_size": ("eraft_storage_map_size_bytes", "Size of the LMDB map."),
 }
+# stats["transport"] (the listener's statistics) key -> (metric name, help).
+_TRANSPORT_GAUGES = {
+    "connections_open": ("eraft_connections_open", "Accepted connections open now."),
+    "connections_unauthenticated": (
+        "eraft_connections_unauthenticated",
+        "Accepted connections still in their handshake.",
+    ),
+    "max_connections": ("eraft_connections_max", "Open connections allowed ([limits])."),
+    "max_unauthenticated": (
+        "eraft_connections_unauthenticated_max",
+        "Connections allowed in their handshake at once ([limits]).",
+    ),
+    "buffered_bytes": ("eraft_transport_buffered_bytes", "Bytes received and not yet parsed."),
+    "inflight_bytes": (
+        "eraft_transport_inflight_bytes",
+        "Bytes of received requests not yet answered (and large frames being received).",
+    ),
+    "inflight_capacity": (
+        "eraft_transport_inflight_capacity_bytes",
+        "The in-flight byte budget ([limits] max_inflight_bytes).",
+    ),
+}
+_TRANSPORT_COUNTERS = {
+    "connections_total": ("eraft_connections_accepted", "Connections accepted and served."),
+    "handshake_failures": ("eraft_handshake_failures", "Connections refused in the handshake."),
+    "frames_too_large": ("eraft_frames_too_large", "Connections closed for a frame too large."),
+    "inflight_waits": (
+        "eraft_transport_inflight_waits",
+        "Reads that waited for the in-flight budget (backpressure).",
+    ),
+}
 # Role stats key -> the operation label of eraft_requests_total.
 _REQUEST_OPS = {
     "gets": "get",
@@ -109,6 +140,7 @@ class NodeCollector:
             )
         for key, (name, doc) in _STORAGE_GAUGES.items():
             yield from _gauge(name, doc, labels, storage.get(key))
+        yield from _transport(labels, stats.get("transport", {}))
         yield from _requests(labels, role)
         yield from _request_latency(labels, stats.get("request_latency", {}))
         yield from _buckets(labels, role)
@@ -127,6 +159,24 @@ def _counter(name: str, doc: str, labels: dict[str, str], value: Any) -> Iterato
         family = CounterMetricFamily(name, doc, labels=list(labels))
         family.add_metric(list(labels.values()), float(value))
         yield family
+
+
+def _transport(labels: dict[str, str], transport: dict[str, Any]) -> Iterator[Metric]:
+    for key, (name, doc) in _TRANSPORT_GAUGES.items():
+        yield from _gauge(name, doc, labels, transport.get(key))
+    for key, (name, doc) in _TRANSPORT_COUNTERS.items():
+        yield from _counter(name, doc, labels, transport.get(key))
+    refused = CounterMetricFamily(
+        "eraft_connections_refused",
+        "Connections refused at accept, by reason ([limits]).",
+        labels=[*labels, "reason"],
+    )
+    for reason in ("full", "unauthenticated"):
+        value = transport.get(f"connections_refused_{reason}")
+        if isinstance(value, int):
+            refused.add_metric([*labels.values(), reason], float(value))
+    if refused.samples:
+        yield refused
 
 
 def _requests(labels: dict[str, str], role: dict[str, Any]) -> Iterator[Metric]:

@@ -91,7 +91,7 @@ def _node_table(snapshot: dict[str, Any], wide: bool, short: bool) -> Table:
     table.add_column("snap", justify="right", no_wrap=True)
     table.add_column("ops/s", justify="right", no_wrap=True)
     if wide:
-        for name in ("fsync ms", "disk", "keys"):
+        for name in ("fsync ms", "disk", "keys", "conns"):
             table.add_column(name, justify="right", no_wrap=True)
         table.add_column("note", overflow="ellipsis", no_wrap=True, max_width=48)
     for index, group in enumerate(snapshot["groups"]):
@@ -121,7 +121,7 @@ def _group_labels(group: dict[str, Any]) -> list[Text]:
 
 
 def _node_cells(node: dict[str, Any], wide: bool) -> list[Text | str]:
-    blank = 11 if wide else 6  # the columns after "role"
+    blank = 12 if wide else 6  # the columns after "role"
     if not node["up"]:
         cells: list[Text | str] = [Text("down", style="bold red")] + ["-"] * blank
         if wide:
@@ -144,9 +144,29 @@ def _node_cells(node: dict[str, Any], wide: bool) -> list[Text | str]:
         used = storage.get("used_bytes")
         cells.append(_bytes(used) if isinstance(used, int) else "-")
         cells.append(_keys(node))
+        transport = node["status"].get("transport") or {}
+        cells.append(_connections(transport))
+        notes = []
         pending = raft.get("pending_proposals") or 0
-        cells.append(f"{pending} pending" if pending else "")
+        if pending:
+            notes.append(f"{pending} pending")
+        refused = transport.get("connections_refused") or 0
+        if refused:
+            notes.append(f"{_count(refused)} conns refused")
+        cells.append(Text(", ".join(notes), style="yellow" if refused else ""))
     return cells
+
+
+def _connections(transport: dict[str, Any]) -> str:
+    """Open connections, and how many of them are still in their handshake ("12+3hs")."""
+    if not isinstance(transport.get("connections_open"), int):
+        return "-"
+    opened, unauthenticated = (
+        transport["connections_open"],
+        transport.get("connections_unauthenticated", 0),
+    )
+    authenticated = opened - unauthenticated
+    return f"{authenticated}+{unauthenticated}hs" if unauthenticated else str(authenticated)
 
 
 def _keys(node: dict[str, Any]) -> str:
