@@ -58,5 +58,7 @@ def apply_test_faults_from_environment() -> None:
     if spec:
         FAULTS.set("*", "*", **spec)  # type: ignore[arg-type]
     log.warning(
-        "TEST FAULTS ON (%s=%s): this node's network is deliberately unreliable", VARIABLE, text
+        "TEST FAULTS ON (%s=%s): this node's network or disk is deliberately unreliable",
+        VARIABLE,
+        text,
     )

@@ -174,7 +174,13 @@ class RaftNode:
     async def _tick_loop(self) -> None:
         while True:
             await trio.sleep(self.settings.tick_seconds)
+            slow_disk_step_downs = self.core.elections["slow-disk"]
             self.core.tick()
+            if self.core.elections["slow-disk"] != slow_disk_step_downs:
+                log.warning(
+                    "stepped down as leader: our own log write has taken an election timeout "
+                    "(a slow or stuck disk); a healthy follower is asked to take over"
+                )
             if self._handling_ready:
                 # The ready loop waits on a write: what may leave before any write
                 # (heartbeats, appends, a slow-disk step-down's TimeoutNow) goes now.
