@@ -147,6 +147,10 @@ WRITERS = 4
 DOWNTIME = 1.0  # how long each node stays stopped: part of the scenario, not a wait
 # A sanity bound only (the machine is shared and slow): the figure itself is reported.
 SANE_GAP_SECONDS = 5.0
+STEADY_SECONDS = 3.0
+# Each node's turn: SIGTERM until it exits, stopped, restart until a leader is agreed,
+# until it has caught up.
+PHASES = ("stop", "down", "start", "catch-up")
 
 
 class AckRecorder:
@@ -178,36 +182,45 @@ async def test_rolling_restart_under_put_load_has_no_election_stall(
     made = cluster_factory((1,))
     group = made.shards[1]
     recorder = AckRecorder()
-    gaps: list[tuple[int, int, bool, float]] = []  # (round, node, was leader, gap)
+    # (round, node, was leader, largest gap in each of PHASES)
+    gaps: list[tuple[int, int, bool, list[float]]] = []
     async with ClusterProbe.open(made) as probe:
         await arrange_groups(probe, (1,))
         async with Client.connect(made.config_servers, timeout=30) as kv, trio.open_nursery() as n:
             for index in range(WRITERS):
                 n.start_soon(recorder.writer, kv, index)
             await wait_for(lambda: _async_value(len(recorder.acks) > 100), timeout=30, what="load")
+            steady = trio.current_time()
+            await trio.sleep(STEADY_SECONDS)  # the same load with nothing stopped: a baseline
+            baseline = recorder.largest_gap(steady, trio.current_time())
             for round_ in range(ROUNDS):
                 for node in range(group.size):
                     leader = await probe.wait_leader(group)
-                    started = trio.current_time()
+                    marks = [trio.current_time()]
                     assert await group.terminate([node]) == {node: 0}
+                    marks.append(trio.current_time())
                     await trio.sleep(DOWNTIME)
+                    marks.append(trio.current_time())
                     group.start([node])
                     await probe.wait_leader(group)
+                    marks.append(trio.current_time())
                     await _wait_caught_up(probe, made, node)
-                    gaps.append(
-                        (
-                            round_,
-                            node,
-                            node == leader,
-                            recorder.largest_gap(started, trio.current_time()),
-                        )
-                    )
+                    marks.append(trio.current_time())
+                    phases = [
+                        recorder.largest_gap(a, b) for a, b in zip(marks, marks[1:], strict=False)
+                    ]
+                    gaps.append((round_, node, node == leader, phases))
             recorder.running = False
-        worst = max(gap for *_, gap in gaps)
-        report = ", ".join(
-            f"r{r}n{node}{'L' if led else ''}={gap * 1000:.0f}ms" for r, node, led, gap in gaps
+        worst = max(max(phases) for *_, phases in gaps)
+        report = "; ".join(
+            f"round {r} node {node}{' (leader)' if led else ''}: "
+            + " ".join(f"{name} {gap * 1000:.0f}" for name, gap in zip(PHASES, phases, strict=True))
+            for r, node, led, phases in gaps
         )
-        print(f"\nrolling restart: largest gap between acked puts {worst * 1000:.0f} ms ({report})")
+        print(
+            f"\nrolling restart: largest gap between acked puts {worst * 1000:.0f} ms "
+            f"(steady load alone: {baseline * 1000:.0f} ms); by phase, ms: {report}"
+        )
         assert any(led for _, _, led, _ in gaps), "no leader was ever stopped"
         assert worst < SANE_GAP_SECONDS, report
         handoffs = sum(node.log_text().count("handed leadership to") for node in group.nodes)
