@@ -206,11 +206,11 @@ async def hand_off_before_stop(node: RaftNode, signals: AsyncIterator[int], seco
         waiting.start_soon(stop_on_second_signal)
         with trio.move_on_after(seconds):
             leader = await node.hand_off_leadership()
-            log.info(
-                "handed leadership to %s in %.0f ms",
-                leader,
-                (trio.current_time() - started) * 1000,
-            )
+            took = (trio.current_time() - started) * 1000
+            if leader is None:
+                log.info("every follower went away within %.0f ms; stopping", took)
+            else:
+                log.info("handed leadership to %s in %.0f ms", leader, took)
             waiting.cancel_scope.cancel()
             return
         log.warning("no follower took leadership within %.1fs; stopping anyway", seconds)

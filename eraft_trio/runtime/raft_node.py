@@ -555,11 +555,14 @@ class RaftNode:
 
     async def hand_off_leadership(self) -> str | None:
         """Drain, and if leading, wait until another node leads (its address); None when
-        this node did not lead. The caller bounds the wait (a lone node never hands off)."""
+        this node did not lead, or every peer went away meanwhile. The caller bounds the
+        wait (a lone node never hands off)."""
         self.set_drained(True)
         if self.core.role is not Role.LEADER:
             return None
         while self.core.leader in (None, self.core.id):
+            if not self.reaches_a_peer():
+                return None  # they are all gone (a whole cluster stopping): nobody to wait for
             await self._ready_handled.wait()
         return self.leader_address
 
