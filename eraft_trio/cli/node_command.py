@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +176,48 @@ async def serve_node(role: RoleFile, store: NodeStore, limits: ConnectionLimits)
             async for signum in signals:
                 log.info("received %s, stopping", signal.Signals(signum).name)
                 break
+            await hand_off_before_stop(node, signals, handoff_seconds(role))
             # Cancelling waits for a write in flight: trio does not abandon worker
             # threads, so the last fsync completes before the store closes.
             server.close()
             nursery.cancel_scope.cancel()
+
+
+def handoff_seconds(role: RoleFile) -> float:
+    """How long a stopping leader waits for a follower to take over: a few election
+    timeouts (a lagging target first catches up, and a failed try is retried once the
+    core's transfer times out), then it stops anyway and the group elects as after a crash."""
+    return max(1.0, 3 * role.election_timeout_ms[1] / 1000)
+
+
+async def hand_off_before_stop(node: RaftNode, signals: AsyncIterator[int], seconds: float) -> None:
+    """A graceful stop of a leader first hands leadership to its most up-to-date follower
+    (as etcd does), so the group never waits for an election timeout; a second signal
+    stops at once. Meanwhile the node keeps serving: clients are redirected to the new
+    leader instead of finding a closed port."""
+    if not node.is_leader:
+        node.set_drained(True)  # a follower about to stop must not win an election now
+        return
+    if not node.reaches_a_peer():
+        log.info("no follower is reachable to take leadership; stopping")
+        return
+    started = trio.current_time()
+    async with trio.open_nursery() as waiting:
+
+        async def stop_on_second_signal() -> None:
+            async for signum in signals:
+                log.info("received %s again: stopping now", signal.Signals(signum).name)
+                waiting.cancel_scope.cancel()
+
+        waiting.start_soon(stop_on_second_signal)
+        with trio.move_on_after(seconds):
+            leader = await node.hand_off_leadership()
+            took = (trio.current_time() - started) * 1000
+            if leader is None:
+                log.info("every follower went away within %.0f ms; stopping", took)
+            else:
+                log.info("handed leadership to %s in %.0f ms", leader, took)
+            waiting.cancel_scope.cancel()
+            return
+        log.warning("no follower took leadership within %.1fs; stopping anyway", seconds)
+        waiting.cancel_scope.cancel()

@@ -41,6 +41,15 @@ from eraft_trio.raft.types import (
     VoteResponse,
 )
 
+# Why an election (or a leader's step-down) happened; counted in `elections` (status).
+# "pre-vote": the election timer fired and a pre-vote round began (a node that counts
+# many of these and no "timeout" cannot reach a majority); "timeout": a real election
+# (new term) after the timer fired, past a won pre-vote or without one; "transfer": a
+# real election a leader asked for (TimeoutNow); "check-quorum": as leader, stepped
+# down having not heard from a majority; "slow-disk": as leader, stepped down because
+# its own Ready (log write) was not done within an election timeout.
+ELECTION_REASONS = ("timeout", "pre-vote", "transfer", "check-quorum", "slow-disk")
+
 # Messages only a leader sends, in a term it already made durable when it campaigned:
 # they may leave before the current Ready is persisted (thesis §10.2.1). Everything
 # else a node says depends on state it must persist first (votes, acks of entries).
@@ -82,6 +91,10 @@ class RaftCore:
         self._transfer_target: int | None = None
         self._transfer_elapsed = 0
         self._broadcast_pending = False
+        # Drained (`set_drained`): never campaign, and hand leadership off when leading.
+        self.drained = False
+        self.elections = dict.fromkeys(ELECTION_REASONS, 0)
+        self.last_election: tuple[int, str] | None = None  # (term, reason) of our last
 
         # ReadIndex (thesis §6.4): reads wait for a heartbeat round started after them.
         self._read_seq = 0
@@ -95,6 +108,7 @@ class RaftCore:
         self._hard_state = hard_state  # as last handed to the driver
         self._soft_state = SoftState(self.role, self.leader)
         self._outstanding: Ready | None = None
+        self._outstanding_ticks = 0  # ticks since the outstanding Ready was handed out
 
     # ------------------------------------------------------------------------------------
     # Public interface
@@ -125,15 +139,42 @@ class RaftCore:
         return HardState(self.term, self.vote, self.log.commit)
 
     def tick(self) -> None:
+        if self._outstanding is not None:
+            self._outstanding_ticks += 1
         if self.role is Role.LEADER:
             self._tick_leader()
         else:
             self._tick_election()
 
     def campaign(self) -> None:
-        """Start an election now (pre-vote first, if configured)."""
+        """Start an election now (pre-vote first, if configured); a drained node does not."""
+        if self.role is not Role.LEADER and not self.drained:
+            self._campaign(transfer=False, reason="timeout")
+
+    def set_drained(self, drained: bool) -> None:
+        """Drain (or undrain) this node: a drained node never campaigns, ignores
+        TimeoutNow, and while it leads keeps handing leadership to its most up-to-date
+        follower until one takes it. It still votes and replicates."""
+        self.drained = drained
+        if drained and self.role is Role.LEADER and self._transfer_target is None:
+            self.hand_off()
+
+    def hand_off(self) -> int | None:
+        """As leader, transfer leadership to the most up-to-date follower (the one that
+        can win soonest); the target, or None when there is nobody to hand off to."""
         if self.role is not Role.LEADER:
-            self._campaign(transfer=False)
+            raise NotLeader(self.leader)
+        target = self._most_up_to_date_follower()
+        if target is not None:
+            self.transfer_leadership(target)
+        return target
+
+    def take_messages(self) -> list[Message]:
+        """The messages that may leave before anything is persisted (a leader's appends,
+        heartbeats, TimeoutNow), taken out of the next Ready: a driver whose write is
+        stuck can still send them (it matters once a leader steps down for a slow disk)."""
+        taken, self._msgs = self._msgs, []
+        return taken
 
     def propose(self, commands: list[bytes]) -> tuple[int, int]:
         """Append commands to the leader's log; returns (index of the first, term)."""
@@ -207,6 +248,7 @@ class RaftCore:
             raise RuntimeError("ready() called again before advance()")
         if self._broadcast_pending:
             self._broadcast_append()
+        self._outstanding_ticks = 0
         rd = Ready(
             entries=self.log.unstable_entries(),
             snapshot=self.log.pending_snapshot,
@@ -259,6 +301,13 @@ class RaftCore:
             "last_index": self.log.last_index,
             "snapshot_index": self.log.snapshot.index,
             "transfer_target": self._transfer_target,
+            "drained": self.drained,
+            "elections": dict(self.elections),
+            "last_election": (
+                None
+                if self.last_election is None
+                else {"term": self.last_election[0], "reason": self.last_election[1]}
+            ),
             "progress": {p: pr.describe() for p, pr in sorted(self._progress.items())},
         }
 
@@ -320,13 +369,15 @@ class RaftCore:
         if not self._others:
             self._maybe_commit()
 
-    def _campaign(self, *, transfer: bool) -> None:
+    def _campaign(self, *, transfer: bool, reason: str) -> None:
         if self.config.pre_vote and not transfer:
             self._become_pre_candidate()
             term = self.term + 1
+            self.elections["pre-vote"] += 1
         else:
             self._become_candidate()
             term = self.term
+            self._count_election(reason)
         pre_vote = self.role is Role.PRE_CANDIDATE
         self._votes[self.id] = True
         if self._voters.vote_result(self._votes) is VoteResult.WON:
@@ -351,8 +402,13 @@ class RaftCore:
         else:
             self._become_leader()
 
+    def _count_election(self, reason: str) -> None:
+        self.elections[reason] += 1
+        self.last_election = (self.term, reason)
+
     def _campaign_after_pre_vote(self) -> None:
         self._become_candidate()
+        self._count_election("timeout")
         self._votes[self.id] = True
         if self._voters.vote_result(self._votes) is VoteResult.WON:
             self._become_leader()
@@ -370,7 +426,8 @@ class RaftCore:
         self._election_elapsed += 1
         if self._election_elapsed >= self._randomized_timeout:
             self._election_elapsed = 0
-            self._campaign(transfer=False)
+            if not self.drained:
+                self._campaign(transfer=False, reason="timeout")
 
     def _tick_leader(self) -> None:
         self._heartbeat_elapsed += 1
@@ -380,12 +437,21 @@ class RaftCore:
             if self.config.check_quorum and not self._quorum_active():
                 # Cut off from a majority: stop claiming leadership so clients go
                 # elsewhere (thesis §6.2).
+                self.elections["check-quorum"] += 1
                 self._become_follower(self.term, None)
                 return
+        if (
+            self.config.step_down_on_slow_write
+            and self._outstanding_ticks >= self.config.election_ticks_min
+        ):
+            self._step_down_for_slow_write()
+            return
         if self._transfer_target is not None:
             self._transfer_elapsed += 1
             if self._transfer_elapsed >= self.config.election_ticks_min:
                 self._transfer_target = None  # the transfer timed out; take proposals again
+        if self.drained and self._transfer_target is None:
+            self.hand_off()  # the last try timed out (a lagging target, say): try again
         for peer, pr in self._progress.items():
             if pr.state is ProgressState.SNAPSHOT and pr.tick_snapshot(
                 self.config.snapshot_timeout_ticks
@@ -395,6 +461,27 @@ class RaftCore:
         if self._heartbeat_elapsed >= self.config.heartbeat_ticks:
             self._heartbeat_elapsed = 0
             self._broadcast_heartbeat(self._read_seq)
+
+    def _step_down_for_slow_write(self) -> None:
+        """Our own write has taken an election timeout: nothing we propose commits or is
+        answered meanwhile, while our heartbeats (sent by `take_messages`) keep followers
+        from electing anyone. Stop leading and ask the most up-to-date follower to
+        campaign now. Safe like any step-down: a leader may always stop leading."""
+        target = self._most_up_to_date_follower()
+        self.elections["slow-disk"] += 1
+        self._become_follower(self.term, None)
+        self._outstanding_ticks = 0
+        if target is not None:
+            self._send(TimeoutNow(self.term, self.id, target))
+
+    def _most_up_to_date_follower(self) -> int | None:
+        """The follower with the highest match index, among those heard from lately if
+        any are (a silent one may be down); ties go to the lowest id."""
+        if not self._progress:
+            return None
+        active = [p for p, pr in self._progress.items() if pr.recent_active]
+        pool = active or list(self._progress)
+        return max(sorted(pool), key=lambda p: self._progress[p].match)
 
     def _quorum_active(self) -> bool:
         """Whether a majority, the leader included, was heard from since the last round."""
@@ -509,8 +596,8 @@ class RaftCore:
                 self._election_elapsed = 0
                 self.leader = m.src
                 self._handle_snapshot(m)
-            case TimeoutNow():
-                self._campaign(transfer=True)
+            case TimeoutNow() if not self.drained:
+                self._campaign(transfer=True, reason="transfer")
 
     def _handle_append(self, m: AppendEntries) -> None:
         if m.prev_index < self.log.commit:

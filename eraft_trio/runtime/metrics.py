@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
     SummaryMetricFamily,
 )
@@ -81,6 +82,17 @@ _TRANSPORT_COUNTERS = {
         "Reads that waited for the in-flight budget (backpressure).",
     ),
 }
+# Disk health: storage stats key (a LatencyHistogram.describe()) -> (metric name, help).
+_DISK_HISTOGRAMS = {
+    "log_fsync_seconds": (
+        "eraft_storage_log_fsync_seconds",
+        "Latency of each write-ahead log append's fdatasync.",
+    ),
+    "state_commit_seconds": (
+        "eraft_storage_state_commit_seconds",
+        "Latency of each state-machine (LMDB) commit.",
+    ),
+}
 # Role stats key -> the operation label of eraft_requests_total.
 _REQUEST_OPS = {
     "gets": "get",
@@ -141,6 +153,15 @@ class NodeCollector:
         for key, (name, doc) in _STORAGE_GAUGES.items():
             yield from _gauge(name, doc, labels, storage.get(key))
         yield from _transport(labels, stats.get("transport", {}))
+        yield from _gauge(
+            "eraft_raft_drained",
+            "1 while this node is drained (no campaigning, leadership handed off), else 0.",
+            labels,
+            None if "drained" not in raft else int(bool(raft["drained"])),
+        )
+        yield from _elections(labels, raft.get("elections"))
+        for key, (name, doc) in _DISK_HISTOGRAMS.items():
+            yield from _histogram(name, doc, labels, storage.get(key))
         yield from _requests(labels, role)
         yield from _request_latency(labels, stats.get("request_latency", {}))
         yield from _buckets(labels, role)
@@ -177,6 +198,31 @@ def _transport(labels: dict[str, str], transport: dict[str, Any]) -> Iterator[Me
             refused.add_metric([*labels.values(), reason], float(value))
     if refused.samples:
         yield refused
+
+
+def _elections(labels: dict[str, str], elections: Any) -> Iterator[Metric]:
+    """Elections this node started, and its step-downs as leader, by reason (see
+    ELECTION_REASONS in eraft_trio/raft/core.py)."""
+    if not isinstance(elections, dict):
+        return
+    family = CounterMetricFamily(
+        "eraft_raft_elections",
+        "Elections started here and leader step-downs, by reason.",
+        labels=[*labels, "reason"],
+    )
+    for reason, count in sorted(elections.items()):
+        family.add_metric([*labels.values(), str(reason)], float(count))
+    yield family
+
+
+def _histogram(name: str, doc: str, labels: dict[str, str], figures: Any) -> Iterator[Metric]:
+    if not isinstance(figures, dict) or "buckets" not in figures:
+        return
+    buckets = [(repr(float(bound)), float(count)) for bound, count in figures["buckets"]]
+    buckets.append(("+Inf", float(figures["count"])))
+    family = HistogramMetricFamily(name, doc, labels=list(labels))
+    family.add_metric(list(labels.values()), buckets, float(figures["sum_s"]))
+    yield family
 
 
 def _requests(labels: dict[str, str], role: dict[str, Any]) -> Iterator[Metric]:

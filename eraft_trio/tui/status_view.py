@@ -29,6 +29,7 @@ def render_status(
         parts.append(Text(f"buckets → groups (config {config['num']})", style="bold"))
         parts.append(bucket_map(config, width, 3 if height < 40 else 10, moving))
     parts.append(_node_table(snapshot, wide, _short_addresses(snapshot, wide)))
+    parts.append(_elections(snapshot))
     parts.append(_migrations(snapshot, 4 if height < 40 else 16))
     pending = _pending_configs(snapshot)
     if pending.plain:
@@ -129,7 +130,10 @@ def _node_cells(node: dict[str, Any], wide: bool) -> list[Text | str]:
         return cells
     raft = node["status"]["raft"]
     role = str(raft.get("role", "?"))
-    cells = [Text(role, style=_ROLE_STYLE.get(role, "")), str(raft.get("term", "?"))]
+    role_cell = Text(role, style=_ROLE_STYLE.get(role, ""))
+    if raft.get("drained"):
+        role_cell.append(" drained", style="magenta")
+    cells = [role_cell, str(raft.get("term", "?"))]
     cells += [str(raft.get("commit", "?")), str(raft.get("applied", "?"))]
     if wide:
         lag = node.get("lag")
@@ -167,6 +171,27 @@ def _connections(transport: dict[str, Any]) -> str:
     )
     authenticated = opened - unauthenticated
     return f"{authenticated}+{unauthenticated}hs" if unauthenticated else str(authenticated)
+
+
+def _elections(snapshot: dict[str, Any]) -> Text:
+    """One line: per group, why its leader was elected and its elections by reason."""
+    text = Text("elections", style="bold")
+    if not any(g.get("elections") or g.get("election") for g in snapshot["groups"]):
+        return Text("")
+    for group in snapshot["groups"]:
+        counts = group.get("elections") or {}
+        election = group.get("election")
+        if not counts and election is None:
+            continue
+        gid = group["gid"]
+        text.append("  ")
+        text.append("config" if gid == 0 else f"g{gid}", style=gid_style(gid) if gid else "bold")
+        if election is not None:
+            text.append(f" leader by {election['reason']} (term {election['term']})")
+        listed = ", ".join(f"{n} {reason}" for reason, n in counts.items() if n)
+        if listed:
+            text.append(f" · {listed}", style="dim")
+    return text
 
 
 def _keys(node: dict[str, Any]) -> str:
