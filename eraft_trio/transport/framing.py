@@ -97,9 +97,6 @@ class FrameReader:
         self._reserved.clear()
         return frames
 
-    def buffered_frames(self) -> int:
-        return len(self._frames)
-
     def buffered_bytes(self) -> int:
         """Bytes received and not yet handed out (parsed frames and the partial one)."""
         return len(self._buffer) + sum(len(frame) for frame in self._frames)
