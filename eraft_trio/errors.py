@@ -14,10 +14,6 @@ class OperationTimeout(EraftError):
     """
 
 
-class ClusterUnavailable(OperationTimeout):
-    """No server of the cluster could be reached before the deadline."""
-
-
 class BadRequest(EraftError):
     """The cluster refused the request as invalid; `code` says why (e.g. "bad_bucket")."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import sys
@@ -57,6 +58,12 @@ class Report:
     load_s: float
     max_rss_mib: dict[str, float]  # node name -> the highest VmRSS sampled
     max_rss_anon_mib: dict[str, float]
+    # CPU seconds (user + system) every node used during the migration, per MiB moved:
+    # on a machine of C cores the migration cannot run faster than C / this MiB/s.
+    migration_cpu_s_per_mib: float = 0.0
+    # CPU seconds the restarted shard nodes used until both groups served (interpreter
+    # start and imports included): a restart of them all on C cores takes at least /C.
+    restart_cpu_s: float = 0.0
 
 
 def say(message: str) -> None:
@@ -129,6 +136,20 @@ class Cluster:
         for proc in self.shard_procs.procs:
             proc.wait(timeout=30)
         self.shard_procs.procs.clear()
+
+    def cpu_seconds(self, pids: list[int] | None = None) -> float:
+        """User and system CPU time the running nodes (or `pids`) have used so far."""
+        total = 0.0
+        for pid in self.pids() if pids is None else pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def shard_cpu_seconds(self) -> float:
+        return self.cpu_seconds([p.pid for p in self.shard_procs.procs if p.poll() is None])
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.config_procs.procs + self.shard_procs.procs if p.poll() is None]
@@ -260,6 +281,7 @@ async def run(cluster: Cluster, args: argparse.Namespace) -> Report:
 
         say("joining group 2")
         started = time.monotonic()
+        cpu_before = cluster.cpu_seconds()
         num = await kv.config_client.join({2: cluster.shard_addresses[2]})
         config = await kv.config_client.query(num)
         gained = owned(config, 2)
@@ -272,6 +294,7 @@ async def run(cluster: Cluster, args: argparse.Namespace) -> Report:
 
         await wait_until(settled, args.timeout, "group 2 serving its buckets, group 1 rid of them")
         migration_s = time.monotonic() - started
+        migration_cpu_s = cluster.cpu_seconds() - cpu_before
         moved = [key for key in keys if bucket_of(key) in gained]
         await check_values(kv, moved[:: max(1, len(moved) // 100)], args.value_size)
 
@@ -283,11 +306,13 @@ async def run(cluster: Cluster, args: argparse.Namespace) -> Report:
     async with Client.connect(cluster.config_servers, timeout=args.timeout) as kv:
         await check_values(kv, one_key_each, args.value_size)
     restart_s = time.monotonic() - started
+    restart_cpu_s = cluster.shard_cpu_seconds()
 
     mib = len(moved) * args.value_size / (1 << 20)
     return Report(
         round(mib, 1), len(moved), round(migration_s, 2), round(mib / migration_s, 1),
         round(restart_s, 2), round(load_s, 1), {}, {},
+        round(migration_cpu_s / mib, 4), round(restart_cpu_s, 2),
     )  # fmt: skip
 
 
@@ -345,7 +370,11 @@ def print_report(report: Report, as_json: bool) -> None:
         f"{report.migration_s} s = {report.mib_per_s} MiB/s"
     )
     print(
+        f"migration CPU: {report.migration_cpu_s_per_mib * 1000:.1f} ms of node CPU per MiB moved"
+    )
+    print(
         f"restart after kill -9 of every shard node: both groups serve after {report.restart_s} s"
+        f" ({report.restart_cpu_s} s of CPU in the six new processes)"
     )
     for label, figures in (("VmRSS", report.max_rss_mib), ("RssAnon", report.max_rss_anon_mib)):
         worst = max(figures, key=figures.__getitem__)

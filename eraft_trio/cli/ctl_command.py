@@ -67,6 +67,12 @@ def add_ctl_parser(sub: Any) -> None:
     get.add_argument("--json", action="store_true")
     delete = cmds.add_parser("delete", help="delete a key")
     delete.add_argument("key")
+    for command, what in (
+        ("drain", "move leadership off a node and keep it from campaigning (until undrain)"),
+        ("undrain", "let a drained node campaign again"),
+    ):
+        drain = cmds.add_parser(command, help=what)
+        drain.add_argument("address", metavar="ADDR", help="the node, host:port")
     status = cmds.add_parser("status", help="live status of every group and node")
     status.add_argument("--once", action="store_true", help="print once and exit")
     status.add_argument("--json", action="store_true", help="print JSON once and exit")
@@ -161,6 +167,13 @@ def run_ctl(args: argparse.Namespace) -> int:
             raise UsageError("--timeout: must be > 0")
         servers = config_servers_from(args)
         security = security_from_env()
+        if args.ctl_command in ("drain", "undrain"):
+            from eraft_trio.cli.ctl_drain import run_drain
+
+            addresses = parse_addresses(args.address, "ADDR")
+            if len(addresses) != 1:
+                raise UsageError("ADDR: name one node, host:port")
+            return run_drain(addresses[0], args.ctl_command == "drain", args.timeout, security)
         if args.ctl_command == "status":
             from eraft_trio.tui.status_command import run_status
 

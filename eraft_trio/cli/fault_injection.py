@@ -2,7 +2,9 @@
 
 `ERAFT_TEST_FAULTS="drop=0.1,delay_ms=1-20,duplicate=0.05,seed=7"` makes every message
 this node sends be dropped, delayed and duplicated with those odds (the 6.824
-"unreliable" network, for real processes). Unset, nothing changes: production nodes
+"unreliable" network, for real processes). `slow_fsync_ms=N` delays each fsync of the
+node by N ms while its data_dir holds the marker file of eraft_trio/storage/disk_faults.py
+(a slow disk, for the node a test picks). Unset, nothing changes: production nodes
 never consult it unless a test sets the variable.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 
+from eraft_trio.storage.disk_faults import DISK_FAULTS
 from eraft_trio.transport.faults import FAULTS
 
 VARIABLE = "ERAFT_TEST_FAULTS"
@@ -31,9 +34,12 @@ def parse_fault_spec(text: str) -> dict[str, object]:
             spec[name] = (float(low), float(high or low))
         elif name == "seed":
             spec[name] = int(value)
+        elif name == "slow_fsync_ms":
+            spec[name] = float(value)
         else:
             raise ValueError(
-                f"{VARIABLE}: unknown fault {name!r} (drop, delay_ms, duplicate, seed)"
+                f"{VARIABLE}: unknown fault {name!r} "
+                "(drop, delay_ms, duplicate, seed, slow_fsync_ms)"
             )
     return spec
 
@@ -46,7 +52,13 @@ def apply_test_faults_from_environment() -> None:
     seed = spec.pop("seed", None)
     if isinstance(seed, int):
         FAULTS.seed(seed)
-    FAULTS.set("*", "*", **spec)  # type: ignore[arg-type]
+    slow_fsync_ms = spec.pop("slow_fsync_ms", None)
+    if isinstance(slow_fsync_ms, float):
+        DISK_FAULTS.slow_fsync_s = slow_fsync_ms / 1000.0
+    if spec:
+        FAULTS.set("*", "*", **spec)  # type: ignore[arg-type]
     log.warning(
-        "TEST FAULTS ON (%s=%s): this node's network is deliberately unreliable", VARIABLE, text
+        "TEST FAULTS ON (%s=%s): this node's network or disk is deliberately unreliable",
+        VARIABLE,
+        text,
     )

@@ -1,4 +1,7 @@
-"""`eraft local`: run a whole cluster from a folder of role files as child processes, until Ctrl-C."""
+"""`eraft local`: run a whole cluster from a folder of role files as child processes, until Ctrl-C.
+
+The folder is ./eraft-local/ unless --dir names another; on first use it gets role files
+for the shape --groups, --replicas and --base-port ask for, and a second run resumes it."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +20,17 @@ import trio
 from rich.console import Console
 
 from eraft_trio.cli.ctl_command import EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
+from eraft_trio.cli.local_folder import (
+    DEFAULT_FOLDER,
+    EARLIER_DEFAULT_FOLDER,
+    ShapeFlags,
+    has_role_files,
+    shape_mismatch,
+    shape_of,
+    write_layout,
+)
+from eraft_trio.cli.local_layout import LayoutError, LocalLayout
+from eraft_trio.cli.local_ports import can_listen, free_base_port
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.errors import EraftError
 from eraft_trio.runtime.role_file import (
@@ -85,11 +98,12 @@ class LocalPlan:
 def run_local(args: argparse.Namespace) -> int:
     console = Console()
     try:
-        plan = load_plan(Path(args.dir))
+        plan, intro = prepare_plan(args)
         if getattr(args, "secret", False):
             plan = with_local_secret(plan)
         check_ports(plan)
         security = client_security_of(plan)
+        _say(console, intro)
         result: int = trio.run(_main, plan, security, console, not args.no_status)
     except KeyboardInterrupt:
         return EXIT_OK  # a second Ctrl-C redelivered after every child was stopped
@@ -102,11 +116,53 @@ def run_local(args: argparse.Namespace) -> int:
 # --- the plan ---------------------------------------------------------------------------
 
 
-def load_plan(directory: Path) -> LocalPlan:
-    if not directory.is_dir():
-        raise LocalError(
-            f"--dir {directory}: no such folder (run from the repository's root, or pass --dir)"
+def prepare_plan(args: argparse.Namespace) -> tuple[LocalPlan, str]:
+    """The folder's cluster, made on first use, and the lines that say which it is."""
+    directory = DEFAULT_FOLDER if args.dir is None else Path(args.dir)
+    flags = ShapeFlags(args.groups, args.replicas, args.base_port)
+    if has_role_files(directory):
+        plan = load_plan(directory)
+        mismatch = shape_mismatch(flags, plan.config_servers, plan.shard_groups)
+        if mismatch is not None:
+            raise LocalError(
+                f"{mismatch}: {directory}/ already holds a cluster made with "
+                f"{shape_of(plan.config_servers, plan.shard_groups)}; leave the flag out to "
+                "resume it, or pass --dir with a new folder for another cluster"
+            )
+        return plan, f"eraft local: resuming the cluster in {directory}/ (its data stays there)"
+    layout = flags.layout()
+    try:
+        layout.check()
+    except LayoutError as exc:
+        raise LocalError(str(exc)) from None
+    check_layout_ports(layout)
+    try:
+        write_layout(directory, layout)
+    except OSError as exc:
+        raise LocalError(f"cannot write the role files in {directory}/: {exc}") from None
+    intro = _first_run_intro(directory, layout)
+    if args.dir is None and (EARLIER_DEFAULT_FOLDER / "data").is_dir():
+        intro += (
+            f"\n  (the data of an earlier run is in {EARLIER_DEFAULT_FOLDER}/data/: "
+            f"`eraft local --dir {EARLIER_DEFAULT_FOLDER}` resumes that one)"
         )
+    return load_plan(directory), intro
+
+
+def _first_run_intro(directory: Path, layout: LocalLayout) -> str:
+    groups = "shard groups" if layout.groups > 1 else "shard group"
+    nodes = "nodes" if layout.replicas > 1 else "node"
+    ports = layout.config_servers[0]
+    if layout.replicas > 1:
+        ports += f"-{layout.base_port + layout.replicas - 1}"
+    return (
+        f"eraft local: a new cluster in {directory}/ (first run): {layout.groups} {groups} "
+        f"of {layout.replicas} {nodes}, config group on {ports}\n"
+        f"  its role files and data stay in {directory}/; a second run from here resumes it"
+    )
+
+
+def load_plan(directory: Path) -> LocalPlan:
     paths = sorted(directory.glob("*.toml"))
     if not paths:
         raise LocalError(f"--dir {directory}: no role files (*.toml) in it")
@@ -150,33 +206,31 @@ def client_security_of(plan: LocalPlan) -> Security:
         raise LocalError(f"{role.path}: {exc.key or 'security'}: {exc}") from None
 
 
+def check_layout_ports(layout: LocalLayout) -> None:
+    """Before a new cluster's folder is written: every port free, or the --base-port to use."""
+    for gid in range(layout.groups + 1):
+        for node, addr in enumerate(layout.addresses(gid)):
+            if not can_listen(*split_address(addr)):
+                name = f"config-{node}" if gid == 0 else f"group{gid}-{node}"
+                free = free_base_port(layout)
+                hint = f" (--base-port {free} is free)" if free is not None else ""
+                raise LocalError(
+                    f"{addr} ({name}) is already in use: is another local cluster running? "
+                    f"Stop it, or move every port with --base-port{hint}"
+                )
+
+
 def check_ports(plan: LocalPlan) -> None:
     """Fail at once, naming the port, when a node could not listen (say, a cluster runs)."""
     for role in plan.roles:
         for addr in filter(None, (role.listen, role.metrics_listen)):
             host, port = split_address(addr)
-            if not _can_listen(host, port):
+            if not can_listen(host, port):
                 raise LocalError(
                     f"{addr} ({role.path.name}) is already in use: is another local cluster "
-                    "running? Stop it, or use --dir with role files on other ports"
+                    f"running? Stop it; the cluster in {plan.directory}/ keeps its ports, so "
+                    "for another one pass --dir with a new folder and --base-port"
                 )
-
-
-def _can_listen(host: str, port: int) -> bool:
-    try:
-        family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
-            0
-        ]
-    except OSError:
-        return True  # let the node report an unresolvable host in its own words
-    with socket.socket(family, kind, proto) as sock:
-        # As the node's listener does: connections in TIME_WAIT do not make a port busy.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(sockaddr)
-        except OSError:
-            return False
-    return True
 
 
 # --- the children -----------------------------------------------------------------------

@@ -25,7 +25,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ctl_parser(sub)
     local = sub.add_parser("local", help="run a whole cluster on loopback (the embedded default)")
-    local.add_argument("--dir", default="configs/local", help="folder of role files")
+    local.add_argument(
+        "--dir",
+        help="folder of role files and data (default: ./eraft-local, made on first use)",
+    )
+    local.add_argument(
+        "--groups", type=int, metavar="N", help="shard groups of a new cluster (default 2)"
+    )
+    local.add_argument(
+        "--replicas",
+        type=int,
+        metavar="R",
+        help="nodes in every group of a new cluster (default 3)",
+    )
+    local.add_argument(
+        "--base-port",
+        type=int,
+        metavar="P",
+        help="the config group's first port (default 8088); shard groups 1 and 2 start "
+        "2000 and 1000 below it, any further group 1000 apart above it",
+    )
     local.add_argument("--no-status", action="store_true", help="do not show the live status")
     local.add_argument(
         "--secret",

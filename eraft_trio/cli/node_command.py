@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import trio
 import eraft_trio.roles.config.requests
 import eraft_trio.roles.shard.requests  # noqa: F401  every node knows every wire type
 from eraft_trio.cli.fault_injection import apply_test_faults_from_environment
+from eraft_trio.cli.node_limits import connection_limits_for, raise_open_file_limit
 from eraft_trio.client.kv_client import single_exception
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.runtime.group_link import GroupLink
@@ -29,6 +31,7 @@ from eraft_trio.runtime.role_file import (
 )
 from eraft_trio.storage.errors import StorageError, StorageIdentityError, StorageInUseError
 from eraft_trio.storage.node_store import NodeStore
+from eraft_trio.transport.limits import ConnectionLimits
 from eraft_trio.transport.security import SecurityConfigError
 from eraft_trio.transport.server import TransportServer
 
@@ -46,6 +49,7 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
     )
     try:
         role = load_role_file(config_path)
+        limits = connection_limits_for(role, raft_config_for(role))
     except RoleFileError as exc:
         print(f"eraft node: {exc}", file=sys.stderr)
         return 2
@@ -80,8 +84,9 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
     # (up to 31 ms each, 490 ms in all; a follower had one of 101 ms). Collecting less
     # often leaves one or two, and the tail latency drops (BENCHMARKS.md, session 2).
     gc.set_threshold(*GC_THRESHOLDS)
+    raise_open_file_limit(limits)
     try:
-        trio.run(serve_node, role, store)
+        trio.run(serve_node, role, store, limits)
     except KeyboardInterrupt:
         pass
     except (OSError, BaseExceptionGroup) as exc:
@@ -130,7 +135,7 @@ def build_role(role: RoleFile, node_factory: Any) -> tuple[RaftNode, Any]:
     return node, ShardRoleServer(node, role)
 
 
-async def serve_node(role: RoleFile, store: NodeStore) -> None:
+async def serve_node(role: RoleFile, store: NodeStore, limits: ConnectionLimits) -> None:
     settings = NodeSettings(
         raft=raft_config_for(role),
         peers=role.peers,
@@ -144,8 +149,10 @@ async def serve_node(role: RoleFile, store: NodeStore) -> None:
     service = NodeService(node, role_server, group=role.group)
     host, port = split_address(role.listen)
     server = TransportServer(
-        host, port, role.cluster, role.id, role.group, service, security=security
+        host, port, role.cluster, role.id, role.group, service, security=security, limits=limits
     )
+    # `ctl status` and /metrics show what the listener holds and refuses.
+    service.extra_stats = lambda: {"transport": server.statistics()}
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
@@ -169,7 +176,48 @@ async def serve_node(role: RoleFile, store: NodeStore) -> None:
             async for signum in signals:
                 log.info("received %s, stopping", signal.Signals(signum).name)
                 break
+            await hand_off_before_stop(node, signals, handoff_seconds(role))
             # Cancelling waits for a write in flight: trio does not abandon worker
             # threads, so the last fsync completes before the store closes.
             server.close()
             nursery.cancel_scope.cancel()
+
+
+def handoff_seconds(role: RoleFile) -> float:
+    """How long a stopping leader waits for a follower to take over: a few election
+    timeouts (a lagging target first catches up, and a failed try is retried once the
+    core's transfer times out), then it stops anyway and the group elects as after a crash."""
+    return max(1.0, 3 * role.election_timeout_ms[1] / 1000)
+
+
+async def hand_off_before_stop(node: RaftNode, signals: AsyncIterator[int], seconds: float) -> None:
+    """A graceful stop of a leader first hands leadership to its most up-to-date follower
+    (as etcd does), so the group never waits for an election timeout; a second signal
+    stops at once. Meanwhile the node keeps serving: clients are redirected to the new
+    leader instead of finding a closed port."""
+    if not node.is_leader:
+        node.set_drained(True)  # a follower about to stop must not win an election now
+        return
+    if not node.reaches_a_peer():
+        log.info("no follower is reachable to take leadership; stopping")
+        return
+    started = trio.current_time()
+    async with trio.open_nursery() as waiting:
+
+        async def stop_on_second_signal() -> None:
+            async for signum in signals:
+                log.info("received %s again: stopping now", signal.Signals(signum).name)
+                waiting.cancel_scope.cancel()
+
+        waiting.start_soon(stop_on_second_signal)
+        with trio.move_on_after(seconds):
+            leader = await node.hand_off_leadership()
+            took = (trio.current_time() - started) * 1000
+            if leader is None:
+                log.info("every follower went away within %.0f ms; stopping", took)
+            else:
+                log.info("handed leadership to %s in %.0f ms", leader, took)
+            waiting.cancel_scope.cancel()
+            return
+        log.warning("no follower took leadership within %.1fs; stopping anyway", seconds)
+        waiting.cancel_scope.cancel()

@@ -38,6 +38,11 @@ class RaftConfig:
     # for the same reason). It cannot disturb a group that has a leader: with pre-vote
     # and check-quorum, members that heard from their leader refuse the pre-vote.
     first_election_ticks: tuple[int, int] | None = None
+    # A leader whose Ready (its own log write) has been out for an election timeout
+    # (election_ticks_min) steps down and hands off to its most up-to-date follower:
+    # a slow disk must not keep a group without a working leader (docs/operations.md,
+    # "Disk health").
+    step_down_on_slow_write: bool = True
 
     def __post_init__(self) -> None:
         self.validate()

@@ -19,6 +19,7 @@ from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.errors import NotLeader
 from eraft_trio.raft.log import RaftLog
 from eraft_trio.raft.progress import Progress, ProgressState
+from eraft_trio.raft.quorum import MajorityConfig, VoteResult
 from eraft_trio.raft.types import (
     AppendEntries,
     AppendResponse,
@@ -39,6 +40,15 @@ from eraft_trio.raft.types import (
     TimeoutNow,
     VoteResponse,
 )
+
+# Why an election (or a leader's step-down) happened; counted in `elections` (status).
+# "pre-vote": the election timer fired and a pre-vote round began (a node that counts
+# many of these and no "timeout" cannot reach a majority); "timeout": a real election
+# (new term) after the timer fired, past a won pre-vote or without one; "transfer": a
+# real election a leader asked for (TimeoutNow); "check-quorum": as leader, stepped
+# down having not heard from a majority; "slow-disk": as leader, stepped down because
+# its own Ready (log write) was not done within an election timeout.
+ELECTION_REASONS = ("timeout", "pre-vote", "transfer", "check-quorum", "slow-disk")
 
 # Messages only a leader sends, in a term it already made durable when it campaigned:
 # they may leave before the current Ready is persisted (thesis §10.2.1). Everything
@@ -62,6 +72,8 @@ class RaftCore:
         self.id = config.id
         self._rng = rng
         self._others = tuple(p for p in config.peers if p != config.id)
+        # Every majority decision (commit, votes, check-quorum, reads) asks this.
+        self._voters = MajorityConfig.of(config.peers)
         self.log = RaftLog(snapshot or SnapshotMeta(), entries, hard_state.commit, applied)
         self.term = hard_state.term
         self.vote = hard_state.vote
@@ -79,6 +91,10 @@ class RaftCore:
         self._transfer_target: int | None = None
         self._transfer_elapsed = 0
         self._broadcast_pending = False
+        # Drained (`set_drained`): never campaign, and hand leadership off when leading.
+        self.drained = False
+        self.elections = dict.fromkeys(ELECTION_REASONS, 0)
+        self.last_election: tuple[int, str] | None = None  # (term, reason) of our last
 
         # ReadIndex (thesis §6.4): reads wait for a heartbeat round started after them.
         self._read_seq = 0
@@ -92,6 +108,7 @@ class RaftCore:
         self._hard_state = hard_state  # as last handed to the driver
         self._soft_state = SoftState(self.role, self.leader)
         self._outstanding: Ready | None = None
+        self._outstanding_ticks = 0  # ticks since the outstanding Ready was handed out
 
     # ------------------------------------------------------------------------------------
     # Public interface
@@ -122,15 +139,42 @@ class RaftCore:
         return HardState(self.term, self.vote, self.log.commit)
 
     def tick(self) -> None:
+        if self._outstanding is not None:
+            self._outstanding_ticks += 1
         if self.role is Role.LEADER:
             self._tick_leader()
         else:
             self._tick_election()
 
     def campaign(self) -> None:
-        """Start an election now (pre-vote first, if configured)."""
+        """Start an election now (pre-vote first, if configured); a drained node does not."""
+        if self.role is not Role.LEADER and not self.drained:
+            self._campaign(transfer=False, reason="timeout")
+
+    def set_drained(self, drained: bool) -> None:
+        """Drain (or undrain) this node: a drained node never campaigns, ignores
+        TimeoutNow, and while it leads keeps handing leadership to its most up-to-date
+        follower until one takes it. It still votes and replicates."""
+        self.drained = drained
+        if drained and self.role is Role.LEADER and self._transfer_target is None:
+            self.hand_off()
+
+    def hand_off(self) -> int | None:
+        """As leader, transfer leadership to the most up-to-date follower (the one that
+        can win soonest); the target, or None when there is nobody to hand off to."""
         if self.role is not Role.LEADER:
-            self._campaign(transfer=False)
+            raise NotLeader(self.leader)
+        target = self._most_up_to_date_follower()
+        if target is not None:
+            self.transfer_leadership(target)
+        return target
+
+    def take_messages(self) -> list[Message]:
+        """The messages that may leave before anything is persisted (a leader's appends,
+        heartbeats, TimeoutNow), taken out of the next Ready: a driver whose write is
+        stuck can still send them (it matters once a leader steps down for a slow disk)."""
+        taken, self._msgs = self._msgs, []
+        return taken
 
     def propose(self, commands: list[bytes]) -> tuple[int, int]:
         """Append commands to the leader's log; returns (index of the first, term)."""
@@ -177,8 +221,7 @@ class RaftCore:
         if self.role is not Role.LEADER or pr is None or pr.state is not ProgressState.SNAPSHOT:
             return
         if not success:
-            pr.pending_snapshot = 0
-            pr.become_probe()
+            pr.snapshot_failed()
 
     def report_unreachable(self, peer: int) -> None:
         pr = self._progress.get(peer)
@@ -205,6 +248,7 @@ class RaftCore:
             raise RuntimeError("ready() called again before advance()")
         if self._broadcast_pending:
             self._broadcast_append()
+        self._outstanding_ticks = 0
         rd = Ready(
             entries=self.log.unstable_entries(),
             snapshot=self.log.pending_snapshot,
@@ -257,6 +301,13 @@ class RaftCore:
             "last_index": self.log.last_index,
             "snapshot_index": self.log.snapshot.index,
             "transfer_target": self._transfer_target,
+            "drained": self.drained,
+            "elections": dict(self.elections),
+            "last_election": (
+                None
+                if self.last_election is None
+                else {"term": self.last_election[0], "reason": self.last_election[1]}
+            ),
             "progress": {p: pr.describe() for p, pr in sorted(self._progress.items())},
         }
 
@@ -273,6 +324,7 @@ class RaftCore:
         self._heartbeat_elapsed = 0
         self._reset_randomized_timeout()
         self._votes = {}
+        self._progress = {}  # only a leader tracks its followers
         self._transfer_target = None
         self._broadcast_pending = False
         self._read_acks = {}
@@ -306,25 +358,29 @@ class RaftCore:
         self._reset(self.term)
         self.role = Role.LEADER
         self.leader = self.id
-        self._progress = {p: Progress(self.log.last_index + 1) for p in self._others}
-        for pr in self._progress.values():
-            pr.recent_active = True
+        # Every follower counts as active until the first check-quorum round, so a new
+        # leader is not deposed before anyone could answer it.
+        self._progress = {
+            p: Progress(self.log.last_index + 1, recent_active=True) for p in self._others
+        }
         # A no-op of the new term lets the leader commit everything before it (§5.4.2, §8).
         self.log.append([Entry(self.term, self.log.last_index + 1, b"", EntryKind.NOOP)])
         self._broadcast_pending = True
         if not self._others:
             self._maybe_commit()
 
-    def _campaign(self, *, transfer: bool) -> None:
+    def _campaign(self, *, transfer: bool, reason: str) -> None:
         if self.config.pre_vote and not transfer:
             self._become_pre_candidate()
             term = self.term + 1
+            self.elections["pre-vote"] += 1
         else:
             self._become_candidate()
             term = self.term
+            self._count_election(reason)
         pre_vote = self.role is Role.PRE_CANDIDATE
         self._votes[self.id] = True
-        if self._tally() == "won":
+        if self._voters.vote_result(self._votes) is VoteResult.WON:
             self._win_election()
             return
         for peer in self._others:
@@ -346,25 +402,21 @@ class RaftCore:
         else:
             self._become_leader()
 
+    def _count_election(self, reason: str) -> None:
+        self.elections[reason] += 1
+        self.last_election = (self.term, reason)
+
     def _campaign_after_pre_vote(self) -> None:
         self._become_candidate()
+        self._count_election("timeout")
         self._votes[self.id] = True
-        if self._tally() == "won":
+        if self._voters.vote_result(self._votes) is VoteResult.WON:
             self._become_leader()
             return
         for peer in self._others:
             self._send(
                 RequestVote(self.term, self.id, peer, self.log.last_index, self.log.last_term)
             )
-
-    def _tally(self) -> str:
-        granted = sum(1 for v in self._votes.values() if v)
-        rejected = len(self._votes) - granted
-        if granted >= self.config.quorum:
-            return "won"
-        if rejected >= self.config.quorum:
-            return "lost"
-        return "pending"
 
     # ------------------------------------------------------------------------------------
     # Timers
@@ -374,7 +426,8 @@ class RaftCore:
         self._election_elapsed += 1
         if self._election_elapsed >= self._randomized_timeout:
             self._election_elapsed = 0
-            self._campaign(transfer=False)
+            if not self.drained:
+                self._campaign(transfer=False, reason="timeout")
 
     def _tick_leader(self) -> None:
         self._heartbeat_elapsed += 1
@@ -384,27 +437,59 @@ class RaftCore:
             if self.config.check_quorum and not self._quorum_active():
                 # Cut off from a majority: stop claiming leadership so clients go
                 # elsewhere (thesis §6.2).
+                self.elections["check-quorum"] += 1
                 self._become_follower(self.term, None)
                 return
+        if (
+            self.config.step_down_on_slow_write
+            and self._outstanding_ticks >= self.config.election_ticks_min
+        ):
+            self._step_down_for_slow_write()
+            return
         if self._transfer_target is not None:
             self._transfer_elapsed += 1
             if self._transfer_elapsed >= self.config.election_ticks_min:
                 self._transfer_target = None  # the transfer timed out; take proposals again
+        if self.drained and self._transfer_target is None:
+            self.hand_off()  # the last try timed out (a lagging target, say): try again
         for peer, pr in self._progress.items():
-            if pr.state is ProgressState.SNAPSHOT:
-                pr.snapshot_ticks += 1
-                if pr.snapshot_ticks >= self.config.snapshot_timeout_ticks:
-                    pr.become_probe()
-                    self._send_append(peer)
+            if pr.state is ProgressState.SNAPSHOT and pr.tick_snapshot(
+                self.config.snapshot_timeout_ticks
+            ):
+                pr.become_probe()
+                self._send_append(peer)
         if self._heartbeat_elapsed >= self.config.heartbeat_ticks:
             self._heartbeat_elapsed = 0
             self._broadcast_heartbeat(self._read_seq)
 
+    def _step_down_for_slow_write(self) -> None:
+        """Our own write has taken an election timeout: nothing we propose commits or is
+        answered meanwhile, while our heartbeats (sent by `take_messages`) keep followers
+        from electing anyone. Stop leading and ask the most up-to-date follower to
+        campaign now. Safe like any step-down: a leader may always stop leading."""
+        target = self._most_up_to_date_follower()
+        self.elections["slow-disk"] += 1
+        self._become_follower(self.term, None)
+        self._outstanding_ticks = 0
+        if target is not None:
+            self._send(TimeoutNow(self.term, self.id, target))
+
+    def _most_up_to_date_follower(self) -> int | None:
+        """The follower with the highest match index, among those heard from lately if
+        any are (a silent one may be down); ties go to the lowest id."""
+        if not self._progress:
+            return None
+        active = [p for p, pr in self._progress.items() if pr.recent_active]
+        pool = active or list(self._progress)
+        return max(sorted(pool), key=lambda p: self._progress[p].match)
+
     def _quorum_active(self) -> bool:
-        active = 1 + sum(1 for pr in self._progress.values() if pr.recent_active)
+        """Whether a majority, the leader included, was heard from since the last round."""
+        active = {peer: pr.recent_active for peer, pr in self._progress.items()}
+        active[self.id] = True
         for pr in self._progress.values():
-            pr.recent_active = False
-        return active >= self.config.quorum
+            pr.reset_recent_active()
+        return self._voters.vote_result(active) is VoteResult.WON
 
     # ------------------------------------------------------------------------------------
     # Message handling
@@ -422,12 +507,14 @@ class RaftCore:
 
         if isinstance(m, RequestVote):
             self._handle_vote_request(m)
-        elif self.role is Role.LEADER:
-            self._step_leader(m)
-        elif self.role is Role.FOLLOWER:
-            self._step_follower(m)
-        else:
-            self._step_candidate(m)
+            return
+        match self.role:
+            case Role.LEADER:
+                self._step_leader(m)
+            case Role.FOLLOWER:
+                self._step_follower(m)
+            case Role.CANDIDATE | Role.PRE_CANDIDATE:
+                self._step_candidate(m)
 
     def _accept_higher_term(self, m: Message) -> bool:
         """React to a higher term (§5.1); False means ignore the message entirely."""
@@ -454,14 +541,15 @@ class RaftCore:
         return True
 
     def _answer_stale(self, m: Message) -> None:
-        if isinstance(m, (AppendEntries, Heartbeat)):
-            # A leader of an old term. With check-quorum a rejoining node may never
-            # bump terms through votes, so tell it our term to make it step down.
-            self._send(AppendResponse(self.term, self.id, m.src, False, 0))
-        elif isinstance(m, RequestVote) and m.pre_vote:
-            self._send(VoteResponse(self.term, self.id, m.src, False, pre_vote=True))
-        elif isinstance(m, InstallSnapshot):
-            self._send(SnapshotResponse(self.term, self.id, m.src, False, self.log.commit))
+        match m:
+            case AppendEntries() | Heartbeat():
+                # A leader of an old term. With check-quorum a rejoining node may never
+                # bump terms through votes, so tell it our term to make it step down.
+                self._send(AppendResponse(self.term, self.id, m.src, False, 0))
+            case RequestVote(pre_vote=True):
+                self._send(VoteResponse(self.term, self.id, m.src, False, pre_vote=True))
+            case InstallSnapshot():
+                self._send(SnapshotResponse(self.term, self.id, m.src, False, self.log.commit))
 
     def _handle_vote_request(self, m: RequestVote) -> None:
         can_vote = (
@@ -479,37 +567,37 @@ class RaftCore:
             self._send(VoteResponse(self.term, self.id, m.src, False, pre_vote=m.pre_vote))
 
     def _step_candidate(self, m: Message) -> None:
-        if isinstance(m, (AppendEntries, Heartbeat, InstallSnapshot)):
-            # A leader of our term exists (§5.2).
-            self._become_follower(self.term, m.src)
-            self._step_follower(m)
-        elif isinstance(m, VoteResponse):
-            if m.pre_vote != (self.role is Role.PRE_CANDIDATE):
-                return
-            self._votes.setdefault(m.src, m.granted)
-            outcome = self._tally()
-            if outcome == "won":
-                self._win_election()
-            elif outcome == "lost":
-                self._become_follower(self.term, None)
+        match m:
+            case AppendEntries() | Heartbeat() | InstallSnapshot():
+                # A leader of our term exists (§5.2).
+                self._become_follower(self.term, m.src)
+                self._step_follower(m)
+            case VoteResponse() if m.pre_vote == (self.role is Role.PRE_CANDIDATE):
+                self._votes.setdefault(m.src, m.granted)
+                match self._voters.vote_result(self._votes):
+                    case VoteResult.WON:
+                        self._win_election()
+                    case VoteResult.LOST:
+                        self._become_follower(self.term, None)
 
     def _step_follower(self, m: Message) -> None:
-        if isinstance(m, AppendEntries):
-            self._election_elapsed = 0
-            self.leader = m.src
-            self._handle_append(m)
-        elif isinstance(m, Heartbeat):
-            self._election_elapsed = 0
-            self.leader = m.src
-            # The leader sends min(commit, our match), so this never passes our log.
-            self.log.commit_to(min(m.commit, self.log.last_index))
-            self._send(HeartbeatResponse(self.term, self.id, m.src, m.read_seq))
-        elif isinstance(m, InstallSnapshot):
-            self._election_elapsed = 0
-            self.leader = m.src
-            self._handle_snapshot(m)
-        elif isinstance(m, TimeoutNow):
-            self._campaign(transfer=True)
+        match m:
+            case AppendEntries():
+                self._election_elapsed = 0
+                self.leader = m.src
+                self._handle_append(m)
+            case Heartbeat():
+                self._election_elapsed = 0
+                self.leader = m.src
+                # The leader sends min(commit, our match), so this never passes our log.
+                self.log.commit_to(min(m.commit, self.log.last_index))
+                self._send(HeartbeatResponse(self.term, self.id, m.src, m.read_seq))
+            case InstallSnapshot():
+                self._election_elapsed = 0
+                self.leader = m.src
+                self._handle_snapshot(m)
+            case TimeoutNow() if not self.drained:
+                self._campaign(transfer=True, reason="transfer")
 
     def _handle_append(self, m: AppendEntries) -> None:
         if m.prev_index < self.log.commit:
@@ -548,30 +636,32 @@ class RaftCore:
         pr = self._progress.get(m.src)
         if pr is None:
             return
-        if isinstance(m, AppendResponse):
-            pr.recent_active = True
-            self._handle_append_response(m, pr)
-        elif isinstance(m, HeartbeatResponse):
-            pr.recent_active = True
-            pr.probe_sent = False
-            if pr.state is ProgressState.REPLICATE and pr.is_paused(self.config.max_inflight):
-                # A full window whose messages were lost silently would pause this follower
-                # forever: free one slot so the next append goes out, and its rejection
-                # (if the follower missed the window) sends us back to probing (§5.3).
-                pr.inflight.popleft()
-            if pr.match < self.log.last_index:
-                self._send_append(m.src)
-            if m.read_seq:
-                self._ack_reads(m.src, m.read_seq)
-        elif isinstance(m, SnapshotResponse):
-            pr.recent_active = True
-            if pr.state is ProgressState.SNAPSHOT:
-                if m.success:
-                    pr.maybe_update(m.index)
-                else:
-                    pr.pending_snapshot = 0
-                pr.become_probe()
-                self._send_append(m.src)
+        match m:
+            case AppendResponse():
+                pr.mark_recent_active()
+                self._handle_append_response(m, pr)
+            case HeartbeatResponse():
+                pr.mark_recent_active()
+                pr.allow_probe()
+                if pr.state is ProgressState.REPLICATE and pr.is_paused(self.config.max_inflight):
+                    # A full window whose messages were lost silently would pause this
+                    # follower forever: free one slot so the next append goes out, and its
+                    # rejection (if the follower missed the window) sends us back to
+                    # probing (§5.3).
+                    pr.free_first_inflight()
+                if pr.match < self.log.last_index:
+                    self._send_append(m.src)
+                if m.read_seq:
+                    self._ack_reads(m.src, m.read_seq)
+            case SnapshotResponse():
+                pr.mark_recent_active()
+                if pr.state is ProgressState.SNAPSHOT:
+                    if m.success:
+                        pr.maybe_update(m.index)
+                        pr.become_probe()
+                    else:
+                        pr.snapshot_failed()
+                    self._send_append(m.src)
 
     def _handle_append_response(self, m: AppendResponse, pr: Progress) -> None:
         if not m.success:
@@ -583,7 +673,11 @@ class RaftCore:
                     pr.become_probe()
                 self._send_append(m.src)
             return
-        if not pr.maybe_update(m.index):
+        # An answer that only repeats the match still proves where a probed follower's
+        # log agrees with ours (after a snapshot, say): replicate now, not after the
+        # next entry (tests/raft/testdata/snapshot.txt).
+        confirms_probe = pr.state is ProgressState.PROBE and pr.match == m.index
+        if not pr.maybe_update(m.index) and not confirms_probe:
             if pr.state is ProgressState.REPLICATE:
                 self._send_append(m.src, allow_empty=False)
             return
@@ -650,8 +744,9 @@ class RaftCore:
             self._send(Heartbeat(self.term, self.id, peer, commit, read_seq))
 
     def _maybe_commit(self) -> None:
-        matches = sorted([self.log.stable] + [pr.match for pr in self._progress.values()])
-        candidate = matches[len(matches) - self.config.quorum]
+        acked = {peer: pr.match for peer, pr in self._progress.items()}
+        acked[self.id] = self.log.stable  # the leader's own entries count once durable
+        candidate = self._voters.committed_index(acked)
         # Only entries of the current term are committed by counting replicas (§5.4.2).
         if candidate > self.log.commit and self.log.term(candidate) == self.term:
             self.log.commit_to(candidate)
@@ -676,12 +771,12 @@ class RaftCore:
         if seq > self._read_acks.get(peer, 0):
             self._read_acks[peer] = seq
         # Reads are confirmed in order: a heartbeat answered for seq s proves leadership
-        # at a moment after every read with a sequence number <= s was registered.
-        acks = sorted(self._read_acks.values(), reverse=True)
-        needed = self.config.quorum - 1  # the leader counts itself
-        if len(acks) < needed:
-            return
-        confirmed = acks[needed - 1] if needed > 0 else self._read_seq
+        # at a moment after every read with a sequence number <= s was registered. So the
+        # highest confirmed seq is the "committed index" of the acks, the leader's own
+        # being the latest seq.
+        acks = dict(self._read_acks)
+        acks[self.id] = self._read_seq
+        confirmed = self._voters.committed_index(acks)
         done = 0
         for seq_i, ctx, index in self._reads:
             if seq_i > confirmed:

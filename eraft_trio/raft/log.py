@@ -14,6 +14,11 @@ from collections.abc import Sequence
 
 from eraft_trio.raft.types import Entry, SnapshotMeta
 
+# What an entry costs on the wire besides its data (term, index, kind and the headers of
+# the AppendEntries columns): counted in `slice`, so that a batch of many tiny entries stays
+# within the byte limit the receiving node's frame limit is derived from.
+ENTRY_OVERHEAD_BYTES = 24
+
 
 class LogInvariantError(AssertionError):
     """The log was asked to do something Raft's safety argument forbids."""
@@ -83,7 +88,8 @@ class RaftLog:
     # --- reading ----------------------------------------------------------------------------
 
     def slice(self, lo: int, hi: int, max_bytes: int) -> list[Entry]:
-        """Entries lo..hi-1 (all present), at most `max_bytes` of data but at least one."""
+        """Entries lo..hi-1 (all present), at most `max_bytes` of data and per-entry
+        overhead (ENTRY_OVERHEAD_BYTES), but at least one."""
         start = lo - self.snapshot.index - 1
         stop = hi - self.snapshot.index - 1
         if start < 0:
@@ -91,7 +97,7 @@ class RaftLog:
         out = self.entries[start:stop]
         total = 0
         for count, entry in enumerate(out):
-            total += len(entry.data)
+            total += len(entry.data) + ENTRY_OVERHEAD_BYTES
             if total > max_bytes and count > 0:
                 return out[:count]
         return out

@@ -18,95 +18,153 @@ class ProgressState(enum.Enum):
 
 
 class Progress:
+    """Read its fields freely; change them only through the methods, which keep the
+    state, the window and the indexes consistent with each other."""
+
     __slots__ = (
-        "match",
-        "next",
-        "state",
-        "probe_sent",
-        "inflight",
-        "pending_snapshot",
-        "snapshot_ticks",
-        "recent_active",
+        "_match",
+        "_next",
+        "_state",
+        "_probe_sent",
+        "_inflight",
+        "_pending_snapshot",
+        "_snapshot_ticks",
+        "_recent_active",
     )
 
-    def __init__(self, next_index: int) -> None:
-        self.match = 0
-        self.next = next_index
-        self.state = ProgressState.PROBE
-        self.probe_sent = False
+    def __init__(self, next_index: int, *, recent_active: bool = False) -> None:
+        self._match = 0
+        self._next = next_index
+        self._state = ProgressState.PROBE
+        self._probe_sent = False
         # Last index of each AppendEntries in flight (REPLICATE only), oldest first.
-        self.inflight: deque[int] = deque()
-        self.pending_snapshot = 0
-        self.snapshot_ticks = 0
+        self._inflight: deque[int] = deque()
+        self._pending_snapshot = 0
+        self._snapshot_ticks = 0
         # Heard from since the last check-quorum round (thesis §6.2).
-        self.recent_active = False
+        self._recent_active = recent_active
+
+    @property
+    def match(self) -> int:
+        """The follower's log is known to match ours up to here."""
+        return self._match
+
+    @property
+    def next(self) -> int:
+        """The next index to send."""
+        return self._next
+
+    @property
+    def state(self) -> ProgressState:
+        return self._state
+
+    @property
+    def pending_snapshot(self) -> int:
+        """In SNAPSHOT: the index of the snapshot being sent."""
+        return self._pending_snapshot
+
+    @property
+    def recent_active(self) -> bool:
+        return self._recent_active
+
+    # --- state changes ----------------------------------------------------------------------
 
     def become_probe(self) -> None:
-        if self.state is ProgressState.SNAPSHOT:
-            self.next = max(self.match + 1, self.pending_snapshot + 1)
+        if self._state is ProgressState.SNAPSHOT:
+            self._next = max(self._match + 1, self._pending_snapshot + 1)
         else:
-            self.next = self.match + 1
-        self.state = ProgressState.PROBE
-        self.probe_sent = False
-        self.inflight.clear()
-        self.pending_snapshot = 0
+            self._next = self._match + 1
+        self._state = ProgressState.PROBE
+        self._probe_sent = False
+        self._inflight.clear()
+        self._pending_snapshot = 0
 
     def become_replicate(self) -> None:
-        self.state = ProgressState.REPLICATE
-        self.next = self.match + 1
-        self.probe_sent = False
-        self.inflight.clear()
+        self._state = ProgressState.REPLICATE
+        self._next = self._match + 1
+        self._probe_sent = False
+        self._inflight.clear()
 
     def become_snapshot(self, index: int) -> None:
-        self.state = ProgressState.SNAPSHOT
-        self.pending_snapshot = index
-        self.snapshot_ticks = 0
-        self.inflight.clear()
+        self._state = ProgressState.SNAPSHOT
+        self._pending_snapshot = index
+        self._snapshot_ticks = 0
+        self._inflight.clear()
+
+    def snapshot_failed(self) -> None:
+        """The snapshot in flight was lost or refused: probe again, forgetting it."""
+        self._pending_snapshot = 0
+        self.become_probe()
+
+    def tick_snapshot(self, timeout_ticks: int) -> bool:
+        """Count a tick in SNAPSHOT; True once the transfer has had `timeout_ticks`."""
+        self._snapshot_ticks += 1
+        return self._snapshot_ticks >= timeout_ticks
+
+    # --- answers from the follower ----------------------------------------------------------
 
     def maybe_update(self, index: int) -> bool:
         """A successful append up to `index`; False if the answer is stale."""
-        updated = index > self.match
+        updated = index > self._match
         if updated:
-            self.match = index
-            self.probe_sent = False
-        self.next = max(self.next, index + 1)
-        while self.inflight and self.inflight[0] <= index:
-            self.inflight.popleft()
+            self._match = index
+            self._probe_sent = False
+        self._next = max(self._next, index + 1)
+        while self._inflight and self._inflight[0] <= index:
+            self._inflight.popleft()
         return updated
 
     def maybe_decrease(self, rejected: int, hint: int) -> bool:
         """A rejected append at `rejected`; False if the rejection is stale (§5.3)."""
-        if self.state is ProgressState.REPLICATE:
-            if rejected <= self.match:
+        if self._state is ProgressState.REPLICATE:
+            if rejected <= self._match:
                 return False
-            self.next = self.match + 1
+            self._next = self._match + 1
             return True
-        if self.next - 1 != rejected:
+        if self._next - 1 != rejected:
             return False
-        self.next = max(min(rejected, hint + 1), self.match + 1)
-        self.probe_sent = False
+        self._next = max(min(rejected, hint + 1), self._match + 1)
+        self._probe_sent = False
         return True
+
+    def mark_recent_active(self) -> None:
+        self._recent_active = True
+
+    def reset_recent_active(self) -> None:
+        """Start a new check-quorum round: not heard from yet."""
+        self._recent_active = False
+
+    def allow_probe(self) -> None:
+        """The follower answered a heartbeat: it is alive, so the next probe may go."""
+        self._probe_sent = False
+
+    def free_first_inflight(self) -> None:
+        """Release the oldest append of the window, as if it had been acknowledged."""
+        if self._inflight:
+            self._inflight.popleft()
+
+    # --- sending ------------------------------------------------------------------------------
 
     def sent_entries(self, last_index: int) -> None:
         """Bookkeeping after sending entries up to `last_index`."""
-        if self.state is ProgressState.REPLICATE:
-            self.next = last_index + 1
-            self.inflight.append(last_index)
+        if self._state is ProgressState.REPLICATE:
+            self._next = last_index + 1
+            self._inflight.append(last_index)
         else:
-            self.probe_sent = True
+            self._probe_sent = True
 
     def is_paused(self, max_inflight: int) -> bool:
-        if self.state is ProgressState.PROBE:
-            return self.probe_sent
-        if self.state is ProgressState.REPLICATE:
-            return len(self.inflight) >= max_inflight
+        if self._state is ProgressState.PROBE:
+            return self._probe_sent
+        if self._state is ProgressState.REPLICATE:
+            return len(self._inflight) >= max_inflight
         return True
 
     def describe(self) -> dict[str, object]:
         return {
-            "match": self.match,
-            "next": self.next,
-            "state": self.state.value,
-            "inflight": len(self.inflight),
-            "recent_active": self.recent_active,
+            "match": self._match,
+            "next": self._next,
+            "state": self._state.value,
+            "inflight": len(self._inflight),
+            "recent_active": self._recent_active,
         }

@@ -215,17 +215,41 @@ class ReadState:
 
 @dataclass(slots=True)
 class Ready:
-    """One batch of work for the driver: persist, send, apply, then `advance(ready)`.
+    """One batch of work for the driver, acknowledged with `advance(ready)`.
 
-    Order of the driver's duties:
-    1. send `messages` right away (they do not depend on this batch being durable);
-    2. durably write, in one transaction: `snapshot` (restore the staged state machine
-       and reset the log to start after it), then `entries` (replacing any stored
-       entries from `entries[0].index` on), then `hard_state`;
-       `committed` may be applied in that same transaction (they are all already
-       durable in the log);
-    3. only then send `persisted_messages` and answer clients of `committed`;
-    4. call `advance(ready)`.
+    One Ready is outstanding at a time: calling `ready()` again before `advance()` is
+    an error, and whatever is stepped into the core meanwhile (messages, proposals,
+    reads) goes into the next one; that is the group commit. What the node's driver
+    (eraft_trio/runtime/raft_node.py) does with each, in this order:
+
+    1. `messages` are sent at once: they need nothing of this batch on disk (a
+       leader's appends, heartbeats, snapshots and TimeoutNow, in a term it made
+       durable when it campaigned, thesis §10.2.1; pre-votes). An InstallSnapshot is
+       not sent as it is: it starts a transfer of the state machine's latest snapshot in chunks,
+       whose outcome the driver reports with `report_snapshot`; the receiving driver
+       steps the InstallSnapshot into its core only once every chunk is staged.
+    2. `snapshot`: the staged snapshot is installed into the state machine, after
+       every apply queued before it, and waited for.
+    3. `committed` go to the apply pipeline, which applies them in log order in the
+       state store's own transactions while the driver goes on with step 4 and
+       later batches. They are durable already (the core hands out only entries it
+       knows are stable), so applying them before this batch's write ends is safe.
+       Proposers are answered from inside the apply.
+    4. One durable log write (one fdatasync): the log reset to start after
+       `snapshot`, if any; then `entries`, replacing any stored entries from
+       `entries[0].index` on; then `hard_state`; with any compaction the driver
+       decided. Nothing is written for a batch without these.
+    5. `persisted_messages` are sent: they vouch for what step 4 made durable
+       (votes, acknowledgements of entries; Figure 2's rule that persistent state
+       is updated before responding).
+    6. `read_states`: the read tagged `ctx` is served once the state machine has
+       applied `index` (thesis §6.4).
+    7. `soft_state`, if the node stopped leading: every waiting proposal fails with
+       "outcome unknown" and every waiting read with not-leader.
+    8. `advance(ready)`: the log write is done and `committed` is handed to the
+       apply pipeline, not necessarily applied; the core's `applied` counts what
+       was handed out, and the driver compacts the log only up to what the state
+       machine holds.
     """
 
     hard_state: HardState | None = None
@@ -236,15 +260,3 @@ class Ready:
     committed: list[Entry] = field(default_factory=list)
     read_states: list[ReadState] = field(default_factory=list)
     soft_state: SoftState | None = None
-
-    def is_empty(self) -> bool:
-        return not (
-            self.hard_state
-            or self.entries
-            or self.snapshot
-            or self.messages
-            or self.persisted_messages
-            or self.committed
-            or self.read_states
-            or self.soft_state
-        )

@@ -1,4 +1,4 @@
-"""Wire messages of the node runtime: snapshot chunks and status requests (codec ids 64-71)."""
+"""Wire messages of the node runtime: snapshot chunks, status, leadership and drain requests (codec ids 64-71)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,15 @@ class TransferLeadership:
     target: int
 
 
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """Drain a node (`drained`: move leadership off it and keep it from campaigning),
+    or undrain it. Answered with {"ok": True, "drained": bool, "role": str}."""
+
+    drained: bool
+
+
 register(64, SnapshotChunk)
 register(65, StatusRequest)
 register(66, TransferLeadership)
+register(70, Drain)  # 67-69 left to the next runtime messages of other changes

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
     SummaryMetricFamily,
 )
@@ -49,6 +50,48 @@ _RAFT_COUNTERS = {
 _STORAGE_GAUGES = {
     "used_bytes": ("eraft_storage_used_bytes", "Bytes of the LMDB map in use."),
     "map_size": ("eraft_storage_map_size_bytes", "Size of the LMDB map."),
+}
+# stats["transport"] (the listener's statistics) key -> (metric name, help).
+_TRANSPORT_GAUGES = {
+    "connections_open": ("eraft_connections_open", "Accepted connections open now."),
+    "connections_unauthenticated": (
+        "eraft_connections_unauthenticated",
+        "Accepted connections still in their handshake.",
+    ),
+    "max_connections": ("eraft_connections_max", "Open connections allowed ([limits])."),
+    "max_unauthenticated": (
+        "eraft_connections_unauthenticated_max",
+        "Connections allowed in their handshake at once ([limits]).",
+    ),
+    "buffered_bytes": ("eraft_transport_buffered_bytes", "Bytes received and not yet parsed."),
+    "inflight_bytes": (
+        "eraft_transport_inflight_bytes",
+        "Bytes of received requests not yet answered (and large frames being received).",
+    ),
+    "inflight_capacity": (
+        "eraft_transport_inflight_capacity_bytes",
+        "The in-flight byte budget ([limits] max_inflight_bytes).",
+    ),
+}
+_TRANSPORT_COUNTERS = {
+    "connections_total": ("eraft_connections_accepted", "Connections accepted and served."),
+    "handshake_failures": ("eraft_handshake_failures", "Connections refused in the handshake."),
+    "frames_too_large": ("eraft_frames_too_large", "Connections closed for a frame too large."),
+    "inflight_waits": (
+        "eraft_transport_inflight_waits",
+        "Reads that waited for the in-flight budget (backpressure).",
+    ),
+}
+# Disk health: storage stats key (a LatencyHistogram.describe()) -> (metric name, help).
+_DISK_HISTOGRAMS = {
+    "log_fsync_seconds": (
+        "eraft_storage_log_fsync_seconds",
+        "Latency of each write-ahead log append's fdatasync.",
+    ),
+    "state_commit_seconds": (
+        "eraft_storage_state_commit_seconds",
+        "Latency of each state-machine (LMDB) commit.",
+    ),
 }
 # Role stats key -> the operation label of eraft_requests_total.
 _REQUEST_OPS = {
@@ -109,6 +152,16 @@ class NodeCollector:
             )
         for key, (name, doc) in _STORAGE_GAUGES.items():
             yield from _gauge(name, doc, labels, storage.get(key))
+        yield from _transport(labels, stats.get("transport", {}))
+        yield from _gauge(
+            "eraft_raft_drained",
+            "1 while this node is drained (no campaigning, leadership handed off), else 0.",
+            labels,
+            None if "drained" not in raft else int(bool(raft["drained"])),
+        )
+        yield from _elections(labels, raft.get("elections"))
+        for key, (name, doc) in _DISK_HISTOGRAMS.items():
+            yield from _histogram(name, doc, labels, storage.get(key))
         yield from _requests(labels, role)
         yield from _request_latency(labels, stats.get("request_latency", {}))
         yield from _buckets(labels, role)
@@ -127,6 +180,49 @@ def _counter(name: str, doc: str, labels: dict[str, str], value: Any) -> Iterato
         family = CounterMetricFamily(name, doc, labels=list(labels))
         family.add_metric(list(labels.values()), float(value))
         yield family
+
+
+def _transport(labels: dict[str, str], transport: dict[str, Any]) -> Iterator[Metric]:
+    for key, (name, doc) in _TRANSPORT_GAUGES.items():
+        yield from _gauge(name, doc, labels, transport.get(key))
+    for key, (name, doc) in _TRANSPORT_COUNTERS.items():
+        yield from _counter(name, doc, labels, transport.get(key))
+    refused = CounterMetricFamily(
+        "eraft_connections_refused",
+        "Connections refused at accept, by reason ([limits]).",
+        labels=[*labels, "reason"],
+    )
+    for reason in ("full", "unauthenticated"):
+        value = transport.get(f"connections_refused_{reason}")
+        if isinstance(value, int):
+            refused.add_metric([*labels.values(), reason], float(value))
+    if refused.samples:
+        yield refused
+
+
+def _elections(labels: dict[str, str], elections: Any) -> Iterator[Metric]:
+    """Elections this node started, and its step-downs as leader, by reason (see
+    ELECTION_REASONS in eraft_trio/raft/core.py)."""
+    if not isinstance(elections, dict):
+        return
+    family = CounterMetricFamily(
+        "eraft_raft_elections",
+        "Elections started here and leader step-downs, by reason.",
+        labels=[*labels, "reason"],
+    )
+    for reason, count in sorted(elections.items()):
+        family.add_metric([*labels.values(), str(reason)], float(count))
+    yield family
+
+
+def _histogram(name: str, doc: str, labels: dict[str, str], figures: Any) -> Iterator[Metric]:
+    if not isinstance(figures, dict) or "buckets" not in figures:
+        return
+    buckets = [(repr(float(bound)), float(count)) for bound, count in figures["buckets"]]
+    buckets.append(("+Inf", float(figures["count"])))
+    family = HistogramMetricFamily(name, doc, labels=list(labels))
+    family.add_metric(list(labels.values()), buckets, float(figures["sum_s"]))
+    yield family
 
 
 def _requests(labels: dict[str, str], role: dict[str, Any]) -> Iterator[Metric]:

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import trio
 
 from eraft_trio.raft.types import MESSAGE_TYPES
-from eraft_trio.runtime.messages import SnapshotChunk, StatusRequest, TransferLeadership
+from eraft_trio.runtime.messages import Drain, SnapshotChunk, StatusRequest, TransferLeadership
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
 
@@ -72,6 +72,13 @@ class NodeService:
             except Exception as exc:
                 return {"err": "transfer", "message": str(exc)}
             return {"ok": True}
+        if isinstance(body, Drain):
+            self.node.set_drained(bool(body.drained))
+            return {
+                "ok": True,
+                "drained": self.node.core.drained,
+                "role": self.node.core.role.value,
+            }
         return await self.role.handle(peer, body)
 
     def statistics(self) -> dict[str, Any]:

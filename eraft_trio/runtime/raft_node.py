@@ -136,6 +136,8 @@ class RaftNode:
             APPLY_QUEUE_LENGTH
         )
         self._state_applied = loaded.applied  # the last index the tables hold
+        self._handling_ready = False  # a Ready's writes are under way
+        self._ready_handled = trio.Event()  # set (and renewed) after every Ready
         self._stats = {
             "proposals": 0,
             "applied_commands": 0,
@@ -172,7 +174,17 @@ class RaftNode:
     async def _tick_loop(self) -> None:
         while True:
             await trio.sleep(self.settings.tick_seconds)
+            slow_disk_step_downs = self.core.elections["slow-disk"]
             self.core.tick()
+            if self.core.elections["slow-disk"] != slow_disk_step_downs:
+                log.warning(
+                    "stepped down as leader: our own log write has taken an election timeout "
+                    "(a slow or stuck disk); a healthy follower is asked to take over"
+                )
+            if self._handling_ready:
+                # The ready loop waits on a write: what may leave before any write
+                # (heartbeats, appends, a slow-disk step-down's TimeoutNow) goes now.
+                self._send_all(self.core.take_messages())
             self._kick()
 
     async def _ready_loop(self) -> None:
@@ -182,7 +194,13 @@ class RaftNode:
             self._flush_proposals()
             self._flush_reads()
             while self.core.has_ready():
-                await self._handle_ready(self.core.ready())
+                self._handling_ready = True
+                try:
+                    await self._handle_ready(self.core.ready())
+                finally:
+                    self._handling_ready = False
+                self._ready_handled.set()
+                self._ready_handled = trio.Event()
                 self._flush_proposals()
                 self._flush_reads()
 
@@ -513,6 +531,40 @@ class RaftNode:
         self.link.heard_from(message.src)
         self.core.step(message)
         self._kick()
+
+    def set_drained(self, drained: bool) -> None:
+        """Drain (or undrain) this node: see RaftCore.set_drained. Not persisted: a
+        restarted node campaigns again (docs/operations.md, "Maintenance")."""
+        if drained != self.core.drained:
+            log.info(
+                "%s",
+                "drained: handing leadership off, not campaigning"
+                if drained
+                else "undrained: may campaign again",
+            )
+        self.core.set_drained(drained)
+        self._kick()
+
+    def reaches_a_peer(self) -> bool:
+        """Whether any other member is connected now (a leader can hand off to it)."""
+        return any(
+            self.link.is_connected(peer)
+            for peer in range(len(self.settings.peers))
+            if peer != self.core.id
+        )
+
+    async def hand_off_leadership(self) -> str | None:
+        """Drain, and if leading, wait until another node leads (its address); None when
+        this node did not lead, or every peer went away meanwhile. The caller bounds the
+        wait (a lone node never hands off)."""
+        self.set_drained(True)
+        if self.core.role is not Role.LEADER:
+            return None
+        while self.core.leader in (None, self.core.id):
+            if not self.reaches_a_peer():
+                return None  # they are all gone (a whole cluster stopping): nobody to wait for
+            await self._ready_handled.wait()
+        return self.leader_address
 
     def transfer_leadership(self, target: int) -> None:
         try:

@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
+from eraft_trio.transport.limits import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_INFLIGHT_BYTES,
+    DEFAULT_MAX_UNAUTHENTICATED,
+    MAX_CLUSTER_NAME_BYTES,
+)
 from eraft_trio.transport.security import Security, node_security
 
 # Compact the log once it holds this much data, whatever the entry count, so that
@@ -63,6 +69,10 @@ class RoleFile:
     require_client_cert: bool = False
     check_hostname: bool = True
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES  # [limits], shard role only
+    # [limits], either role: what connections may cost (transport/limits.py)
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_unauthenticated_connections: int = DEFAULT_MAX_UNAUTHENTICATED
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     session_ttl_s: int = DEFAULT_SESSION_TTL_S  # [shard] only
 
     @property
@@ -106,7 +116,12 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "check_hostname": (bool, False),
     },
     "metrics": {"listen": (str, False)},
-    "limits": {"max_value_bytes": (int, False)},
+    "limits": {
+        "max_value_bytes": (int, False),
+        "max_connections": (int, False),
+        "max_unauthenticated_connections": (int, False),
+        "max_inflight_bytes": (int, False),
+    },
 }
 
 
@@ -147,9 +162,9 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         raise RoleFileError(path, "shard", "not allowed for role = config")
     if role == "shard" and "config" in raw:
         raise RoleFileError(path, "config", "not allowed for role = shard")
-    if role == "config" and "limits" in raw:
+    if role == "config" and "max_value_bytes" in raw.get("limits", {}):
         # Config nodes store no values: a limit set there would silently do nothing.
-        raise RoleFileError(path, "limits", "not allowed for role = config")
+        raise RoleFileError(path, "limits.max_value_bytes", "not allowed for role = config")
 
     peers = _addresses(raft["peers"], path, "raft.peers")
     if not peers:
@@ -203,6 +218,27 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         session_ttl_s = DEFAULT_SESSION_TTL_S
         buckets = _positive(raw.get("config", {}).get("buckets", 10), path, "config.buckets")
 
+    cluster = node.get("cluster") or cluster_id_for(config_servers)
+    if len(cluster.encode()) > MAX_CLUSTER_NAME_BYTES:
+        # The Hello carries it, and a handshake frame is at most a few KiB.
+        raise RoleFileError(
+            path, "node.cluster", f"must be at most {MAX_CLUSTER_NAME_BYTES} bytes long"
+        )
+    limits = raw.get("limits", {})
+    max_connections = _positive(
+        limits.get("max_connections", DEFAULT_MAX_CONNECTIONS), path, "limits.max_connections"
+    )
+    max_unauthenticated = _positive(
+        limits.get("max_unauthenticated_connections", DEFAULT_MAX_UNAUTHENTICATED),
+        path,
+        "limits.max_unauthenticated_connections",
+    )
+    if max_unauthenticated > max_connections:
+        raise RoleFileError(
+            path,
+            "limits.max_unauthenticated_connections",
+            f"must not exceed limits.max_connections ({max_connections})",
+        )
     base = path.parent
     data_dir = base / node["data_dir"]
     security = raw.get("security", {})
@@ -226,7 +262,7 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         group=group,
         config_servers=config_servers,
         buckets=buckets,
-        cluster=node.get("cluster") or cluster_id_for(config_servers),
+        cluster=cluster,
         secret_file=base / secret if secret else None,
         metrics_listen=metrics,
         cert_file=_relative(base, security.get("cert_file")),
@@ -234,7 +270,14 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         ca_file=_relative(base, security.get("ca_file")),
         require_client_cert=security.get("require_client_cert", False),
         check_hostname=security.get("check_hostname", True),
-        max_value_bytes=_max_value_bytes(raw.get("limits", {}), path),
+        max_value_bytes=_max_value_bytes(limits, path),
+        max_connections=max_connections,
+        max_unauthenticated_connections=max_unauthenticated,
+        max_inflight_bytes=_positive(
+            limits.get("max_inflight_bytes", DEFAULT_MAX_INFLIGHT_BYTES),
+            path,
+            "limits.max_inflight_bytes",
+        ),
         session_ttl_s=session_ttl_s,
     )
 

@@ -7,12 +7,15 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import lmdb
 
+from .disk_faults import DISK_FAULTS
 from .errors import StorageError, StorageFullError
+from .latency_histogram import LatencyHistogram
 from .map_gate import MapGate
 
 T = TypeVar("T")
@@ -35,7 +38,10 @@ class CommitStats:
     last_latency_s: float = 0.0
     total_latency_s: float = 0.0
 
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
     def record(self, latency_s: float) -> None:
+        self.latency.record(latency_s)
         self.commits += 1
         self.last_latency_s = latency_s
         self.total_latency_s += latency_s
@@ -62,6 +68,7 @@ class DurableWriter:
         self._lock = threading.Lock()
         self._closed = False
         self._page_size = env.stat()["psize"]
+        self._path = Path(env.path())
         self.stats = CommitStats()
 
     def run(self, body: Callable[[lmdb.Transaction[bytes]], T]) -> T:
@@ -91,6 +98,7 @@ class DurableWriter:
         try:
             result = body(txn)
             started = time.perf_counter()
+            DISK_FAULTS.before_sync(self._path)
             self._commit(txn)
             self.stats.record(time.perf_counter() - started)
             return result

@@ -246,6 +246,9 @@ class NodeStore:
             "commit_latency_mean_ms": wal.total_sync_s / wal.fsyncs * 1000.0 if wal.fsyncs else 0.0,
             "state_commits": state_stats.commits,
             "state_commit_latency_mean_ms": state_stats.mean_latency_s * 1000.0,
+            # Disk health (docs/operations.md): every log fsync and every state commit.
+            "log_fsync_seconds": wal.sync_latency.describe(),
+            "state_commit_seconds": state_stats.latency.describe(),
             **{f"wal_{key}": value for key, value in wal.statistics().items()},
         }
 

@@ -54,7 +54,9 @@ import msgpack
 from eraft_trio.raft.types import Entry, EntryKind, HardState, SnapshotMeta
 
 from .data_dir import sync_directory
+from .disk_faults import DISK_FAULTS
 from .errors import InvalidBatchError, StorageError, StorageFullError
+from .latency_histogram import LatencyHistogram
 
 ENTRIES, HARD_STATE, BASE, RESET, CHECKPOINT, START = 1, 2, 3, 4, 5, 6
 HEADER = struct.Struct(">II")
@@ -168,6 +170,7 @@ class WriteAheadLog:
         self.fsyncs = 0
         self.total_sync_s = 0.0
         self.last_sync_s = 0.0
+        self.sync_latency = LatencyHistogram()  # of each write's fdatasync
         self.segments_started = 0
         self.segments_deleted = 0
         self._segments: list[_Segment] = []
@@ -307,6 +310,7 @@ class WriteAheadLog:
         try:
             _pwrite_all(self._fd, data, self._offset)
             started = time.perf_counter()
+            DISK_FAULTS.before_sync(self.folder.parent)
             os.fdatasync(self._fd)
             self.last_sync_s = time.perf_counter() - started
         except OSError as exc:
@@ -319,6 +323,7 @@ class WriteAheadLog:
             raise _storage_error(exc, "write-ahead log write failed; nothing was stored") from exc
         self.fsyncs += 1
         self.total_sync_s += self.last_sync_s
+        self.sync_latency.record(self.last_sync_s)
         self._offset += len(data)
 
     def _start_segment(self) -> None:

@@ -9,7 +9,12 @@ import trio
 from eraft_trio.transport.address import stream_peer_address
 from eraft_trio.transport.codec import decode, encode
 from eraft_trio.transport.errors import ConnectionLost
-from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, FrameReader, encode_frame
+from eraft_trio.transport.framing import (
+    DEFAULT_MAX_FRAME_SIZE,
+    FrameReader,
+    Reserve,
+    encode_frame,
+)
 
 DEFAULT_WRITE_TIMEOUT = 10.0
 
@@ -22,6 +27,10 @@ class FramedConnection:
     that become ready together cost one system call, and no sender takes a lock. A
     write that stalls past `write_timeout` (a cut TCP connection stalls rather than
     resets) marks the connection broken.
+
+    `max_frame_size` bounds what we send; `receive_limit` (default: the same) what we
+    accept, and may be changed later through `reader.max_frame_size` (a server reads a
+    few KiB until the handshake says who is at the other end). `reserve`: see FrameReader.
     """
 
     def __init__(
@@ -30,9 +39,13 @@ class FramedConnection:
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+        receive_limit: int | None = None,
+        reserve: Reserve | None = None,
     ) -> None:
         self.stream = stream
-        self.reader = FrameReader(stream, max_frame_size)
+        self.reader = FrameReader(
+            stream, max_frame_size if receive_limit is None else receive_limit, reserve=reserve
+        )
         self.max_frame_size = max_frame_size
         self.write_timeout = write_timeout
         self.remote = stream_peer_address(stream)
@@ -140,6 +153,15 @@ class FramedConnection:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise ConnectionLost(f"connection to {self.remote} lost: {exc!r}") from exc
         return [decode(body) for body in bodies]
+
+    async def receive_batch_reserved(self) -> list[tuple[Any, int, bool]]:
+        """As receive_batch, each message with its frame's size and whether the reader
+        reserved that size (see FrameReader); [] at a clean end of stream."""
+        try:
+            frames = await self.reader.read_frames_reserved()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise ConnectionLost(f"connection to {self.remote} lost: {exc!r}") from exc
+        return [(decode(body), len(body), reserved) for body, reserved in frames]
 
     async def aclose(self) -> None:
         self.broken = True

@@ -20,6 +20,7 @@ AUTH_REQUIRED = "auth_required"  # one side demands the cluster secret, the othe
 AUTH_FAILED = "auth_failed"  # a proof of the cluster secret did not verify
 TLS_REQUIRED = "tls_required"  # plain TCP to a node that accepts TLS only
 TLS_FAILED = "tls_failed"  # the TLS handshake failed (untrusted or missing certificate)
+BUSY = "busy"  # refused at accept: too many connections (open, or in their handshake)
 
 
 @dataclass(frozen=True, slots=True)

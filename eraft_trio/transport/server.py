@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import trio
 
 from eraft_trio.transport.address import stream_peer_address
+from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import DEFAULT_WRITE_TIMEOUT, FramedConnection
 from eraft_trio.transport.errors import (
     ConnectionLost,
@@ -15,14 +16,17 @@ from eraft_trio.transport.errors import (
     HandshakeRejected,
     ProtocolError,
 )
-from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, FrameTooLarge
+from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, FrameTooLarge, encode_frame
 from eraft_trio.transport.handshake import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     PeerInfo,
     send_error_frame,
     server_handshake,
 )
+from eraft_trio.transport.inflight import ConnectionShare, InflightBudget
+from eraft_trio.transport.limits import ConnectionLimits
 from eraft_trio.transport.messages import (
+    BUSY,
     FRAME_TOO_LARGE,
     INTERNAL,
     MALFORMED,
@@ -38,6 +42,38 @@ from eraft_trio.transport.tls import accept_tls
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONCURRENT_REQUESTS = 64
+# A refusal at accept is one small write to a fresh socket; never wait long for it.
+REFUSAL_WRITE_TIMEOUT = 0.1
+# Lines per second about refused or misbehaving connections: a flood of them must not
+# cost the node its time in formatting and writing log lines (the counters keep counting).
+BAD_CONNECTION_LOG_LINES_PER_SECOND = 10
+
+
+class LogRateLimit:
+    """At most `per_second` lines a second; says how many it held back when it lets one by."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self._second = -1
+        self._lines = 0
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        second = int(trio.current_time())
+        if second != self._second:
+            self._second, self._lines = second, 0
+        if self._lines >= self.per_second:
+            self.suppressed += 1
+            return False
+        self._lines += 1
+        return True
+
+    def note(self) -> str:
+        """" (N similar lines not logged)" once lines were held back, and starts counting anew."""
+        if not self.suppressed:
+            return ""
+        held, self.suppressed = self.suppressed, 0
+        return f" ({held} similar lines not logged)"
 
 
 class TransportHandler(Protocol):
@@ -59,6 +95,13 @@ class TransportServer:
 
     `await nursery.start(server.serve)` returns the bound port once listening (port 0
     picks a free one; `server.port` holds it afterwards).
+
+    `limits` bound what connections cost (docs/security.md, "Limits"): beyond
+    `max_connections` open, or `max_unauthenticated` still in their handshake, a new
+    connection is refused at once (`busy`); a frame larger than the handshake limit
+    before the handshake, or than the client or peer limit after it, closes the
+    connection as soon as its header arrives; received requests hold a share of the
+    node's in-flight budget until answered, and a connection that wants more waits.
     """
 
     def __init__(
@@ -70,6 +113,7 @@ class TransportServer:
         group: int,
         handler: TransportHandler,
         *,
+        limits: ConnectionLimits | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         write_timeout: float = DEFAULT_WRITE_TIMEOUT,
@@ -82,7 +126,12 @@ class TransportServer:
         self.node = node
         self.group = group
         self.handler = handler
+        self.limits = limits or ConnectionLimits()
+        # What we send: our own replies, bounded by the codec's limit, not the peer's.
         self.max_frame_size = max_frame_size
+        self.inflight = InflightBudget(self.limits.max_inflight_bytes)
+        self._connections: set[FramedConnection] = set()
+        self._bad_connection_log = LogRateLimit(BAD_CONNECTION_LOG_LINES_PER_SECOND)
         self.handshake_timeout = handshake_timeout
         self.write_timeout = write_timeout
         self.max_concurrent_requests = max_concurrent_requests
@@ -92,7 +141,11 @@ class TransportServer:
         self._accept_scope = trio.CancelScope()
         self._stats = {
             "connections_open": 0,
+            "connections_unauthenticated": 0,
             "connections_total": 0,
+            "connections_refused_full": 0,
+            "connections_refused_unauthenticated": 0,
+            "frames_too_large": 0,
             "handshake_failures": 0,
             "protocol_errors": 0,
             "pushes": 0,
@@ -151,21 +204,46 @@ class TransportServer:
                     listener.socket.close()
 
     def statistics(self) -> dict[str, Any]:
-        return {"listening": self.listening, "port": self.port, **self._stats}
+        limits = self.limits
+        return {
+            "listening": self.listening,
+            "port": self.port,
+            **self._stats,
+            "connections_refused": self._stats["connections_refused_full"]
+            + self._stats["connections_refused_unauthenticated"],
+            "buffered_bytes": sum(c.reader.buffered_bytes() for c in self._connections),
+            **self.inflight.statistics(),
+            "max_connections": limits.max_connections,
+            "max_unauthenticated": limits.max_unauthenticated,
+        }
 
     # --- one connection -------------------------------------------------------------------
 
     async def _handle_connection(self, tcp: trio.SocketStream) -> None:
-        self._stats["connections_open"] += 1
-        self._stats["connections_total"] += 1
+        stats = self._stats
+        refusal = self._refusal()
+        if refusal is not None:
+            await self._refuse_at_accept(tcp, refusal)
+            return
+        stats["connections_open"] += 1
+        stats["connections_unauthenticated"] += 1
+        stats["connections_total"] += 1
+        authenticated = False
         remote = stream_peer_address(tcp)
         stream: trio.abc.Stream = tcp
+        share = ConnectionShare(self.inflight, self.limits.connection_inflight_bytes)
+        conn: FramedConnection | None = None
         try:
             try:
                 stream = await self._secure(tcp)
                 conn = FramedConnection(
-                    stream, max_frame_size=self.max_frame_size, write_timeout=self.write_timeout
+                    stream,
+                    max_frame_size=self.max_frame_size,
+                    write_timeout=self.write_timeout,
+                    receive_limit=self.limits.handshake_frame_bytes,
+                    reserve=share.take,
                 )
+                self._connections.add(conn)
                 peer = await server_handshake(
                     conn,
                     cluster=self.cluster,
@@ -174,23 +252,66 @@ class TransportServer:
                     secret=self.security.secret,
                 )
             except HandshakeRejected as exc:
-                self._stats["handshake_failures"] += 1
-                log.warning("refused connection from %s: %s", remote, exc)
+                stats["handshake_failures"] += 1
+                if self._bad_connection_log.allow():
+                    note = self._bad_connection_log.note()
+                    log.warning("refused connection from %s: %s%s", remote, exc, note)
                 return
             except ProtocolError as exc:
-                self._stats["handshake_failures"] += 1
+                stats["handshake_failures"] += 1
+                assert conn is not None  # _secure raises HandshakeRejected, not ProtocolError
                 await self._close_for_bad_input(conn, exc, "before its Hello")
                 return
             except (ConnectionLost, trio.BrokenResourceError, OSError) as exc:
                 log.debug("connection from %s lost in the handshake: %s", remote, exc)
                 return
-            await self._serve_peer(conn, peer)
+            authenticated = True
+            stats["connections_unauthenticated"] -= 1
+            conn.reader.max_frame_size = self.limits.frame_limit(peer.is_client)
+            await self._serve_peer(conn, peer, share)
         except Exception:
             # A bug here must cost one connection, not the listener and every other peer.
             log.exception("closing connection from %s after an unexpected error", remote)
         finally:
-            self._stats["connections_open"] -= 1
+            stats["connections_open"] -= 1
+            if not authenticated:
+                stats["connections_unauthenticated"] -= 1
+            if conn is not None:
+                self._connections.discard(conn)
+            share.give_back_all()  # a frame half received, requests read but not started
             await stream.aclose()
+
+    def _refusal(self) -> str | None:
+        """Why a connection accepted now must be closed at once, or None to serve it."""
+        stats, limits = self._stats, self.limits
+        if stats["connections_open"] >= limits.max_connections:
+            stats["connections_refused_full"] += 1
+            return f"too many connections (max_connections = {limits.max_connections})"
+        if stats["connections_unauthenticated"] >= limits.max_unauthenticated:
+            stats["connections_refused_unauthenticated"] += 1
+            return (
+                "too many connections in their handshake "
+                f"(max_unauthenticated_connections = {limits.max_unauthenticated})"
+            )
+        return None
+
+    async def _refuse_at_accept(self, tcp: trio.SocketStream, reason: str) -> None:
+        """Close without reading a byte; in plain TCP, say why first (one small write),
+        so a client retries later instead of reporting a broken connection."""
+        refused = (
+            self._stats["connections_refused_full"]
+            + self._stats["connections_refused_unauthenticated"]
+        )
+        if refused == 1 or refused % 1000 == 0:  # a flood must not flood the log too
+            log.warning("refusing connections: %s (%d so far)", reason, refused)
+        try:
+            if self.security.server_tls is None:
+                with trio.move_on_after(REFUSAL_WRITE_TIMEOUT):
+                    await tcp.send_all(encode_frame(encode(ErrorFrame(BUSY, reason))))
+        except (trio.BrokenResourceError, OSError):
+            pass
+        finally:
+            await tcp.aclose()
 
     async def _secure(self, tcp: trio.SocketStream) -> trio.abc.Stream:
         """The TLS stream over `tcp` when this node serves TLS, else `tcp` itself."""
@@ -199,14 +320,16 @@ class TransportServer:
             return tcp
         return await accept_tls(tcp, context, self.handshake_timeout)
 
-    async def _serve_peer(self, conn: FramedConnection, peer: PeerInfo) -> None:
+    async def _serve_peer(
+        self, conn: FramedConnection, peer: PeerInfo, share: ConnectionShare
+    ) -> None:
         # A Semaphore acquired by the reader before spawning: with every slot busy the
         # reader stops reading, so a flooding client is slowed by TCP backpressure.
         slots = trio.Semaphore(self.max_concurrent_requests)
         async with trio.open_nursery() as nursery:
             await nursery.start(self._write_loop, conn, nursery.cancel_scope)
             try:
-                await self._read_loop(conn, peer, slots, nursery)
+                await self._read_loop(conn, peer, slots, share, nursery)
             except ProtocolError as exc:
                 await self._close_for_bad_input(conn, exc, _describe(peer))
             except ConnectionLost as exc:
@@ -229,23 +352,32 @@ class TransportServer:
         conn: FramedConnection,
         peer: PeerInfo,
         slots: trio.Semaphore,
+        share: ConnectionShare,
         nursery: trio.Nursery,
     ) -> None:
         while True:
-            messages = await conn.receive_batch()
+            messages = await conn.receive_batch_reserved()
             if not messages:
                 return
-            for message in messages:
+            for message, size, reserved in messages:
                 kind = type(message)
                 if kind is Push:
                     self._stats["pushes"] += 1
                     self._deliver_push(peer, message.body)
+                    if reserved:
+                        share.give_back(size)
                 elif kind is Request:
                     try:
                         slots.acquire_nowait()  # no scheduler round trip per request
                     except trio.WouldBlock:
                         await slots.acquire()
-                    nursery.start_soon(self._run_request, conn, peer, message, slots, nursery)
+                    # Its bytes stay counted until it is answered; a connection (or a
+                    # node) over its budget stops reading here, and TCP slows the sender.
+                    if not (reserved or share.try_take(size)):
+                        await share.take(size)
+                    nursery.start_soon(
+                        self._run_request, conn, peer, message, size, slots, share, nursery
+                    )
                 else:
                     raise UnexpectedMessage(f"unexpected {kind.__name__} after the handshake")
 
@@ -262,7 +394,9 @@ class TransportServer:
         conn: FramedConnection,
         peer: PeerInfo,
         request: Request,
+        size: int,
         slots: trio.Semaphore,
+        share: ConnectionShare,
         nursery: trio.Nursery,
     ) -> None:
         self._stats["requests"] += 1
@@ -284,6 +418,7 @@ class TransportServer:
             nursery.cancel_scope.cancel()
         finally:
             self._stats["requests_in_flight"] -= 1
+            share.give_back(size)
             slots.release()
 
     async def _call_handler(self, peer: PeerInfo, body: Any) -> Any:
@@ -298,7 +433,11 @@ class TransportServer:
         self, conn: FramedConnection, exc: ProtocolError, who: str
     ) -> None:
         self._stats["protocol_errors"] += 1
-        log.warning("closing connection from %s (%s): %s", conn.remote, who, exc)
+        if isinstance(exc, FrameTooLarge):
+            self._stats["frames_too_large"] += 1
+        if self._bad_connection_log.allow():
+            note = self._bad_connection_log.note()
+            log.warning("closing connection from %s (%s): %s%s", conn.remote, who, exc, note)
         await send_error_frame(conn, _error_code(exc), str(exc))
 
 

@@ -95,10 +95,6 @@ class TlsStream(trio.abc.Stream):
             # Also when cancelled from outside: the socket must not outlive the stream.
             await trio.aclose_forcefully(self.ssl_stream.transport_stream)
 
-    def peer_certificate(self) -> dict[str, object] | None:
-        cert = self.ssl_stream.getpeercert()
-        return dict(cert) if cert else None
-
 
 async def accept_tls(
     stream: trio.SocketStream, context: ssl.SSLContext, timeout: float

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from eraft_trio.raft.core import ELECTION_REASONS
 from eraft_trio.tui.handoffs import handoffs
 
 SERVING = "serving"
 
 
 def summarize(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """Add "leader", "term", "nodes_up" and "shard" to each group, "migrations" and
-    "handoffs" (handoffs.py: each group's config, what leaving groups hold) at the top.
+    """Add "leader", "term", "nodes_up", "shard", "drained" (addresses), "elections" (by
+    reason) and "election" (the current leader's) to each group; "drained" (every drained
+    node's address), "migrations" and "handoffs" (handoffs.py: each group's config, what
+    leaving groups hold) at the top.
 
     Mutates and returns `snapshot`; the result is the `ctl status --json` document.
     """
@@ -26,9 +29,36 @@ def summarize(snapshot: dict[str, Any]) -> dict[str, Any]:
             node["lag"] = _lag(node, leader_commit)
         group["shard"] = _shard_view(leader, up) if group["gid"] else None
         group["pulls"] = _pulls(leader) if group["gid"] else []
+        group["drained"] = [n["address"] for n in up if n["status"]["raft"].get("drained")]
+        group["elections"] = _elections(up)
+        group["election"] = _election(leader)
+    snapshot["drained"] = [a for group in snapshot["groups"] for a in group["drained"]]
     snapshot["migrations"] = migrations(snapshot)
     snapshot["handoffs"] = handoffs(snapshot)
     return snapshot
+
+
+def _elections(up: list[dict[str, Any]]) -> dict[str, int]:
+    """Elections started and leader step-downs by reason, summed over the nodes that
+    answered (each node counts since its own start)."""
+    total: dict[str, int] = {}
+    for node in up:
+        for reason, count in (node["status"]["raft"].get("elections") or {}).items():
+            total[reason] = total.get(reason, 0) + int(count)
+    order = {reason: i for i, reason in enumerate(ELECTION_REASONS)}
+    return dict(sorted(total.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
+
+
+def _election(leader: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Why the current leader became a candidate: {"term", "reason"} (None when it was
+    not elected in its current term, e.g. a single-node group restarted)."""
+    if leader is None:
+        return None
+    raft = leader["status"]["raft"]
+    last = raft.get("last_election")
+    if isinstance(last, dict) and last.get("term") == raft.get("term"):
+        return last
+    return None
 
 
 def _leader(up: list[dict[str, Any]]) -> dict[str, Any] | None:

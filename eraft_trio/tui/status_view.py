@@ -29,6 +29,7 @@ def render_status(
         parts.append(Text(f"buckets → groups (config {config['num']})", style="bold"))
         parts.append(bucket_map(config, width, 3 if height < 40 else 10, moving))
     parts.append(_node_table(snapshot, wide, _short_addresses(snapshot, wide)))
+    parts.append(_elections(snapshot))
     parts.append(_migrations(snapshot, 4 if height < 40 else 16))
     pending = _pending_configs(snapshot)
     if pending.plain:
@@ -91,7 +92,7 @@ def _node_table(snapshot: dict[str, Any], wide: bool, short: bool) -> Table:
     table.add_column("snap", justify="right", no_wrap=True)
     table.add_column("ops/s", justify="right", no_wrap=True)
     if wide:
-        for name in ("fsync ms", "disk", "keys"):
+        for name in ("fsync ms", "disk", "keys", "conns"):
             table.add_column(name, justify="right", no_wrap=True)
         table.add_column("note", overflow="ellipsis", no_wrap=True, max_width=48)
     for index, group in enumerate(snapshot["groups"]):
@@ -121,7 +122,7 @@ def _group_labels(group: dict[str, Any]) -> list[Text]:
 
 
 def _node_cells(node: dict[str, Any], wide: bool) -> list[Text | str]:
-    blank = 11 if wide else 6  # the columns after "role"
+    blank = 12 if wide else 6  # the columns after "role"
     if not node["up"]:
         cells: list[Text | str] = [Text("down", style="bold red")] + ["-"] * blank
         if wide:
@@ -129,7 +130,10 @@ def _node_cells(node: dict[str, Any], wide: bool) -> list[Text | str]:
         return cells
     raft = node["status"]["raft"]
     role = str(raft.get("role", "?"))
-    cells = [Text(role, style=_ROLE_STYLE.get(role, "")), str(raft.get("term", "?"))]
+    role_cell = Text(role, style=_ROLE_STYLE.get(role, ""))
+    if raft.get("drained"):
+        role_cell.append(" drained", style="magenta")
+    cells = [role_cell, str(raft.get("term", "?"))]
     cells += [str(raft.get("commit", "?")), str(raft.get("applied", "?"))]
     if wide:
         lag = node.get("lag")
@@ -144,9 +148,50 @@ def _node_cells(node: dict[str, Any], wide: bool) -> list[Text | str]:
         used = storage.get("used_bytes")
         cells.append(_bytes(used) if isinstance(used, int) else "-")
         cells.append(_keys(node))
+        transport = node["status"].get("transport") or {}
+        cells.append(_connections(transport))
+        notes = []
         pending = raft.get("pending_proposals") or 0
-        cells.append(f"{pending} pending" if pending else "")
+        if pending:
+            notes.append(f"{pending} pending")
+        refused = transport.get("connections_refused") or 0
+        if refused:
+            notes.append(f"{_count(refused)} conns refused")
+        cells.append(Text(", ".join(notes), style="yellow" if refused else ""))
     return cells
+
+
+def _connections(transport: dict[str, Any]) -> str:
+    """Open connections, and how many of them are still in their handshake ("12+3hs")."""
+    if not isinstance(transport.get("connections_open"), int):
+        return "-"
+    opened, unauthenticated = (
+        transport["connections_open"],
+        transport.get("connections_unauthenticated", 0),
+    )
+    authenticated = opened - unauthenticated
+    return f"{authenticated}+{unauthenticated}hs" if unauthenticated else str(authenticated)
+
+
+def _elections(snapshot: dict[str, Any]) -> Text:
+    """One line: per group, why its leader was elected and its elections by reason."""
+    text = Text("elections", style="bold")
+    if not any(g.get("elections") or g.get("election") for g in snapshot["groups"]):
+        return Text("")
+    for group in snapshot["groups"]:
+        counts = group.get("elections") or {}
+        election = group.get("election")
+        if not counts and election is None:
+            continue
+        gid = group["gid"]
+        text.append("  ")
+        text.append("config" if gid == 0 else f"g{gid}", style=gid_style(gid) if gid else "bold")
+        if election is not None:
+            text.append(f" leader by {election['reason']} (term {election['term']})")
+        listed = ", ".join(f"{n} {reason}" for reason, n in counts.items() if n)
+        if listed:
+            text.append(f" · {listed}", style="dim")
+    return text
 
 
 def _keys(node: dict[str, Any]) -> str:

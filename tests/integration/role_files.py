@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from eraft_trio.runtime.role_file import cluster_id_for
+from eraft_trio.runtime.role_file_writer import TomlValue, render_toml
 
-TomlValue = str | int | bool | list[Any]
+__all__ = ["GroupLayout", "TomlValue", "cluster_layouts", "render_toml", "write_role_files"]
 
 
 @dataclass(frozen=True)
@@ -110,26 +111,3 @@ def write_role_files(layout: GroupLayout, folder: Path) -> list[Path]:
         path.write_text(render_toml(layout.sections(node)))
         paths.append(path)
     return paths
-
-
-def render_toml(sections: Mapping[str, Mapping[str, TomlValue]]) -> str:
-    """The small TOML subset role files use: tables of strings, integers, booleans and lists."""
-    lines: list[str] = []
-    for section, values in sections.items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _toml_value(value: TomlValue) -> str:
-    # bool before int: bool is a subclass of int, and TOML spells it lower case.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")

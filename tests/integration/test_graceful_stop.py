@@ -84,7 +84,12 @@ async def test_sigterm_of_the_leader_under_writes_exits_0_and_keeps_acknowledged
 
     assert "Traceback" not in group.nodes[leader].log_text()
     survivors = [n for n in range(group.size) if n != leader]
-    new_leader, _ = await group.wait_for_leader(survivors, min_term=term + 1)
+    new_leader, new_term = await group.wait_for_leader(survivors, min_term=term + 1)
+    # It handed leadership off before stopping (issue 19), so no election timeout passed:
+    # the new leader campaigned because it was told to.
+    assert f"handed leadership to {group.address(new_leader)}" in group.nodes[leader].log_text()
+    raft = await group.raft_status(new_leader)
+    assert raft is not None and raft["last_election"] == {"term": new_term, "reason": "transfer"}
     reader = ConfigWriter(group, client_id=1)
     reader.leader = new_leader
     latest = await reader.query()

@@ -5,14 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from eraft_trio.cli.local_layout import LocalLayout
+from eraft_trio.cli.local_ports import can_listen
 
 ROLE_FILES = Path(__file__).resolve().parents[2] / "configs" / "local"
 
@@ -43,6 +48,20 @@ def copy_role_files(dest: Path) -> tuple[str, ...]:
     peers = re.search(r"peers = \[(.*)\]", config)
     assert peers is not None
     return tuple(json.loads(f"[{peers[1]}]"))
+
+
+def free_base_port(layout: LocalLayout | None = None) -> int:
+    """A --base-port whose every port of `layout` (the default shape) is free now.
+
+    Drawn below the kernel's ephemeral range (32768 and up), where the other tests' ports
+    (bound to port 0) never land."""
+    layout = layout or LocalLayout()
+    rng = random.Random()
+    for _ in range(200):
+        candidate = replace(layout, base_port=rng.randrange(12000, 30000))
+        if all(can_listen("127.0.0.1", port) for port in candidate.ports()):
+            return candidate.base_port
+    raise AssertionError("no free base port between 12000 and 30000")
 
 
 def alive(pid: int) -> bool:
@@ -84,22 +103,24 @@ def ctl(servers: tuple[str, ...], *args: str) -> subprocess.CompletedProcess[str
 
 
 class LocalRun:
-    """`eraft local --dir DIR --no-status` in its own process group, output to files."""
+    """`eraft local --dir DIR --no-status` in its own process group, output to files; or
+    `command` (an `eraft local` of another install, say) run in `cwd`."""
 
-    def __init__(self, directory: Path, name: str = "run") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        name: str = "run",
+        command: list[str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.out = directory.parent / f"{name}.out"
         self.err = directory.parent / f"{name}.err"
+        if command is None:
+            command = [sys.executable, "-m", "eraft_trio", "local", "--dir", str(directory)]
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "eraft_trio",
-                    "local",
-                    "--dir",
-                    str(directory),
-                    "--no-status",
-                ],
+                [*command, "--no-status"],
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,

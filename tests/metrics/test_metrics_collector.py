@@ -123,3 +123,30 @@ def test_every_scrape_reads_the_statistics_afresh() -> None:
     assert b'eraft_raft_term{group="1",node="0"} 3.0' in generate_latest(registry)
     node.stats["raft"]["term"] = 4
     assert b'eraft_raft_term{group="1",node="0"} 4.0' in generate_latest(registry)
+
+
+def test_disk_health_histograms_election_reasons_and_drain_are_exported() -> None:
+    from eraft_trio.storage.latency_histogram import LatencyHistogram
+
+    fsyncs = LatencyHistogram()
+    for seconds in (0.0004, 0.003, 0.003, 2.5):
+        fsyncs.record(seconds)
+    stats = recorded()
+    stats["storage"]["log_fsync_seconds"] = fsyncs.describe()
+    stats["storage"]["state_commit_seconds"] = LatencyHistogram().describe()
+    stats["raft"]["drained"] = True
+    stats["raft"]["elections"] = {"timeout": 2, "pre-vote": 3, "transfer": 1}
+    lines = scrape(stats)
+    labels = 'group="1",node="0"'
+    assert 'eraft_storage_log_fsync_seconds_bucket{group="1",le="0.001",node="0"} 1.0' in lines
+    assert 'eraft_storage_log_fsync_seconds_bucket{group="1",le="0.004",node="0"} 3.0' in lines
+    assert 'eraft_storage_log_fsync_seconds_bucket{group="1",le="2.048",node="0"} 3.0' in lines
+    assert 'eraft_storage_log_fsync_seconds_bucket{group="1",le="4.096",node="0"} 4.0' in lines
+    assert 'eraft_storage_log_fsync_seconds_bucket{group="1",le="+Inf",node="0"} 4.0' in lines
+    assert f"eraft_storage_log_fsync_seconds_count{{{labels}}} 4.0" in lines
+    assert f"eraft_storage_state_commit_seconds_count{{{labels}}} 0.0" in lines
+    assert f'eraft_raft_elections_total{{{labels},reason="transfer"}} 1.0' in lines
+    assert f'eraft_raft_elections_total{{{labels},reason="pre-vote"}} 3.0' in lines
+    assert f"eraft_raft_drained{{{labels}}} 1.0" in lines
+    text = generate_latest(node_registry(RecordedNode(stats))).decode()
+    assert "# TYPE eraft_storage_log_fsync_seconds histogram" in text

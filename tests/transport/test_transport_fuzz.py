@@ -13,6 +13,7 @@ from eraft_trio.raft.types import AppendEntries, Entry, Heartbeat, RequestVote
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.framing import encode_frame
+from eraft_trio.transport.limits import ConnectionLimits
 from eraft_trio.transport.messages import ErrorFrame, Push, Request, Response
 from eraft_trio.transport.rpc import RpcClient
 
@@ -46,7 +47,11 @@ def hostile_bytes(draw: st.DrawFn) -> bytes:
 
 async def throw_and_check(attacks: list[tuple[bool, bytes]]) -> None:
     async with trio.open_nursery() as nursery:
-        server = await start_server(nursery, max_frame_size=4096, handshake_timeout=2.0)
+        server = await start_server(
+            nursery,
+            limits=ConnectionLimits(client_frame_bytes=4096, peer_frame_bytes=4096),
+            handshake_timeout=2.0,
+        )
         async with RpcClient((HOST, server.port), CLUSTER) as good:
             for handshake, data in attacks:
                 bad = await raw_connection(server.port, handshake=handshake)

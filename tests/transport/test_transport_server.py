@@ -24,6 +24,7 @@ from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.errors import HandshakeRejected, RemoteError
 from eraft_trio.transport.framing import encode_frame
 from eraft_trio.transport.handshake import ANY_CLUSTER, client_handshake
+from eraft_trio.transport.limits import ConnectionLimits
 from eraft_trio.transport.messages import ErrorFrame, Hello, Push, Request, Response, Welcome
 from eraft_trio.transport.rpc import RpcClient
 
@@ -164,7 +165,9 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 async def test_bad_frame_closes_only_that_connection(nursery: trio.Nursery, name: str) -> None:
     frame, code = BAD_INPUTS[name]
-    server = await start_server(nursery, max_frame_size=1 << 20)
+    server = await start_server(
+        nursery, limits=ConnectionLimits(client_frame_bytes=1 << 20, peer_frame_bytes=1 << 20)
+    )
     async with RpcClient((HOST, server.port), CLUSTER) as good:
         assert await good.call(1, timeout=5) == ("echo", 1)
         bad = await raw_connection(server.port)

@@ -72,3 +72,27 @@ def test_a_pull_shows_its_leaders_progress_rate_and_eta() -> None:
     assert left > 0 and entry["eta_s"] == round(left * 2.0 / 100, 1)
     others = [m for m in moving if m["state"] == "pulling" and m is not entry]
     assert all(m["bytes"] is None and m["eta_s"] is None for m in others)
+
+
+def test_drained_nodes_and_election_reasons_per_group() -> None:
+    from eraft_trio.tui.status_view import status_text
+
+    snapshot = migrating()
+    group1 = next(g for g in snapshot["groups"] if g["gid"] == 1)
+    leader = next(n for n in group1["nodes"] if n["status"]["raft"]["role"] == "leader")
+    follower = next(n for n in group1["nodes"] if n is not leader)
+    follower["status"]["raft"]["drained"] = True
+    term = leader["status"]["raft"]["term"]
+    leader["status"]["raft"]["last_election"] = {"term": term, "reason": "transfer"}
+    leader["status"]["raft"]["elections"] = {"timeout": 1, "transfer": 1, "slow-disk": 0}
+    follower["status"]["raft"]["elections"] = {"timeout": 2, "pre-vote": 3}
+    summary = summarize(snapshot)
+    groups = {g["gid"]: g for g in summary["groups"]}
+    assert summary["drained"] == [follower["address"]]
+    assert groups[1]["drained"] == [follower["address"]] and groups[2]["drained"] == []
+    assert groups[1]["election"] == {"term": term, "reason": "transfer"}
+    assert groups[1]["elections"] == {"timeout": 3, "transfer": 1, "slow-disk": 0, "pre-vote": 3}
+    assert groups[2]["election"] is None  # these recorded nodes predate the field
+    text = status_text(summary, 160, 60)
+    assert "follower drained" in text
+    assert f"g1 leader by transfer (term {term}) · 3 timeout, 3 pre-vote, 1 transfer" in text

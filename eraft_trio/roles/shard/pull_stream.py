@@ -96,7 +96,9 @@ async def stream_bucket(
         nursery.cancel_scope.cancel()
 
 
-async def _answered(unanswered: collections.deque[Callable[[], Awaitable[bool]]], keep: int) -> bool:
+async def _answered(
+    unanswered: collections.deque[Callable[[], Awaitable[bool]]], keep: int
+) -> bool:
     """Wait for the oldest proposals until `keep` are left; False at one that did not apply."""
     while len(unanswered) > keep:
         if not await unanswered.popleft()():

@@ -1,0 +1,135 @@
+"""Connection limits over real sockets: the handshake frame limit, caps refused at accept, the
+client and peer frame limits, and the in-flight byte budget."""
+
+from __future__ import annotations
+
+import struct
+
+import trio
+from transport_helpers import (
+    CLUSTER,
+    RecordingHandler,
+    raw_connection,
+    read_until_closed,
+    start_server,
+)
+
+from eraft_trio.transport import messages
+from eraft_trio.transport.codec import encode
+from eraft_trio.transport.connection import FramedConnection
+from eraft_trio.transport.framing import encode_frame
+from eraft_trio.transport.handshake import client_handshake
+from eraft_trio.transport.inflight import InflightBudget
+from eraft_trio.transport.limits import ConnectionLimits
+from eraft_trio.transport.messages import ErrorFrame, Request, Response
+
+
+async def test_a_large_header_before_the_hello_closes_at_once(nursery: trio.Nursery) -> None:
+    server = await start_server(nursery)
+    bad = await raw_connection(server.port, handshake=False)
+    # 5 KiB announced, none of it sent: the server must not wait for the body.
+    await bad.stream.send_all(struct.pack(">I", 5 << 10))
+    with trio.fail_after(5):
+        received = await read_until_closed(bad)
+    assert [m.code for m in received] == [messages.FRAME_TOO_LARGE]
+    assert server.statistics()["frames_too_large"] == 1
+
+
+async def test_connections_beyond_the_handshake_cap_are_refused_busy(nursery: trio.Nursery) -> None:
+    limits = ConnectionLimits(max_connections=4, max_unauthenticated=1)
+    server = await start_server(nursery, limits=limits)
+    holder = await raw_connection(server.port, handshake=False)  # in its handshake
+    with trio.fail_after(5):
+        while server.statistics()["connections_unauthenticated"] < 1:
+            await trio.sleep(0.01)
+        refused = await raw_connection(server.port, handshake=False)
+        received = await read_until_closed(refused)
+    assert [(type(m), m.code) for m in received] == [(ErrorFrame, messages.BUSY)]
+    stats = server.statistics()
+    assert stats["connections_refused_unauthenticated"] == 1
+    assert stats["connections_refused"] == 1
+    # Once the holder is done with its handshake, the slot is free again.
+    await client_handshake(holder, cluster=CLUSTER, node=None, group=0)
+    with trio.fail_after(5):
+        while server.statistics()["connections_unauthenticated"]:
+            await trio.sleep(0.01)
+    await raw_connection(server.port)
+
+
+async def test_clients_and_nodes_have_their_own_frame_limits(nursery: trio.Nursery) -> None:
+    limits = ConnectionLimits(client_frame_bytes=100 << 10, peer_frame_bytes=300 << 10)
+    server = await start_server(nursery, limits=limits)
+    body = b"x" * (200 << 10)
+    client = await raw_connection(server.port)
+    # The header alone is refused: the body is never read.
+    await client.stream.send_all(encode_frame(encode(Request(1, body)))[:4])
+    with trio.fail_after(5):
+        received = await read_until_closed(client)
+    assert [m.code for m in received] == [messages.FRAME_TOO_LARGE]
+
+    node = FramedConnection(await trio.open_tcp_stream("127.0.0.1", server.port))
+    await client_handshake(node, cluster=CLUSTER, node=1, group=1)
+    await node.send(Request(2, body))
+    with trio.fail_after(5):
+        reply = await node.receive()
+    assert isinstance(reply, Response) and reply.body == ("echo", body)
+
+
+async def test_requests_over_the_budget_wait_for_room(nursery: trio.Nursery) -> None:
+    handler = RecordingHandler()
+
+    async def hold(body: object) -> object:
+        await handler.release.wait()
+        return "done"
+
+    handler.respond = hold
+    limits = ConnectionLimits(
+        client_frame_bytes=200 << 10,
+        peer_frame_bytes=200 << 10,
+        connection_inflight_bytes=300 << 10,
+        max_inflight_bytes=300 << 10,
+    )
+    server = await start_server(nursery, handler, limits=limits)
+    conn = await raw_connection(server.port)
+    big = "b" * (150 << 10)
+    await conn.send(Request(1, "small"))
+    await conn.send(Request(2, big))
+    # 2 x 150 KiB do not fit beside each other: the server stops reading, and the
+    # sender (in the background) may well be held up by TCP until room is made.
+    nursery.start_soon(conn.send, Request(3, big))
+    with trio.fail_after(5):
+        await handler.wait_for(lambda: len(handler.requests) == 2)
+    await trio.testing.wait_all_tasks_blocked()
+    assert len(handler.requests) == 2
+    assert server.statistics()["inflight_bytes"] <= limits.max_inflight_bytes
+    handler.release.set()
+    with trio.fail_after(5):
+        await handler.wait_for(lambda: len(handler.requests) == 3)
+
+
+async def test_the_budget_serves_waiters_in_order_and_survives_cancellation() -> None:
+    budget = InflightBudget(10)
+    assert budget.try_take(8)
+    order: list[str] = []
+
+    cancelled = trio.CancelScope()
+
+    async def take(name: str, n: int) -> None:
+        with cancelled if name == "cancelled" else trio.CancelScope():
+            await budget.take(n)
+            order.append(name)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(take, "cancelled", 5)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(take, "big", 9)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(take, "small", 1)  # fits now, but must not overtake "big"
+        await trio.testing.wait_all_tasks_blocked()
+        cancelled.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        assert order == []  # "small" would fit, but "big" came first
+        budget.give_back(8)
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(order) == ["big", "small"]
+    assert budget.used == 10
