@@ -104,9 +104,7 @@ def enter_joint(
 def leave_joint(current: Membership) -> Membership:
     if not current.joint:
         raise MembershipError("not joint: there is nothing to leave")
-    new = Membership(
-        voters=current.voters, learners=current.learners | current.learners_next
-    )
+    new = Membership(voters=current.voters, learners=current.learners | current.learners_next)
     new.check()
     return new
 

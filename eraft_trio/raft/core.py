@@ -209,9 +209,7 @@ class RaftCore:
             raise NotLeader(self.leader if self.leader != self.id else None)
         pending = self._conf.last_index
         if pending > self.log.commit:
-            raise MembershipError(
-                f"the membership change at index {pending} is not committed yet"
-            )
+            raise MembershipError(f"the membership change at index {pending} is not committed yet")
         return self._append_membership(change_membership(self.membership, changes, joint=joint))
 
     def membership_at(self, index: int) -> Membership | None:
@@ -846,7 +844,9 @@ class RaftCore:
         return self.membership.all_voters == {self.id}
 
     def _append_membership(self, membership: Membership) -> tuple[int, int]:
-        entry = Entry(self.term, self.log.last_index + 1, membership.encode(), EntryKind.CONF_CHANGE)
+        entry = Entry(
+            self.term, self.log.last_index + 1, membership.encode(), EntryKind.CONF_CHANGE
+        )
         self.log.append([entry])
         self._conf.appended(self.log, [entry])
         self._refresh_membership()  # in force from now on, on the leader too
@@ -869,9 +869,10 @@ class RaftCore:
             return
         for peer in self._others:
             if peer not in self._progress:
-                # A new member: probe from our end of the log; a rejection finds where
-                # its log (empty, for a new node) matches, or sends it a snapshot.
-                self._progress[peer] = Progress(self.log.last_index + 1, recent_active=True)
+                # A new member: probe with our last entry (the change itself); a
+                # rejection finds where its log (empty, for a new node) matches, or
+                # sends it a snapshot.
+                self._progress[peer] = Progress(max(self.log.last_index, 1), recent_active=True)
                 self._broadcast_pending = True
         for peer in [p for p in self._progress if p not in membership.members]:
             del self._progress[peer]
