@@ -40,6 +40,10 @@ class ConfHistory:
             found = membership
         return found
 
+    def in_force_at(self, index: int) -> Membership:
+        """As `at`, with the bootstrap membership for None."""
+        return self.at(index) or self._bootstrap
+
     @property
     def last_index(self) -> int:
         """The index of the last CONF_CHANGE entry in the log; 0 if none is."""

@@ -207,10 +207,16 @@ class RaftCore:
         (confchange.py) or while the last one is not committed: one at a time (§4.1)."""
         if self.role is not Role.LEADER or self._transfer_target is not None:
             raise NotLeader(self.leader if self.leader != self.id else None)
-        pending = self._conf.last_index
-        if pending > self.log.commit:
-            raise MembershipError(f"the membership change at index {pending} is not committed yet")
+        if self.membership_pending:
+            raise MembershipError(
+                f"the membership change at index {self._conf.last_index} is not committed yet"
+            )
         return self._append_membership(change_membership(self.membership, changes, joint=joint))
+
+    @property
+    def membership_pending(self) -> bool:
+        """Whether the last membership change in the log is not committed yet."""
+        return self._conf.last_index > self.log.commit
 
     def membership_at(self, index: int) -> Membership | None:
         """The membership at `index` (at or after the snapshot), for the driver to record
@@ -729,8 +735,10 @@ class RaftCore:
             pr.become_probe()
             pr.become_replicate()
         self._maybe_commit()
-        if self.role is not Role.LEADER:
-            return  # the commit removed us from the group: we stepped down
+        if self.role is not Role.LEADER or m.src not in self._progress:
+            # The commit changed the membership: it removed us (we stepped down), or the
+            # joint membership it committed was left, without the sender.
+            return
         # Keep the pipe full: send what the freed window allows.
         while self._send_append(m.src, allow_empty=False):
             pass
@@ -837,8 +845,18 @@ class RaftCore:
     # ------------------------------------------------------------------------------------
 
     def _may_campaign(self) -> bool:
-        """Only a voter (of either half) that is not drained may stand for election."""
-        return not self.drained and self.id in self.membership.all_voters
+        """Only a voter that is not drained may stand for election: a voter of the
+        membership in force, or of the last committed one. The second matters when our
+        log ends with an uncommitted change that removes us: we may hold the entries the
+        others need, so they cannot elect one of themselves without us, and once we lead
+        (counting votes by the membership in force) we commit the change and step down
+        (tests/raft/test_membership.py)."""
+        if self.drained:
+            return False
+        return (
+            self.id in self.membership.all_voters
+            or self.id in self._conf.in_force_at(self.log.commit).all_voters
+        )
 
     def _sole_voter(self) -> bool:
         return self.membership.all_voters == {self.id}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import Entry, EntryKind, HardState, SnapshotMeta
 from eraft_trio.sim.disk import AppliedEntry, MachineImage, NodeDisk
 from eraft_trio.sim.violations import (
@@ -32,9 +33,11 @@ class SafetyChecker:
     - the first node to apply an index fixes what every node must apply there.
     """
 
-    def __init__(self, node_ids: Sequence[int], quorum: int, *, unique_commands: bool) -> None:
+    def __init__(self, node_ids: Sequence[int], *, unique_commands: bool) -> None:
         self.node_ids = tuple(node_ids)
-        self.quorum = quorum
+        # The membership of the last committed CONF_CHANGE entry: whose disks must hold
+        # the newest committed entry (see check_durable).
+        self.committed_membership = Membership.of(node_ids)
         self.unique_commands = unique_commands
         self.leader_of_term: dict[int, int] = {}
         self._entry_record: dict[tuple[int, int], tuple[EntryKind, bytes, int]] = {}
@@ -109,6 +112,9 @@ class SafetyChecker:
                 )
         elif index == len(self.committed_terms) + 1:
             self.committed_terms.append(term)
+            record = self._entry_record.get((index, term))
+            if record is not None and record[0] is EntryKind.CONF_CHANGE:
+                self.committed_membership = Membership.decode(record[1])
         else:
             # Commit indices grow one entry at a time on every disk, from a common 0.
             for gap in range(len(self.committed_terms) + 1, index + 1):
@@ -208,14 +214,24 @@ class SafetyChecker:
     # --- every step ------------------------------------------------------------------------
 
     def check_durable(self, disks: Sequence[NodeDisk]) -> None:
-        """The newest committed entry sits on a quorum of disks, so no crash can lose it."""
+        """The newest committed entry sits on a majority of the voters' disks, so no crash
+        can lose it. `disks[i]` is node i's.
+
+        Whose voters: those of the last committed membership (if it is joint, its incoming
+        voters). Whichever membership the leader that committed the entry was in, the
+        committed one or the one change after it, its commit needed a majority of those:
+        a joint membership's incoming voters stay the voters once it is left, and a
+        simple membership is the outgoing half of the joint one that may follow it.
+        """
         index = self.max_committed
         if index == 0:
             return
         term = self.committed_terms[index - 1]
-        holders = sum(1 for disk in disks if disk.covers(index, term))
-        if holders < self.quorum:
+        voters = self.committed_membership.voters
+        holders = sorted(v for v in voters if v < len(disks) and disks[v].covers(index, term))
+        if len(holders) < len(voters) // 2 + 1:
             raise InvariantViolation(
                 COMMITTED_NEVER_LOST,
-                f"committed entry {index} (term {term}) is durable on only {holders} disks",
+                f"committed entry {index} (term {term}) is durable on only {holders} of "
+                f"voters {sorted(voters)}",
             )

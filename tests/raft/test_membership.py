@@ -248,3 +248,51 @@ def test_leadership_goes_only_to_voters() -> None:
     net.change(1, "l4")
     with pytest.raises(ValueError, match="not another voter"):
         leader.transfer_leadership(4)
+
+
+def test_a_node_removed_by_an_uncommitted_change_may_still_campaign() -> None:
+    # Found by the simulator: leader 2 of {1, 2} proposes removing itself and loses
+    # leadership before the change commits. It holds entries node 1 lacks, so node 1
+    # cannot win without its vote, which it refuses; node 2 must not sit out for being
+    # no voter in its own log.
+    net = Net(2)
+    net.elect(2)
+    net.cut = {1}
+    net.cores[2].propose([b"only on 2"])
+    net.cores[2].propose_conf_change([ConfChange.parse("r2")])
+    net.stabilize()
+    assert 2 not in net.cores[2].membership.voters
+    for _ in range(2 * ELECTION):  # check-quorum: node 2 stops leading
+        net.cores[2].tick()
+        net.stabilize()
+    assert net.cores[2].role is not Role.LEADER
+    net.cut = set()
+    for _ in range(4 * ELECTION):
+        for core in net.cores.values():
+            core.tick()
+        net.stabilize()
+    # Node 2 led again, committed its removal with node 1's ack and handed off to node 1.
+    assert net.cores[2].role is Role.FOLLOWER
+    assert net.cores[1].role is Role.LEADER
+    assert net.cores[1].membership == Membership.of([1])
+    assert net.cores[1].commit == net.cores[1].last_index
+
+
+def test_the_answer_that_commits_a_joint_change_may_come_from_a_node_it_removes() -> None:
+    # Found by the simulator: the append answer from node 3 commits the joint entry that
+    # removes it; the leader leaves the joint membership at once and must not go on
+    # sending to 3 as if it still tracked it.
+    net = Net(3, joiners=[4])
+    leader = net.elect(1)
+    net.change(1, "l4")
+    net.cut = {2, 3}  # 4 acknowledges the joint entry first...
+    leader.propose_conf_change([ConfChange.parse("r3"), ConfChange.parse("v4")])
+    net.stabilize()
+    assert leader.membership.joint
+    net.cut = {2}  # ...and 3's answer commits it
+    for _ in range(3):
+        leader.tick()
+        net.stabilize()
+    net.heal()
+    assert leader.membership == Membership.of([1, 2, 4])
+    assert leader.commit == leader.last_index
