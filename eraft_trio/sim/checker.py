@@ -38,6 +38,10 @@ class SafetyChecker:
         # The membership of the last committed CONF_CHANGE entry: whose disks must hold
         # the newest committed entry (see check_durable).
         self.committed_membership = Membership.of(node_ids)
+        self._committed_membership_index = 0
+        # Memberships written to some disk after the committed one, by index: a leader
+        # may be in the one after the committed membership and commit by its majority.
+        self._pending_memberships: dict[tuple[int, int], Membership] = {}
         self.unique_commands = unique_commands
         self.leader_of_term: dict[int, int] = {}
         self._entry_record: dict[tuple[int, int], tuple[EntryKind, bytes, int]] = {}
@@ -115,6 +119,10 @@ class SafetyChecker:
             record = self._entry_record.get((index, term))
             if record is not None and record[0] is EntryKind.CONF_CHANGE:
                 self.committed_membership = Membership.decode(record[1])
+                self._committed_membership_index = index
+                self._pending_memberships = {
+                    k: m for k, m in self._pending_memberships.items() if k[0] > index
+                }
         else:
             # Commit indices grow one entry at a time on every disk, from a common 0.
             for gap in range(len(self.committed_terms) + 1, index + 1):
@@ -151,6 +159,11 @@ class SafetyChecker:
                     READY_CONTRACT, f"node {node_id}: entry {entry.index} leaves a gap in the log"
                 )
             key = (entry.index, entry.term)
+            if (
+                entry.kind is EntryKind.CONF_CHANGE
+                and entry.index > self._committed_membership_index
+            ):
+                self._pending_memberships[key] = Membership.decode(entry.data)
             seen = self._entry_record.setdefault(key, (entry.kind, entry.data, prev_term))
             if seen != (entry.kind, entry.data, prev_term):
                 raise InvariantViolation(
@@ -217,21 +230,25 @@ class SafetyChecker:
         """The newest committed entry sits on a majority of the voters' disks, so no crash
         can lose it. `disks[i]` is node i's.
 
-        Whose voters: those of the last committed membership (if it is joint, its incoming
-        voters). Whichever membership the leader that committed the entry was in, the
-        committed one or the one change after it, its commit needed a majority of those:
-        a joint membership's incoming voters stay the voters once it is left, and a
-        simple membership is the outgoing half of the joint one that may follow it.
+        Whose voters: the leader that committed it was in the last committed membership
+        or in the one change after it (one change at a time), so a majority of the
+        (incoming) voters of one of those: the committed one, or one written to some disk
+        after it. Any later leader needs a majority of one of them too, and those
+        majorities overlap (a simple change moves one voter; a joint one keeps the old
+        voters as its outgoing half).
         """
         index = self.max_committed
         if index == 0:
             return
         term = self.committed_terms[index - 1]
-        voters = self.committed_membership.voters
-        holders = sorted(v for v in voters if v < len(disks) and disks[v].covers(index, term))
-        if len(holders) < len(voters) // 2 + 1:
-            raise InvariantViolation(
-                COMMITTED_NEVER_LOST,
-                f"committed entry {index} (term {term}) is durable on only {holders} of "
-                f"voters {sorted(voters)}",
-            )
+        candidates = [self.committed_membership, *self._pending_memberships.values()]
+        for membership in candidates:
+            voters = membership.voters
+            holders = sum(1 for v in voters if v < len(disks) and disks[v].covers(index, term))
+            if holders >= len(voters) // 2 + 1:
+                return
+        raise InvariantViolation(
+            COMMITTED_NEVER_LOST,
+            f"committed entry {index} (term {term}) is not durable on a majority of the "
+            f"voters of {self.committed_membership.describe()} or of a membership after it",
+        )
