@@ -467,6 +467,11 @@ class RaftCore:
     def _tick_election(self) -> None:
         self._election_elapsed += 1
         if self._election_elapsed >= self._randomized_timeout:
+            if not self.drained and not self._may_campaign():
+                # A learner (or a removed node) keeps counting: its leader lease must
+                # run out, or it would refuse forever the votes of a voter that needs it
+                # (found by the simulator, seed 1832 of --membership).
+                return
             self._election_elapsed = 0
             if self._may_campaign():
                 self._campaign(transfer=False, reason="timeout")

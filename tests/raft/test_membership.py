@@ -296,3 +296,25 @@ def test_the_answer_that_commits_a_joint_change_may_come_from_a_node_it_removes(
     net.heal()
     assert leader.membership == Membership.of([1, 2, 4])
     assert leader.commit == leader.last_index
+
+
+def test_a_learner_lets_its_leader_lease_run_out() -> None:
+    # Found by the simulator (seed 1832 of --membership): a learner never campaigns, but
+    # its election clock must still run out its leader lease, or it refuses forever the
+    # votes of a voter whose new membership needs it.
+    net = Net(3, joiners=[4])
+    net.elect(1)
+    net.change(1, "l4")
+    learner = net.cores[4]
+    assert learner.leader == 1
+    for _ in range(3 * ELECTION):
+        learner.tick()
+    assert learner.status()["elections"]["pre-vote"] == 0  # it never campaigned...
+    net.cores[2].set_drained(False)
+    # ...and a pre-vote from a node with a longer log now gets its grant.
+    from eraft_trio.raft.types import RequestVote, VoteResponse
+
+    learner.step(RequestVote(2, 2, 4, 99, 99, pre_vote=True))
+    rd = learner.ready()
+    granted = [m for m in rd.messages + rd.persisted_messages if isinstance(m, VoteResponse)]
+    assert granted and granted[0].granted
