@@ -12,7 +12,16 @@ from eraft_trio.raft.confchange import ConfChange
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.core import RaftCore
 from eraft_trio.raft.membership import Membership, MembershipError
-from eraft_trio.raft.types import Entry, EntryKind, HardState, Message, Role, SnapshotMeta
+from eraft_trio.raft.types import (
+    Entry,
+    EntryKind,
+    HardState,
+    Message,
+    RequestVote,
+    Role,
+    SnapshotMeta,
+    VoteResponse,
+)
 
 ELECTION = 10
 
@@ -310,10 +319,7 @@ def test_a_learner_lets_its_leader_lease_run_out() -> None:
     for _ in range(3 * ELECTION):
         learner.tick()
     assert learner.status()["elections"]["pre-vote"] == 0  # it never campaigned...
-    net.cores[2].set_drained(False)
     # ...and a pre-vote from a node with a longer log now gets its grant.
-    from eraft_trio.raft.types import RequestVote, VoteResponse
-
     learner.step(RequestVote(2, 2, 4, 99, 99, pre_vote=True))
     rd = learner.ready()
     granted = [m for m in rd.messages + rd.persisted_messages if isinstance(m, VoteResponse)]
