@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--raft", action="append", default=[], type=parse_raft_option, help="RaftConfig key=value"
     )
+    parser.add_argument(
+        "--membership",
+        action="store_true",
+        help="also change the group's membership at random (add learner, promote, remove, replace)",
+    )
     parser.add_argument("--keep-going", action="store_true", help="run every seed, count failures")
     args = parser.parse_args(argv)
     try:
@@ -73,10 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         liveness=not args.no_liveness,
         senders_see_cut_links=args.visible_cuts,
         raft_options=dict(args.raft),
+        membership=args.membership,
     )
     started = time.monotonic()
     violations = 0
-    committed = reads = crashes = snapshots = 0
+    committed = reads = crashes = snapshots = changes = 0
     for k in range(args.seeds):
         seed = args.seed_start + k
         result = run_schedule(seed, spec)
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         reads += result.reads_served
         crashes += result.crashes
         snapshots += result.snapshots_installed
+        changes += result.membership_changes
         if result.violation is not None:
             violations += 1
             v = result.violation
@@ -100,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"\r{k + 1}/{args.seeds} seeds, {violations} violations, "
                 f"{committed} entries committed, {reads} reads served, {crashes} crashes, "
-                f"{snapshots} snapshots installed ({elapsed:.1f}s)",
+                f"{snapshots} snapshots installed"
+                + (f", {changes} membership changes" if args.membership else "")
+                + f" ({elapsed:.1f}s)",
                 end="",
                 flush=True,
             )

@@ -43,16 +43,23 @@ class RaftConfig:
     # a slow disk must not keep a group without a working leader (docs/operations.md,
     # "Disk health").
     step_down_on_slow_write: bool = True
+    # A node added to a running group (a membership change): it starts with no members
+    # and learns them from its leader's log or snapshot, so `peers` must be empty. Until
+    # then it is nobody's voter and never campaigns.
+    join: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        if not self.peers:
+        if self.join:
+            if self.peers:
+                raise ConfigError("peers: a joining node learns its peers from the leader")
+        elif not self.peers:
             raise ConfigError("peers: at least one node is required")
         if len(set(self.peers)) != len(self.peers):
             raise ConfigError(f"peers: duplicate node ids in {self.peers}")
-        if self.id not in self.peers:
+        if not self.join and self.id not in self.peers:
             raise ConfigError(f"id: {self.id} is not one of peers {self.peers}")
         if self.heartbeat_ticks < 1:
             raise ConfigError("heartbeat_ticks: must be at least 1")

@@ -15,11 +15,14 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from eraft_trio.raft.conf_history import ConfHistory
+from eraft_trio.raft.confchange import ConfChange, change_membership, leave_joint
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.errors import NotLeader
 from eraft_trio.raft.log import RaftLog
+from eraft_trio.raft.membership import Membership, MembershipError
 from eraft_trio.raft.progress import Progress, ProgressState
-from eraft_trio.raft.quorum import MajorityConfig, VoteResult
+from eraft_trio.raft.quorum import JointConfig, VoteResult
 from eraft_trio.raft.types import (
     AppendEntries,
     AppendResponse,
@@ -71,14 +74,24 @@ class RaftCore:
         self.config = config
         self.id = config.id
         self._rng = rng
-        self._others = tuple(p for p in config.peers if p != config.id)
-        # Every majority decision (commit, votes, check-quorum, reads) asks this.
-        self._voters = MajorityConfig.of(config.peers)
         self.log = RaftLog(snapshot or SnapshotMeta(), entries, hard_state.commit, applied)
         self.term = hard_state.term
         self.vote = hard_state.vote
         self.role = Role.FOLLOWER
         self.leader: int | None = None
+        # The membership in force: that of the last CONF_CHANGE entry in the log, else
+        # the snapshot's, else the peers the group was started with (conf_history.py).
+        self._conf = ConfHistory(Membership.of(config.peers), self.log.snapshot.membership)
+        self._conf.appended(self.log, self.log.entries)
+        self.membership = self._conf.current()
+        # Every majority decision (commit, votes, check-quorum, reads) asks this.
+        self._quorum: JointConfig = self.membership.quorum()
+        # Whom a leader replicates to (voters and learners), and whom a candidate asks.
+        self._others: tuple[int, ...] = ()
+        self._voting_peers: tuple[int, ...] = ()
+        self._progress: dict[int, Progress] = {}
+        self._transfer_target: int | None = None
+        self._use_membership(self.membership)
 
         self._election_elapsed = 0
         self._heartbeat_elapsed = 0
@@ -87,8 +100,6 @@ class RaftCore:
         if config.first_election_ticks is not None:
             self._randomized_timeout = self._rng.randint(*config.first_election_ticks)
         self._votes: dict[int, bool] = {}
-        self._progress: dict[int, Progress] = {}
-        self._transfer_target: int | None = None
         self._transfer_elapsed = 0
         self._broadcast_pending = False
         # Drained (`set_drained`): never campaign, and hand leadership off when leading.
@@ -147,8 +158,9 @@ class RaftCore:
             self._tick_election()
 
     def campaign(self) -> None:
-        """Start an election now (pre-vote first, if configured); a drained node does not."""
-        if self.role is not Role.LEADER and not self.drained:
+        """Start an election now (pre-vote first, if configured); a drained node does
+        not, nor does a node that is not a voter."""
+        if self.role is not Role.LEADER and self._may_campaign():
             self._campaign(transfer=False, reason="timeout")
 
     def set_drained(self, drained: bool) -> None:
@@ -183,9 +195,36 @@ class RaftCore:
         first = self.log.last_index + 1
         self.log.append([Entry(self.term, first + i, data) for i, data in enumerate(commands)])
         self._broadcast_pending = True
-        if not self._others:
+        if self._sole_voter():
             self._maybe_commit()
         return first, self.term
+
+    def propose_conf_change(
+        self, changes: Sequence[ConfChange], *, joint: bool | None = None
+    ) -> tuple[int, int]:
+        """Append a membership change; returns (its index, term). No changes on a joint
+        membership leave it. Raises MembershipError for a change that cannot be made
+        (confchange.py) or while the last one is not committed: one at a time (§4.1)."""
+        if self.role is not Role.LEADER or self._transfer_target is not None:
+            raise NotLeader(self.leader if self.leader != self.id else None)
+        if self.membership_pending:
+            raise MembershipError(
+                f"the membership change at index {self._conf.last_index} is not committed yet"
+            )
+        return self._append_membership(change_membership(self.membership, changes, joint=joint))
+
+    @property
+    def membership_pending(self) -> bool:
+        """Whether the last membership change in the log is not committed yet."""
+        return self._conf.last_index > self.log.commit
+
+    def membership_at(self, index: int) -> Membership | None:
+        """The membership at `index` (at or after the snapshot), for the driver to record
+        with a snapshot of its state machine; None while it is the one the group was
+        started with."""
+        if index < self.log.snapshot.index:
+            raise ValueError(f"index {index} is before the snapshot {self.log.snapshot.index}")
+        return self._conf.at(index)
 
     def read_index(self, ctx: int) -> None:
         """Ask for a linearizable read point; answered as ReadState(ctx, index) in a Ready."""
@@ -202,8 +241,8 @@ class RaftCore:
         """Hand leadership to `target` once its log is current (thesis §3.10)."""
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader)
-        if target not in self._others:
-            raise ValueError(f"cannot transfer leadership to {target}: not another peer")
+        if target not in self._voting_peers:
+            raise ValueError(f"cannot transfer leadership to {target}: not another voter")
         self._transfer_target = target
         self._transfer_elapsed = 0
         if self._progress[target].match == self.log.last_index:
@@ -213,7 +252,9 @@ class RaftCore:
 
     def compact(self, index: int) -> None:
         """Forget log entries up to `index` (<= applied): the state machine holds them."""
-        self.log.compact(index)
+        if index > self.log.snapshot.index:
+            self.log.compact(index, self._conf.at(index))
+            self._conf.compacted(index)
 
     def report_snapshot(self, peer: int, success: bool) -> None:
         """The driver finished (or failed) streaming a snapshot to `peer`."""
@@ -301,6 +342,7 @@ class RaftCore:
             "last_index": self.log.last_index,
             "snapshot_index": self.log.snapshot.index,
             "transfer_target": self._transfer_target,
+            "membership": self.membership.describe(),
             "drained": self.drained,
             "elections": dict(self.elections),
             "last_election": (
@@ -366,7 +408,7 @@ class RaftCore:
         # A no-op of the new term lets the leader commit everything before it (§5.4.2, §8).
         self.log.append([Entry(self.term, self.log.last_index + 1, b"", EntryKind.NOOP)])
         self._broadcast_pending = True
-        if not self._others:
+        if self._sole_voter():
             self._maybe_commit()
 
     def _campaign(self, *, transfer: bool, reason: str) -> None:
@@ -380,10 +422,10 @@ class RaftCore:
             self._count_election(reason)
         pre_vote = self.role is Role.PRE_CANDIDATE
         self._votes[self.id] = True
-        if self._voters.vote_result(self._votes) is VoteResult.WON:
+        if self._quorum.vote_result(self._votes) is VoteResult.WON:
             self._win_election()
             return
-        for peer in self._others:
+        for peer in self._voting_peers:
             self._send(
                 RequestVote(
                     term,
@@ -410,10 +452,10 @@ class RaftCore:
         self._become_candidate()
         self._count_election("timeout")
         self._votes[self.id] = True
-        if self._voters.vote_result(self._votes) is VoteResult.WON:
+        if self._quorum.vote_result(self._votes) is VoteResult.WON:
             self._become_leader()
             return
-        for peer in self._others:
+        for peer in self._voting_peers:
             self._send(
                 RequestVote(self.term, self.id, peer, self.log.last_index, self.log.last_term)
             )
@@ -425,8 +467,13 @@ class RaftCore:
     def _tick_election(self) -> None:
         self._election_elapsed += 1
         if self._election_elapsed >= self._randomized_timeout:
+            if not self.drained and not self._may_campaign():
+                # A learner (or a removed node) keeps counting: its leader lease must
+                # run out, or it would refuse forever the votes of a voter that needs it
+                # (found by the simulator, seed 1832 of --membership).
+                return
             self._election_elapsed = 0
-            if not self.drained:
+            if self._may_campaign():
                 self._campaign(transfer=False, reason="timeout")
 
     def _tick_leader(self) -> None:
@@ -475,13 +522,14 @@ class RaftCore:
             self._send(TimeoutNow(self.term, self.id, target))
 
     def _most_up_to_date_follower(self) -> int | None:
-        """The follower with the highest match index, among those heard from lately if
-        any are (a silent one may be down); ties go to the lowest id."""
-        if not self._progress:
+        """The voter with the highest match index, among those heard from lately if any
+        are (a silent one may be down); ties go to the lowest id. Learners cannot lead."""
+        voters = [p for p in self._voting_peers if p in self._progress]
+        if not voters:
             return None
-        active = [p for p, pr in self._progress.items() if pr.recent_active]
-        pool = active or list(self._progress)
-        return max(sorted(pool), key=lambda p: self._progress[p].match)
+        active = [p for p in voters if self._progress[p].recent_active]
+        pool = active or voters
+        return max(pool, key=lambda p: self._progress[p].match)
 
     def _quorum_active(self) -> bool:
         """Whether a majority, the leader included, was heard from since the last round."""
@@ -489,7 +537,7 @@ class RaftCore:
         active[self.id] = True
         for pr in self._progress.values():
             pr.reset_recent_active()
-        return self._voters.vote_result(active) is VoteResult.WON
+        return self._quorum.vote_result(active) is VoteResult.WON
 
     # ------------------------------------------------------------------------------------
     # Message handling
@@ -574,7 +622,7 @@ class RaftCore:
                 self._step_follower(m)
             case VoteResponse() if m.pre_vote == (self.role is Role.PRE_CANDIDATE):
                 self._votes.setdefault(m.src, m.granted)
-                match self._voters.vote_result(self._votes):
+                match self._quorum.vote_result(self._votes):
                     case VoteResult.WON:
                         self._win_election()
                     case VoteResult.LOST:
@@ -596,7 +644,7 @@ class RaftCore:
                 self._election_elapsed = 0
                 self.leader = m.src
                 self._handle_snapshot(m)
-            case TimeoutNow() if not self.drained:
+            case TimeoutNow() if self._may_campaign():
                 self._campaign(transfer=True, reason="transfer")
 
     def _handle_append(self, m: AppendEntries) -> None:
@@ -605,6 +653,9 @@ class RaftCore:
             return
         last_new = self.log.maybe_append(m.prev_index, m.prev_term, m.commit, m.entries)
         if last_new is not None:
+            if m.entries:
+                self._conf.appended(self.log, m.entries)
+                self._refresh_membership()
             self._send(AppendResponse(self.term, self.id, m.src, True, last_new))
             return
         hint_index = self.log.find_conflict_by_term(
@@ -630,6 +681,8 @@ class RaftCore:
             self.log.commit_to(meta.index)  # our log already has it: just fast-forward
         else:
             self.log.restore(meta)
+            self._conf.restored(meta.membership)
+            self._refresh_membership()
         self._send(SnapshotResponse(self.term, self.id, m.src, True, self.log.commit))
 
     def _step_leader(self, m: Message) -> None:
@@ -687,6 +740,10 @@ class RaftCore:
             pr.become_probe()
             pr.become_replicate()
         self._maybe_commit()
+        if self.role is not Role.LEADER or m.src not in self._progress:
+            # The commit changed the membership: it removed us (we stepped down), or the
+            # joint membership it committed was left, without the sender.
+            return
         # Keep the pipe full: send what the freed window allows.
         while self._send_append(m.src, allow_empty=False):
             pass
@@ -746,7 +803,7 @@ class RaftCore:
     def _maybe_commit(self) -> None:
         acked = {peer: pr.match for peer, pr in self._progress.items()}
         acked[self.id] = self.log.stable  # the leader's own entries count once durable
-        candidate = self._voters.committed_index(acked)
+        candidate = self._quorum.committed_index(acked)
         # Only entries of the current term are committed by counting replicas (§5.4.2).
         if candidate > self.log.commit and self.log.term(candidate) == self.term:
             self.log.commit_to(candidate)
@@ -754,13 +811,15 @@ class RaftCore:
                 waiting, self._reads_before_commit = self._reads_before_commit, []
                 for ctx in waiting:
                     self._start_read(ctx)
+            if self.log.commit >= self._conf.last_index:
+                self._membership_committed()
 
     # ------------------------------------------------------------------------------------
     # ReadIndex (thesis §6.4)
     # ------------------------------------------------------------------------------------
 
     def _start_read(self, ctx: int) -> None:
-        if not self._others:
+        if self._sole_voter():
             self._read_states.append(ReadState(ctx, self.log.commit))
             return
         self._read_seq += 1
@@ -776,7 +835,7 @@ class RaftCore:
         # being the latest seq.
         acks = dict(self._read_acks)
         acks[self.id] = self._read_seq
-        confirmed = self._voters.committed_index(acks)
+        confirmed = self._quorum.committed_index(acks)
         done = 0
         for seq_i, ctx, index in self._reads:
             if seq_i > confirmed:
@@ -785,3 +844,75 @@ class RaftCore:
             done += 1
         if done:
             del self._reads[:done]
+
+    # ------------------------------------------------------------------------------------
+    # Membership (thesis ch. 4; docs/divergence.md, "Membership")
+    # ------------------------------------------------------------------------------------
+
+    def _may_campaign(self) -> bool:
+        """Only a voter that is not drained may stand for election: a voter of the
+        membership in force, or of the last committed one. The second matters when our
+        log ends with an uncommitted change that removes us: we may hold the entries the
+        others need, so they cannot elect one of themselves without us, and once we lead
+        (counting votes by the membership in force) we commit the change and step down
+        (tests/raft/test_membership.py)."""
+        if self.drained:
+            return False
+        return (
+            self.id in self.membership.all_voters
+            or self.id in self._conf.in_force_at(self.log.commit).all_voters
+        )
+
+    def _sole_voter(self) -> bool:
+        return self.membership.all_voters == {self.id}
+
+    def _append_membership(self, membership: Membership) -> tuple[int, int]:
+        entry = Entry(
+            self.term, self.log.last_index + 1, membership.encode(), EntryKind.CONF_CHANGE
+        )
+        self.log.append([entry])
+        self._conf.appended(self.log, [entry])
+        self._refresh_membership()  # in force from now on, on the leader too
+        self._broadcast_pending = True
+        if self._sole_voter():
+            self._maybe_commit()
+        return entry.index, entry.term
+
+    def _refresh_membership(self) -> None:
+        membership = self._conf.current()
+        if membership != self.membership:
+            self._use_membership(membership)
+
+    def _use_membership(self, membership: Membership) -> None:
+        self.membership = membership
+        self._quorum = membership.quorum()
+        self._others = tuple(sorted(membership.members - {self.id}))
+        self._voting_peers = tuple(sorted(membership.all_voters - {self.id}))
+        if self.role is not Role.LEADER:
+            return
+        for peer in self._others:
+            if peer not in self._progress:
+                # A new member: probe with our last entry (the change itself); a
+                # rejection finds where its log (empty, for a new node) matches, or
+                # sends it a snapshot.
+                self._progress[peer] = Progress(max(self.log.last_index, 1), recent_active=True)
+                self._broadcast_pending = True
+        for peer in [p for p in self._progress if p not in membership.members]:
+            del self._progress[peer]
+            self._read_acks.pop(peer, None)
+        if self._transfer_target is not None and self._transfer_target not in self._voting_peers:
+            self._transfer_target = None
+
+    def _membership_committed(self) -> None:
+        """The leader's membership is committed: leave it if it is an auto-leaving joint
+        one; step down if it no longer makes us a voter (thesis §4.2.2: a removed leader
+        manages the group until the configuration without it is committed)."""
+        membership = self.membership
+        if membership.joint and membership.auto_leave:
+            self._append_membership(leave_joint(membership))
+        elif self.id not in membership.all_voters:
+            target = self._most_up_to_date_follower()
+            self._become_follower(self.term, None)
+            if target is not None:
+                # Let the most up-to-date voter campaign now, not after a timeout.
+                self._send(TimeoutNow(self.term, self.id, target))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import Entry, SnapshotMeta
 
 # What an entry costs on the wire besides its data (term, index, kind and the headers of
@@ -185,8 +186,9 @@ class RaftLog:
         self.applied = meta.index
         self.pending_snapshot = meta
 
-    def compact(self, index: int) -> None:
-        """Forget entries up to `index`, which must be applied (and hence durable)."""
+    def compact(self, index: int, membership: Membership | None = None) -> None:
+        """Forget entries up to `index`, which must be applied (and hence durable);
+        `membership` is the group's membership at `index` (see SnapshotMeta)."""
         if index <= self.snapshot.index:
             return
         if index > self.applied:
@@ -194,7 +196,7 @@ class RaftLog:
         term = self.term(index)
         assert term is not None
         self._drop(0, index - self.snapshot.index)
-        self.snapshot = SnapshotMeta(index, term)
+        self.snapshot = SnapshotMeta(index, term, membership)
 
     def compaction_point(self, max_entries: int, max_bytes: int) -> int | None:
         """Where to compact so that the log holds at most about `max_entries` applied

@@ -1,10 +1,10 @@
 """Majority arithmetic in one place: which index a quorum holds, and how a vote stands.
 
 As etcd-io/raft's `quorum` package: the core asks a quorum configuration, never counts
-nodes itself. Today a group has one `MajorityConfig`. Membership change by joint
-consensus (thesis §4.3) will add a `JointConfig` of two majorities with the same two
-methods (its committed index the smaller of the halves', its vote won only if both
-halves win and lost if either loses), and the core will not need to change.
+nodes itself. A group decides by a `JointConfig`: during a membership change by joint
+consensus (thesis §4.3) both its halves, the incoming and the outgoing voters, must agree;
+outside one the outgoing half is empty and the joint config behaves as its incoming
+majority (see NO_LIMIT and the empty-config vote convention below).
 """
 
 from __future__ import annotations
@@ -70,3 +70,35 @@ class MajorityConfig:
         if granted + missing >= self.quorum:
             return VoteResult.PENDING
         return VoteResult.LOST
+
+
+@dataclass(frozen=True, slots=True)
+class JointConfig:
+    """Two majorities that must both agree (thesis §4.3): while a group changes its
+    voters from `outgoing` to `incoming`, neither set alone may commit or elect."""
+
+    incoming: MajorityConfig
+    outgoing: MajorityConfig = MajorityConfig(frozenset())
+
+    @classmethod
+    def of(cls, incoming: Iterable[int], outgoing: Iterable[int] = ()) -> JointConfig:
+        return cls(MajorityConfig.of(incoming), MajorityConfig.of(outgoing))
+
+    @property
+    def voters(self) -> frozenset[int]:
+        """Every node whose vote or acknowledgement counts, in either half."""
+        return self.incoming.voters | self.outgoing.voters
+
+    def committed_index(self, acked: Mapping[int, int]) -> int:
+        """The largest index both halves hold: the smaller of their committed indexes."""
+        return min(self.incoming.committed_index(acked), self.outgoing.committed_index(acked))
+
+    def vote_result(self, votes: Mapping[int, bool]) -> VoteResult:
+        """Won when both halves won, lost when either lost, pending otherwise."""
+        first = self.incoming.vote_result(votes)
+        second = self.outgoing.vote_result(votes)
+        if first is second:
+            return first
+        if VoteResult.LOST in (first, second):
+            return VoteResult.LOST
+        return VoteResult.PENDING

@@ -10,10 +10,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from eraft_trio.raft.membership import Membership
+
 
 class EntryKind(enum.IntEnum):
     NORMAL = 0  # an application command; `data` is opaque to the core
     NOOP = 1  # appended by every new leader so it can commit in its own term (§5.4.2, §8)
+    # `data` is the group's whole membership after a change (Membership.encode), in force
+    # from the moment the entry is in a node's log (docs/divergence.md, "Membership").
+    CONF_CHANGE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +40,15 @@ class HardState:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotMeta:
-    """The last log position a snapshot covers; index 0 means "no snapshot"."""
+    """The last log position a snapshot covers; index 0 means "no snapshot".
+
+    `membership` is the group's membership at `index`, None while it is still the
+    membership the group was started with (RaftConfig.peers).
+    """
 
     index: int = 0
     term: int = 0
+    membership: Membership | None = None
 
 
 # --- messages -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import Entry, EntryKind, HardState, SnapshotMeta
 from eraft_trio.sim.disk import AppliedEntry, MachineImage, NodeDisk
 from eraft_trio.sim.violations import (
@@ -32,9 +33,15 @@ class SafetyChecker:
     - the first node to apply an index fixes what every node must apply there.
     """
 
-    def __init__(self, node_ids: Sequence[int], quorum: int, *, unique_commands: bool) -> None:
+    def __init__(self, node_ids: Sequence[int], *, unique_commands: bool) -> None:
         self.node_ids = tuple(node_ids)
-        self.quorum = quorum
+        # The membership of the last committed CONF_CHANGE entry: whose disks must hold
+        # the newest committed entry (see check_durable).
+        self.committed_membership = Membership.of(node_ids)
+        self._committed_membership_index = 0
+        # Memberships written to some disk after the committed one, by index: a leader
+        # may be in the one after the committed membership and commit by its majority.
+        self._pending_memberships: dict[tuple[int, int], Membership] = {}
         self.unique_commands = unique_commands
         self.leader_of_term: dict[int, int] = {}
         self._entry_record: dict[tuple[int, int], tuple[EntryKind, bytes, int]] = {}
@@ -109,6 +116,13 @@ class SafetyChecker:
                 )
         elif index == len(self.committed_terms) + 1:
             self.committed_terms.append(term)
+            record = self._entry_record.get((index, term))
+            if record is not None and record[0] is EntryKind.CONF_CHANGE:
+                self.committed_membership = Membership.decode(record[1])
+                self._committed_membership_index = index
+                self._pending_memberships = {
+                    k: m for k, m in self._pending_memberships.items() if k[0] > index
+                }
         else:
             # Commit indices grow one entry at a time on every disk, from a common 0.
             for gap in range(len(self.committed_terms) + 1, index + 1):
@@ -145,6 +159,11 @@ class SafetyChecker:
                     READY_CONTRACT, f"node {node_id}: entry {entry.index} leaves a gap in the log"
                 )
             key = (entry.index, entry.term)
+            if (
+                entry.kind is EntryKind.CONF_CHANGE
+                and entry.index > self._committed_membership_index
+            ):
+                self._pending_memberships[key] = Membership.decode(entry.data)
             seen = self._entry_record.setdefault(key, (entry.kind, entry.data, prev_term))
             if seen != (entry.kind, entry.data, prev_term):
                 raise InvariantViolation(
@@ -208,14 +227,28 @@ class SafetyChecker:
     # --- every step ------------------------------------------------------------------------
 
     def check_durable(self, disks: Sequence[NodeDisk]) -> None:
-        """The newest committed entry sits on a quorum of disks, so no crash can lose it."""
+        """The newest committed entry sits on a majority of the voters' disks, so no crash
+        can lose it. `disks[i]` is node i's.
+
+        Whose voters: the leader that committed it was in the last committed membership
+        or in the one change after it (one change at a time), so a majority of the
+        (incoming) voters of one of those: the committed one, or one written to some disk
+        after it. Any later leader needs a majority of one of them too, and those
+        majorities overlap (a simple change moves one voter; a joint one keeps the old
+        voters as its outgoing half).
+        """
         index = self.max_committed
         if index == 0:
             return
         term = self.committed_terms[index - 1]
-        holders = sum(1 for disk in disks if disk.covers(index, term))
-        if holders < self.quorum:
-            raise InvariantViolation(
-                COMMITTED_NEVER_LOST,
-                f"committed entry {index} (term {term}) is durable on only {holders} disks",
-            )
+        candidates = [self.committed_membership, *self._pending_memberships.values()]
+        for membership in candidates:
+            voters = membership.voters
+            holders = sum(1 for v in voters if v < len(disks) and disks[v].covers(index, term))
+            if holders >= len(voters) // 2 + 1:
+                return
+        raise InvariantViolation(
+            COMMITTED_NEVER_LOST,
+            f"committed entry {index} (term {term}) is not durable on a majority of the "
+            f"voters of {self.committed_membership.describe()} or of a membership after it",
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import Entry, EntryKind, HardState, SnapshotMeta
 
 
@@ -24,6 +25,9 @@ class MachineImage:
     """
 
     history: list[AppliedEntry] = field(default_factory=list)
+    # The membership of the last CONF_CHANGE entry applied (None: the group's first one),
+    # recorded with every snapshot of this state, as a real state machine would.
+    membership: Membership | None = None
 
     @property
     def applied_index(self) -> int:
@@ -34,10 +38,12 @@ class MachineImage:
         return self.history[-1].term if self.history else 0
 
     def copy(self) -> MachineImage:
-        return MachineImage(list(self.history))
+        return MachineImage(list(self.history), self.membership)
 
     def apply(self, entry: Entry) -> None:
         self.history.append(AppliedEntry(entry.term, entry.kind, entry.data))
+        if entry.kind is EntryKind.CONF_CHANGE:
+            self.membership = Membership.decode(entry.data)
 
     def commands(self) -> list[bytes]:
         return [e.data for e in self.history if e.kind is EntryKind.NORMAL]
@@ -104,7 +110,7 @@ class NodeDisk:
         if index <= self.snapshot.index:
             return
         drop = index - self.snapshot.index
-        self.snapshot = SnapshotMeta(index, self.machine.applied_term)
+        self.snapshot = SnapshotMeta(index, self.machine.applied_term, self.machine.membership)
         del self.log[:drop]
 
     def log_size(self) -> int:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from eraft_trio.raft.confchange import ConfChange
+from eraft_trio.sim.membership_changes import propose_membership_change
 from eraft_trio.sim.network import Link, NetworkFaults, SimNetwork
 from eraft_trio.sim.node import CrashPoint, SimNode
 
@@ -29,13 +31,17 @@ class FaultConfig:
     isolation: bool = False
     clogging: bool = False
     crashes: bool = False
+    # Membership changes proposed at the leader: add a learner, promote, remove, replace
+    # (sim/membership_changes.py). Not part of `all` in parse_faults: a flag of its own
+    # (tools/simulate.py --membership), so that the seeds of earlier runs replay as they were.
+    membership: bool = False
     # Ticks between the starts of two fault events, and how long one lasts.
     event_gap: tuple[int, int] = (10, 60)
     event_length: tuple[int, int] = (5, 120)
 
     @property
     def has_events(self) -> bool:
-        return self.partitions or self.isolation or self.clogging or self.crashes
+        return self.partitions or self.isolation or self.clogging or self.crashes or self.membership
 
     def network_faults(self) -> NetworkFaults:
         return NetworkFaults(
@@ -84,6 +90,12 @@ class NemesisTarget(Protocol):
 
     def restart(self, node_id: int) -> None: ...
 
+    def leader(self) -> int | None: ...
+
+    def add_node(self) -> int: ...
+
+    def propose_conf_change(self, node_id: int, changes: list[ConfChange]) -> int | None: ...
+
 
 @dataclass(slots=True)
 class NemesisStats:
@@ -92,6 +104,7 @@ class NemesisStats:
     clogs: int = 0
     crashes: int = 0
     restarts: int = 0
+    membership_changes: int = 0  # proposed and accepted by a leader
     log: list[str] = field(default_factory=list)  # what happened when, for failure reports
 
 
@@ -142,6 +155,8 @@ class Nemesis:
             choices.append(self._swizzle_clog)
         if c.crashes:
             choices += [self._crash, self._crash]  # crashes are the most telling fault
+        if c.membership:
+            choices.append(self._change_membership)
         self._rng.choice(choices)()
 
     # --- network events ------------------------------------------------------------------
@@ -193,6 +208,15 @@ class Nemesis:
         hold = len(chosen) * step + self._length()
         for k, (src, dst) in enumerate(healing):
             self._later(hold + k * step, functools.partial(network.heal, src, dst))
+
+    # --- membership ------------------------------------------------------------------------
+
+    def _change_membership(self) -> None:
+        proposed = propose_membership_change(self._target, self._rng)
+        if proposed is not None:
+            text, accepted = proposed
+            self.stats.membership_changes += accepted
+            self._note(text)
 
     # --- crashes ---------------------------------------------------------------------------
 

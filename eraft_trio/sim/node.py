@@ -7,9 +7,11 @@ import enum
 import random
 from typing import Protocol
 
+from eraft_trio.raft.confchange import ConfChange
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.core import RaftCore
 from eraft_trio.raft.errors import NotLeader
+from eraft_trio.raft.membership import MembershipError
 from eraft_trio.raft.types import InstallSnapshot, Message, Ready, Role, SnapshotMeta
 from eraft_trio.sim.checker import SafetyChecker
 from eraft_trio.sim.disk import MachineImage, NodeDisk
@@ -95,7 +97,7 @@ class SimNode:
         if isinstance(msg, InstallSnapshot) and image is not None:
             # The stream carried the sender's applied state, which may be newer than the
             # snapshot its core named (see InstallSnapshot's docstring).
-            meta = SnapshotMeta(image.applied_index, image.applied_term)
+            meta = SnapshotMeta(image.applied_index, image.applied_term, image.membership)
             self._staged[meta] = image
             msg = dataclasses.replace(msg, meta=meta)
         core.step(msg)
@@ -109,6 +111,15 @@ class SimNode:
         self.drive()
         return placed
 
+    def propose_conf_change(self, changes: list[ConfChange]) -> int | None:
+        """The index of the change, or None if refused (not leader, one pending, invalid)."""
+        try:
+            index, _ = self.live_core().propose_conf_change(changes)
+        except (NotLeader, MembershipError):
+            return None
+        self.drive()
+        return index
+
     def read_index(self, ctx: int) -> bool:
         try:
             self.live_core().read_index(ctx)
@@ -120,7 +131,7 @@ class SimNode:
     def transfer_leadership(self, target: int) -> bool:
         try:
             self.live_core().transfer_leadership(target)
-        except NotLeader:
+        except (NotLeader, ValueError):  # not leader, or the target is not a voter
             return False
         self.drive()
         return True

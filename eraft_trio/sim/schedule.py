@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class ScheduleSpec:
     liveness: bool = True  # after the faults, heal and require a new commit everywhere
     senders_see_cut_links: bool = False
     raft_options: Mapping[str, Any] = field(default_factory=dict)
+    membership: bool = False  # the membership nemesis too (sim/membership_changes.py)
 
     def replay_command(self, seed: int) -> str:
         words = [
@@ -46,6 +48,8 @@ class ScheduleSpec:
             words.append("--no-liveness")
         if self.senders_see_cut_links:
             words.append("--visible-cuts")
+        if self.membership:
+            words.append("--membership")
         for key, value in sorted(self.raft_options.items()):
             words += ["--raft", f"{key}={value}"]
         return shlex.join(words)
@@ -60,6 +64,7 @@ class ScheduleResult:
     reads_served: int
     crashes: int
     snapshots_installed: int
+    membership_changes: int
     violation: InvariantViolation | None
     fault_log: list[str]
 
@@ -69,7 +74,7 @@ def run_schedule(seed: int, spec: ScheduleSpec) -> ScheduleResult:
     sim = Simulation(
         spec.nodes,
         seed,
-        faults=parse_faults(spec.faults),
+        faults=dataclasses.replace(parse_faults(spec.faults), membership=spec.membership),
         workload=Workload(),
         compact_every=spec.compact_every,
         raft_options=spec.raft_options,
@@ -91,6 +96,7 @@ def run_schedule(seed: int, spec: ScheduleSpec) -> ScheduleResult:
         reads_served=sim.reads.stats.served,
         crashes=sim.nemesis.stats.crashes,
         snapshots_installed=sim.network.stats.snapshots_delivered,
+        membership_changes=sim.nemesis.stats.membership_changes,
         violation=violation,
         fault_log=sim.nemesis.stats.log,
     )

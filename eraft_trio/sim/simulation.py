@@ -7,6 +7,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from eraft_trio.raft.confchange import ConfChange
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.types import AppendEntries, InstallSnapshot, Message, Ready, Role
 from eraft_trio.sim.checker import SafetyChecker
@@ -78,8 +79,10 @@ class Simulation:
         ids = tuple(range(nodes))
         options = {**SIM_RAFT_DEFAULTS, **(raft_options or {})}
         self.configs = [RaftConfig(id=i, peers=ids, **options) for i in ids]
-        self.checker = SafetyChecker(ids, self.configs[0].quorum, unique_commands=unique_commands)
+        self._raft_options = options
+        self.checker = SafetyChecker(ids, unique_commands=unique_commands)
         self.reads = ReadTracker(self.checker)
+        self._compact_every = compact_every
         self.nodes = [SimNode(c, self, compact_every=compact_every) for c in self.configs]
         self.nemesis = Nemesis(self, self.rng, faults)
         self._commands = 0
@@ -231,6 +234,28 @@ class Simulation:
         if not node.alive:
             self._guard(node.start)
 
+    def add_node(self) -> int:
+        """Start a new, empty node that knows no members (RaftConfig.join); its id."""
+        node_id = len(self.nodes)
+        config = RaftConfig(id=node_id, peers=(), join=True, **self._raft_options)
+        self.configs.append(config)
+        self.nodes.append(SimNode(config, self, compact_every=self._compact_every))
+        self._guard(self.nodes[node_id].start)
+        return node_id
+
+    def propose_conf_change(self, node_id: int, changes: list[ConfChange]) -> int | None:
+        """Ask `node_id` to change the membership; its index, or None if refused."""
+        node = self.nodes[node_id]
+        if not node.alive:
+            return None
+        placed: list[int | None] = [None]
+
+        def go() -> None:
+            placed[0] = node.propose_conf_change(changes)
+
+        self._guard(go)
+        return placed[0]
+
     def next_command(self) -> bytes:
         self._commands += 1
         return b"cmd-%d" % self._commands
@@ -373,7 +398,9 @@ class Simulation:
         return self.run_until(lambda: self._applied_everywhere(index, command), max_ticks)
 
     def _applied_everywhere(self, index: int, command: bytes) -> bool:
-        for disk in self.disks:
+        """On every member of the last committed membership (a removed node is not fed)."""
+        members = self.checker.committed_membership.members
+        for disk in (self.nodes[i].disk for i in sorted(members)):
             history = disk.machine.history
             if len(history) < index:
                 return False

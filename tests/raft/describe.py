@@ -6,6 +6,7 @@ at index 12, written in term 1.
 
 from __future__ import annotations
 
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import (
     AppendEntries,
     AppendResponse,
@@ -26,6 +27,8 @@ from eraft_trio.raft.types import (
 def describe_entry(e: Entry) -> str:
     if e.kind is EntryKind.NOOP:
         return f"{e.term}/{e.index} noop"
+    if e.kind is EntryKind.CONF_CHANGE:
+        return f"{e.term}/{e.index} conf {Membership.decode(e.data).describe()}"
     return f"{e.term}/{e.index} {e.data.decode(errors='backslashreplace')!r}"
 
 
@@ -61,7 +64,10 @@ def describe_message(m: Message) -> str:
             seq = f" read_seq={read_seq}" if read_seq else ""
             return f"{head} HeartbeatResponse term={m.term}{seq}"
         case InstallSnapshot(meta=meta):
-            return f"{head} InstallSnapshot term={m.term} snapshot={meta.term}/{meta.index}"
+            text = f"{head} InstallSnapshot term={m.term} snapshot={meta.term}/{meta.index}"
+            if meta.membership is not None:
+                text += f" {meta.membership.describe()}"
+            return text
         case SnapshotResponse(success=success):
             outcome = "ok" if success else "rejected"
             return f"{head} SnapshotResponse term={m.term} {outcome} index={m.index}"

@@ -9,7 +9,12 @@ index in its group's peer list).
 
 Commands (see tests/raft/testdata/README.md for the notation of the output):
     add-nodes N [pre_vote=true] [check_quorum=true] [heartbeat_ticks=1]
-                [election_ticks=10] [max_inflight=64] [seed=0]
+                [election_ticks=10] [max_inflight=64] [seed=0] [join=false]
+                (join=true: new, empty nodes that learn their group from its leader)
+    propose-conf-change ID [CHANGE...] [joint=true|false]
+                (CHANGE: v4 add or promote voter 4, l5 add learner 5, r2 remove 2;
+                 none: leave a joint membership)
+    membership [ID...]
     campaign ID                      tick-election ID        tick-heartbeat ID
     propose ID DATA                  process-ready ID...     stabilize [ID...]
     deliver-msgs [ID...] [drop=ID,...] [type=NAME]
@@ -24,6 +29,7 @@ import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from eraft_trio.raft.confchange import ConfChange
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.core import RaftCore
 from eraft_trio.raft.errors import RaftError
@@ -55,6 +61,8 @@ class InteractionEnv:
             "tick-election": self._tick_election,
             "tick-heartbeat": self._tick_heartbeat,
             "propose": self._propose,
+            "propose-conf-change": self._propose_conf_change,
+            "membership": self._membership,
             "process-ready": self._process_ready,
             "stabilize": self._stabilize,
             "deliver-msgs": self._deliver_msgs,
@@ -116,6 +124,7 @@ class InteractionEnv:
         o = dict(c.options)
         election = int(o.pop("election_ticks", "10"))
         seed = int(o.pop("seed", "0"))
+        join = _flag(o.pop("join", "false"))
         ids = tuple(range(len(self.nodes) + 1, len(self.nodes) + count + 1))
         config_options = {
             "heartbeat_ticks": int(o.pop("heartbeat_ticks", "1")),
@@ -129,7 +138,8 @@ class InteractionEnv:
             # One fixed election timeout (min == max) so that tick-election fires exactly.
             config = RaftConfig(
                 node_id,
-                ids,
+                () if join else ids,
+                join=join,
                 election_ticks_min=election,
                 election_ticks_max=election,
                 **config_options,  # type: ignore[arg-type]
@@ -158,6 +168,23 @@ class InteractionEnv:
     def _propose(self, c: Command) -> None:
         node = self._node(c.args[0])
         self._guarded(lambda: node.propose([c.words[2].encode()]))
+
+    def _propose_conf_change(self, c: Command) -> None:
+        node = self._node(c.args[0])
+        joint = c.options.get("joint")
+
+        def go() -> None:
+            changes = [ConfChange.parse(word) for word in c.args[1:]]
+            index, term = node.propose_conf_change(
+                changes, joint=None if joint is None else _flag(joint)
+            )
+            self._print(f"{term}/{index} conf {node.membership.describe()}")
+
+        self._guarded(go)
+
+    def _membership(self, c: Command) -> None:
+        for node_id in self._ids(c):
+            self._print(f"{node_id}: {self.nodes[node_id].membership.describe()}")
 
     def _guarded(self, call: Callable[[], object]) -> None:
         try:

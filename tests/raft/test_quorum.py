@@ -1,4 +1,4 @@
-"""MajorityConfig: the committed index and vote results, by example and against brute force."""
+"""MajorityConfig and JointConfig: the committed index and vote results, by example and against brute force."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from itertools import combinations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eraft_trio.raft.quorum import NO_LIMIT, MajorityConfig, VoteResult
+from eraft_trio.raft.quorum import NO_LIMIT, JointConfig, MajorityConfig, VoteResult
 
 
 def test_committed_index_is_what_a_majority_holds() -> None:
@@ -90,3 +90,50 @@ def test_committed_index_matches_brute_force(voters: frozenset[int], acked: dict
 @given(voter_sets, st.dictionaries(st.integers(0, 10), st.booleans()))
 def test_vote_result_matches_brute_force(voters: frozenset[int], votes: dict[int, bool]) -> None:
     assert MajorityConfig(voters).vote_result(votes) is _brute_vote(voters, votes)
+
+
+# --- joint configs ------------------------------------------------------------------------
+
+
+def test_joint_commit_is_what_both_halves_hold() -> None:
+    joint = JointConfig.of([1, 2, 3], [1, 4, 5])
+    # 1, 2, 3 hold 9 (a majority of the incoming half) but only 1 of the outgoing does.
+    assert joint.committed_index({1: 9, 2: 9, 3: 9, 4: 2, 5: 0}) == 2
+    assert joint.committed_index({1: 9, 2: 9, 4: 7}) == 7
+    # Without an outgoing half it is the incoming majority.
+    assert JointConfig.of([1, 2, 3]).committed_index({1: 9, 2: 9}) == 9
+
+
+def test_joint_vote_needs_both_halves() -> None:
+    joint = JointConfig.of([1, 2, 3], [1, 4, 5])
+    assert joint.vote_result({1: True, 2: True, 3: True}) is VoteResult.PENDING
+    assert joint.vote_result({1: True, 2: True, 4: True}) is VoteResult.WON
+    assert joint.vote_result({1: True, 2: True, 4: False, 5: False}) is VoteResult.LOST
+    assert JointConfig.of([1, 2, 3]).vote_result({1: True, 2: True}) is VoteResult.WON
+
+
+@given(voter_sets, voter_sets, st.dictionaries(st.integers(0, 10), st.integers(0, 20)))
+def test_joint_committed_index_matches_brute_force(
+    incoming: frozenset[int], outgoing: frozenset[int], acked: dict[int, int]
+) -> None:
+    expected = min(_brute_committed(incoming, acked), _brute_committed(outgoing, acked))
+    assert (
+        JointConfig(MajorityConfig(incoming), MajorityConfig(outgoing)).committed_index(acked)
+        == expected
+    )
+
+
+@given(voter_sets, voter_sets, st.dictionaries(st.integers(0, 10), st.booleans()))
+def test_joint_vote_matches_brute_force(
+    incoming: frozenset[int], outgoing: frozenset[int], votes: dict[int, bool]
+) -> None:
+    halves = {_brute_vote(incoming, votes), _brute_vote(outgoing, votes)}
+    expected = (
+        VoteResult.LOST
+        if VoteResult.LOST in halves
+        else VoteResult.WON
+        if halves == {VoteResult.WON}
+        else VoteResult.PENDING
+    )
+    joint = JointConfig(MajorityConfig(incoming), MajorityConfig(outgoing))
+    assert joint.vote_result(votes) is expected
