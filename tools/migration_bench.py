@@ -26,7 +26,7 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -64,6 +64,7 @@ class Report:
     # CPU seconds the restarted shard nodes used until both groups served (interpreter
     # start and imports included): a restart of them all on C cores takes at least /C.
     restart_cpu_s: float = 0.0
+    migration_cpu_s_by_node: dict[str, float] = field(default_factory=dict)
 
 
 def say(message: str) -> None:
@@ -139,14 +140,19 @@ class Cluster:
 
     def cpu_seconds(self, pids: list[int] | None = None) -> float:
         """User and system CPU time the running nodes (or `pids`) have used so far."""
-        total = 0.0
+        return sum(self.cpu_by_node(pids).values())
+
+    def cpu_by_node(self, pids: list[int] | None = None) -> dict[str, float]:
+        """Node name -> user and system CPU seconds it has used so far."""
+        used: dict[str, float] = {}
         for pid in self.pids() if pids is None else pids:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+            ticks = int(fields[11]) + int(fields[12])
+            used[self.names.get(pid, str(pid))] = ticks / os.sysconf("SC_CLK_TCK")
+        return used
 
     def shard_cpu_seconds(self) -> float:
         return self.cpu_seconds([p.pid for p in self.shard_procs.procs if p.poll() is None])
@@ -190,9 +196,9 @@ class MemorySampler:
             for pid in self.cluster.pids():
                 name = self.cluster.names.get(pid, str(pid))
                 fields = memory_fields(pid)
-                for store, field in ((self.rss, "VmRSS"), (self.rss_anon, "RssAnon")):
-                    if field in fields:
-                        store[name] = max(store.get(name, 0.0), fields[field])
+                for store, key in ((self.rss, "VmRSS"), (self.rss_anon, "RssAnon")):
+                    if key in fields:
+                        store[name] = max(store.get(name, 0.0), fields[key])
 
 
 def memory_fields(pid: int) -> dict[str, float]:
@@ -281,7 +287,7 @@ async def run(cluster: Cluster, args: argparse.Namespace) -> Report:
 
         say("joining group 2")
         started = time.monotonic()
-        cpu_before = cluster.cpu_seconds()
+        cpu_before = cluster.cpu_by_node()
         num = await kv.config_client.join({2: cluster.shard_addresses[2]})
         config = await kv.config_client.query(num)
         gained = owned(config, 2)
@@ -294,7 +300,9 @@ async def run(cluster: Cluster, args: argparse.Namespace) -> Report:
 
         await wait_until(settled, args.timeout, "group 2 serving its buckets, group 1 rid of them")
         migration_s = time.monotonic() - started
-        migration_cpu_s = cluster.cpu_seconds() - cpu_before
+        cpu_after = cluster.cpu_by_node()
+        node_cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+        migration_cpu_s = sum(node_cpu.values())
         moved = [key for key in keys if bucket_of(key) in gained]
         await check_values(kv, moved[:: max(1, len(moved) // 100)], args.value_size)
 
@@ -313,6 +321,7 @@ async def run(cluster: Cluster, args: argparse.Namespace) -> Report:
         round(mib, 1), len(moved), round(migration_s, 2), round(mib / migration_s, 1),
         round(restart_s, 2), round(load_s, 1), {}, {},
         round(migration_cpu_s / mib, 4), round(restart_cpu_s, 2),
+        {name: round(seconds, 2) for name, seconds in sorted(node_cpu.items())},
     )  # fmt: skip
 
 
