@@ -36,6 +36,10 @@ async def wait_for_handoffs(
     before = await client.config_client.query(num - 1) if num > 0 else None
     after = await client.config_client.query(num)
     moved = moved_buckets(before, after)
+    # A group that left must be seen done, not just absent from what the probe found.
+    leavers = frozenset(int(g) for g in (before or {}).get("groups") or {}) - frozenset(
+        int(g) for g in after.get("groups") or {}
+    )
     started = trio.current_time()
     reported = started - REPORT_SECONDS
     baseline: int | None = None
@@ -45,7 +49,7 @@ async def wait_for_handoffs(
         async with open_probe(servers, security=security) as probe:
             while True:
                 snapshot = summarize(await probe.gather())
-                summary = handoffs(snapshot, target=num)
+                summary = handoffs(snapshot, target=num, leavers=leavers)
                 installed = bytes_installed(snapshot)
                 baseline = installed if baseline is None else min(baseline, installed)
                 line = _progress_line(snapshot, summary, moved, num, installed - baseline)

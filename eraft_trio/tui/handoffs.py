@@ -16,12 +16,17 @@ from typing import Any
 SERVING = "serving"
 
 
-def handoffs(snapshot: dict[str, Any], target: int | None = None) -> dict[str, Any]:
+def handoffs(
+    snapshot: dict[str, Any], target: int | None = None, leavers: frozenset[int] = frozenset()
+) -> dict[str, Any]:
     """{"latest", "target", "groups": [{"gid", "num", "behind"}], "leaving": [{"gid",
     "left_at", "num", "holds", "may_stop"}], "settled"} of a `summarize`d snapshot.
 
     `target` (default: the latest config) is the config every group must have reached;
-    "num" is None for a group none of whose nodes answered.
+    "num" is None for a group none of whose nodes answered. `leavers` are groups the
+    caller knows left on the way to `target`: settled needs each listed and free to stop.
+    A snapshot without a config (no config node answered) never counts as settled: it
+    lists no group at all, so every other condition would hold by default.
     """
     config = snapshot.get("config") or {}
     latest = int(config.get("num", 0))
@@ -60,8 +65,12 @@ def handoffs(snapshot: dict[str, Any], target: int | None = None) -> dict[str, A
         for item in (g.get("shard") or {}).get("buckets") or []
         if item.get("state") != SERVING
     ]
+    may_stop = {item["gid"] for item in leaving if item["may_stop"]}
     settled = (
-        all(g["num"] is not None and g["num"] >= target for g in groups)
+        bool(config)
+        and latest >= target
+        and leavers <= may_stop
+        and all(g["num"] is not None and g["num"] >= target for g in groups)
         and not unfinished
         and gcs_pending == 0
         and all(item["may_stop"] for item in leaving)

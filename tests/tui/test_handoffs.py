@@ -106,3 +106,28 @@ def test_a_leaving_group_already_down_may_stop_only_without_pending_drops() -> N
 def test_moved_buckets_compares_owners() -> None:
     assert moved_buckets(None, {"buckets": [1, 1]}) == [0, 1]
     assert moved_buckets({"buckets": [1, 2, 2]}, {"buckets": [1, 1, 2]}) == [1]
+
+
+def test_no_answer_from_the_config_group_is_never_settled() -> None:
+    """Regression (review): with no config node answering, the probe lists no group, and
+    every condition held by default: `ctl leave --wait` said "settled" at once."""
+    snap = summarize(
+        {"time": "2026-01-01T00:00:00+00:00", "config_servers": [], "config": None, "groups": []}
+    )
+    assert handoffs(snap, target=7)["settled"] is False
+
+
+def test_a_config_older_than_the_target_is_not_settled() -> None:
+    snap = snapshot({2: node(3, [(0, "serving"), (1, "serving")])}, 3, [2, 2])
+    assert handoffs(snap, target=4)["settled"] is False
+
+
+def test_a_leaver_the_probe_did_not_find_is_not_settled() -> None:
+    """The group that left must be seen free to stop, not merely missing from the view."""
+    snap = snapshot({2: node(4, [(0, "serving"), (1, "serving")])}, 4, [2, 2])
+    assert handoffs(snap, target=4)["settled"] is True
+    assert handoffs(snap, target=4, leavers=frozenset({1}))["settled"] is False
+    found = snapshot(
+        {2: node(4, [(0, "serving"), (1, "serving")]), 1: node(4, [])}, 4, [2, 2], left={1: 4}
+    )
+    assert handoffs(found, target=4, leavers=frozenset({1}))["settled"] is True
