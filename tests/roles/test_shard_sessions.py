@@ -204,7 +204,10 @@ def test_sessions_move_with_their_bucket_and_keep_their_age() -> None:
     assert g2.propose(Put(1, 2, key, b"dup", T0 + TTL + 3000, False))["err"] == "session_expired"
 
 
-def test_a_session_from_an_owner_without_ages_starts_its_life_at_install() -> None:
+def test_a_session_from_an_owner_without_ages_keeps_none_and_is_not_expired() -> None:
+    """Regression (review): such a session was stamped with the new owner's clock, 0 in a
+    group that has had no write, so the next expiry deleted it and a retry of its last
+    write was applied a second time."""
     group = serving_group(replicas=1)
     view = MemoryView()
     group.propose(Put(1, 1, b"k", b"v", T0, True))
@@ -228,7 +231,13 @@ def test_a_session_from_an_owner_without_ages_starts_its_life_at_install() -> No
         True,
     )
     assert machine.apply(view, 4, encode_command(install))["applied"] is True
-    assert tables.load_session(view, bucket, 1) == tables.Session(1, {"ok": True}, T0 // 1000 + 30)
+    assert tables.load_session(view, bucket, 1) == tables.Session(1, {"ok": True}, None)
+    machine.apply(view, 5, encode_command(ExpireSessions(T0 + 10 * TTL, TTL)))
+    assert tables.load_session(view, bucket, 1) == tables.Session(1, {"ok": True}, None)
+    # The retry is recognised as the write already applied, not applied again.
+    retry = machine.apply(view, 6, encode_command(Put(1, 1, b"k", b"again", T0 + 10 * TTL, None)))
+    assert retry == {"ok": True}
+    assert tables.get_value(view, bucket, b"k") == b"v"
 
 
 @pytest.mark.parametrize("stamp", [None, T0])

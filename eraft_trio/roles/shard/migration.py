@@ -15,7 +15,6 @@ from eraft_trio.roles.shard import replies, tables, transfer
 from eraft_trio.roles.shard.buckets import SERVING_EMPTY, BucketState, Phase
 from eraft_trio.roles.shard.commands import DropBucket, GcDone, InstallChunk, NewConfig
 from eraft_trio.roles.shard.placement import NO_GROUP, Placement
-from eraft_trio.roles.shard.sessions import second_of
 from eraft_trio.storage.view import TableView
 
 
@@ -81,11 +80,12 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
     keys = state.keys
     for key, value in command.rows:
         keys += tables.put_value(view, command.bucket, key, value)
-    # Sessions keep their last use from the old owner; one from an owner that predates
-    # expiry starts its lifetime here.
-    now_s = second_of(tables.group_now_ms(view))
+    # Sessions keep their last use from the old owner. One from an owner that predates
+    # expiry has none and stays out of the age index, as it was there: this group's clock
+    # may be 0 or stale, and an age taken from it would expire the session at once, so
+    # that a retry of its last write would be applied twice.
     for client_id, seq, reply, used_s in command.sessions:
-        session = tables.Session(seq, reply, now_s if used_s is None else used_s)
+        session = tables.Session(seq, reply, used_s)
         previous = tables.load_session(view, command.bucket, client_id)
         tables.store_session(view, command.bucket, client_id, session, previous)
     if not command.done:
