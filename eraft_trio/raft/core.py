@@ -211,6 +211,12 @@ class RaftCore:
             raise MembershipError(
                 f"the membership change at index {self._conf.last_index} is not committed yet"
             )
+        if self.log.term(self.log.commit) != self.term:
+            # A new leader may not know yet that a change of an earlier leader is pending:
+            # until an entry of its own term commits, its change could commit under a
+            # membership that a rival with that other change elects a leader under too
+            # (Ongaro, raft-dev 2015; etcd waits for its first entry the same way).
+            raise MembershipError("no entry of this term is committed yet; try again shortly")
         return self._append_membership(change_membership(self.membership, changes, joint=joint))
 
     @property
@@ -467,10 +473,11 @@ class RaftCore:
     def _tick_election(self) -> None:
         self._election_elapsed += 1
         if self._election_elapsed >= self._randomized_timeout:
-            if not self.drained and not self._may_campaign():
-                # A learner (or a removed node) keeps counting: its leader lease must
-                # run out, or it would refuse forever the votes of a voter that needs it
-                # (found by the simulator, seed 1832 of --membership).
+            if self.drained or not self._may_campaign():
+                # A learner, a removed or a drained node keeps counting: its leader lease
+                # must run out, or it would refuse forever the votes of a voter that
+                # needs it (found by the simulator, seed 1832 of --membership; for a
+                # drained node by review).
                 return
             self._election_elapsed = 0
             if self._may_campaign():
@@ -515,11 +522,12 @@ class RaftCore:
         from electing anyone. Stop leading and ask the most up-to-date follower to
         campaign now. Safe like any step-down: a leader may always stop leading."""
         target = self._most_up_to_date_follower()
+        if target is None:
+            return  # nobody could lead instead: stepping down would only add elections
         self.elections["slow-disk"] += 1
         self._become_follower(self.term, None)
         self._outstanding_ticks = 0
-        if target is not None:
-            self._send(TimeoutNow(self.term, self.id, target))
+        self._send(TimeoutNow(self.term, self.id, target))
 
     def _most_up_to_date_follower(self) -> int | None:
         """The voter with the highest match index, among those heard from lately if any

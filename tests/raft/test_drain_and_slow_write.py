@@ -213,3 +213,41 @@ def test_the_step_down_can_be_switched_off() -> None:
     group.run(3 * 60)
     assert group.leader() == leader
     assert group.cores[leader].elections["slow-disk"] == 0
+
+
+def test_a_drained_follower_lets_its_leader_lease_run_out_and_votes() -> None:
+    """Regression (review): a drained node reset its election clock at every timeout, so
+    it stayed "in lease" and ignored the votes the remaining voter needed; with a timeout
+    of exactly election_ticks_min nobody was ever elected after the leader died."""
+    for seed in range(4):
+        cfg = LabCluster(3, seed=200 + seed)
+        sim = cfg.sim
+        leader = cfg.check_one_leader()
+        cfg.one(1, cfg.n)
+        drained, other = [n for n in range(cfg.n) if n != leader]
+        drain(cfg, drained)
+        core = core_of(cfg, drained)
+        core._randomized_timeout = core.config.election_ticks_min
+        cfg.crash(leader)
+        elected = sim.run_until(lambda s=sim, o=other: s.leader() == o, 20 * cfg.election_ticks)
+        assert elected, seed
+
+
+def test_a_sole_voter_with_a_slow_disk_keeps_leading() -> None:
+    """Regression (review): with nobody to hand off to, stepping down for a slow write only
+    started elections (one per election timeout) that the same node won again."""
+    core = RaftCore(
+        RaftConfig(id=0, peers=(0,), election_ticks_min=30, election_ticks_max=60),
+        random.Random(1),
+    )
+    core.campaign()
+    while core.has_ready():
+        core.advance(core.ready())
+    assert core.role is Role.LEADER
+    core.propose([b"x"])
+    held = core.ready()  # the write that does not end
+    for _ in range(3 * 60):
+        core.tick()
+    assert core.role is Role.LEADER
+    assert core.elections["slow-disk"] == 0
+    core.advance(held)

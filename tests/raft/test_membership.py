@@ -324,3 +324,33 @@ def test_a_learner_lets_its_leader_lease_run_out() -> None:
     rd = learner.ready()
     granted = [m for m in rd.messages + rd.persisted_messages if isinstance(m, VoteResponse)]
     assert granted and granted[0].granted
+
+
+def test_a_new_leader_changes_membership_only_after_an_entry_of_its_term_commits() -> None:
+    """Regression (review; Ongaro, raft-dev 2015): a leader that has not committed an entry
+    of its own term may not know of a change an earlier leader appended; proposing its own
+    could let two leaders commit different entries at one index."""
+    net = Net(3, check_quorum=False)  # no leader lease: node 2 may take over at once
+    net.elect(1)
+    core = net.cores[2]
+    core.campaign()
+    # Deliver one round at a time, and stop as soon as node 2 leads: its no-op is
+    # appended but not yet committed.
+    for _ in range(10):
+        if core.role is Role.LEADER:
+            break
+        for each in net.cores.values():
+            if each.has_ready():
+                rd = each.ready()
+                net.inbox += rd.messages + rd.persisted_messages
+                each.advance(rd)
+        msgs, net.inbox = net.inbox, []
+        for m in msgs:
+            net.cores[m.dst].step(m)
+    assert core.role is Role.LEADER
+    assert core.log.term(core.log.commit) != core.term
+    with pytest.raises(MembershipError, match="no entry of this term"):
+        core.propose_conf_change([ConfChange.parse("r3")])
+    net.stabilize()  # the no-op commits: now it may
+    net.change(2, "r3")
+    assert 3 not in net.cores[2].membership.voters
