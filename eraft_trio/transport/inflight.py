@@ -34,8 +34,11 @@ class InflightBudget:
 
     async def take(self, n: int) -> None:
         """Wait until `n` bytes fit (a take larger than the whole budget waits for all of it)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self.try_take(n):
-            await trio.lowlevel.checkpoint()
+            # Bytes taken must reach the caller: a cancellation here would lose them from
+            # the budget for good (review finding), so this checkpoint only yields.
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return
         self.waits += 1
         entry = (self._clamp(n), trio.Event())

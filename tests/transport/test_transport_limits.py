@@ -19,7 +19,7 @@ from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.framing import encode_frame
 from eraft_trio.transport.handshake import client_handshake
-from eraft_trio.transport.inflight import InflightBudget
+from eraft_trio.transport.inflight import ConnectionShare, InflightBudget
 from eraft_trio.transport.limits import ConnectionLimits
 from eraft_trio.transport.messages import ErrorFrame, Request, Response
 
@@ -133,3 +133,16 @@ async def test_the_budget_serves_waiters_in_order_and_survives_cancellation() ->
         await trio.testing.wait_all_tasks_blocked()
         assert sorted(order) == ["big", "small"]
     assert budget.used == 10
+
+
+async def test_a_take_cancelled_as_it_starts_keeps_nothing_from_the_budget() -> None:
+    """Regression (review): the bytes were taken, then the checkpoint after it raised
+    Cancelled, so the share never recorded them and give_back_all could not return them:
+    each such race lost up to a frame from the node's budget until restart."""
+    budget = InflightBudget(10 << 20)
+    share = ConnectionShare(budget, 4 << 20)
+    with trio.CancelScope() as scope:
+        scope.cancel()  # the connection's writer failed and cancelled its tasks
+        await share.take(2 << 20)  # the reader reserving a large frame's bytes
+    share.give_back_all()  # what the server does once the connection is gone
+    assert budget.used == 0
