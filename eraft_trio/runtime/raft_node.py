@@ -42,6 +42,7 @@ from eraft_trio.runtime.snapshot_receiver import OK, STALE, SnapshotReceiver
 from eraft_trio.runtime.state_machine import StateMachine
 from eraft_trio.runtime.store_thread import StoreThread
 from eraft_trio.runtime.waiter import Waiter
+from eraft_trio.storage.buffered_view import BufferedView
 from eraft_trio.storage.errors import StorageFullError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
@@ -286,12 +287,15 @@ class RaftNode:
         token = self._trio_token
 
         def apply(view: TableView) -> list[Any]:
+            # Each row read once per batch, the rows written together at the end.
+            batch = BufferedView(view)
             replies = [
-                machine.apply(view, e.index, e.data)
+                machine.apply(batch, e.index, e.data)
                 if e.kind == EntryKind.NORMAL and e.data
                 else None
                 for e in committed
             ]
+            batch.write_back()
             # These entries are already durable on a majority, so their outcome is
             # decided and the replies are deterministic: answer proposers now, while
             # this transaction's own commit runs (it only records state that replay
