@@ -351,13 +351,17 @@ class RaftNode:
 
     async def read(self, query: Any) -> Any:
         """A linearizable read: confirm leadership (ReadIndex), wait for apply, then read."""
+        return await self.start_read(query).wait()
+
+    def start_read(self, query: Any) -> Waiter:
+        """Queue a linearizable read now; its Waiter gives the answer."""
         if self.core.role is not Role.LEADER:
             raise NotLeaderError(self.leader_address)
         waiter = Waiter()
         self._pending_reads.append((query, waiter))
         self._stats["reads"] += 1
         self._kick()
-        return await waiter.wait()
+        return waiter
 
     def read_local(self, query: Any) -> Any:
         """Read this node's applied state without confirming anything (not linearizable)."""

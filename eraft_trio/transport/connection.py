@@ -93,6 +93,12 @@ class FramedConnection:
         elif not self._writing:
             await self._write_queued()
 
+    def push_nowait(self) -> None:
+        """As push() on a connection with a writer task, from code that cannot await: wake
+        the writer. Without one (the connection is closing) the frames stay unsent."""
+        if self._has_writer_task:
+            self._wakeup.set()
+
     async def run_writer(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Write whatever `push()` announces until the connection closes or is cancelled.
 
