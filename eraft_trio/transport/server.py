@@ -35,7 +35,7 @@ from eraft_trio.transport.messages import (
     ErrorFrame,
     Push,
     Request,
-    Response,
+    RequestBatch,
 )
 from eraft_trio.transport.security import NO_SECURITY, Security
 from eraft_trio.transport.tls import accept_tls
@@ -185,6 +185,7 @@ class TransportServer:
             "pushes": 0,
             "requests": 0,
             "requests_fast": 0,
+            "request_batches": 0,
             "requests_in_flight": 0,
             "handler_errors": 0,
             "responses_written": 0,
@@ -278,6 +279,7 @@ class TransportServer:
                     receive_limit=self.limits.handshake_frame_bytes,
                     reserve=share.take,
                 )
+                conn.answers = True
                 self._connections.add(conn)
                 peer = await server_handshake(
                     conn,
@@ -409,20 +411,54 @@ class TransportServer:
                     if reserved:
                         share.give_back(size)
                 elif kind is Request:
-                    try:
-                        slots.acquire_nowait()  # no scheduler round trip per request
-                    except trio.WouldBlock:
-                        await slots.acquire()
-                    # Its bytes stay counted until it is answered; a connection (or a
-                    # node) over its budget stops reading here, and TCP slows the sender.
-                    if not (reserved or share.try_take(size)):
-                        await share.take(size)
-                    if not self._start_fast(conn, peer, message, size, slots, share, fast):
-                        nursery.start_soon(
-                            self._run_request, conn, peer, message, size, slots, share, nursery
+                    await self._take_request(
+                        conn, peer, message, size, reserved, slots, share, nursery, fast
+                    )
+                elif kind is RequestBatch:
+                    ids, bodies = message.ids, message.bodies
+                    if not ids or len(ids) != len(bodies):
+                        raise ProtocolError("a RequestBatch needs as many ids as bodies")
+                    self._stats["request_batches"] += 1
+                    conn.batch_calls = True  # it speaks batches: answer in batches too
+                    # Each request holds its part of the frame's bytes until answered.
+                    part, extra = divmod(size, len(ids))
+                    for n, (call_id, body) in enumerate(zip(ids, bodies, strict=True)):
+                        await self._take_request(
+                            conn,
+                            peer,
+                            Request(id=call_id, body=body),
+                            part + (extra if n == 0 else 0),
+                            reserved,
+                            slots,
+                            share,
+                            nursery,
+                            fast,
                         )
                 else:
                     raise UnexpectedMessage(f"unexpected {kind.__name__} after the handshake")
+
+    async def _take_request(
+        self,
+        conn: FramedConnection,
+        peer: PeerInfo,
+        request: Request,
+        size: int,
+        reserved: bool,
+        slots: trio.Semaphore,
+        share: ConnectionShare,
+        nursery: trio.Nursery,
+        fast: _FastRequests,
+    ) -> None:
+        try:
+            slots.acquire_nowait()  # no scheduler round trip per request
+        except trio.WouldBlock:
+            await slots.acquire()
+        # Its bytes stay counted until it is answered; a connection (or a
+        # node) over its budget stops reading here, and TCP slows the sender.
+        if not (reserved or share.try_take(size)):
+            await share.take(size)
+        if not self._start_fast(conn, peer, request, size, slots, share, fast):
+            nursery.start_soon(self._run_request, conn, peer, request, size, slots, share, nursery)
 
     def _start_fast(
         self,
@@ -486,11 +522,11 @@ class TransportServer:
         self, conn: FramedConnection, peer: PeerInfo, request_id: int, body: Any
     ) -> None:
         try:
-            conn.queue(Response(id=request_id, body=body))
+            conn.queue_call(request_id, body)
         except (EncodeError, FrameTooLarge) as exc:
             self._stats["handler_errors"] += 1
             log.error("reply to %s from %s not sent: %s", _describe(peer), conn.remote, exc)
-            conn.queue(Response(id=request_id, body=ErrorFrame(INTERNAL, str(exc))))
+            conn.queue_call(request_id, ErrorFrame(INTERNAL, str(exc)))
 
     def _deliver_push(self, peer: PeerInfo, body: Any) -> None:
         try:

@@ -10,43 +10,12 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from transport_helpers import CLUSTER, HOST, RecordingHandler, raw_connection, start_server
+from transport_helpers import CLUSTER, HOST, FastHandler, raw_connection, start_server
 
 from eraft_trio.transport import messages
 from eraft_trio.transport.errors import RemoteError
-from eraft_trio.transport.handshake import PeerInfo
 from eraft_trio.transport.messages import Request, Response
 from eraft_trio.transport.rpc import RpcClient
-from eraft_trio.transport.server import Answer
-
-
-class FastHandler(RecordingHandler):
-    """Starts ("fast", x) requests itself and keeps their answers until `answer_all`;
-    ("now", x) it answers at once; anything else goes to on_request (a task)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started: list[Any] = []
-        self.pending: list[tuple[Any, Answer]] = []
-
-    def start_request(self, peer: PeerInfo, body: Any, answer: Answer) -> bool:
-        if not (isinstance(body, list | tuple) and body and body[0] in ("fast", "now", "raise")):
-            return False
-        self.started.append(body)
-        self._changed.set()
-        kind, value = body
-        if kind == "raise":
-            raise RuntimeError("start failed on purpose")
-        if kind == "now":
-            answer(object() if value == "unencodable" else ("now", value), None)
-        else:
-            self.pending.append((value, answer))
-        return True
-
-    def answer_all(self, error: BaseException | None = None) -> None:
-        pending, self.pending = self.pending, []
-        for value, answer in pending:
-            answer(("fast", value), error)
 
 
 async def test_started_requests_get_their_own_answers_next_to_task_ones(
