@@ -19,9 +19,9 @@ from eraft_trio.transport.framing import (
 from eraft_trio.transport.messages import Request, RequestBatch, Response, ResponseBatch
 
 DEFAULT_WRITE_TIMEOUT = 10.0
-# The most call bytes one batch frame carries: well under the smallest frame a node
-# accepts from a client (its value limit plus 64 KiB), so a batch is never refused for
-# its size; a call larger than this goes alone.
+# The most bytes of calls (bodies and ids) one batch frame carries: under the smallest
+# frame a node accepts from a client (its value limit plus 64 KiB) and under the size a
+# node reads without reserving budget first; a call larger than this goes alone.
 BATCH_BYTES = 60 << 10
 
 
@@ -176,11 +176,12 @@ class FramedConnection:
         run: list[tuple[int, bytes]] = []
         size = 0
         for call in calls:
-            if run and (not self.batch_calls or size + len(call[1]) > BATCH_BYTES):
+            cost = len(call[1]) + 9  # the body, and its id (a msgpack int is at most 9 bytes)
+            if run and (not self.batch_calls or size + cost > BATCH_BYTES):
                 frames.append(self._call_frame(run, single, batch))
                 run, size = [], 0
             run.append(call)
-            size += len(call[1])
+            size += cost
         frames.append(self._call_frame(run, single, batch))
         return frames
 

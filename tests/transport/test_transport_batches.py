@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from transport_helpers import (
     CLUSTER,
     HOST,
@@ -21,8 +22,11 @@ from transport_helpers import (
 
 from eraft_trio.transport import messages
 from eraft_trio.transport import server as server_module
+from eraft_trio.transport.codec import decode
+from eraft_trio.transport.connection import BATCH_BYTES, FramedConnection
 from eraft_trio.transport.errors import ConnectionLost, RemoteError
-from eraft_trio.transport.messages import ErrorFrame, RequestBatch, ResponseBatch
+from eraft_trio.transport.framing import FREE_FRAME_BYTES, HEADER_SIZE
+from eraft_trio.transport.messages import ErrorFrame, Request, RequestBatch, ResponseBatch
 from eraft_trio.transport.rpc import RpcClient
 
 
@@ -134,3 +138,26 @@ async def test_after_an_older_server_refuses_a_batch_calls_go_one_frame_each(
         assert client.statistics()["connects"] == 2
         session = client._session
         assert session is not None and session.conn.batch_frames == 0
+
+
+def test_batches_stay_under_the_batch_size_and_large_calls_go_alone() -> None:
+    left, _ = trio.testing.memory_stream_pair()
+    conn = FramedConnection(left)
+    conn.batch_calls = True
+    # Many tiny calls (their ids weigh as much as their bodies), a large one among them.
+    bodies: list[Any] = [b"x"] * 6000 + [b"y" * BATCH_BYTES] + [b"z"] * 6000
+    for call_id, body in enumerate(bodies):
+        conn.queue_call(call_id, body)
+    frames = conn._call_frames()
+    sent: list[tuple[int, Any]] = []
+    for frame in frames:
+        message = decode(frame[HEADER_SIZE:])
+        if isinstance(message, RequestBatch):
+            assert len(frame) <= FREE_FRAME_BYTES  # read without reserving node budget
+            sent += list(zip(message.ids, message.bodies, strict=True))
+        else:
+            assert isinstance(message, Request)
+            sent.append((message.id, message.body))
+    assert sent == list(enumerate(bodies))  # every call once, in order
+    assert len(frames) >= 4  # the tiny ones needed more than one batch each side
+    assert [type(decode(f[HEADER_SIZE:])) for f in frames].count(Request) == 1
