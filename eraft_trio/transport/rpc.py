@@ -32,6 +32,7 @@ from eraft_trio.transport.messages import (
     ResponseBatch,
 )
 from eraft_trio.transport.security import NO_SECURITY, Security
+from eraft_trio.transport.stage_trace import stage
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ class RpcClient:
                 if delay > 0.0 and self._nursery is not None:
                     self._nursery.start_soon(self._send_later, session, request, delay)
                 else:
+                    stage("client_send", call_id)
                     await self._send(session, request)
             await pending.done.wait()
         finally:
@@ -270,6 +272,7 @@ class RpcClient:
                 messages = await session.conn.receive_batch()
                 if not messages:
                     break
+                stage("client_receive", len(messages))
                 for message in messages:
                     if type(message) is Response:
                         self._answer(session, message.id, message.body)

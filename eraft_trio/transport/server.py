@@ -38,6 +38,7 @@ from eraft_trio.transport.messages import (
     RequestBatch,
 )
 from eraft_trio.transport.security import NO_SECURITY, Security
+from eraft_trio.transport.stage_trace import stage
 from eraft_trio.transport.tls import accept_tls
 
 log = logging.getLogger(__name__)
@@ -411,6 +412,7 @@ class TransportServer:
                     if reserved:
                         share.give_back(size)
                 elif kind is Request:
+                    stage("server_receive", 1)
                     await self._take_request(
                         conn, peer, message, size, reserved, slots, share, nursery, fast
                     )
@@ -419,6 +421,7 @@ class TransportServer:
                     if not ids or len(ids) != len(bodies):
                         raise ProtocolError("a RequestBatch needs as many ids as bodies")
                     self._stats["request_batches"] += 1
+                    stage("server_receive", len(ids))
                     conn.batch_calls = True  # it speaks batches: answer in batches too
                     # Each request holds its part of the frame's bytes until answered.
                     part, extra = divmod(size, len(ids))
@@ -500,6 +503,7 @@ class TransportServer:
                 )
                 value = ErrorFrame(INTERNAL, f"{type(error).__name__}: {error}")
             self._queue_response(conn, peer, request.id, value)
+            stage("reply_queued", request.id)
             conn.push_nowait()
             stats["responses_written"] += 1
 
