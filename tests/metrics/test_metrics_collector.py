@@ -123,3 +123,11 @@ def test_every_scrape_reads_the_statistics_afresh() -> None:
     assert b'eraft_raft_term{group="1",node="0"} 3.0' in generate_latest(registry)
     node.stats["raft"]["term"] = 4
     assert b'eraft_raft_term{group="1",node="0"} 4.0' in generate_latest(registry)
+
+
+def test_the_fast_path_and_batches_are_counted() -> None:
+    stats = recorded()
+    stats["transport"] = {"requests_fast": 40, "request_batches": 3}
+    lines = scrape(stats)
+    assert 'eraft_transport_requests_fast_total{group="1",node="0"} 40.0' in lines
+    assert 'eraft_transport_request_batches_total{group="1",node="0"} 3.0' in lines
