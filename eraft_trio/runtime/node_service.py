@@ -12,6 +12,7 @@ from eraft_trio.raft.types import MESSAGE_TYPES
 from eraft_trio.runtime.messages import SnapshotChunk, StatusRequest, TransferLeadership
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
+from eraft_trio.transport.server import Answer
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,6 @@ class RoleHandler(Protocol):
         ...
 
     def statistics(self) -> dict[str, Any]: ...
-
-
-# A reply, or the exception that stopped the request (see transport FastRequestHandler).
-Answer = Callable[[Any, BaseException | None], None]
 
 
 class NodeService:
