@@ -6,7 +6,10 @@ etcd cluster on loopback (etcd's defaults, so fsync on), measures each point wit
 against the leader's JSON gateway, stops it; then starts an eraft cluster (config group
 of 3, shard group 1 of 3 holding every bucket), measures the same points with
 `eraft bench --json`, stops it; then prints both side by side with the ratio eraft/etcd
-and whether each of issue 8's targets is met. Everything it started is stopped and its
+and whether each of issue 15's targets is met. For each point and system it also reports
+CPU microseconds per operation: every process of the cluster and the load client, read
+from /proc over the client's measured window (tools/bench_cpu.py), since per-operation
+CPU is what a 2-core machine rewards. Everything it started is stopped and its
 temporary folder removed, also on failure or Ctrl-C.
 
 Exit status: 0 measured (whether or not the targets are met), 2 usage, 3 a cluster or a
@@ -152,11 +155,12 @@ def run_etcd(
                 url = cluster.leader_url()
             load = load_1m()
             say(f"etcd {point.label}, {duration} s (load {load})")
-            figures = measure_etcd(url, point, duration, value, keys, folder)
+            figures = measure_etcd(url, point, duration, value, keys, folder, cluster.procs.pids)
             results[point].etcd = figures
             results[point].load_1m = {**(results[point].load_1m or {}), "etcd": load}
             say(
-                f"  {figures.ops_per_s:,.1f} ops/s, p50 {figures.p50_ms} ms, p99 {figures.p99_ms} ms"
+                f"  {figures.ops_per_s:,.1f} ops/s, p50 {figures.p50_ms} ms, "
+                f"p99 {figures.p99_ms} ms, CPU {figures.cpu_us_per_op} us/op"
             )
     finally:
         say("stopping etcd")
@@ -178,12 +182,18 @@ def run_eraft(
             load = load_1m()
             say(f"eraft {point.label}, {duration} s (load {load})")
             figures = measure_eraft(
-                cluster.servers_arg, point, duration, value_size, key_count(value_size)
+                cluster.servers_arg,
+                point,
+                duration,
+                value_size,
+                key_count(value_size),
+                cluster.procs.pids,
             )
             results[point].eraft = figures
             results[point].load_1m = {**(results[point].load_1m or {}), "eraft": load}
             say(
-                f"  {figures.ops_per_s:,.1f} ops/s, p50 {figures.p50_ms} ms, p99 {figures.p99_ms} ms"
+                f"  {figures.ops_per_s:,.1f} ops/s, p50 {figures.p50_ms} ms, "
+                f"p99 {figures.p99_ms} ms, CPU {figures.cpu_us_per_op} us/op"
             )
     finally:
         say("stopping eraft")

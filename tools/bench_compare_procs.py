@@ -17,7 +17,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from bench_compare_core import (
     txn_puts,
     wrk_script,
 )
+from bench_cpu import CpuSampler
 
 HOST = "127.0.0.1"
 # Ports that the fixed local clusters of this project use: never handed out here.
@@ -143,6 +145,10 @@ class Processes:
         self.procs.append(proc)
         return proc
 
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
     def died(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.procs if p.poll() is not None]
 
@@ -167,9 +173,11 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(proc.pid, sig)
 
 
-def run_captured(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def run_captured(
+    argv: list[str], timeout: float, on_start: Callable[[int], None] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a client (wrk, eraft bench, eraft ctl) in its own session; on timeout or Ctrl-C
-    its whole group is killed before the exception goes on."""
+    its whole group is killed before the exception goes on. `on_start` gets its PID."""
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -179,6 +187,8 @@ def run_captured(argv: list[str], timeout: float) -> subprocess.CompletedProcess
         start_new_session=True,
         env={**os.environ, "COLUMNS": "120"},
     )
+    if on_start is not None:
+        on_start(proc.pid)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except BaseException:
@@ -297,10 +307,25 @@ class EtcdCluster:
         self.procs.stop()
 
 
+def with_cpu(figures: Figures, sampler: CpuSampler, duration: int) -> Figures:
+    """The figures with the CPU per operation the sampler saw over the measured window."""
+    cpu = sampler.per_op(duration, figures.count)
+    if cpu is None:
+        return figures
+    return replace(figures, cluster_cpu_us=cpu.cluster_us, client_cpu_us=cpu.client_us)
+
+
 def measure_etcd(
-    url: str, point: Point, duration: int, value: bytes, keys: int, folder: Path
+    url: str,
+    point: Point,
+    duration: int,
+    value: bytes,
+    keys: int,
+    folder: Path,
+    cluster_pids: Sequence[int] = (),
 ) -> Figures:
-    """One point with wrk: one thread, `clients` keep-alive connections, each closed-loop."""
+    """One point with wrk: one thread, `clients` keep-alive connections, each closed-loop;
+    with `cluster_pids`, also the CPU per operation of those processes and of wrk."""
     script = folder / f"wrk-{point.kind}.lua"
     script.write_text(wrk_script(point.kind, value, keys))
     argv = [
@@ -312,10 +337,11 @@ def measure_etcd(
         "-s", str(script),
         url,
     ]  # fmt: skip
-    done = run_captured(argv, timeout=duration + 60)
+    with CpuSampler(cluster_pids) as sampler:
+        done = run_captured(argv, timeout=duration + 60, on_start=sampler.client_started)
     if done.returncode != 0:
         raise SetupError(f"wrk exited {done.returncode}: {done.stderr.strip()[-300:]}")
-    return figures_from_wrk(done.stdout)
+    return with_cpu(figures_from_wrk(done.stdout), sampler, duration)
 
 
 # --- eraft ---
@@ -379,14 +405,24 @@ class EraftCluster:
         self.procs.stop()
 
 
-def measure_eraft(servers: str, point: Point, duration: int, value_size: int, keys: int) -> Figures:
+def measure_eraft(
+    servers: str,
+    point: Point,
+    duration: int,
+    value_size: int,
+    keys: int,
+    cluster_pids: Sequence[int] = (),
+) -> Figures:
+    """One point with `eraft bench`; with `cluster_pids`, also the CPU per operation of
+    those processes and of the bench over its measured window (not its preload)."""
     mix = "1:0" if point.kind == "put" else "0:1"
     argv = [
         *ERAFT, "bench", "-s", servers, "--timeout", "30",
         "--clients", str(point.clients), "--duration", str(duration),
         "--value-size", str(value_size), "--keys", str(keys), "--mix", mix, "--json",
     ]  # fmt: skip
-    done = run_captured(argv, timeout=duration + 300)
+    with CpuSampler(cluster_pids) as sampler:
+        done = run_captured(argv, timeout=duration + 300, on_start=sampler.client_started)
     if done.returncode != 0:
         raise SetupError(f"eraft bench exited {done.returncode}: {done.stderr.strip()[-300:]}")
-    return figures_from_eraft(json.loads(done.stdout), point.kind)
+    return with_cpu(figures_from_eraft(json.loads(done.stdout), point.kind), sampler, duration)

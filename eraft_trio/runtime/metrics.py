@@ -81,6 +81,14 @@ _TRANSPORT_COUNTERS = {
         "eraft_transport_inflight_waits",
         "Reads that waited for the in-flight budget (backpressure).",
     ),
+    "requests_fast": (
+        "eraft_transport_requests_fast",
+        "Requests started by the connection's reader, without a task of their own.",
+    ),
+    "request_batches": (
+        "eraft_transport_request_batches",
+        "RequestBatch frames received (requests a client sent together).",
+    ),
 }
 # Disk health: storage stats key (a LatencyHistogram.describe()) -> (metric name, help).
 _DISK_HISTOGRAMS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import trio
@@ -11,6 +12,7 @@ from eraft_trio.raft.types import MESSAGE_TYPES
 from eraft_trio.runtime.messages import Drain, SnapshotChunk, StatusRequest, TransferLeadership
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
+from eraft_trio.transport.server import Answer
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +56,27 @@ class NodeService:
         try:
             return await self._answer(peer, body)
         finally:
-            # count and total seconds per request type: enough for a Prometheus summary
-            slot = self.latency.setdefault(type(body).__name__, [0, 0.0])
-            slot[0] += 1
-            slot[1] += trio.current_time() - started
+            self._count(body, started)
+
+    def start_request(self, peer: PeerInfo, body: Any, answer: Answer) -> bool:
+        """The transport's fast path: the role's requests that only queue work (reads and
+        writes of keys) start here, in the connection's reader, and answer when done."""
+        start: Callable[[PeerInfo, Any, Answer], bool] | None = getattr(self.role, "start", None)
+        if start is None:
+            return False
+        started = trio.current_time()
+
+        def answered(value: Any, error: BaseException | None) -> None:
+            self._count(body, started)
+            answer(value, error)
+
+        return start(peer, body, answered)
+
+    def _count(self, body: Any, started: float) -> None:
+        # count and total seconds per request type: enough for a Prometheus summary
+        slot = self.latency.setdefault(type(body).__name__, [0, 0.0])
+        slot[0] += 1
+        slot[1] += trio.current_time() - started
 
     async def _answer(self, peer: PeerInfo, body: Any) -> Any:
         if isinstance(body, SnapshotChunk):

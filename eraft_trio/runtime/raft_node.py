@@ -28,6 +28,7 @@ from eraft_trio.raft.core import RaftCore
 from eraft_trio.raft.errors import NotLeader
 from eraft_trio.raft.types import (
     AppendEntries,
+    AppendResponse,
     Entry,
     EntryKind,
     InstallSnapshot,
@@ -42,10 +43,12 @@ from eraft_trio.runtime.snapshot_receiver import OK, STALE, SnapshotReceiver
 from eraft_trio.runtime.state_machine import StateMachine
 from eraft_trio.runtime.store_thread import StoreThread
 from eraft_trio.runtime.waiter import Waiter
+from eraft_trio.storage.buffered_view import BufferedView
 from eraft_trio.storage.errors import StorageFullError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
 from eraft_trio.storage.write_batch import LogWrite
+from eraft_trio.transport.stage_trace import stage
 
 log = logging.getLogger(__name__)
 
@@ -214,19 +217,25 @@ class RaftNode:
             await self._state_jobs_in.send((rd.snapshot, installed))
             await installed.wait()
         if rd.committed:
+            stage("commit", rd.committed[-1].index)
             # Already durable here (the core hands out only stable entries), so they
             # are applied while this Ready's own write runs: a new commit index in
             # the hard state need not be on disk before its entries apply.
             await self._state_jobs_in.send(rd.committed)
         write = LogWrite(rd.snapshot, rd.entries, rd.hard_state, self._pending_compact)
         if not write.empty:
+            if rd.entries:
+                stage("append_start", rd.entries[-1].index)
             await self._durably(self._log_thread, self.store.write_log, write)
+            if rd.entries:
+                stage("append_done", rd.entries[-1].index)
             if write.compact_to is not None:
                 self._pending_compact = None
         self._send_all(rd.persisted_messages)
         for read_state in rd.read_states:
             waiting = self._reads_by_ctx.pop(read_state.ctx, None)
             if waiting:
+                stage("read_confirmed", read_state.index)
                 self._reads_by_index.append((read_state.index, waiting))
         if rd.soft_state is not None:
             self._on_soft_state_change(rd.soft_state.role)
@@ -304,12 +313,15 @@ class RaftNode:
         token = self._trio_token
 
         def apply(view: TableView) -> list[Any]:
+            # Each row read once per batch, the rows written together at the end.
+            batch = BufferedView(view)
             replies = [
-                machine.apply(view, e.index, e.data)
+                machine.apply(batch, e.index, e.data)
                 if e.kind == EntryKind.NORMAL and e.data
                 else None
                 for e in committed
             ]
+            batch.write_back()
             # These entries are already durable on a majority, so their outcome is
             # decided and the replies are deterministic: answer proposers now, while
             # this transaction's own commit runs (it only records state that replay
@@ -323,6 +335,7 @@ class RaftNode:
         return apply
 
     def _answer_proposers(self, committed: list[Entry], replies: list[Any]) -> None:
+        stage("applied", committed[-1].index)
         for entry, reply in zip(committed, replies, strict=True):
             found = self._proposals.pop(entry.index, None)
             if found is None:
@@ -339,6 +352,10 @@ class RaftNode:
                 self._start_snapshot_transfer(m)
                 continue
             self.link.send(m.dst, m)
+            if isinstance(m, AppendEntries) and m.entries:
+                stage("send_append", m.entries[-1].index)
+            elif isinstance(m, AppendResponse):
+                stage("send_ack", m.dst)
             if isinstance(m, AppendEntries) and not self.link.is_connected(m.dst):
                 # As etcd's ReportUnreachable: stop streaming entries into a queue that
                 # may never drain; probe with one at a time until the peer answers.
@@ -365,13 +382,17 @@ class RaftNode:
 
     async def read(self, query: Any) -> Any:
         """A linearizable read: confirm leadership (ReadIndex), wait for apply, then read."""
+        return await self.start_read(query).wait()
+
+    def start_read(self, query: Any) -> Waiter:
+        """Queue a linearizable read now; its Waiter gives the answer."""
         if self.core.role is not Role.LEADER:
             raise NotLeaderError(self.leader_address)
         waiter = Waiter()
         self._pending_reads.append((query, waiter))
         self._stats["reads"] += 1
         self._kick()
-        return await waiter.wait()
+        return waiter
 
     def read_local(self, query: Any) -> Any:
         """Read this node's applied state without confirming anything (not linearizable)."""
@@ -391,6 +412,7 @@ class RaftNode:
             return
         for offset, (_, waiter) in enumerate(pending):
             self._proposals[first + offset] = (term, waiter)
+        stage("propose", first + len(pending) - 1)
 
     def _flush_reads(self) -> None:
         # One ReadIndex round at a time: reads arriving meanwhile share the next round,
@@ -409,6 +431,7 @@ class RaftNode:
                 waiter.fail(error)
             return
         self._reads_by_ctx[ctx] = pending
+        stage("read_index", len(pending))
 
     def _serve_reads(self) -> None:
         if not self._reads_by_index:
@@ -418,6 +441,7 @@ class RaftNode:
         if not ready:
             return
         self._reads_by_index = [(i, b) for i, b in self._reads_by_index if i > applied]
+        stage("read_served", applied)
         with self.store.read_view() as view:
             for batch in ready:
                 for query, waiter in batch:
@@ -529,6 +553,10 @@ class RaftNode:
         if isinstance(message, InstallSnapshot):
             return  # only ever stepped by receive_snapshot_chunk, once the data is staged
         self.link.heard_from(message.src)
+        if type(message) is AppendEntries and message.entries:
+            stage("follower_receive", message.entries[-1].index)
+        elif type(message) is AppendResponse:
+            stage("ack_received", message.src)
         self.core.step(message)
         self._kick()
 

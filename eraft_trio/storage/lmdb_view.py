@@ -48,6 +48,17 @@ class LmdbTableView:
         self._check_writable()
         self._txn.delete(table_key(table, key), db=self._db)
 
+    def write_rows(self, table: str, rows: list[tuple[bytes, bytes | None]]) -> None:
+        """The puts in one cursor pass (one call into LMDB, keys in order), then the deletes."""
+        self._check_writable()
+        prefix = table_prefix(table)
+        puts = [(prefix + key, value) for key, value in rows if value is not None]
+        if puts:
+            self._txn.cursor(db=self._db).putmulti(puts)
+        for key, value in rows:
+            if value is None:
+                self._txn.delete(prefix + key, db=self._db)
+
     def scan(
         self, table: str, start: bytes = b"", end: bytes | None = None, limit: int | None = None
     ) -> Iterator[tuple[bytes, bytes]]:

@@ -30,6 +30,11 @@ class TableView(Protocol):
         order, the first `limit` rows only (None: all)."""
         ...
 
+    def write_rows(self, table: str, rows: list[tuple[bytes, bytes | None]]) -> None:
+        """Put each (key, value), or delete the key where value is None; `rows` are in key
+        order with each key once, so a store can write them in one pass."""
+        ...
+
 
 class MemoryView:
     """A dict-backed TableView for tests and the simulator (sorted keys per table)."""
@@ -45,6 +50,13 @@ class MemoryView:
 
     def delete(self, table: str, key: bytes) -> None:
         self.tables.get(table, {}).pop(key, None)
+
+    def write_rows(self, table: str, rows: list[tuple[bytes, bytes | None]]) -> None:
+        for key, value in rows:
+            if value is None:
+                self.delete(table, key)
+            else:
+                self.put(table, key, value)
 
     def scan(
         self, table: str, start: bytes = b"", end: bytes | None = None, limit: int | None = None

@@ -154,6 +154,30 @@ def decode(data: bytes) -> Any:
         raise ProtocolError(f"undecodable message: {type(exc).__name__}: {exc}") from exc
 
 
+def encode_prepacked(cls: type, fields: list[bytes]) -> bytes:
+    """The encoding of a registered message whose fields are given already encoded (each
+    the bytes of one msgpack value, such as `encode` returns): how a connection joins
+    bodies encoded one by one, as their callers queued them, into one frame."""
+    registration = _by_class[cls]
+    if len(fields) != registration.arity:
+        raise EncodeError(f"{cls.__name__} takes {registration.arity} fields, got {len(fields)}")
+    payload = _array_header(1 + len(fields)) + _pack(registration.type_id) + b"".join(fields)
+    return _pack(msgpack.ExtType(EXT_MESSAGE, payload))
+
+
+def prepacked_array(items: list[bytes]) -> bytes:
+    """A msgpack array of values given already encoded."""
+    return _array_header(len(items)) + b"".join(items)
+
+
+_header_packer = msgpack.Packer()
+
+
+def _array_header(length: int) -> bytes:
+    header: bytes = _header_packer.pack_array_header(length)
+    return header
+
+
 # --- packing ------------------------------------------------------------------------------
 
 # Nested exts recurse through msgpack's C code, which Python's recursion limit does not

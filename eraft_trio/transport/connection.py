@@ -7,16 +7,22 @@ from typing import Any
 import trio
 
 from eraft_trio.transport.address import stream_peer_address
-from eraft_trio.transport.codec import decode, encode
+from eraft_trio.transport.codec import decode, encode, encode_prepacked, prepacked_array
 from eraft_trio.transport.errors import ConnectionLost
 from eraft_trio.transport.framing import (
     DEFAULT_MAX_FRAME_SIZE,
     FrameReader,
+    FrameTooLarge,
     Reserve,
     encode_frame,
 )
+from eraft_trio.transport.messages import Request, RequestBatch, Response, ResponseBatch
 
 DEFAULT_WRITE_TIMEOUT = 10.0
+# The most bytes of calls (bodies and ids) one batch frame carries: under the smallest
+# frame a node accepts from a client (its value limit plus 64 KiB) and under the size a
+# node reads without reserving budget first; a call larger than this goes alone.
+BATCH_BYTES = 60 << 10
 
 
 class FramedConnection:
@@ -31,6 +37,10 @@ class FramedConnection:
     `max_frame_size` bounds what we send; `receive_limit` (default: the same) what we
     accept, and may be changed later through `reader.max_frame_size` (a server reads a
     few KiB until the handshake says who is at the other end). `reserve`: see FrameReader.
+
+    Calls (requests on a client's connection, responses on a server's: `answers`) are
+    queued with `queue_call`; those queued in one scheduler pass go out as one batch
+    frame (RequestBatch, ResponseBatch) when `batch_calls` is set, else one frame each.
     """
 
     def __init__(
@@ -59,6 +69,10 @@ class FramedConnection:
         self._writer_idle = trio.Event()
         self._has_writer_task = False
         self._wakeup = trio.Event()
+        self._calls: list[tuple[int, bytes]] = []  # (id, encoded body) for the next write
+        self.answers = False  # our calls are Responses (a server), not Requests
+        self.batch_calls = False
+        self.batch_frames = 0  # frames that carried more than one call
 
     def queue(self, message: Any) -> None:
         """Encode `message` for the next flush (EncodeError/FrameTooLarge at once, here)."""
@@ -67,12 +81,22 @@ class FramedConnection:
     def queue_frame(self, frame: bytes) -> None:
         self._outbox.append(frame)
 
+    def queue_call(self, call_id: int, body: Any) -> None:
+        """Queue a Request (or, with `answers`, a Response) for the next write; its body
+        is encoded here, so EncodeError and FrameTooLarge reach the caller at once."""
+        encoded = encode(body)
+        if len(encoded) + 16 > self.max_frame_size:  # 16: the envelope's own bytes
+            raise FrameTooLarge(
+                f"frame of {len(encoded)} bytes exceeds the limit of {self.max_frame_size}"
+            )
+        self._calls.append((call_id, encoded))
+
     async def flush(self) -> None:
         """Return once everything queued so far is written (by this task or another);
         ConnectionLost when the connection is or becomes broken."""
-        if not (self._outbox or self._writing):
+        if not (self._outbox or self._calls or self._writing):
             return
-        while self._outbox or self._writing:
+        while self._outbox or self._calls or self._writing:
             if self._writing:
                 await self._writer_idle.wait()
             else:
@@ -93,6 +117,12 @@ class FramedConnection:
         elif not self._writing:
             await self._write_queued()
 
+    def push_nowait(self) -> None:
+        """As push() on a connection with a writer task, from code that cannot await: wake
+        the writer. Without one (the connection is closing) the frames stay unsent."""
+        if self._has_writer_task:
+            self._wakeup.set()
+
     async def run_writer(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Write whatever `push()` announces until the connection closes or is cancelled.
 
@@ -104,7 +134,7 @@ class FramedConnection:
         task_status.started()
         try:
             while not self.broken:
-                if not self._outbox:
+                if not (self._outbox or self._calls):
                     self._wakeup = trio.Event()
                     await self._wakeup.wait()
                     continue
@@ -122,17 +152,46 @@ class FramedConnection:
             # Let the other tasks of this scheduler batch (handlers finishing together,
             # callers sending together) queue their frames, so one write carries them all.
             await trio.lowlevel.checkpoint()
-            while self._outbox:
+            while self._outbox or self._calls:
                 if self.broken:
                     self._outbox.clear()
+                    self._calls.clear()
                     raise ConnectionLost(f"connection to {self.remote} is broken")
                 frames = self._outbox
                 self._outbox = []
+                if self._calls:
+                    frames += self._call_frames()
                 await self._write(b"".join(frames) if len(frames) > 1 else frames[0])
                 self.frames_sent += len(frames)
         finally:
             self._writing = False
             self._writer_idle.set()
+
+    def _call_frames(self) -> list[bytes]:
+        """The queued calls as frames: runs of them up to BATCH_BYTES in one batch frame
+        each when `batch_calls` is set, else one frame per call."""
+        calls, self._calls = self._calls, []
+        single, batch = (Response, ResponseBatch) if self.answers else (Request, RequestBatch)
+        frames: list[bytes] = []
+        run: list[tuple[int, bytes]] = []
+        size = 0
+        for call in calls:
+            cost = len(call[1]) + 9  # the body, and its id (a msgpack int is at most 9 bytes)
+            if run and (not self.batch_calls or size + cost > BATCH_BYTES):
+                frames.append(self._call_frame(run, single, batch))
+                run, size = [], 0
+            run.append(call)
+            size += cost
+        frames.append(self._call_frame(run, single, batch))
+        return frames
+
+    def _call_frame(self, run: list[tuple[int, bytes]], single: type, batch: type) -> bytes:
+        if len(run) == 1:
+            call_id, body = run[0]
+            return encode_frame(encode_prepacked(single, [encode(call_id), body]))
+        self.batch_frames += 1
+        ids = encode([call_id for call_id, _ in run])
+        return encode_frame(encode_prepacked(batch, [ids, prepacked_array([b for _, b in run])]))
 
     async def send(self, message: Any) -> None:
         self.queue(message)

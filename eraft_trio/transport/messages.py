@@ -87,6 +87,23 @@ class Response:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestBatch:
+    """Requests written together as one frame (`ids[i]` with `bodies[i]`); each is answered
+    as if it had come alone, and the answers may come back in ResponseBatch frames."""
+
+    ids: list[int]
+    bodies: list[object]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseBatch:
+    """Responses written together as one frame; sent only to a side that sent a RequestBatch."""
+
+    ids: list[int]
+    bodies: list[object]
+
+
+@dataclass(frozen=True, slots=True)
 class Push:
     """A one-way message (Raft messages between peers); nothing answers it."""
 
@@ -102,3 +119,5 @@ register(21, Push)
 register(22, Challenge)
 register(23, ClientProof)
 register(24, ServerProof)
+register(25, RequestBatch)
+register(26, ResponseBatch)

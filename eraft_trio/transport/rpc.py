@@ -24,8 +24,15 @@ from eraft_trio.transport.errors import (
 from eraft_trio.transport.faults import FAULTS, SEND_NOW
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
 from eraft_trio.transport.handshake import DEFAULT_HANDSHAKE_TIMEOUT
-from eraft_trio.transport.messages import ErrorFrame, Request, Response
+from eraft_trio.transport.messages import (
+    UNEXPECTED,
+    ErrorFrame,
+    Request,
+    Response,
+    ResponseBatch,
+)
 from eraft_trio.transport.security import NO_SECURITY, Security
+from eraft_trio.transport.stage_trace import stage
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,11 @@ class RpcClient:
     broke. A reader task per connection hands each Response to its caller, so it
     needs a nursery: use `async with RpcClient(...) as client`, or
     `await nursery.start(client.run)` and `await client.aclose()` when done.
+
+    Calls made in the same scheduler pass (by concurrent tasks) go out as one
+    RequestBatch frame; a call never waits for others to join it. A server too old to
+    know batches refuses the first one (`unexpected`): the calls on that connection fail
+    as a lost connection, and from then on this client sends one frame per call.
     """
 
     def __init__(
@@ -93,6 +105,7 @@ class RpcClient:
         self._nursery_manager: Any = None
         self._closed = False
         self._closed_event = trio.Event()
+        self._batching = True
         self._stats = {
             "calls": 0,
             "timeouts": 0,
@@ -185,6 +198,7 @@ class RpcClient:
                 if delay > 0.0 and self._nursery is not None:
                     self._nursery.start_soon(self._send_later, session, request, delay)
                 else:
+                    stage("client_send", call_id)
                     await self._send(session, request)
             await pending.done.wait()
         finally:
@@ -194,7 +208,8 @@ class RpcClient:
         return pending.reply
 
     async def _send(self, session: _Session, request: Request) -> None:
-        session.conn.queue(request)  # EncodeError here leaves the connection intact
+        # EncodeError here leaves the connection intact.
+        session.conn.queue_call(request.id, request.body)
         # The session's writer task writes it; a failed write answers every pending call.
         try:
             await session.conn.push()
@@ -233,6 +248,7 @@ class RpcClient:
                 self._stats["connect_failures"] += 1
                 raise
             self._stats["connects"] += 1
+            conn.batch_calls = self._batching
             session = _Session(conn)
             self._session = session
             self._nursery.start_soon(self._read_responses, session)
@@ -256,14 +272,16 @@ class RpcClient:
                 messages = await session.conn.receive_batch()
                 if not messages:
                     break
+                stage("client_receive", len(messages))
                 for message in messages:
                     if type(message) is Response:
-                        pending = session.pending.get(message.id)
-                        # A reply to a call that timed out (or a duplicate) has no one waiting.
-                        if pending is not None and not pending.done.is_set():
-                            pending.reply = message.body
-                            pending.done.set()
+                        self._answer(session, message.id, message.body)
+                    elif type(message) is ResponseBatch:
+                        for call_id, body in zip(message.ids, message.bodies, strict=False):
+                            self._answer(session, call_id, body)
                     elif isinstance(message, ErrorFrame):
+                        if message.code == UNEXPECTED and session.conn.batch_frames:
+                            self._batching = False  # an older server: one frame per call
                         raise ConnectionLost(
                             f"{self.fault_dst} closed the connection: "
                             f"{message.code}: {message.message}"
@@ -275,6 +293,14 @@ class RpcClient:
         if session.alive:
             self._fail(session, reason)
         await session.conn.aclose()
+
+    @staticmethod
+    def _answer(session: _Session, call_id: int, body: Any) -> None:
+        pending = session.pending.get(call_id)
+        # A reply to a call that timed out (or a duplicate) has no one waiting.
+        if pending is not None and not pending.done.is_set():
+            pending.reply = body
+            pending.done.set()
 
     def _fail(self, session: _Session, reason: str) -> None:
         if not session.alive:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import trio
@@ -34,9 +35,10 @@ from eraft_trio.transport.messages import (
     ErrorFrame,
     Push,
     Request,
-    Response,
+    RequestBatch,
 )
 from eraft_trio.transport.security import NO_SECURITY, Security
+from eraft_trio.transport.stage_trace import stage
 from eraft_trio.transport.tls import accept_tls
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,11 @@ class LogRateLimit:
         return f" ({held} similar lines not logged)"
 
 
+# How a handler answers a request it started (see FastRequestHandler): once, with the
+# reply, or with the exception that stopped it (answered as an `internal` error).
+Answer = Callable[[Any, BaseException | None], None]
+
+
 class TransportHandler(Protocol):
     def on_push(self, peer: PeerInfo, body: Any) -> None:
         """A one-way message arrived; must not block (queue it and return)."""
@@ -84,6 +91,30 @@ class TransportHandler(Protocol):
     async def on_request(self, peer: PeerInfo, body: Any) -> Any:
         """Answer one request; the return value travels back as the Response body."""
         ...
+
+
+class FastRequestHandler(TransportHandler, Protocol):
+    def start_request(self, peer: PeerInfo, body: Any, answer: Answer) -> bool:
+        """Start answering `body` from the connection's reader, without a task: return
+        True and call `answer` exactly once, now or later (from trio's thread); or return
+        False, without calling it, to have `on_request` answer it in a task of its own.
+
+        Must not block: it is what keeps a connection's requests cheap (no task, no
+        cancel scope each), so it only queues work (a proposal, a read) and returns.
+        """
+        ...
+
+
+class _FastRequests:
+    """The requests of one connection answered through `start_request` and not yet
+    answered; once the connection ends, a late answer is dropped (its bytes and slot
+    were given back with the connection's)."""
+
+    __slots__ = ("open", "outstanding")
+
+    def __init__(self) -> None:
+        self.open = True
+        self.outstanding = 0
 
 
 class UnexpectedMessage(ProtocolError):
@@ -126,6 +157,10 @@ class TransportServer:
         self.node = node
         self.group = group
         self.handler = handler
+        # Handlers that can start a request without a task get the fast path.
+        self._start_request: Callable[[PeerInfo, Any, Answer], bool] | None = getattr(
+            handler, "start_request", None
+        )
         self.limits = limits or ConnectionLimits()
         # What we send: our own replies, bounded by the codec's limit, not the peer's.
         self.max_frame_size = max_frame_size
@@ -150,6 +185,8 @@ class TransportServer:
             "protocol_errors": 0,
             "pushes": 0,
             "requests": 0,
+            "requests_fast": 0,
+            "request_batches": 0,
             "requests_in_flight": 0,
             "handler_errors": 0,
             "responses_written": 0,
@@ -243,6 +280,7 @@ class TransportServer:
                     receive_limit=self.limits.handshake_frame_bytes,
                     reserve=share.take,
                 )
+                conn.answers = True
                 self._connections.add(conn)
                 peer = await server_handshake(
                     conn,
@@ -326,16 +364,22 @@ class TransportServer:
         # A Semaphore acquired by the reader before spawning: with every slot busy the
         # reader stops reading, so a flooding client is slowed by TCP backpressure.
         slots = trio.Semaphore(self.max_concurrent_requests)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self._write_loop, conn, nursery.cancel_scope)
-            try:
-                await self._read_loop(conn, peer, slots, share, nursery)
-            except ProtocolError as exc:
-                await self._close_for_bad_input(conn, exc, _describe(peer))
-            except ConnectionLost as exc:
-                log.debug("connection from %s lost: %s", conn.remote, exc)
-            # The other side is gone or unwelcome: its unanswered requests have no one to answer.
-            nursery.cancel_scope.cancel()
+        fast = _FastRequests()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._write_loop, conn, nursery.cancel_scope)
+                try:
+                    await self._read_loop(conn, peer, slots, share, nursery, fast)
+                except ProtocolError as exc:
+                    await self._close_for_bad_input(conn, exc, _describe(peer))
+                except ConnectionLost as exc:
+                    log.debug("connection from %s lost: %s", conn.remote, exc)
+                # The other side is gone or unwelcome: its unanswered requests have no one to answer.
+                nursery.cancel_scope.cancel()
+        finally:
+            # Requests started on the fast path and still unanswered: nobody to answer.
+            fast.open = False
+            self._stats["requests_in_flight"] -= fast.outstanding
 
     async def _write_loop(
         self, conn: FramedConnection, scope: trio.CancelScope, *, task_status: Any
@@ -354,6 +398,7 @@ class TransportServer:
         slots: trio.Semaphore,
         share: ConnectionShare,
         nursery: trio.Nursery,
+        fast: _FastRequests,
     ) -> None:
         while True:
             messages = await conn.receive_batch_reserved()
@@ -367,19 +412,125 @@ class TransportServer:
                     if reserved:
                         share.give_back(size)
                 elif kind is Request:
-                    try:
-                        slots.acquire_nowait()  # no scheduler round trip per request
-                    except trio.WouldBlock:
-                        await slots.acquire()
-                    # Its bytes stay counted until it is answered; a connection (or a
-                    # node) over its budget stops reading here, and TCP slows the sender.
-                    if not (reserved or share.try_take(size)):
-                        await share.take(size)
-                    nursery.start_soon(
-                        self._run_request, conn, peer, message, size, slots, share, nursery
+                    stage("server_receive", 1)
+                    await self._take_request(
+                        conn, peer, message, size, reserved, slots, share, nursery, fast
                     )
+                elif kind is RequestBatch:
+                    ids, bodies = message.ids, message.bodies
+                    if not ids or len(ids) != len(bodies):
+                        raise ProtocolError("a RequestBatch needs as many ids as bodies")
+                    self._stats["request_batches"] += 1
+                    stage("server_receive", len(ids))
+                    conn.batch_calls = True  # it speaks batches: answer in batches too
+                    # Each request holds its part of the frame's bytes until answered.
+                    part, extra = divmod(size, len(ids))
+                    for n, (call_id, body) in enumerate(zip(ids, bodies, strict=True)):
+                        await self._take_request(
+                            conn,
+                            peer,
+                            Request(id=call_id, body=body),
+                            part + (extra if n == 0 else 0),
+                            reserved,
+                            slots,
+                            share,
+                            nursery,
+                            fast,
+                        )
                 else:
                     raise UnexpectedMessage(f"unexpected {kind.__name__} after the handshake")
+
+    async def _take_request(
+        self,
+        conn: FramedConnection,
+        peer: PeerInfo,
+        request: Request,
+        size: int,
+        reserved: bool,
+        slots: trio.Semaphore,
+        share: ConnectionShare,
+        nursery: trio.Nursery,
+        fast: _FastRequests,
+    ) -> None:
+        try:
+            slots.acquire_nowait()  # no scheduler round trip per request
+        except trio.WouldBlock:
+            await slots.acquire()
+        # Its bytes stay counted until it is answered; a connection (or a
+        # node) over its budget stops reading here, and TCP slows the sender.
+        if not (reserved or share.try_take(size)):
+            await share.take(size)
+        if not self._start_fast(conn, peer, request, size, slots, share, fast):
+            nursery.start_soon(self._run_request, conn, peer, request, size, slots, share, nursery)
+
+    def _start_fast(
+        self,
+        conn: FramedConnection,
+        peer: PeerInfo,
+        request: Request,
+        size: int,
+        slots: trio.Semaphore,
+        share: ConnectionShare,
+        fast: _FastRequests,
+    ) -> bool:
+        """Hand the request to the handler's `start_request`, if it has one and takes it;
+        the answer is queued on the connection for its writer, which sends every answer
+        queued in one scheduler pass in one write."""
+        start = self._start_request
+        if start is None:
+            return False
+        stats = self._stats
+        answered = False
+
+        def answer(value: Any, error: BaseException | None) -> None:
+            nonlocal answered
+            if answered:
+                return  # a handler calling twice must not give back twice
+            answered = True
+            if not fast.open:
+                return
+            fast.outstanding -= 1
+            stats["requests_in_flight"] -= 1
+            share.give_back(size)
+            slots.release()
+            if error is not None:
+                stats["handler_errors"] += 1
+                log.error(
+                    "request handler failed on %s from %s",
+                    type(request.body).__name__,
+                    peer.address,
+                    exc_info=error,
+                )
+                value = ErrorFrame(INTERNAL, f"{type(error).__name__}: {error}")
+            self._queue_response(conn, peer, request.id, value)
+            stage("reply_queued", request.id)
+            conn.push_nowait()
+            stats["responses_written"] += 1
+
+        fast.outstanding += 1
+        stats["requests_in_flight"] += 1
+        try:
+            taken = start(peer, request.body, answer)
+        except Exception as exc:
+            answer(None, exc)
+            taken = True
+        if not taken:
+            fast.outstanding -= 1
+            stats["requests_in_flight"] -= 1
+            return False
+        stats["requests"] += 1
+        stats["requests_fast"] += 1
+        return True
+
+    def _queue_response(
+        self, conn: FramedConnection, peer: PeerInfo, request_id: int, body: Any
+    ) -> None:
+        try:
+            conn.queue_call(request_id, body)
+        except (EncodeError, FrameTooLarge) as exc:
+            self._stats["handler_errors"] += 1
+            log.error("reply to %s from %s not sent: %s", _describe(peer), conn.remote, exc)
+            conn.queue_call(request_id, ErrorFrame(INTERNAL, str(exc)))
 
     def _deliver_push(self, peer: PeerInfo, body: Any) -> None:
         try:
@@ -403,12 +554,7 @@ class TransportServer:
         self._stats["requests_in_flight"] += 1
         try:
             result = await self._call_handler(peer, request.body)
-            try:
-                conn.queue(Response(id=request.id, body=result))
-            except (EncodeError, FrameTooLarge) as exc:
-                self._stats["handler_errors"] += 1
-                log.error("reply to %s from %s not sent: %s", _describe(peer), conn.remote, exc)
-                conn.queue(Response(id=request.id, body=ErrorFrame(INTERNAL, str(exc))))
+            self._queue_response(conn, peer, request.id, result)
             # Responses that become ready while another task is writing go out with its
             # write; if that write fails, the connection's nursery is cancelled.
             await conn.push()

@@ -150,3 +150,11 @@ def test_disk_health_histograms_election_reasons_and_drain_are_exported() -> Non
     assert f"eraft_raft_drained{{{labels}}} 1.0" in lines
     text = generate_latest(node_registry(RecordedNode(stats))).decode()
     assert "# TYPE eraft_storage_log_fsync_seconds histogram" in text
+
+
+def test_the_fast_path_and_batches_are_counted() -> None:
+    stats = recorded()
+    stats["transport"] = {"requests_fast": 40, "request_batches": 3}
+    lines = scrape(stats)
+    assert 'eraft_transport_requests_fast_total{group="1",node="0"} 40.0' in lines
+    assert 'eraft_transport_request_batches_total{group="1",node="0"} 3.0' in lines

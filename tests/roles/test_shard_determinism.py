@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from eraft_trio.roles.shard.commands import Delete, Put
+from eraft_trio.roles.shard import tables
+from eraft_trio.roles.shard.commands import Delete, Put, encode_command
 from eraft_trio.roles.shard.memory_cluster import MemoryCluster
+from eraft_trio.storage.buffered_view import BufferedView
 from eraft_trio.storage.view import MemoryView
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,3 +103,54 @@ def test_a_replica_under_another_hash_seed_ends_byte_identical() -> None:
         for key, value in sorted(local.tables[name].items())
     ]
     assert outputs.pop().splitlines()[:-1] == expected_rows
+
+
+def test_applying_in_batches_gives_the_replies_and_tables_of_one_by_one() -> None:
+    # The runtime applies a batch of committed entries over one BufferedView (each row
+    # read once, rows written at the end): that must change no reply and no row, for
+    # writes, retries, configs, chunk installs and GC alike, whatever the batch bounds.
+    cluster = random_run(seed=13)
+    rng = random.Random(13)
+    for group in cluster.groups.values():
+        one_by_one = MemoryView()
+        expected = [
+            group.machine.apply(one_by_one, i + 1, entry) for i, entry in enumerate(group.log)
+        ]
+        batched = MemoryView()
+        replies: list[object] = []
+        start = 0
+        while start < len(group.log):
+            end = min(len(group.log), start + rng.choice([1, 2, 7, 64]))
+            batch = BufferedView(batched)
+            replies += [group.machine.apply(batch, i + 1, group.log[i]) for i in range(start, end)]
+            batch.write_back()
+            start = end
+        assert replies == expected
+        assert {t: r for t, r in batched.tables.items() if r} == {
+            t: r for t, r in one_by_one.tables.items() if r
+        }
+
+
+def test_a_batch_of_puts_reads_and_decodes_the_config_once() -> None:
+    cluster = MemoryCluster(NBUCKETS, [1])
+    cluster.add_config([1] * NBUCKETS)
+    cluster.offer_next_config(1)
+    group = cluster.groups[1]
+    reads: list[tuple[str, bytes]] = []
+
+    class CountingView(MemoryView):
+        def get(self, table: str, key: bytes) -> bytes | None:
+            reads.append((table, key))
+            return super().get(table, key)
+
+    view = CountingView()
+    view.tables = {name: dict(rows) for name, rows in group.replicas[0].tables.items()}
+    decode = tables._decode_placement
+    decode.cache_clear()
+    batch = BufferedView(view)
+    for n in range(20):
+        reply = group.machine.apply(batch, n + 1, encode_command(Put(7, n + 1, b"k%d" % n, b"v")))
+        assert reply == {"ok": True}
+    batch.write_back()
+    assert reads.count(("meta", b"config")) == 1
+    assert decode.cache_info().misses == 1

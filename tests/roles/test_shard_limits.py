@@ -13,6 +13,7 @@ from eraft_trio.roles.shard.limits import MAX_KEY_BYTES, request_refusal
 from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
 from eraft_trio.roles.shard.server import CHUNK_BYTES, ShardRoleServer
 from eraft_trio.runtime.role_file import MAX_VALUE_BYTES_CEILING, parse_role
+from eraft_trio.runtime.waiter import Waiter
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
 from eraft_trio.transport.handshake import PeerInfo
@@ -36,6 +37,18 @@ class RecordingNode:
     async def read(self, query: Any) -> Any:
         self.reads.append(query)
         return {"value": None}
+
+    def start_proposal(self, command: bytes) -> Waiter:
+        self.proposed.append(command)
+        waiter = Waiter()
+        waiter.set({"ok": True})
+        return waiter
+
+    def start_read(self, query: Any) -> Waiter:
+        self.reads.append(query)
+        waiter = Waiter()
+        waiter.set({"value": None})
+        return waiter
 
 
 def shard_server(node: RecordingNode, limit: int = LIMIT) -> ShardRoleServer:

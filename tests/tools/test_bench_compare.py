@@ -1,5 +1,5 @@
-"""tools/bench_compare.py: its pure parts (points, figures, ratios, issue 8's targets, the
-report's JSON shape, the wrk script), with no cluster, etcd or wrk needed."""
+"""tools/bench_compare.py: its pure parts (points, figures, ratios, issue 15's targets, the
+report's JSON shape, the wrk script, CPU per operation), with no cluster, etcd or wrk needed."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ sys.path.insert(0, str(TOOLS))
 
 import bench_compare_core as core  # noqa: E402
 import bench_compare_procs as procs  # noqa: E402
+import bench_cpu  # noqa: E402
 
 
 def figures(ops: float, p50: float, p99: float = 10.0, errors: int = 0) -> core.Figures:
@@ -31,11 +32,13 @@ def figures(ops: float, p50: float, p99: float = 10.0, errors: int = 0) -> core.
 # --- points ---
 
 
-def test_default_points_are_issue_8s() -> None:
+def test_default_points_are_issue_15s() -> None:
     assert [p.label for p in core.parse_points(core.DEFAULT_POINTS)] == [
         "put:1",
         "put:16",
         "put:64",
+        "get:1",
+        "get:16",
         "get:64",
     ]
 
@@ -147,6 +150,8 @@ def test_targets_met_and_not_met() -> None:
             "put:1": (figures(900, p50=1.0), figures(100, p50=9.5)),  # p50 9.5x: not met
             "put:16": (figures(3000, p50=5), figures(3000, p50=5)),  # exactly 1.0x: met
             "put:64": (figures(4000, p50=14), figures(4400, p50=12)),  # 1.1x: met
+            "get:1": (figures(2000, p50=0.4), figures(1500, p50=0.6)),  # p50 1.5x: met
+            "get:16": (figures(8000, p50=2), figures(9000, p50=2)),  # 1.125x: not met (1.2x)
             "get:64": (figures(7000, p50=9), figures(3500, p50=18)),  # 0.5x: not met
         }
     )
@@ -154,9 +159,14 @@ def test_targets_met_and_not_met() -> None:
     assert set(targets) == {
         "put:64 ops_per_s",
         "put:16 ops_per_s",
-        "get:64 ops_per_s",
         "put:1 p50_ms",
+        "get:1 p50_ms",
+        "get:16 ops_per_s",
+        "get:64 ops_per_s",
     }
+    assert targets["get:1 p50_ms"]["met"] is True
+    assert targets["get:16 ops_per_s"]["threshold"] == 1.2
+    assert targets["get:16 ops_per_s"]["met"] is False
     assert targets["put:1 p50_ms"]["ratio"] == 9.5
     assert targets["put:1 p50_ms"]["met"] is False
     assert targets["put:1 p50_ms"]["comparison"] == "<="
@@ -221,14 +231,30 @@ def test_report_json_shape() -> None:
     first = document["points"][0]
     assert set(first) == {"point", "kind", "clients", "etcd", "eraft", "ratio", "load_1m"}
     assert (first["kind"], first["clients"]) == ("put", 1)
-    assert set(first["etcd"]) == {"count", "ops_per_s", "p50_ms", "p99_ms", "p999_ms", "errors"}
-    assert set(first["ratio"]) == {"ops_per_s", "p50_ms", "p99_ms"}
+    assert set(first["etcd"]) == {
+        "count",
+        "ops_per_s",
+        "p50_ms",
+        "p99_ms",
+        "p999_ms",
+        "errors",
+        "cpu_us_per_op",
+        "cluster_cpu_us_per_op",
+        "client_cpu_us_per_op",
+    }
+    assert first["etcd"]["cpu_us_per_op"] is None  # not measured in this document
+    assert set(first["ratio"]) == {"ops_per_s", "p50_ms", "p99_ms", "cpu_us_per_op"}
     assert first["ratio"]["ops_per_s"] == pytest.approx(450 / 907, abs=1e-3)
     assert first["load_1m"] == {"etcd": 3.5, "eraft": 4.0}
     last = document["points"][-1]
     assert last["eraft"] is None
-    assert last["ratio"] == {"ops_per_s": None, "p50_ms": None, "p99_ms": None}
-    assert len(document["targets"]) == 4
+    assert last["ratio"] == {
+        "ops_per_s": None,
+        "p50_ms": None,
+        "p99_ms": None,
+        "cpu_us_per_op": None,
+    }
+    assert len(document["targets"]) == 6
     assert set(document["targets"][0]) == {
         "target",
         "point",
@@ -247,7 +273,9 @@ def test_all_targets_met_only_when_every_one_is() -> None:
             "put:1": (figures(900, p50=1.0), figures(950, p50=0.9)),
             "put:16": (figures(3000, p50=5), figures(3100, p50=5)),
             "put:64": (figures(4000, p50=14), figures(4400, p50=12)),
-            "get:64": (figures(7000, p50=9), figures(7100, p50=8)),
+            "get:1": (figures(2000, p50=0.4), figures(2100, p50=0.5)),
+            "get:16": (figures(7000, p50=9), figures(8500, p50=8)),
+            "get:64": (figures(7000, p50=9), figures(8500, p50=8)),
         }
     )
     document = core.report_document(
@@ -260,15 +288,16 @@ def test_the_table_shows_both_systems_ratios_and_targets() -> None:
     out = io.StringIO()
     core.render_report(Console(file=out, width=200, color_system=None), sample_document())
     text = out.getvalue()
-    assert "eraft/etcd" in text and "issue 8 target" in text
+    assert "eraft/etcd" in text and "issue 15 target" in text
     assert re.search(r"put:64 +│ ops/s +│ +4,555\.0 │ +5,000\.0 │ +1\.10x │ >= 1\.0x met", text)
     assert re.search(r"│ errors +│ +0 │ +1 │", text)  # shown only where errors occurred
     assert text.count("errors") == 1
     assert "907.0" in text and "450.0" in text and "0.50x" in text  # put:1 ops/s and ratio
     assert "2.02x" in text  # put:1 p50: 2.0 / 0.99
-    assert "put p50 latency at 1 client: 2.02x (needs <= 1.0x) NOT met" in text
+    assert "put p50 latency at 1 client: 2.02x (needs <= 1.5x) NOT met" in text
     assert "put ops/s at 64 clients: 1.10x (needs >= 1.0x) met" in text
-    assert "get ops/s at 64 clients: - (needs >= 1.0x) not measured" in text
+    assert "get ops/s at 64 clients: - (needs >= 1.2x) not measured" in text
+    assert "CPU µs/op" not in text  # not measured: no row
 
 
 # --- the etcd workload ---
@@ -330,7 +359,9 @@ def test_the_etcd_payload_has_the_same_raw_size_as_erafts(
                                     "timeout": 0}}
     )  # fmt: skip
 
-    def fake_run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    def fake_run(
+        argv: list[str], timeout: float, on_start: object = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(argv, 0, marker + "\n", "")
 
     monkeypatch.setattr(procs, "run_captured", fake_run)
@@ -347,7 +378,9 @@ def test_eraft_bench_gets_the_value_size_and_the_key_space(monkeypatch: pytest.M
                                 "p50_ms": 1.0, "p99_ms": 2.0, "p999_ms": 3.0, "errors": 0}}}  # fmt: skip
     ran: list[list[str]] = []
 
-    def fake_run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    def fake_run(
+        argv: list[str], timeout: float, on_start: object = None
+    ) -> subprocess.CompletedProcess[str]:
         ran.append(argv)
         return subprocess.CompletedProcess(argv, 0, json.dumps(document), "")
 
@@ -391,3 +424,85 @@ def test_a_value_size_out_of_range_is_a_usage_error(size: str) -> None:
     )
     assert done.returncode == 2
     assert "--value-size" in done.stderr
+
+
+# --- CPU per operation ---
+
+
+def test_stat_cpu_is_utime_plus_stime_counted_after_the_command_name() -> None:
+    # A command name with a space and a ')' must not shift the fields.
+    stat = "4242 (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0"
+    assert bench_cpu.parse_stat_cpu(stat, ticks=100) == 3.0
+
+
+def test_this_process_has_used_some_cpu_and_a_gone_one_none() -> None:
+    import os
+
+    used = bench_cpu.cpu_seconds(os.getpid())
+    assert used is not None and used > 0
+    assert bench_cpu.cpu_seconds(2**22 + 12345) is None  # above pid_max's default
+
+
+def sample(at: float, cluster: float, client: float | None) -> bench_cpu.Sample:
+    return bench_cpu.Sample(at, cluster, client)
+
+
+def test_the_window_ends_at_the_clients_last_sample_and_interpolates_its_start() -> None:
+    samples = [
+        sample(0.0, 10.0, None),  # before the client started
+        sample(1.0, 11.0, 0.5),  # its start-up and preload: outside the window
+        sample(2.0, 12.0, 1.0),
+        sample(4.0, 16.0, 2.0),
+        sample(6.0, 20.0, 4.0),  # its last sample: the window is (2.0, 6.0] for 4 s
+        sample(7.0, 30.0, None),  # after it ended: not counted
+    ]
+    cluster, client = bench_cpu.window_cpu(samples, duration=4.0)
+    assert cluster == pytest.approx(8.0)
+    assert client == pytest.approx(3.0)
+    # A window starting between samples is interpolated: 3 s back from 6.0 is 3.0.
+    cluster, client = bench_cpu.window_cpu(samples, duration=3.0)
+    assert cluster == pytest.approx(20.0 - 14.0)
+    assert client == pytest.approx(4.0 - 1.5)
+
+
+def test_no_window_without_the_client_and_none_per_op_without_operations() -> None:
+    with pytest.raises(ValueError):
+        bench_cpu.window_cpu([sample(0.0, 1.0, None)], duration=1.0)
+    assert bench_cpu.per_op(1.0, 1.0, 0) is None
+    cpu = bench_cpu.per_op(0.3, 0.1, 1000)
+    assert cpu is not None and (cpu.cluster_us, cpu.client_us, cpu.total_us) == (300, 100, 400)
+
+
+def test_measured_cpu_shows_per_point_with_a_lower_is_better_ratio() -> None:
+    etcd = core.Figures(1000, 100.0, 1.0, 2.0, 3.0, 0, cluster_cpu_us=200.0, client_cpu_us=50.0)
+    eraft = core.Figures(1000, 100.0, 1.0, 2.0, 3.0, 0, cluster_cpu_us=400.0, client_cpu_us=100.0)
+    (result,) = results_for({"put:16": (etcd, eraft)})
+    assert result.ratios()["cpu_us_per_op"] == 2.0
+    document = core.report_document(
+        [result], duration_s=5, machine={}, versions={}, started_at="2026-11-26T11:00:00+00:00"
+    )
+    assert document["points"][0]["eraft"]["cpu_us_per_op"] == 500.0
+    assert document["points"][0]["eraft"]["client_cpu_us_per_op"] == 100.0
+    out = io.StringIO()
+    core.render_report(Console(file=out, width=200, color_system=None), document)
+    text = out.getvalue()
+    assert re.search(r"│ CPU µs/op +│ +250 │ +500 │ +2\.00x │", text)
+    assert re.search(r"│ +of it client +│ +50 │ +100 │", text)
+
+
+def test_the_sampler_reads_the_cluster_and_the_client_while_it_runs() -> None:
+    import os
+    import time
+
+    me = os.getpid()
+    start = bench_cpu.cpu_seconds(me)
+    assert start is not None
+    with bench_cpu.CpuSampler([me], period=0.01) as sampler:
+        sampler.client_started(me)
+        # Burn CPU until the kernel's counters (10 ms ticks) have clearly moved.
+        while (bench_cpu.cpu_seconds(me) or 0) - start < 0.1 or len(sampler.samples) < 3:
+            sum(range(1000))
+        time.sleep(0.05)  # a last sample after the burn
+    # A window longer than the run is clamped to the first sample: all of it.
+    cpu = sampler.per_op(duration=60, ops=1)
+    assert cpu is not None and cpu.client_us > 0 and cpu.cluster_us > 0

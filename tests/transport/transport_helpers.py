@@ -9,7 +9,7 @@ import trio
 
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.handshake import PeerInfo, client_handshake
-from eraft_trio.transport.server import TransportServer
+from eraft_trio.transport.server import Answer, TransportServer
 
 CLUSTER = "test-cluster"
 HOST = "127.0.0.1"
@@ -52,6 +52,35 @@ class RecordingHandler:
 
     def push_bodies(self) -> list[Any]:
         return [body for _, body in self.pushes]
+
+
+class FastHandler(RecordingHandler):
+    """Starts ("fast", x) requests itself and keeps their answers until `answer_all`;
+    ("now", x) it answers at once; anything else goes to on_request (a task)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[Any] = []
+        self.pending: list[tuple[Any, Answer]] = []
+
+    def start_request(self, peer: PeerInfo, body: Any, answer: Answer) -> bool:
+        if not (isinstance(body, list | tuple) and body and body[0] in ("fast", "now", "raise")):
+            return False
+        self.started.append(body)
+        self._changed.set()
+        kind, value = body
+        if kind == "raise":
+            raise RuntimeError("start failed on purpose")
+        if kind == "now":
+            answer(object() if value == "unencodable" else ("now", value), None)
+        else:
+            self.pending.append((value, answer))
+        return True
+
+    def answer_all(self, error: BaseException | None = None) -> None:
+        pending, self.pending = self.pending, []
+        for value, answer in pending:
+            answer(("fast", value), error)
 
 
 async def start_server(

@@ -33,8 +33,10 @@ from eraft_trio.roles.shard import commands, limits, sessions
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
 from eraft_trio.roles.shard.requests import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
+from eraft_trio.runtime.node_service import Answer
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.runtime.role_file import RoleFile, security_of
+from eraft_trio.runtime.waiter import Waiter
 from eraft_trio.transport.handshake import PeerInfo
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,18 @@ class Wakeup:
         return woken
 
 
+def _answer_from(done: Waiter, answer: Answer) -> None:
+    """A finished read or proposal's outcome as the client's reply (errors of the runtime,
+    such as a lost leadership, are replies too)."""
+    error = done.error
+    if error is None:
+        answer(done.value, None)
+    elif isinstance(error, RuntimeErrorBase):
+        answer(error_reply(error), None)
+    else:
+        answer(None, error)
+
+
 class ShardRoleServer:
     def __init__(
         self, node: RaftNode, role: RoleFile, wall_clock: Callable[[], float] = time.time
@@ -98,31 +112,13 @@ class ShardRoleServer:
     # --- client requests ----------------------------------------------------------------
 
     async def handle(self, peer: PeerInfo, body: Any) -> Any:
+        if isinstance(body, KvGet | KvPut | KvDelete):
+            done = Waiter()
+            self.start(
+                peer, body, lambda value, error: done.fail(error) if error else done.set(value)
+            )
+            return await done.wait()
         try:
-            if isinstance(body, KvGet):
-                self._stats["gets"] += 1
-                return self._oversize(body.key, None) or await self.node.read(("get", body.key))
-            if isinstance(body, KvPut):
-                self._stats["puts"] += 1
-                command = commands.Put(
-                    body.client_id,
-                    body.seq,
-                    body.key,
-                    body.value,
-                    self._now_ms(),
-                    body.new_session,
-                )
-                return self._oversize(body.key, body.value) or await self.node.propose(
-                    commands.encode_command(command)
-                )
-            if isinstance(body, KvDelete):
-                self._stats["deletes"] += 1
-                command_d = commands.Delete(
-                    body.client_id, body.seq, body.key, self._now_ms(), body.new_session
-                )
-                return self._oversize(body.key, None) or await self.node.propose(
-                    commands.encode_command(command_d)
-                )
             if isinstance(body, FetchBucket):
                 query = ("fetch", body.config_num, body.bucket, body.after_key, body.max_bytes)
                 return await self.node.read(query)
@@ -138,6 +134,45 @@ class ShardRoleServer:
 
     def _now_ms(self) -> int:
         return int(self._wall_clock() * 1000)
+
+    def start(self, peer: PeerInfo, body: Any, answer: Answer) -> bool:
+        """Start a get, put or delete without a task (the transport's fast path): queue
+        its read or proposal and answer once it is done; False for anything else."""
+        try:
+            started = self._start(body)
+        except RuntimeErrorBase as exc:
+            answer(error_reply(exc), None)
+            return True
+        if started is None:
+            return False
+        if isinstance(started, Waiter):
+            started.add_done_callback(lambda done: _answer_from(done, answer))
+        else:
+            answer(started, None)  # refused before it cost a log entry
+        return True
+
+    def _start(self, body: Any) -> Waiter | dict[str, Any] | None:
+        """The read or proposal of a key request, its refusal, or None for other requests."""
+        if isinstance(body, KvGet):
+            self._stats["gets"] += 1
+            return self._oversize(body.key, None) or self.node.start_read(("get", body.key))
+        if isinstance(body, KvPut):
+            self._stats["puts"] += 1
+            command = commands.Put(
+                body.client_id, body.seq, body.key, body.value, self._now_ms(), body.new_session
+            )
+            return self._oversize(body.key, body.value) or self.node.start_proposal(
+                commands.encode_command(command)
+            )
+        if isinstance(body, KvDelete):
+            self._stats["deletes"] += 1
+            command_d = commands.Delete(
+                body.client_id, body.seq, body.key, self._now_ms(), body.new_session
+            )
+            return self._oversize(body.key, None) or self.node.start_proposal(
+                commands.encode_command(command_d)
+            )
+        return None
 
     def _oversize(self, key: bytes, value: bytes | None) -> dict[str, Any] | None:
         """The refusal of a request over the size limits, before it costs a log entry."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import msgpack
@@ -77,10 +78,17 @@ def _bucket_end(bucket: int) -> bytes | None:
 
 # --- configs ---------------------------------------------------------------------------
 
+# Every put reads the config and its bucket's state: decoding the same bytes again is
+# what these memos save (within an apply batch the runtime's view hands out the very
+# same bytes). Keyed by the stored bytes, they hold no state of their own; the values
+# are frozen.
+_decode_placement = lru_cache(maxsize=8)(Placement.decode)
+_decode_bucket_state = lru_cache(maxsize=1024)(BucketState.decode)
+
 
 def current_config(view: TableView) -> Placement:
     raw = view.get(META, _CONFIG)
-    return Placement() if raw is None else Placement.decode(raw)
+    return Placement() if raw is None else _decode_placement(raw)
 
 
 def previous_config(view: TableView) -> Placement:
@@ -101,7 +109,7 @@ def advance_config(view: TableView, new: Placement) -> None:
 
 def bucket_state(view: TableView, bucket: int) -> BucketState:
     raw = view.get(BUCKETS, u32(bucket))
-    return BucketState() if raw is None else BucketState.decode(raw)
+    return BucketState() if raw is None else _decode_bucket_state(raw)
 
 
 def store_bucket_state(view: TableView, bucket: int, state: BucketState) -> None:
