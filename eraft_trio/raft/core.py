@@ -120,6 +120,9 @@ class RaftCore:
         self._soft_state = SoftState(self.role, self.leader)
         self._outstanding: Ready | None = None
         self._outstanding_ticks = 0  # ticks since the outstanding Ready was handed out
+        # The driver says the outstanding Ready waits on its own apply queue, not on the
+        # disk: those ticks do not count toward the slow-write step-down.
+        self._waiting_on_apply = False
 
     # ------------------------------------------------------------------------------------
     # Public interface
@@ -150,7 +153,7 @@ class RaftCore:
         return HardState(self.term, self.vote, self.log.commit)
 
     def tick(self) -> None:
-        if self._outstanding is not None:
+        if self._outstanding is not None and not self._waiting_on_apply:
             self._outstanding_ticks += 1
         if self.role is Role.LEADER:
             self._tick_leader()
@@ -162,6 +165,12 @@ class RaftCore:
         not, nor does a node that is not a voter."""
         if self.role is not Role.LEADER and self._may_campaign():
             self._campaign(transfer=False, reason="timeout")
+
+    def set_waiting_on_apply(self, waiting: bool) -> None:
+        """The driver holds the outstanding Ready back because its state machine is
+        behind (a full apply queue, a snapshot install), not because its log write is
+        slow; a leader must not step down for a slow disk meanwhile."""
+        self._waiting_on_apply = waiting
 
     def set_drained(self, drained: bool) -> None:
         """Drain (or undrain) this node: a drained node never campaigns, ignores

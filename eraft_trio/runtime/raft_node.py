@@ -214,14 +214,18 @@ class RaftNode:
             # Through the pipeline, after every apply queued before it; the log is
             # reset only once the state holds the snapshot (load() relies on that).
             installed = trio.Event()
-            await self._state_jobs_in.send((rd.snapshot, installed))
-            await installed.wait()
+            await self._queue_state_job((rd.snapshot, installed))
+            self.core.set_waiting_on_apply(True)
+            try:
+                await installed.wait()
+            finally:
+                self.core.set_waiting_on_apply(False)
         if rd.committed:
             stage("commit", rd.committed[-1].index)
             # Already durable here (the core hands out only stable entries), so they
             # are applied while this Ready's own write runs: a new commit index in
             # the hard state need not be on disk before its entries apply.
-            await self._state_jobs_in.send(rd.committed)
+            await self._queue_state_job(rd.committed)
         write = LogWrite(rd.snapshot, rd.entries, rd.hard_state, self._pending_compact)
         if not write.empty:
             if rd.entries:
@@ -242,6 +246,20 @@ class RaftNode:
         self.core.advance(rd)
         self._serve_reads()
         self._maybe_compact()
+
+    async def _queue_state_job(self, job: StateJob) -> None:
+        """Queue an apply or install; while the queue is full the state machine is
+        behind, which is no reason for a leader to step down as if its disk were slow."""
+        try:
+            self._state_jobs_in.send_nowait(job)
+            return
+        except trio.WouldBlock:
+            pass
+        self.core.set_waiting_on_apply(True)
+        try:
+            await self._state_jobs_in.send(job)
+        finally:
+            self.core.set_waiting_on_apply(False)
 
     async def _apply_loop(self) -> None:
         held: StateJob | None = None

@@ -251,3 +251,23 @@ def test_a_sole_voter_with_a_slow_disk_keeps_leading() -> None:
     assert core.role is Role.LEADER
     assert core.elections["slow-disk"] == 0
     core.advance(held)
+
+
+def test_a_ready_held_back_by_the_apply_queue_is_not_a_slow_disk() -> None:
+    """Regression (review): the driver holds a Ready while its apply queue is full (a big
+    migration install, say); those ticks counted as a slow write and moved leadership."""
+    group = ThreeCores()
+    group.run(70)
+    leader = group.leader()
+    assert leader is not None
+    core = group.cores[leader]
+    core.propose([b"x"])
+    group.stuck = leader
+    group.settle()
+    core.set_waiting_on_apply(True)
+    group.run(3 * 60)
+    assert group.leader() == leader
+    assert core.elections["slow-disk"] == 0
+    core.set_waiting_on_apply(False)  # now the write itself is what takes long
+    group.run(31)
+    assert core.elections["slow-disk"] == 1
