@@ -12,7 +12,7 @@ Section numbers cite the Raft paper (§) or Ongaro's thesis ("thesis §").
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from eraft_trio.raft.conf_history import ConfHistory
@@ -123,6 +123,7 @@ class RaftCore:
         # The driver says the outstanding Ready waits on its own apply queue, not on the
         # disk: those ticks do not count toward the slow-write step-down.
         self._waiting_on_apply = False
+        self._handoffs_refused: set[int] = set()  # this leadership's timed-out transfers
 
     # ------------------------------------------------------------------------------------
     # Public interface
@@ -185,7 +186,11 @@ class RaftCore:
         can win soonest); the target, or None when there is nobody to hand off to."""
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader)
-        target = self._most_up_to_date_follower()
+        target = self._most_up_to_date_follower(exclude=self._handoffs_refused)
+        if target is None and self._handoffs_refused:
+            # Every voter was tried: one that refused (drained, say) may take it now.
+            self._handoffs_refused = set()
+            target = self._most_up_to_date_follower()
         if target is not None:
             self.transfer_leadership(target)
         return target
@@ -415,6 +420,7 @@ class RaftCore:
         self._reset(self.term)
         self.role = Role.LEADER
         self.leader = self.id
+        self._handoffs_refused = set()
         # Every follower counts as active until the first check-quorum round, so a new
         # leader is not deposed before anyone could answer it.
         self._progress = {
@@ -512,9 +518,13 @@ class RaftCore:
         if self._transfer_target is not None:
             self._transfer_elapsed += 1
             if self._transfer_elapsed >= self.config.election_ticks_min:
-                self._transfer_target = None  # the transfer timed out; take proposals again
-        if self.drained and self._transfer_target is None:
-            self.hand_off()  # the last try timed out (a lagging target, say): try again
+                # The transfer timed out; take proposals again, and let a drained leader
+                # try the next best follower rather than the same one (it may be drained
+                # too, and refuse every time).
+                self._handoffs_refused.add(self._transfer_target)
+                self._transfer_target = None
+                if self.drained:
+                    self.hand_off()
         for peer, pr in self._progress.items():
             if pr.state is ProgressState.SNAPSHOT and pr.tick_snapshot(
                 self.config.snapshot_timeout_ticks
@@ -538,10 +548,10 @@ class RaftCore:
         self._outstanding_ticks = 0
         self._send(TimeoutNow(self.term, self.id, target))
 
-    def _most_up_to_date_follower(self) -> int | None:
+    def _most_up_to_date_follower(self, exclude: Collection[int] = ()) -> int | None:
         """The voter with the highest match index, among those heard from lately if any
         are (a silent one may be down); ties go to the lowest id. Learners cannot lead."""
-        voters = [p for p in self._voting_peers if p in self._progress]
+        voters = [p for p in self._voting_peers if p in self._progress and p not in exclude]
         if not voters:
             return None
         active = [p for p in voters if self._progress[p].recent_active]

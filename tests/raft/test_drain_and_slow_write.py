@@ -271,3 +271,22 @@ def test_a_ready_held_back_by_the_apply_queue_is_not_a_slow_disk() -> None:
     core.set_waiting_on_apply(False)  # now the write itself is what takes long
     group.run(31)
     assert core.elections["slow-disk"] == 1
+
+
+def test_a_drained_leader_tries_the_next_follower_when_its_favourite_refuses() -> None:
+    """Regression (review): draining the follower the leader would pick, then the leader,
+    made it retry that follower forever (it ignores TimeoutNow) and refuse every write
+    meanwhile, while a healthy third voter was never tried."""
+    for seed in range(5):
+        cfg = LabCluster(3, seed=100 + seed)
+        sim = cfg.sim
+        leader = cfg.check_one_leader()
+        cfg.one(1, cfg.n)
+        favourite = core_of(cfg, leader)._most_up_to_date_follower()
+        assert favourite is not None
+        healthy = next(n for n in range(cfg.n) if n not in (leader, favourite))
+        drain(cfg, favourite)
+        drain(cfg, leader)
+        moved = sim.run_until(lambda s=sim, h=healthy: s.leader() == h, 6 * cfg.election_ticks)
+        assert moved, seed
+        cfg.one(2, cfg.n)  # and the group takes writes again
