@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -178,9 +179,35 @@ async def serve_node(role: RoleFile, store: NodeStore, limits: ConnectionLimits)
                 break
             await hand_off_before_stop(node, signals, handoff_seconds(role))
             # Cancelling waits for a write in flight: trio does not abandon worker
-            # threads, so the last fsync completes before the store closes.
+            # threads, so the last fsync completes before the store closes. If that
+            # write hangs (a dead disk), a second signal still ends the process.
+            exit_at_next_signal()
             server.close()
             nursery.cancel_scope.cancel()
+
+
+# The exit status of a node stopped by a second signal while a write hung (docs/reference.md).
+EXIT_FORCED_STOP = 1
+
+
+def exit_at_next_signal() -> None:
+    """From now on, another SIGINT/SIGTERM exits at once: the stop that follows waits
+    for the write in flight, and with a hung disk that wait (the store's close among it)
+    may block the event loop itself, so a plain handler does it, not a trio task.
+
+    Like a crash, this loses nothing acknowledged: a write not yet durable was never
+    answered, and the next start replays the log up to its last whole record."""
+
+    def exit_now(signum: int, frame: object) -> None:
+        log.warning(
+            "received %s while a write was in flight: exiting now, as after a crash",
+            signal.Signals(signum).name,
+        )
+        logging.shutdown()
+        os._exit(EXIT_FORCED_STOP)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, exit_now)
 
 
 def handoff_seconds(role: RoleFile) -> float:

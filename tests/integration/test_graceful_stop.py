@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
+import pytest
 import trio
+
+from eraft_trio.storage.disk_faults import SLOW_DISK_MARKER
 
 from .cluster import ProcessGroup, wait_for
 from .config_writes import Ack, ConfigWriter
+from .conftest import config_layout
 
 # What must be the same before a stop and after the restart: the log and what was applied.
 DURABLE_STORAGE_FIELDS = ("last_index", "log_entries", "applied_index", "applied_term")
@@ -101,3 +106,42 @@ async def test_sigterm_of_the_leader_under_writes_exits_0_and_keeps_acknowledged
     assert raft["snapshots_installed"] == 0
     status = await group.status(leader)
     assert status is not None and status["role"]["config"] == latest
+
+
+async def test_a_second_signal_while_a_write_hangs_exits_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (review): a graceful stop waits for the write in flight, and with a hung
+    disk it waited forever while every further signal was swallowed; now the next one
+    ends the process (exit 1), which is as safe as a crash: nothing unwritten was
+    acknowledged."""
+    monkeypatch.setenv("ERAFT_TEST_FAULTS", "slow_fsync_ms=120000")
+    async with ProcessGroup(config_layout(1), tmp_path) as group:
+        group.start()
+        leader, _ = await group.wait_for_leader()
+        (tmp_path / group.layout.data_dir(0) / SLOW_DISK_MARKER).touch()
+        writer = ConfigWriter(group, client_id=1)
+        writer.leader = leader
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.join, 1)  # its log write now hangs
+            await wait_for(
+                lambda: _writing(group), timeout=15, what="the join's write under way"
+            )
+            group.nodes[0].terminate(signal.SIGTERM)
+            await wait_for(
+                lambda: _logged(group, "received SIGTERM, stopping"), timeout=15, what="the stop"
+            )
+            group.nodes[0].terminate(signal.SIGTERM)
+            assert await group.nodes[0].wait_exit(timeout=15) == 1
+            nursery.cancel_scope.cancel()
+        assert "exiting now, as after a crash" in group.nodes[0].log_text()
+
+
+async def _writing(group: ProcessGroup) -> bool:
+    """Whether the node's log holds an entry its disk has not taken yet."""
+    status = await group.status(0)
+    return status is not None and status["raft"]["last_index"] > status["storage"]["last_index"]
+
+
+async def _logged(group: ProcessGroup, text: str) -> bool:
+    return text in group.nodes[0].log_text()
