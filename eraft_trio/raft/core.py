@@ -200,18 +200,26 @@ class RaftCore:
         return first, self.term
 
     def propose_conf_change(
-        self, changes: Sequence[ConfChange], *, joint: bool | None = None
+        self,
+        changes: Sequence[ConfChange],
+        *,
+        joint: bool | None = None,
+        addresses: dict[int, str] | None = None,
     ) -> tuple[int, int]:
         """Append a membership change; returns (its index, term). No changes on a joint
         membership leave it. Raises MembershipError for a change that cannot be made
-        (confchange.py) or while the last one is not committed: one at a time (§4.1)."""
+        (confchange.py) or while the last one is not committed: one at a time (§4.1).
+        `addresses` replaces the members' addresses (Membership.addresses)."""
         if self.role is not Role.LEADER or self._transfer_target is not None:
             raise NotLeader(self.leader if self.leader != self.id else None)
         if self.membership_pending:
             raise MembershipError(
                 f"the membership change at index {self._conf.last_index} is not committed yet"
             )
-        return self._append_membership(change_membership(self.membership, changes, joint=joint))
+        new = change_membership(self.membership, changes, joint=joint)
+        if addresses is not None:
+            new = new.with_addresses(addresses)
+        return self._append_membership(new)
 
     @property
     def membership_pending(self) -> bool:
@@ -867,6 +875,8 @@ class RaftCore:
         return self.membership.all_voters == {self.id}
 
     def _append_membership(self, membership: Membership) -> tuple[int, int]:
+        # A removed member's address goes with it (leaving a joint config removes some).
+        membership = membership.with_addresses(membership.address_map())
         entry = Entry(
             self.term, self.log.last_index + 1, membership.encode(), EntryKind.CONF_CHANGE
         )
