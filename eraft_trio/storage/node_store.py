@@ -19,6 +19,7 @@ from typing import Any
 
 import lmdb
 
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import SnapshotMeta
 
 from . import meta_table
@@ -169,10 +170,17 @@ class NodeStore:
             durable_applied=durable_applied,
         )
 
-    def apply(self, apply: ApplyFunction | None, index: int, term: int) -> list[Any]:
-        """Run `apply` on the tables and record (index, term) as applied, in one transaction;
+    def apply(
+        self,
+        apply: ApplyFunction | None,
+        index: int,
+        term: int,
+        membership: Membership | None = None,
+    ) -> list[Any]:
+        """Run `apply` on the tables and record (index, term) as applied, with the group's
+        `membership` at `index` (None: the one it was started with), in one transaction;
         return its result. `apply` may run more than once (see DurableWriter)."""
-        target = SnapshotMeta(index=index, term=term)
+        target = SnapshotMeta(index=index, term=term, membership=membership)
         return self._state_writer.run(lambda txn: apply_in_txn(txn, self._dbs, apply, target))
 
     def install_snapshot(self, meta: SnapshotMeta) -> None:
