@@ -234,6 +234,11 @@ class RaftCore:
             raise ValueError(f"index {index} is before the snapshot {self.log.snapshot.index}")
         return self._conf.at(index)
 
+    def progress_match(self, peer: int) -> int | None:
+        """As leader, the last index `peer` is known to hold; None when not following it."""
+        pr = self._progress.get(peer) if self.role is Role.LEADER else None
+        return None if pr is None else pr.match
+
     def read_index(self, ctx: int) -> None:
         """Ask for a linearizable read point; answered as ReadState(ctx, index) in a Ready."""
         if self.role is not Role.LEADER:

@@ -38,7 +38,7 @@ class NodeService:
             peer.node is not None
             and peer.group == self.group
             and peer.node == src
-            and 0 <= src < len(self.node.settings.peers)
+            and self.node.knows(src)
         )
 
     def on_push(self, peer: PeerInfo, body: Any) -> None:
