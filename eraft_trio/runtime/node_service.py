@@ -8,7 +8,15 @@ from typing import Any, Protocol
 import trio
 
 from eraft_trio.raft.types import MESSAGE_TYPES
-from eraft_trio.runtime.messages import Drain, SnapshotChunk, StatusRequest, TransferLeadership
+from eraft_trio.runtime.membership_service import member_change, member_list
+from eraft_trio.runtime.messages import (
+    Drain,
+    MemberChange,
+    MemberList,
+    SnapshotChunk,
+    StatusRequest,
+    TransferLeadership,
+)
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
 
@@ -72,6 +80,10 @@ class NodeService:
             except Exception as exc:
                 return {"err": "transfer", "message": str(exc)}
             return {"ok": True}
+        if isinstance(body, MemberList):
+            return member_list(self.node, body)
+        if isinstance(body, MemberChange):
+            return await member_change(self.node, body)
         if isinstance(body, Drain):
             self.node.set_drained(bool(body.drained))
             return {

@@ -197,6 +197,14 @@ class RaftNode:
     def _kick(self) -> None:
         self._work.set()
 
+    def kick(self) -> None:
+        """Have the ready loop look at the core (after changing it from outside)."""
+        self._work.set()
+
+    async def wait_ready_handled(self) -> None:
+        """Wait until the ready loop has handled one more Ready."""
+        await self._ready_handled.wait()
+
     async def _tick_loop(self) -> None:
         while True:
             await trio.sleep(self.settings.tick_seconds)

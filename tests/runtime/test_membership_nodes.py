@@ -254,3 +254,64 @@ async def test_a_change_on_a_follower_is_refused_with_the_leader_address(tmp_pat
         cluster.stop_all()
     for store in cluster.stores.values():
         store.close()
+
+
+async def test_member_requests_refuse_a_removal_below_a_live_majority_and_move_a_leader_first(
+    tmp_path: Path,
+) -> None:
+    from eraft_trio.runtime.membership_service import member_change, member_list
+    from eraft_trio.runtime.messages import MemberChange, MemberList
+
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(tmp_path, nursery)
+        for node in range(3):
+            await cluster.start(node)
+        leader = await cluster.wait_leader()
+        listed = member_list(leader, MemberList())
+        assert [(m["addr"], m["role"]) for m in listed["members"]] == [
+            (ADDRESSES[n], "voter") for n in range(3)
+        ]
+        assert listed["leader"] == leader.leader_address == ADDRESSES[leader.core.id]
+
+        added = await member_change(leader, MemberChange("add", ADDRESSES[3]))
+        assert added == {"ok": True, "id": 3}
+        again = await member_change(leader, MemberChange("add", ADDRESSES[3]))
+        assert again["err"] == "refused" and "member already" in again["message"]
+        # Node 3 never started: it cannot have caught up, so it is not promoted.
+        promoted = await member_change(leader, MemberChange("promote", ADDRESSES[3]))
+        assert promoted["err"] == "not_caught_up"
+        assert (await member_change(leader, MemberChange("remove", ADDRESSES[3])))["ok"]
+
+        # One follower down: removing the other would leave 1 live voter of 2.
+        down, other = [n for n in range(3) if n != leader.core.id]
+        del cluster.nodes[down]
+        refused = await member_change(leader, MemberChange("remove", ADDRESSES[other]))
+        assert refused["err"] == "refused" and "fewer than a majority" in refused["message"]
+        assert len(leader.core.membership.voters) == 3
+        cluster.stop_all()
+    for store in cluster.stores.values():
+        store.close()
+
+
+async def test_removing_the_leader_hands_leadership_off_first(tmp_path: Path) -> None:
+    from eraft_trio.runtime.membership_service import member_change
+    from eraft_trio.runtime.messages import MemberChange
+
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(tmp_path, nursery)
+        for node in range(3):
+            await cluster.start(node)
+        leader = await cluster.wait_leader()
+        await wait_until(
+            lambda: all(n.core.leader is not None for n in cluster.nodes.values()), "all know"
+        )
+        own = ADDRESSES[leader.core.id]
+        moved = await member_change(leader, MemberChange("remove", own))
+        assert moved["err"] == "not_leader" and moved["leader"] not in (None, own)
+        assert len(leader.core.membership.voters) == 3  # nothing removed yet
+        new_leader = await cluster.wait_leader()
+        assert (await member_change(new_leader, MemberChange("remove", own)))["ok"]
+        assert leader.core.id not in new_leader.core.membership.members
+        cluster.stop_all()
+    for store in cluster.stores.values():
+        store.close()
