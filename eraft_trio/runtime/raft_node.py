@@ -591,6 +591,12 @@ class RaftNode:
             for node in sorted(membership.members)
         ]
 
+    def learn_addresses(self, addresses: Mapping[int, str]) -> None:
+        """A joining node that knows no member yet (restarted before its leader reached
+        it) is told their addresses, to answer its leader."""
+        self._bootstrap_addresses.update(addresses)
+        self.link.set_peers(self._peer_addresses())
+
     def knows(self, node: int) -> bool:
         """Whether `node` may send this node Raft messages: a member of the membership in
         force, or, until this node has a membership of its own (it is joining), anyone
@@ -712,7 +718,7 @@ class RaftNode:
     def statistics(self) -> dict[str, Any]:
         status = self.core.status()
         status["leader_address"] = self.leader_address
-        status["peers"] = list(self.settings.peers)
+        status["peers"] = [addr for _, addr in sorted(self.addresses().items())]
         status["members"] = self.members()
         status["log_length"] = status["last_index"] - status["snapshot_index"]
         status["state_applied"] = self._state_applied  # `applied` is the core's: handed out
