@@ -13,7 +13,7 @@ import trio
 from integration.cluster import ProcessGroup, wait_for
 from integration.ports import free_addresses
 from integration.processes import NodeProcess
-from integration.role_files import GroupLayout
+from integration.role_files import GroupLayout, render_toml
 
 from eraft_trio.client import Client
 
@@ -98,5 +98,53 @@ async def test_member_replace_brings_in_a_fresh_node_for_a_lost_one_under_load(
             assert refused.stderr.count("\n") == 1 and "fewer than a majority" in refused.stderr
             missing = await ctl(servers, "member", "remove", "1", shard.addresses[lost])
             assert missing.code == 2 and "is not a member" in missing.stderr, missing.describe()
+        finally:
+            joiner.cleanup()
+
+
+async def test_member_replace_works_for_the_config_group(tmp_path: Path) -> None:
+    addresses = free_addresses(5)
+    config = GroupLayout.config_group(addresses[:3], raft={"snapshot_entries": 20})
+    shard = GroupLayout.shard_group(1, addresses[3:4], addresses[:3])
+    new_addr = addresses[4]
+    path = tmp_path / "config-joiner.toml"
+    path.write_text(
+        render_toml(
+            {
+                "node": {"role": "config", "data_dir": "data/config-joiner", "listen": new_addr},
+                # The addresses the cluster was created with: its cluster id derives from them.
+                "raft": {"peers": list(config.addresses), "join": True, **config.raft},
+                "config": {"buckets": config.buckets},
+            }
+        )
+    )
+    joiner = NodeProcess(path, tmp_path / "config-joiner.log")
+    async with ProcessGroup(config, tmp_path) as cfg, ProcessGroup(shard, tmp_path) as group:
+        try:
+            servers = cfg.layout.addresses
+            cfg.start()
+            group.start()
+            joined = await ctl(servers, "join", "1", shard.addresses[0], timeout=TIMEOUT)
+            assert joined.code == 0, joined.describe()
+            leader, _ = await cfg.wait_for_leader()
+            lost = next(n for n in range(3) if n != leader)
+            cfg.kill([lost])
+            shutil.rmtree(tmp_path / config.data_dir(lost))
+            joiner.start()
+            replaced = await ctl(
+                servers, "member", "replace", "config", servers[lost], new_addr, timeout=TIMEOUT
+            )
+            assert replaced.code == 0, replaced.describe()
+            now = tuple(a for a in servers if a != servers[lost]) + (new_addr,)
+            listed = await ctl(now, "member", "list", "config", "--json")
+            members = json.loads(listed.stdout)["members"]
+            assert sorted(m["addr"] for m in members) == sorted(now)
+            assert {m["role"] for m in members} == {"voter"}
+            # The group takes config changes with the new node as one of its three voters.
+            moved = await ctl(now, "move", "0-4", "1", timeout=TIMEOUT)
+            assert moved.code == 0, moved.describe()
+            put = await ctl(now, "put", "k", "v", timeout=TIMEOUT)
+            assert put.code == 0, put.describe()
+            assert (await ctl(now, "get", "k")).stdout == "v\n"
         finally:
             joiner.cleanup()
