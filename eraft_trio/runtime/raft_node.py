@@ -604,8 +604,9 @@ class RaftNode:
         return node in self.core.membership.members or not self.core.membership.voters
 
     def next_member_id(self) -> int:
-        """An id no member has nor had while the group could know it: past every id of
-        the membership and of the nodes the group was started with."""
+        """An id for a new member: one past every id of the membership and of the nodes the
+        group was started with. The highest id, once removed, may be given again (see
+        docs/divergence.md, "Membership")."""
         used = set(self.core.membership.members) | set(self._bootstrap_addresses)
         return max(used, default=-1) + 1
 
