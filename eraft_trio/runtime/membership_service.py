@@ -87,6 +87,8 @@ async def member_change(node: RaftNode, request: MemberChange) -> dict[str, Any]
 
 
 def _removal_refusal(node: RaftNode, member: int, addr: str) -> str | None:
+    if member not in node.core.membership.all_voters:
+        return None  # a learner: the group's majorities do not change
     voters = node.core.membership.voters - {member}
     if not voters:
         return f"removing {addr} would leave the group without voters"

@@ -145,9 +145,13 @@ class Cluster:
                     await trio.sleep(0.01)
 
     async def change(self, *changes: ConfChange, addresses: dict[int, str] | None = None) -> None:
+        """Make the change through whoever leads, retrying across leader changes; a retry
+        after an unknown outcome finds it made already (a slow machine elects often)."""
         with trio.fail_after(20):
             while True:
                 leader = await self.wait_leader()
+                if all(made(leader.core.membership, c) for c in changes):
+                    return
                 try:
                     await leader.change_membership(changes, addresses=addresses)
                     return
@@ -157,6 +161,19 @@ class Cluster:
                 except Exception:
                     pass
                 await trio.sleep(0.01)
+
+
+def made(membership: Membership, change: ConfChange) -> bool:
+    """Whether `membership` is the outcome of `change` (and not in the middle of one)."""
+    if membership.joint:
+        return False
+    match change.kind:
+        case ChangeKind.ADD_VOTER:
+            return change.node in membership.voters
+        case ChangeKind.ADD_LEARNER:
+            return change.node in membership.learners
+        case _:
+            return change.node not in membership.members
 
 
 def applied(node: RaftNode) -> int:
