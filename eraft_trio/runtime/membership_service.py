@@ -10,7 +10,8 @@ change (Membership.addresses). The rules users of `eraft ctl member` rely on
 - remove: refused when the voters left that this leader reaches now would be fewer
   than a majority of the new voters; removing the leader first hands leadership to
   the most up-to-date voter ("not_leader" names it: ask it again).
-Answers are dicts: {"ok": True, ...} or {"err": code, "message": one line, ...}.
+Answers are dicts: {"ok": True, ...} or {"err": code, "message": one line, ...}; "busy"
+(a change is still being committed) and "not_caught_up" are worth asking again.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def member_list(node: RaftNode, request: MemberList) -> dict[str, Any]:
 async def member_change(node: RaftNode, request: MemberChange) -> dict[str, Any]:
     if not node.is_leader:
         return _not_leader(node.leader_address)
+    if node.core.membership_pending:
+        # One change at a time (docs/divergence.md): ask again once the last one commits.
+        return {"err": "busy", "message": "another membership change is being committed"}
     by_addr = {addr: n for n, addr in node.addresses().items()}
     member = by_addr.get(request.addr)
     try:

@@ -290,8 +290,21 @@ async def test_member_requests_refuse_a_removal_below_a_live_majority_and_move_a
         ]
         assert listed["leader"] == leader.leader_address == ADDRESSES[leader.core.id]
 
-        added = await member_change(leader, MemberChange("add", ADDRESSES[3]))
-        assert added == {"ok": True, "id": 3}
+        # While a change is not committed (its followers cut off), another is "busy".
+        followers = {n: cluster.nodes.pop(n) for n in range(3) if n != leader.core.id}
+        answers: list[dict[str, Any]] = []
+
+        async def add(addr: str) -> None:
+            answers.append(await member_change(leader, MemberChange("add", addr)))
+
+        async with trio.open_nursery() as adding:
+            adding.start_soon(add, ADDRESSES[3])
+            await wait_until(lambda: leader.core.membership_pending, "the first add appended")
+            await add("127.0.0.1:7999")
+            assert answers[0]["err"] == "busy"
+            cluster.nodes.update(followers)
+        added = answers[1]
+        assert added == {"ok": True, "id": 3}, added
         again = await member_change(leader, MemberChange("add", ADDRESSES[3]))
         assert again["err"] == "refused" and "member already" in again["message"]
         # Node 3 never started: it cannot have caught up, so it is not promoted.
