@@ -73,6 +73,9 @@ def add_ctl_parser(sub: Any) -> None:
     ):
         drain = cmds.add_parser(command, help=what)
         drain.add_argument("address", metavar="ADDR", help="the node, host:port")
+    from eraft_trio.cli.ctl_member import add_member_parser
+
+    add_member_parser(cmds)
     status = cmds.add_parser("status", help="live status of every group and node")
     status.add_argument("--once", action="store_true", help="print once and exit")
     status.add_argument("--json", action="store_true", help="print JSON once and exit")
@@ -174,6 +177,16 @@ def run_ctl(args: argparse.Namespace) -> int:
             if len(addresses) != 1:
                 raise UsageError("ADDR: name one node, host:port")
             return run_drain(addresses[0], args.ctl_command == "drain", args.timeout, security)
+        if args.ctl_command == "member":
+            from eraft_trio.cli.ctl_member import run_member
+
+            def one_address(text: str, what: str) -> str:
+                found = parse_addresses(text, what)
+                if len(found) != 1:
+                    raise UsageError(f"{what}: name one node, host:port")
+                return found[0]
+
+            return run_member(args, servers, security, one_address)
         if args.ctl_command == "status":
             from eraft_trio.tui.status_command import run_status
 

@@ -17,6 +17,7 @@ import trio
 import eraft_trio.roles.config.requests
 import eraft_trio.roles.shard.requests  # noqa: F401  every node knows every wire type
 from eraft_trio.cli.fault_injection import apply_test_faults_from_environment
+from eraft_trio.cli.node_join import wait_until_added
 from eraft_trio.cli.node_limits import connection_limits_for, raise_open_file_limit
 from eraft_trio.client.kv_client import single_exception
 from eraft_trio.raft.config import RaftConfig
@@ -31,7 +32,7 @@ from eraft_trio.runtime.role_file import (
     split_address,
 )
 from eraft_trio.storage.errors import StorageError, StorageIdentityError, StorageInUseError
-from eraft_trio.storage.node_store import NodeStore
+from eraft_trio.storage.node_store import NodeStore, stored_identity
 from eraft_trio.transport.limits import ConnectionLimits
 from eraft_trio.transport.security import SecurityConfigError
 from eraft_trio.transport.server import TransportServer
@@ -66,6 +67,12 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
     except SecurityConfigError as exc:
         print(f"eraft node: {role.path}: {exc.key or 'security'}: {exc}", file=sys.stderr)
         return 2
+    join_addresses: dict[int, str] = {}
+    if role.join:
+        try:
+            role, join_addresses = _joined_role(role)
+        except KeyboardInterrupt:
+            return 0
     identity: dict[str, str | int] = {
         "cluster": role.cluster,
         "role": role.role,
@@ -87,7 +94,7 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
     gc.set_threshold(*GC_THRESHOLDS)
     raise_open_file_limit(limits)
     try:
-        trio.run(serve_node, role, store, limits)
+        trio.run(serve_node, role, store, limits, join_addresses)
     except KeyboardInterrupt:
         pass
     except (OSError, BaseExceptionGroup) as exc:
@@ -103,6 +110,16 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
     return 0
 
 
+def _joined_role(role: RoleFile) -> tuple[RoleFile, dict[int, str]]:
+    """A joining node's role with the id its group gave it, and the members' addresses
+    when it had to ask for them (a first start); a restart finds its id in its store."""
+    stored = stored_identity(role.data_dir)
+    if stored is not None and isinstance(stored.get("node"), int):
+        return dataclasses.replace(role, id=int(stored["node"])), {}
+    node_id, addresses = trio.run(wait_until_added, role, security_of(role))
+    return dataclasses.replace(role, id=node_id), addresses
+
+
 def raft_config_for(role: RoleFile) -> RaftConfig:
     tick = role.tick_ms
     low, high = role.election_timeout_ms
@@ -113,7 +130,9 @@ def raft_config_for(role: RoleFile) -> RaftConfig:
     first_min = min(2 * heartbeat, election_min)
     return RaftConfig(
         id=role.id,
-        peers=tuple(range(len(role.peers))),
+        # A joining node learns its peers from its leader (RaftConfig.join).
+        peers=() if role.join else tuple(range(len(role.peers))),
+        join=role.join,
         heartbeat_ticks=heartbeat,
         election_ticks_min=election_min,
         election_ticks_max=max(2, round(high / tick)),
@@ -136,17 +155,33 @@ def build_role(role: RoleFile, node_factory: Any) -> tuple[RaftNode, Any]:
     return node, ShardRoleServer(node, role)
 
 
-async def serve_node(role: RoleFile, store: NodeStore, limits: ConnectionLimits) -> None:
+async def serve_node(
+    role: RoleFile,
+    store: NodeStore,
+    limits: ConnectionLimits,
+    join_addresses: dict[int, str] | None = None,
+) -> None:
     settings = NodeSettings(
         raft=raft_config_for(role),
-        peers=role.peers,
+        peers=() if role.join else role.peers,
+        join_addresses=tuple(sorted((join_addresses or {}).items())),
         tick_seconds=role.tick_ms / 1000,
         snapshot_entries=role.snapshot_entries,
         snapshot_bytes=role.snapshot_bytes,
     )
     security = security_of(role)
-    link = GroupLink(role.peers, role.id, cluster=role.cluster, group=role.group, security=security)
+    link = GroupLink(
+        () if role.join else role.peers,
+        role.id,
+        cluster=role.cluster,
+        group=role.group,
+        security=security,
+        own_addr=role.address,
+    )
     node, role_server = build_role(role, lambda sm: RaftNode(settings, sm, store, link))
+    if role.join and not node.core.membership.voters and not join_addresses:
+        # Restarted before its leader reached it: it knows nobody to answer yet.
+        node.learn_addresses((await wait_until_added(role, security))[1])
     service = NodeService(node, role_server, group=role.group)
     host, port = split_address(role.listen)
     server = TransportServer(

@@ -104,7 +104,12 @@ def enter_joint(
 def leave_joint(current: Membership) -> Membership:
     if not current.joint:
         raise MembershipError("not joint: there is nothing to leave")
-    new = Membership(voters=current.voters, learners=current.learners | current.learners_next)
+    new = Membership(
+        voters=current.voters,
+        learners=current.learners | current.learners_next,
+        addresses=current.addresses,
+    )
+    new = new.with_addresses(new.address_map())  # the outgoing voters' go with them
     new.check()
     return new
 

@@ -214,24 +214,37 @@ class RaftCore:
         return first, self.term
 
     def propose_conf_change(
-        self, changes: Sequence[ConfChange], *, joint: bool | None = None
+        self,
+        changes: Sequence[ConfChange],
+        *,
+        joint: bool | None = None,
+        addresses: dict[int, str] | None = None,
     ) -> tuple[int, int]:
         """Append a membership change; returns (its index, term). No changes on a joint
         membership leave it. Raises MembershipError for a change that cannot be made
-        (confchange.py) or while the last one is not committed: one at a time (§4.1)."""
+        (confchange.py) or while the last one is not committed: one at a time (§4.1).
+        `addresses` replaces the members' addresses (Membership.addresses)."""
         if self.role is not Role.LEADER or self._transfer_target is not None:
             raise NotLeader(self.leader if self.leader != self.id else None)
         if self.membership_pending:
             raise MembershipError(
                 f"the membership change at index {self._conf.last_index} is not committed yet"
             )
-        if self.log.term(self.log.commit) != self.term:
+        if not self.committed_in_term:
             # A new leader may not know yet that a change of an earlier leader is pending:
             # until an entry of its own term commits, its change could commit under a
             # membership that a rival with that other change elects a leader under too
             # (Ongaro, raft-dev 2015; etcd waits for its first entry the same way).
             raise MembershipError("no entry of this term is committed yet; try again shortly")
-        return self._append_membership(change_membership(self.membership, changes, joint=joint))
+        new = change_membership(self.membership, changes, joint=joint)
+        if addresses is not None:
+            new = new.with_addresses(addresses)
+        return self._append_membership(new)
+
+    @property
+    def committed_in_term(self) -> bool:
+        """Whether an entry of the current term is committed (a new leader's no-op)."""
+        return self.log.term(self.log.commit) == self.term
 
     @property
     def membership_pending(self) -> bool:
@@ -245,6 +258,11 @@ class RaftCore:
         if index < self.log.snapshot.index:
             raise ValueError(f"index {index} is before the snapshot {self.log.snapshot.index}")
         return self._conf.at(index)
+
+    def progress_match(self, peer: int) -> int | None:
+        """As leader, the last index `peer` is known to hold; None when not following it."""
+        pr = self._progress.get(peer) if self.role is Role.LEADER else None
+        return None if pr is None else pr.match
 
     def read_index(self, ctx: int) -> None:
         """Ask for a linearizable read point; answered as ReadState(ctx, index) in a Ready."""
@@ -894,6 +912,8 @@ class RaftCore:
         return self.membership.all_voters == {self.id}
 
     def _append_membership(self, membership: Membership) -> tuple[int, int]:
+        # A removed member's address goes with it (leaving a joint config removes some).
+        membership = membership.with_addresses(membership.address_map())
         entry = Entry(
             self.term, self.log.last_index + 1, membership.encode(), EntryKind.CONF_CHANGE
         )

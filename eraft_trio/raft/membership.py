@@ -10,7 +10,7 @@ stays free of codecs, and a conf change is rare and small.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eraft_trio.raft.quorum import JointConfig
 
@@ -31,6 +31,9 @@ class Membership:
       of `outgoing`, they become learners when the joint config is left (a node cannot
       be a voter and a learner at once).
     - `auto_leave`: the leader leaves the joint config by itself once it commits.
+    - `addresses`: (node, "host:port") pairs the driver attaches so that every member,
+      a node that joined later included, can reach the others. The core carries them
+      with the membership, keeps only those of members, and never reads them.
     """
 
     voters: frozenset[int]
@@ -38,6 +41,7 @@ class Membership:
     outgoing: frozenset[int] = frozenset()
     learners_next: frozenset[int] = frozenset()
     auto_leave: bool = False
+    addresses: tuple[tuple[int, str], ...] = ()
 
     @classmethod
     def of(cls, voters: Iterable[int], learners: Iterable[int] = ()) -> Membership:
@@ -56,6 +60,14 @@ class Membership:
     def members(self) -> frozenset[int]:
         """Every node the leader replicates to: voters of both halves and learners."""
         return self.voters | self.outgoing | self.learners | self.learners_next
+
+    def address_map(self) -> dict[int, str]:
+        return dict(self.addresses)
+
+    def with_addresses(self, addresses: dict[int, str]) -> Membership:
+        """The same membership with the addresses of its members among `addresses`."""
+        kept = tuple(sorted((n, a) for n, a in addresses.items() if n in self.members))
+        return replace(self, addresses=kept)
 
     def quorum(self) -> JointConfig:
         return JointConfig.of(self.voters, self.outgoing)
@@ -94,16 +106,20 @@ class Membership:
     # --- as the data of a CONF_CHANGE entry ---------------------------------------------------
 
     def encode(self) -> bytes:
-        """`voters=1,2,3 learners=4 outgoing= learners_next= auto_leave=0`, ASCII."""
+        """`voters=1,2,3 learners=4 outgoing= learners_next= auto_leave=0`, ASCII, then
+        ` addresses=1@h:p,2@h:p` when there are any (an address holds no space or comma)."""
 
         def ids(nodes: frozenset[int]) -> str:
             return ",".join(str(n) for n in sorted(nodes))
 
-        return (
+        text = (
             f"voters={ids(self.voters)} learners={ids(self.learners)}"
             f" outgoing={ids(self.outgoing)} learners_next={ids(self.learners_next)}"
             f" auto_leave={int(self.auto_leave)}"
-        ).encode()
+        )
+        if self.addresses:
+            text += " addresses=" + ",".join(f"{n}@{a}" for n, a in self.addresses)
+        return text.encode()
 
     @classmethod
     def decode(cls, data: bytes) -> Membership:
@@ -120,8 +136,19 @@ class Membership:
                 outgoing=ids("outgoing"),
                 learners_next=ids("learners_next"),
                 auto_leave=fields["auto_leave"] == "1",
+                addresses=_addresses(fields.get("addresses", "")),
             )
         except (ValueError, KeyError) as error:
             raise MembershipError(f"not an encoded membership: {data[:80]!r}") from error
         membership.check()
         return membership
+
+
+def _addresses(text: str) -> tuple[tuple[int, str], ...]:
+    pairs = []
+    for item in text.split(",") if text else []:
+        node, address = item.split("@", 1)
+        if not address:
+            raise ValueError(f"empty address for node {node}")
+        pairs.append((int(node), address))
+    return tuple(sorted(pairs))

@@ -1,7 +1,13 @@
-"""GroupLink: how a node reaches the other members of its Raft group."""
+"""GroupLink: how a node reaches the other members of its Raft group.
+
+The members change with the group's membership (docs/divergence.md, "Membership"):
+`set_peers` starts a sender and a client for each new member and stops those of
+members that left, so a removed node is no longer sent anything.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import trio
@@ -11,6 +17,10 @@ from eraft_trio.transport.address import parse_address
 from eraft_trio.transport.peer import PeerSender
 from eraft_trio.transport.rpc import RpcClient
 from eraft_trio.transport.security import NO_SECURITY, Security
+
+
+class PeerUnknown(Exception):
+    """A call to a node that is not (or no longer) a member this node knows the address of."""
 
 
 class GroupLink:
@@ -25,36 +35,90 @@ class GroupLink:
         cluster: str,
         group: int,
         security: Security = NO_SECURITY,
+        own_addr: str | None = None,
     ) -> None:
-        self.peers = peers
+        """`peers`: the address of each node by id (the role file's list), `own_id`'s
+        included unless `own_addr` gives it (a joining node, which knows no list)."""
         self.own_id = own_id
-        own_addr = peers[own_id]
-        self.senders = {
-            i: PeerSender(
-                addr,
-                cluster=cluster,
-                node=own_id,
-                group=group,
-                own_addr=own_addr,
-                security=security,
-            )
-            for i, addr in enumerate(peers)
-            if i != own_id
-        }
-        own_host = parse_address(own_addr)[0]  # "::1" from "[::1]:7000", not "[::1]"
-        self.clients = {
-            i: RpcClient(addr, cluster, own_host, node=own_id, group=group, security=security)
-            for i, addr in enumerate(peers)
-            if i != own_id
-        }
+        self._own_addr = own_addr if own_addr is not None else peers[own_id]
+        self._cluster = cluster
+        self._group = group
+        self._security = security
+        self._own_host = parse_address(self._own_addr)[0]  # "::1" from "[::1]:7000"
+        self.addresses: dict[int, str] = {}
+        self.senders: dict[int, PeerSender] = {}
+        self.clients: dict[int, RpcClient] = {}
+        self._scopes: dict[int, trio.CancelScope] = {}
+        self._nursery: trio.Nursery | None = None
+        self.set_peers({i: addr for i, addr in enumerate(peers) if i != own_id})
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            for sender in self.senders.values():
-                await nursery.start(sender.run)
-            for client in self.clients.values():
-                await nursery.start(client.run)
+            for peer in list(self.senders):
+                await nursery.start(self._run_peer, peer)
+            self._nursery = nursery
             task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    def set_peers(self, addresses: Mapping[int, str]) -> None:
+        """Reach exactly these peers (id -> address) from now on."""
+        wanted = {i: a for i, a in addresses.items() if i != self.own_id}
+        for peer in [p for p in self.addresses if wanted.get(p) != self.addresses[p]]:
+            self._drop(peer)
+        for peer, addr in wanted.items():
+            if peer not in self.addresses:
+                self._add(peer, addr)
+
+    def _add(self, peer: int, addr: str) -> None:
+        self.addresses[peer] = addr
+        self.senders[peer] = PeerSender(
+            addr,
+            cluster=self._cluster,
+            node=self.own_id,
+            group=self._group,
+            own_addr=self._own_addr,
+            security=self._security,
+        )
+        self.clients[peer] = RpcClient(
+            addr,
+            self._cluster,
+            self._own_host,
+            node=self.own_id,
+            group=self._group,
+            security=self._security,
+        )
+        if self._nursery is not None:
+            self._nursery.start_soon(self._run_peer, peer)
+
+    def _drop(self, peer: int) -> None:
+        del self.addresses[peer]
+        sender = self.senders.pop(peer)
+        sender.close()
+        self.clients.pop(peer)
+        scope = self._scopes.pop(peer, None)
+        if scope is not None:
+            scope.cancel()  # the client's calls in flight fail; its connection closes
+
+    async def _run_peer(self, peer: int, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        sender, client = self.senders.get(peer), self.clients.get(peer)
+        if sender is None or client is None:
+            task_status.started()
+            return  # dropped before it started
+        with trio.CancelScope() as scope:
+            self._scopes[peer] = scope
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(sender.run)
+                    await nursery.start(client.run)
+                    task_status.started()
+            finally:
+                if self._scopes.get(peer) is scope:
+                    del self._scopes[peer]
+                with trio.CancelScope(shield=True):
+                    await client.aclose()
 
     def send(self, peer: int, message: Message) -> bool:
         sender = self.senders.get(peer)
@@ -70,7 +134,10 @@ class GroupLink:
             sender.peer_is_up()
 
     async def call(self, peer: int, request: Any, timeout: float) -> Any:
-        return await self.clients[peer].call(request, timeout=timeout)
+        client = self.clients.get(peer)
+        if client is None:
+            raise PeerUnknown(f"node {peer} is not a member this node can reach")
+        return await client.call(request, timeout=timeout)
 
     def statistics(self) -> dict[str, Any]:
         return {str(i): s.statistics() for i, s in self.senders.items()}

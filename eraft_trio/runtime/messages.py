@@ -1,4 +1,5 @@
-"""Wire messages of the node runtime: snapshot chunks, status, leadership and drain requests (codec ids 64-71)."""
+"""Wire messages of the node runtime: snapshot chunks, status, leadership, drain and
+membership requests (codec ids 64-71)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,26 @@ class Drain:
     drained: bool
 
 
+@dataclass(frozen=True, slots=True)
+class MemberList:
+    """Ask any node of a group for its members as it sees them (membership_service.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    """Ask a group's leader to change its members (membership_service.py).
+
+    `action`: "add" (`addr` joins as a learner), "promote" (the learner at `addr` becomes
+    a voter, once caught up) or "remove" (the member at `addr` leaves).
+    """
+
+    action: str
+    addr: str
+
+
 register(64, SnapshotChunk)
 register(65, StatusRequest)
 register(66, TransferLeadership)
-register(70, Drain)  # 67-69 left to the next runtime messages of other changes
+register(67, MemberList)
+register(68, MemberChange)
+register(70, Drain)  # 69 left to the next runtime message

@@ -9,7 +9,15 @@ from typing import Any, Protocol
 import trio
 
 from eraft_trio.raft.types import MESSAGE_TYPES
-from eraft_trio.runtime.messages import Drain, SnapshotChunk, StatusRequest, TransferLeadership
+from eraft_trio.runtime.membership_service import member_change, member_list
+from eraft_trio.runtime.messages import (
+    Drain,
+    MemberChange,
+    MemberList,
+    SnapshotChunk,
+    StatusRequest,
+    TransferLeadership,
+)
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
 from eraft_trio.transport.server import Answer
@@ -40,7 +48,7 @@ class NodeService:
             peer.node is not None
             and peer.group == self.group
             and peer.node == src
-            and 0 <= src < len(self.node.settings.peers)
+            and self.node.knows(src)
         )
 
     def on_push(self, peer: PeerInfo, body: Any) -> None:
@@ -91,6 +99,10 @@ class NodeService:
             except Exception as exc:
                 return {"err": "transfer", "message": str(exc)}
             return {"ok": True}
+        if isinstance(body, MemberList):
+            return member_list(self.node, body)
+        if isinstance(body, MemberChange):
+            return await member_change(self.node, body)
         if isinstance(body, Drain):
             self.node.set_drained(bool(body.drained))
             return {

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 import trio
 
+from eraft_trio.raft.confchange import ConfChange
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.core import RaftCore
 from eraft_trio.raft.errors import NotLeader
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import (
     AppendEntries,
     AppendResponse,
@@ -61,9 +63,19 @@ APPLY_QUEUE_LENGTH = 64
 MERGED_APPLY_ENTRIES = 4096
 MERGED_APPLY_BYTES = 16 << 20
 
+
+@dataclass(frozen=True)
+class Applies:
+    """Committed entries for the apply pipeline, with the group's membership at the last
+    of them (recorded with the applied position: a snapshot of the tables carries it)."""
+
+    entries: list[Entry]
+    membership: Membership | None
+
+
 # A job of the apply pipeline: committed entries, or a snapshot to install (with the
 # event its installer waits on).
-StateJob: TypeAlias = "list[Entry] | tuple[SnapshotMeta, trio.Event]"
+StateJob: TypeAlias = "Applies | tuple[SnapshotMeta, trio.Event]"
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,9 @@ class NodeSettings:
 
     raft: RaftConfig
     peers: tuple[str, ...]  # address of every node of the group, by node id
+    # A joining node (raft.join) knows no `peers`: the addresses of the members it
+    # learned before starting (its own included), until its log tells it the membership.
+    join_addresses: tuple[tuple[int, str], ...] = ()
     tick_seconds: float = 0.01
     snapshot_entries: int = 10000
     snapshot_bytes: int = 32 << 20
@@ -85,6 +100,10 @@ class PeerLink(Protocol):
     def is_connected(self, peer: int) -> bool: ...
 
     def heard_from(self, peer: int) -> None: ...
+
+    def set_peers(self, addresses: Mapping[int, str]) -> None:
+        """Reach exactly these peers (id -> address) from now on."""
+        ...
 
     async def call(self, peer: int, request: Any, timeout: float) -> Any: ...
 
@@ -139,6 +158,12 @@ class RaftNode:
             APPLY_QUEUE_LENGTH
         )
         self._state_applied = loaded.applied  # the last index the tables hold
+        # Addresses of the members the group was started with (by id), then the link
+        # follows the membership the core reports (_follow_membership).
+        self._bootstrap_addresses: dict[int, str] = (
+            dict(settings.join_addresses) if settings.raft.join else dict(enumerate(settings.peers))
+        )
+        self._linked_membership = self.core.membership
         self._handling_ready = False  # a Ready's writes are under way
         self._ready_handled = trio.Event()  # set (and renewed) after every Ready
         self._stats = {
@@ -158,6 +183,7 @@ class RaftNode:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._trio_token = trio.lowlevel.current_trio_token()
+        self.link.set_peers(self._peer_addresses())  # a restart may hold a changed membership
         self._log_thread.start()
         self._state_thread.start()
         try:
@@ -173,6 +199,14 @@ class RaftNode:
 
     def _kick(self) -> None:
         self._work.set()
+
+    def kick(self) -> None:
+        """Have the ready loop look at the core (after changing it from outside)."""
+        self._work.set()
+
+    async def wait_ready_handled(self) -> None:
+        """Wait until the ready loop has handled one more Ready."""
+        await self._ready_handled.wait()
 
     async def _tick_loop(self) -> None:
         while True:
@@ -225,7 +259,8 @@ class RaftNode:
             # Already durable here (the core hands out only stable entries), so they
             # are applied while this Ready's own write runs: a new commit index in
             # the hard state need not be on disk before its entries apply.
-            await self._queue_state_job(rd.committed)
+            membership = self.core.membership_at(rd.committed[-1].index)
+            await self._queue_state_job(Applies(rd.committed, membership))
         write = LogWrite(rd.snapshot, rd.entries, rd.hard_state, self._pending_compact)
         if not write.empty:
             if rd.entries:
@@ -244,6 +279,7 @@ class RaftNode:
         if rd.soft_state is not None:
             self._on_soft_state_change(rd.soft_state.role)
         self.core.advance(rd)
+        self._follow_membership()
         self._serve_reads()
         self._maybe_compact()
 
@@ -282,20 +318,26 @@ class RaftNode:
                 installed.set()
             else:
                 job, held = self._merge_queued_applies(job)
-                last = job[-1]
-                apply = self._apply_function(job)
+                last = job.entries[-1]
+                apply = self._apply_function(job.entries)
                 await self._durably(
-                    self._state_thread, self.store.apply, apply, last.index, last.term
+                    self._state_thread,
+                    self.store.apply,
+                    apply,
+                    last.index,
+                    last.term,
+                    job.membership,
                 )
                 self._state_applied = last.index
-                self._stats["applied_commands"] += len(job)
+                self._stats["applied_commands"] += len(job.entries)
                 self._stats["apply_batches"] += 1
             self._serve_reads()
 
-    def _merge_queued_applies(self, entries: list[Entry]) -> tuple[list[Entry], StateJob | None]:
+    def _merge_queued_applies(self, job: Applies) -> tuple[Applies, StateJob | None]:
         """Committed entries that queued up behind a slow state commit go into one
         transaction (one flush) with these, up to a bound; a snapshot job ends the merge
         and is handed back to run next."""
+        entries, membership = job.entries, job.membership
         size = sum(len(e.data) for e in entries)
         while len(entries) < MERGED_APPLY_ENTRIES and size < MERGED_APPLY_BYTES:
             try:
@@ -303,10 +345,11 @@ class RaftNode:
             except trio.WouldBlock:
                 break
             if isinstance(more, tuple):
-                return entries, more
-            entries = entries + more
-            size += sum(len(e.data) for e in more)
-        return entries, None
+                return Applies(entries, membership), more
+            entries = entries + more.entries
+            membership = more.membership
+            size += sum(len(e.data) for e in more.entries)
+        return Applies(entries, membership), None
 
     async def _durably(self, thread: StoreThread, write: Callable[..., T], *args: Any) -> T:
         """Run a write; on a full disk keep retrying it until space returns.
@@ -563,6 +606,95 @@ class RaftNode:
             return reply
 
     # ------------------------------------------------------------------------------------
+    # Membership
+    # ------------------------------------------------------------------------------------
+
+    def addresses(self) -> dict[int, str]:
+        """The address of every member of the membership in force, by id (this node's too,
+        when known): the membership's own addresses over those the group started with."""
+        membership = self.core.membership
+        known = {**self._bootstrap_addresses, **membership.address_map()}
+        # A joining node has no membership yet: it answers whoever it was told of.
+        members = membership.members or frozenset(known)
+        return {node: known[node] for node in sorted(members) if node in known}
+
+    def members(self) -> list[dict[str, Any]]:
+        """Each member: id, address, "voter" or "learner", and whether it leads (as seen
+        from here); a joint membership's outgoing voters are voters until it is left."""
+        membership = self.core.membership
+        addresses = self.addresses()
+        return [
+            {
+                "id": node,
+                "addr": addresses.get(node),
+                "role": "voter" if node in membership.all_voters else "learner",
+                "leader": node == self.core.leader,
+            }
+            for node in sorted(membership.members)
+        ]
+
+    def learn_addresses(self, addresses: Mapping[int, str]) -> None:
+        """A joining node that knows no member yet (restarted before its leader reached
+        it) is told their addresses, to answer its leader."""
+        self._bootstrap_addresses.update(addresses)
+        self.link.set_peers(self._peer_addresses())
+
+    def knows(self, node: int) -> bool:
+        """Whether `node` may send this node Raft messages: a member of the membership in
+        force, or, until this node has a membership of its own (it is joining), anyone
+        of its group (the leader that is adding it)."""
+        return node in self.core.membership.members or not self.core.membership.voters
+
+    def next_member_id(self) -> int:
+        """An id for a new member: one past every id of the membership and of the nodes the
+        group was started with. The highest id, once removed, may be given again (see
+        docs/divergence.md, "Membership")."""
+        used = set(self.core.membership.members) | set(self._bootstrap_addresses)
+        return max(used, default=-1) + 1
+
+    def match_index(self, node: int) -> int | None:
+        """As leader, the last index `node` is known to hold; None if it is not followed."""
+        return self.core.progress_match(node)
+
+    async def change_membership(
+        self,
+        changes: Sequence[ConfChange],
+        *,
+        addresses: Mapping[int, str] | None = None,
+        joint: bool | None = None,
+    ) -> int:
+        """Propose a membership change (confchange.py) and wait until it applies; return
+        its index. `addresses` adds (or moves) members' addresses. Raises
+        MembershipError for a change that cannot be made now, NotLeaderError, or
+        ProposalDropped when leadership changed meanwhile (outcome unknown)."""
+        if self.core.role is not Role.LEADER:
+            raise NotLeaderError(self.leader_address)
+        known = {**self.addresses(), **(addresses or {})}
+        try:
+            index, term = self.core.propose_conf_change(changes, joint=joint, addresses=known)
+        except NotLeader as exc:
+            raise NotLeaderError(self._address_of(exc.leader)) from exc
+        waiter = Waiter()
+        self._proposals[index] = (term, waiter)
+        self._follow_membership()  # in force on the leader from now on
+        self._kick()
+        await waiter.wait()
+        return index
+
+    def _peer_addresses(self) -> dict[int, str]:
+        return {n: a for n, a in self.addresses().items() if n != self.core.id}
+
+    def _follow_membership(self) -> None:
+        """Reach the members the core reports, no others; called whenever it may change."""
+        membership = self.core.membership
+        if membership is self._linked_membership:
+            return
+        if membership != self._linked_membership:
+            log.info("membership: %s", membership.describe())
+            self.link.set_peers(self._peer_addresses())
+        self._linked_membership = membership
+
+    # ------------------------------------------------------------------------------------
     # Messages and status
     # ------------------------------------------------------------------------------------
 
@@ -594,9 +726,7 @@ class RaftNode:
     def reaches_a_peer(self) -> bool:
         """Whether any other member is connected now (a leader can hand off to it)."""
         return any(
-            self.link.is_connected(peer)
-            for peer in range(len(self.settings.peers))
-            if peer != self.core.id
+            self.link.is_connected(peer) for peer in self.core.membership.members - {self.core.id}
         )
 
     async def hand_off_leadership(self) -> str | None:
@@ -628,14 +758,15 @@ class RaftNode:
         return self._address_of(self.core.leader)
 
     def _address_of(self, node: int | None) -> str | None:
-        if node is None or not 0 <= node < len(self.settings.peers):
+        if node is None:
             return None
-        return self.settings.peers[node]
+        return self.addresses().get(node)
 
     def statistics(self) -> dict[str, Any]:
         status = self.core.status()
         status["leader_address"] = self.leader_address
-        status["peers"] = list(self.settings.peers)
+        status["peers"] = [addr for _, addr in sorted(self.addresses().items())]
+        status["members"] = self.members()
         status["log_length"] = status["last_index"] - status["snapshot_index"]
         status["state_applied"] = self._state_applied  # `applied` is the core's: handed out
         status.update(self._stats)

@@ -74,10 +74,13 @@ class RoleFile:
     max_unauthenticated_connections: int = DEFAULT_MAX_UNAUTHENTICATED
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     session_ttl_s: int = DEFAULT_SESSION_TTL_S  # [shard] only
+    # [raft] join: a node added to a running group. `peers` then lists members it can
+    # reach, not the group; `id` is -1 until the group gives it one (cli/node_join.py).
+    join: bool = False
 
     @property
     def address(self) -> str:
-        return self.peers[self.id]
+        return self.listen if self.join else self.peers[self.id]
 
     @property
     def host(self) -> str:
@@ -88,7 +91,7 @@ class RoleFile:
 _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "node": {
         "role": (str, True),
-        "id": (int, True),
+        "id": (int, False),  # required unless raft.join
         "data_dir": (str, True),
         "listen": (str, False),
         "cluster": (str, False),
@@ -100,6 +103,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "snapshot_entries": (int, False),
         "snapshot_bytes": (int, False),
         "tick_ms": (int, False),
+        "join": (bool, False),
     },
     "shard": {
         "group": (int, True),
@@ -171,13 +175,29 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         raise RoleFileError(path, "raft.peers", "must list at least one address")
     if len(set(peers)) != len(peers):
         raise RoleFileError(path, "raft.peers", "lists an address twice")
-    node_id = node["id"]
-    if not 0 <= node_id < len(peers):
-        raise RoleFileError(
-            path, "node.id", f"{node_id} is outside raft.peers (0..{len(peers) - 1})"
-        )
-
-    listen = node.get("listen", peers[node_id])
+    join = raft.get("join", False)
+    if join:
+        # The group names the node when it is added; its address is all it brings.
+        if "id" in node:
+            raise RoleFileError(path, "node.id", "not allowed with raft.join (the group gives it)")
+        if "listen" not in node:
+            raise RoleFileError(
+                path, "node.listen", "required with raft.join (this node's address)"
+            )
+        node_id = -1
+        listen = node["listen"]
+        peers = tuple(p for p in peers if p != listen)
+        if not peers:
+            raise RoleFileError(path, "raft.peers", "must list a member of the group to join")
+    else:
+        if "id" not in node:
+            raise RoleFileError(path, "node.id", "missing required key")
+        node_id = node["id"]
+        if not 0 <= node_id < len(peers):
+            raise RoleFileError(
+                path, "node.id", f"{node_id} is outside raft.peers (0..{len(peers) - 1})"
+            )
+        listen = node.get("listen", peers[node_id])
     _address(listen, path, "node.listen")
     heartbeat_ms = _positive(raft.get("heartbeat_ms", 50), path, "raft.heartbeat_ms")
     election = raft.get("election_timeout_ms", [300, 600])
@@ -279,6 +299,7 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
             "limits.max_inflight_bytes",
         ),
         session_ttl_s=session_ttl_s,
+        join=join,
     )
 
 

@@ -23,7 +23,8 @@ def install_snapshot_in_txn(txn: lmdb.Transaction[bytes], dbs: SubDbs, meta: Sna
             "installing it would undo applied entries"
         )
     staged = meta_table.get_staging(txn, dbs.meta)
-    if staged is None or staged.meta != meta:
+    # The marker keeps the position only; the membership travels in `meta`.
+    if staged is None or (staged.meta.index, staged.meta.term) != (meta.index, meta.term):
         raise SnapshotError(
             f"no complete staging of snapshot (index {meta.index}, term {meta.term}) to install; "
             f"staging holds {staged.meta if staged else 'nothing'}"

@@ -8,6 +8,7 @@ from typing import Any
 import lmdb
 import msgpack
 
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import SnapshotMeta
 
 # 3: the log and hard state in a write-ahead log (data_dir/raft-wal), the tables here.
@@ -62,18 +63,25 @@ def _get_position(txn: lmdb.Transaction[bytes], db: Any, key: bytes) -> Snapshot
     value = _get(txn, db, key)
     if value is None:
         return SnapshotMeta()
-    index, term = value
-    return SnapshotMeta(index=index, term=term)
+    # [index, term] or [index, term, membership]: written before memberships changed,
+    # or while the group's is still the one it was started with (nil).
+    index, term, *rest = value
+    encoded = rest[0] if rest else None
+    membership = None if encoded is None else Membership.decode(encoded)
+    return SnapshotMeta(index=index, term=term, membership=membership)
 
 
 def _put_position(
     txn: lmdb.Transaction[bytes], db: Any, key: bytes, position: SnapshotMeta
 ) -> None:
-    _put(txn, db, key, [position.index, position.term])
+    membership = position.membership
+    encoded = None if membership is None else membership.encode()
+    _put(txn, db, key, [position.index, position.term, encoded])
 
 
 def get_applied(txn: lmdb.Transaction[bytes], db: Any) -> SnapshotMeta:
-    """The applied position, as (index, term) of the last applied entry."""
+    """The applied position: (index, term) of the last applied entry and the group's
+    membership there, which a snapshot of the tables carries to whoever installs it."""
     return _get_position(txn, db, APPLIED_KEY)
 
 

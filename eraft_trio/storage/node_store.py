@@ -19,11 +19,13 @@ from typing import Any
 
 import lmdb
 
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import SnapshotMeta
 
 from . import meta_table
 from .batch_txn import apply_in_txn, install_snapshot_in_txn
 from .data_dir import (
+    DATA_FILE,
     DataDirOwnerLock,
     check_identity,
     prepare_data_dir,
@@ -169,10 +171,17 @@ class NodeStore:
             durable_applied=durable_applied,
         )
 
-    def apply(self, apply: ApplyFunction | None, index: int, term: int) -> list[Any]:
-        """Run `apply` on the tables and record (index, term) as applied, in one transaction;
+    def apply(
+        self,
+        apply: ApplyFunction | None,
+        index: int,
+        term: int,
+        membership: Membership | None = None,
+    ) -> list[Any]:
+        """Run `apply` on the tables and record (index, term) as applied, with the group's
+        `membership` at `index` (None: the one it was started with), in one transaction;
         return its result. `apply` may run more than once (see DurableWriter)."""
-        target = SnapshotMeta(index=index, term=term)
+        target = SnapshotMeta(index=index, term=term, membership=membership)
         return self._state_writer.run(lambda txn: apply_in_txn(txn, self._dbs, apply, target))
 
     def install_snapshot(self, meta: SnapshotMeta) -> None:
@@ -348,3 +357,24 @@ def _record_identity(
 ) -> None:
     meta_table.put_format(txn, dbs.meta)
     meta_table.put_identity(txn, dbs.meta, identity)
+
+
+def stored_identity(data_dir: str | os.PathLike[str]) -> dict[str, str | int] | None:
+    """The identity recorded in `data_dir`'s store, None when it holds none (yet): how a
+    node that joined a group finds, after a restart, the id the group gave it. Reads
+    only; call it before the store is opened in this process."""
+    path = Path(data_dir)
+    if not (path / DATA_FILE).exists():
+        return None
+    try:
+        env = lmdb.open(str(path), subdir=True, readonly=True, max_dbs=MAX_DBS, lock=False)
+    except lmdb.Error:
+        return None
+    try:
+        with env.begin() as txn:
+            meta = env.open_db(META_DB, txn=txn, create=False)
+            return meta_table.get_identity(txn, meta)
+    except lmdb.Error:
+        return None
+    finally:
+        env.close()

@@ -184,7 +184,12 @@ class SnapshotStager:
 
     def _owns_staging(self, txn: lmdb.Transaction[bytes]) -> bool:
         marker = meta_table.get_staging(txn, self._dbs.meta)
-        return marker == meta_table.StagingMarker(self._meta, self._generation)
+        # The marker keeps the position only (the membership travels with the meta).
+        return (
+            marker is not None
+            and marker.generation == self._generation
+            and (marker.meta.index, marker.meta.term) == (self._meta.index, self._meta.term)
+        )
 
     def _begin(self, txn: lmdb.Transaction[bytes]) -> int:
         txn.drop(self._dbs.staging, delete=False)

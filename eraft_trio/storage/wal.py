@@ -14,11 +14,15 @@ of the body, both big-endian) and a msgpack body `[kind, ...]`:
 
     ENTRIES     [1, first index, [[term, kind, data], ...]]  replaces the log from there
     HARD_STATE  [2, term, vote, commit]
-    BASE        [3, index, term]    entries up to here are compacted: drop them
-    RESET       [4, index, term]    a snapshot was installed: drop every entry
+    BASE        [3, index, term, membership]  entries up to here are compacted: drop them
+    RESET       [4, index, term, membership]  a snapshot was installed: drop every entry
     CHECKPOINT  [5, ...]            read only: the first record of an older format
-    START       [6, previous segment's end, base index, base term, term, vote, commit]
-                the first record of every segment
+    START       [6, previous segment's end, base index, base term, term, vote, commit,
+                 base membership]   the first record of every segment
+
+`membership` is the group's membership at that index (Membership.encode), or nil while
+it is the one the group was started with; records written before memberships could
+change end before it, and read as nil.
 
 A segment is never rewritten. Once the live one is full, the next write goes to a new
 segment opened by a START record: the position where the previous segment's good
@@ -51,6 +55,7 @@ from typing import Any
 
 import msgpack
 
+from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import Entry, EntryKind, HardState, SnapshotMeta
 
 from .data_dir import sync_directory
@@ -101,10 +106,10 @@ class WalState:
             # A BASE behind the base is one that replay passed already by a gap.
             if index >= self.base.index:
                 self._drop_front(index - self.base.index)
-                self.base = SnapshotMeta(index=index, term=body[2])
+                self.base = _position(index, body[2], body[3:4])
         elif kind == RESET:
             self._drop_front(len(self.terms))
-            self.base = SnapshotMeta(index=body[1], term=body[2])
+            self.base = _position(body[1], body[2], body[3:4])
         elif kind == CHECKPOINT:
             self.base = SnapshotMeta(index=body[1], term=body[2])
             self.hard_state = HardState(term=body[3], vote=body[4], commit=body[5])
@@ -209,7 +214,7 @@ class WriteAheadLog:
         base = state.base if reset_to is None else reset_to
         last = state.last_index if reset_to is None else reset_to.index
         if reset_to is not None:
-            bodies.append([RESET, reset_to.index, reset_to.term])
+            bodies.append([RESET, reset_to.index, reset_to.term, _encoded(reset_to)])
         if entries:
             first = entries[0].index
             if first > last + 1:
@@ -235,7 +240,7 @@ class WriteAheadLog:
                     f"compaction term {compact_to.term} differs from the term {stored_term} "
                     f"of entry {compact_to.index}"
                 )
-            bodies.append([BASE, compact_to.index, compact_to.term])
+            bodies.append([BASE, compact_to.index, compact_to.term, _encoded(compact_to)])
         if not bodies:
             return
         data = b"".join(encode_record(body) for body in bodies)
@@ -334,7 +339,16 @@ class WriteAheadLog:
         hs = state.hard_state
         base = state.base
         start = encode_record(
-            [START, self._offset, base.index, base.term, hs.term, hs.vote, hs.commit]
+            [
+                START,
+                self._offset,
+                base.index,
+                base.term,
+                hs.term,
+                hs.vote,
+                hs.commit,
+                _encoded(base),
+            ]
         )
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -429,7 +443,7 @@ class _Replay:
             body = msgpack.unpackb(payload, raw=False, use_list=True)
             if offset == 0 and body[0] == START and len(self.segments) == 1:
                 # The oldest segment's START says where the log began when it opened.
-                state.base = SnapshotMeta(index=body[2], term=body[3])
+                state.base = _position(body[2], body[3], body[7:8])
                 state.hard_state = HardState(term=body[4], vote=body[5], commit=body[6])
             state.apply(body)
             if body[0] == RESET:
@@ -439,6 +453,20 @@ class _Replay:
                 segment.max_index = max(segment.max_index, state.last_index)
             offset = start + length
         return offset, end is None and not _all_zero(data, offset)
+
+
+def _encoded(position: SnapshotMeta) -> bytes | None:
+    return None if position.membership is None else position.membership.encode()
+
+
+def _position(index: int, term: int, membership: list[Any]) -> SnapshotMeta:
+    """A base position read back; `membership` is the record's optional last field."""
+    encoded = membership[0] if membership else None
+    return SnapshotMeta(
+        index=index,
+        term=term,
+        membership=None if encoded is None else Membership.decode(encoded),
+    )
 
 
 def _all_zero(data: bytes, offset: int) -> bool:

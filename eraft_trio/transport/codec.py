@@ -31,6 +31,7 @@ from typing import Any
 
 import msgpack
 
+from eraft_trio.raft.membership import Membership, MembershipError
 from eraft_trio.raft.types import (
     AppendEntries,
     AppendResponse,
@@ -406,3 +407,21 @@ register(9, TimeoutNow)
 register(10, Entry)
 register(11, HardState)
 register(12, SnapshotMeta)
+
+
+def _membership_from_fields(values: list[Any]) -> Membership:
+    if len(values) != 1 or type(values[0]) is not bytes:
+        raise ProtocolError("bad Membership: one bytes field expected")
+    try:
+        return Membership.decode(values[0])
+    except MembershipError as exc:
+        raise ProtocolError(f"bad Membership: {exc}") from exc
+
+
+# As its own one-line encoding (membership.py): the log and the WAL store the same bytes.
+register(
+    13,
+    Membership,
+    to_fields=lambda m: [m.encode()],
+    from_fields=_membership_from_fields,
+)

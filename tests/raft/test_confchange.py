@@ -85,3 +85,16 @@ def test_membership_survives_its_encoding() -> None:
         Membership.decode(b"voters=1,x")
     with pytest.raises(MembershipError, match="no voters"):
         Membership.decode(Membership(frozenset()).encode())
+
+
+def test_addresses_travel_with_the_membership_and_leave_with_their_node() -> None:
+    addresses = {1: "10.0.0.1:6088", 2: "10.0.0.2:6088", 3: "[::1]:6090", 4: "h4:1"}
+    with_addresses = THREE.with_addresses(addresses)
+    assert with_addresses.address_map() == {1: "10.0.0.1:6088", 2: "10.0.0.2:6088", 3: "[::1]:6090"}
+    assert Membership.decode(with_addresses.encode()) == with_addresses
+    joint = change_membership(with_addresses, changes("r3", "v4")).with_addresses(addresses)
+    assert joint.address_map()[3] == "[::1]:6090"  # still an outgoing voter
+    left = leave_joint(joint)
+    assert left.address_map() == {1: "10.0.0.1:6088", 2: "10.0.0.2:6088", 4: "h4:1"}
+    # Without addresses the encoding is the one the simulator's transcripts know.
+    assert b"addresses" not in THREE.encode()

@@ -28,6 +28,9 @@ class NoPeers:
     def heard_from(self, peer: int) -> None:
         pass
 
+    def set_peers(self, addresses: Any) -> None:
+        pass
+
     async def call(self, peer: int, request: Any, timeout: float) -> Any:
         raise AssertionError("a one-node group calls nobody")
 
@@ -56,10 +59,10 @@ async def test_applies_queued_behind_a_slow_commit_share_one_transaction(tmp_pat
     gate = threading.Event()
     real_apply = store.apply
 
-    def slow_apply(apply: Any, index: int, term: int) -> list[Any]:
+    def slow_apply(apply: Any, index: int, term: int, membership: Any = None) -> list[Any]:
         applies.append(index)
         gate.wait()  # the first commit is slow: everything after it queues up
-        return real_apply(apply, index, term)
+        return real_apply(apply, index, term, membership)
 
     store.apply = slow_apply  # type: ignore[method-assign]
     settings = NodeSettings(raft=RaftConfig(id=0, peers=(0,)), peers=("127.0.0.1:1",))

@@ -49,6 +49,9 @@ class RecordingLink:
     def heard_from(self, peer: int) -> None:
         pass
 
+    def set_peers(self, addresses: Any) -> None:
+        pass
+
     async def call(self, peer: int, request: Any, timeout: float) -> Any:
         self.chunks.append(request)
         return self.reply

@@ -152,3 +152,29 @@ def test_a_closed_store_refuses_reads_and_writes(open_store: StoreOpener) -> Non
         store.load()
     with pytest.raises(StorageError, match="closed"):
         store.write_batch(WriteBatch(hard_state=HardState(term=1)))
+
+
+def test_the_applied_membership_survives_reopen_and_rides_with_a_snapshot(
+    open_store: StoreOpener,
+) -> None:
+    from eraft_trio.raft.membership import Membership
+
+    four = Membership.of([0, 1, 2], [3]).with_addresses({3: "127.0.0.1:6091"})
+    store = open_store()
+    store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
+    store.apply(None, 2, 1, four)
+    store.close()
+
+    store = open_store()
+    reader = store.open_snapshot()
+    try:
+        assert reader.meta == SnapshotMeta(index=2, term=1, membership=four)
+    finally:
+        reader.close()
+    store.write_batch(WriteBatch(entries=make_entries(1, 3, 3)))
+    store.apply(None, 3, 1)  # no membership given: the bootstrap one
+    reader = store.open_snapshot()
+    try:
+        assert reader.meta == SnapshotMeta(index=3, term=1) and reader.meta.membership is None
+    finally:
+        reader.close()

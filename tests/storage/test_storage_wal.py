@@ -229,3 +229,35 @@ def test_writes_that_would_break_the_log_are_refused_whole(
 
     state = reopened(tmp_path).state
     assert (state.base.index, state.last_index, state.hard_state) == (2, 5, HardState())
+
+
+def test_the_base_membership_survives_compaction_reset_and_new_segments(tmp_path: Path) -> None:
+    from eraft_trio.raft.membership import Membership
+
+    four = Membership.of([0, 1, 2], [3]).with_addresses({3: "127.0.0.1:6091"})
+    wal = WriteAheadLog(tmp_path, segment_bytes=1)  # every write starts a segment: START
+    wal.write(entries=make_entries(1, 1, 5))
+    wal.write(compact_to=SnapshotMeta(index=3, term=1, membership=four), durable_applied=3)
+    wal.write(entries=make_entries(1, 6, 6))  # in a new segment, after the BASE's
+    wal.close()
+    assert reopened(tmp_path, segment_bytes=1).state.base.membership == four
+    assert len(segments(tmp_path)) >= 2
+
+    three = Membership.of([0, 1, 3])
+    again = reopened(tmp_path)
+    again.write(reset_to=SnapshotMeta(index=9, term=3, membership=three))
+    again.close()
+    assert reopened(tmp_path).state.base == SnapshotMeta(index=9, term=3, membership=three)
+
+
+def test_a_base_record_written_before_memberships_reads_as_the_bootstrap_one(
+    tmp_path: Path,
+) -> None:
+    wal = WriteAheadLog(tmp_path)
+    wal.write(entries=make_entries(1, 1, 5))
+    wal.close()
+    with open(segments(tmp_path)[-1], "r+b") as f:  # an older build's BASE: no membership
+        f.seek(wal.statistics()["segment_bytes"])
+        f.write(encode_record([3, 2, 1]))
+    state = reopened(tmp_path).state
+    assert state.base == SnapshotMeta(index=2, term=1) and state.base.membership is None

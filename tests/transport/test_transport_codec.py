@@ -248,3 +248,14 @@ def test_deeply_nested_garbage_is_a_protocol_error() -> None:
         payload = msgpack.packb(msgpack.ExtType(codec.EXT_TUPLE, payload))
     with pytest.raises(ProtocolError):
         codec.decode(payload)
+
+
+def test_a_snapshot_meta_carries_its_membership_and_a_bad_one_is_a_protocol_error() -> None:
+    from eraft_trio.raft.membership import Membership
+
+    membership = Membership.of([0, 1, 2], [3]).with_addresses({0: "h:1", 3: "[::1]:7"})
+    for meta in (SnapshotMeta(5, 2, membership), SnapshotMeta(5, 2)):
+        assert codec.decode(codec.encode(meta)) == meta
+    forged = codec.encode(SnapshotMeta(5, 2, membership)).replace(b"voters=0,1,2", b"voters=0,1,x")
+    with pytest.raises(ProtocolError, match="Membership"):
+        codec.decode(forged)
