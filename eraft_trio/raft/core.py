@@ -800,7 +800,14 @@ class RaftCore:
     # ------------------------------------------------------------------------------------
 
     def _send(self, m: Message) -> None:
-        if isinstance(m, _SEND_BEFORE_PERSIST) or (isinstance(m, RequestVote) and m.pre_vote):
+        # A leader's messages may leave before its write, but not before its term is
+        # durable (`_hard_state` is what the driver persisted): a sole voter wins on its
+        # own vote at once, and entries it sent a learner in a term it then forgot on a
+        # crash would differ from those it sends after the restart under the same term.
+        term_durable = self._hard_state.term == self.term
+        if (isinstance(m, _SEND_BEFORE_PERSIST) and term_durable) or (
+            isinstance(m, RequestVote) and m.pre_vote
+        ):
             self._msgs.append(m)
         else:
             self._persisted_msgs.append(m)

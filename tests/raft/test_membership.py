@@ -13,6 +13,7 @@ from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.core import RaftCore
 from eraft_trio.raft.membership import Membership, MembershipError
 from eraft_trio.raft.types import (
+    AppendEntries,
     Entry,
     EntryKind,
     HardState,
@@ -354,3 +355,27 @@ def test_a_new_leader_changes_membership_only_after_an_entry_of_its_term_commits
     net.stabilize()  # the no-op commits: now it may
     net.change(2, "r3")
     assert 3 not in net.cores[2].membership.voters
+
+
+def test_a_sole_voter_sends_nothing_in_a_term_it_has_not_persisted() -> None:
+    """Regression (review): a sole voter wins on its own vote at once; its appends to a
+    learner left before the new term was durable, so after a crash it could lead the same
+    term again and send the learner other entries at the same index and term."""
+    net = Net(1, joiners=[2])
+    net.elect(1)
+    net.change(1, "l2")
+    before = net.cores[1]
+    # The node restarts from what it persisted and campaigns in the next term.
+    core = RaftCore(
+        _config(1, (1,)),
+        random.Random(7),
+        hard_state=before.hard_state,
+        entries=list(before.log.entries),
+    )
+    core.campaign()
+    assert core.role is Role.LEADER and core.term == before.term + 1
+    rd = core.ready()  # its write of the new term has begun, and not ended
+    early = rd.messages + core.take_messages()
+    assert not [m for m in early if m.term == core.term and isinstance(m, AppendEntries)]
+    assert [m for m in rd.persisted_messages if isinstance(m, AppendEntries)]
+    core.advance(rd)
