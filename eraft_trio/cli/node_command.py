@@ -125,8 +125,8 @@ def raft_config_for(role: RoleFile) -> RaftConfig:
     low, high = role.election_timeout_ms
     heartbeat = max(1, round(role.heartbeat_ms / tick))
     election_min = max(2, round(low / tick))
-    # After a start the first campaign comes after two heartbeats or so (issue 12: a
-    # restarted group serves again in well under a second); see RaftConfig.
+    # After a start the first campaign comes after two heartbeats or so, not 300-600 ms
+    # (issue 12: a restarted group elects at once); see RaftConfig.
     first_min = min(2 * heartbeat, election_min)
     return RaftConfig(
         id=role.id,

@@ -97,6 +97,8 @@ class RaftCore:
         self._heartbeat_elapsed = 0
         self._randomized_timeout = 0
         self._reset_randomized_timeout()
+        # The short first timeout lasts until a leader is heard from (then the usual one).
+        self._first_timeout = config.first_election_ticks is not None
         if config.first_election_ticks is not None:
             self._randomized_timeout = self._rng.randint(*config.first_election_ticks)
         self._votes: dict[int, bool] = {}
@@ -674,6 +676,11 @@ class RaftCore:
                         self._become_follower(self.term, None)
 
     def _step_follower(self, m: Message) -> None:
+        if self._first_timeout and isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
+            # A leader exists: the start-up timeout (a couple of heartbeats) must not
+            # outlive the start, or every late heartbeat would start a pre-vote (review).
+            self._first_timeout = False
+            self._reset_randomized_timeout()
         match m:
             case AppendEntries():
                 self._election_elapsed = 0

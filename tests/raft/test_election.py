@@ -8,7 +8,7 @@ import pytest
 
 from eraft_trio.raft.config import ConfigError, RaftConfig
 from eraft_trio.raft.core import RaftCore
-from eraft_trio.raft.types import Role
+from eraft_trio.raft.types import HardState, Heartbeat, Role
 from eraft_trio.sim.harness import LabCluster
 
 
@@ -144,3 +144,21 @@ def test_a_first_election_window_inside_a_heartbeat_is_refused() -> None:
     """Campaigning before a live leader's heartbeat could arrive would disturb it."""
     with pytest.raises(ConfigError, match="first_election_ticks"):
         RaftConfig(id=0, peers=(0, 1, 2), heartbeat_ticks=5, first_election_ticks=(5, 8))
+
+
+def test_the_first_election_window_ends_once_a_leader_is_heard() -> None:
+    """Regression (review): a node restarted into its old term kept the short start-up
+    timeout, so any heartbeat a little late started a pre-vote."""
+    config = RaftConfig(
+        id=1,
+        peers=(0, 1, 2),
+        heartbeat_ticks=5,
+        election_ticks_min=30,
+        election_ticks_max=60,
+        first_election_ticks=(10, 15),
+    )
+    core = RaftCore(config, random.Random(3), hard_state=HardState(term=1))  # restarted
+    core.step(Heartbeat(term=1, src=0, dst=1, commit=0, read_seq=0))  # the same term
+    for _ in range(29):
+        core.tick()
+    assert core.role is Role.FOLLOWER
