@@ -232,13 +232,13 @@ class RaftCore:
             raise MembershipError(
                 f"the membership change at index {self._conf.last_index} is not committed yet"
             )
+        new = change_membership(self.membership, changes, joint=joint)  # refuses bad ones
         if not self.committed_in_term:
             # A new leader may not know yet that a change of an earlier leader is pending:
             # until an entry of its own term commits, its change could commit under a
             # membership that a rival with that other change elects a leader under too
             # (Ongaro, raft-dev 2015; etcd waits for its first entry the same way).
             raise MembershipError("no entry of this term is committed yet; try again shortly")
-        new = change_membership(self.membership, changes, joint=joint)
         if addresses is not None:
             new = new.with_addresses(addresses)
         return self._append_membership(new)
