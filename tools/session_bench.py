@@ -30,7 +30,7 @@ from typing import Any
 import lmdb
 import trio
 from bench_compare_procs import ERAFT, HOST, Processes, SetupError, free_ports
-from migration_bench import _terminate, memory_fields
+from migration_bench import _terminate, _toml_list, memory_fields
 
 from eraft_trio.client import Client
 
@@ -112,10 +112,6 @@ class Cluster:
 
     def stop(self) -> None:
         self.procs.stop()
-
-
-def _toml_list(items: tuple[str, ...]) -> str:
-    return "[" + ", ".join(f'"{s}"' for s in items) + "]"
 
 
 def node_figures(data_dir: Path, pid: int) -> dict[str, Any]:
