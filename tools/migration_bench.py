@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 
 import trio
 from bench_compare_procs import ERAFT, HOST, Processes, SetupError, free_ports
+from bench_cpu import cpu_seconds
 
 from eraft_trio.client import Client
 from eraft_trio.tui.cluster_probe import ClusterProbe
@@ -146,12 +146,9 @@ class Cluster:
         """Node name -> user and system CPU seconds it has used so far."""
         used: dict[str, float] = {}
         for pid in self.pids() if pids is None else pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            ticks = int(fields[11]) + int(fields[12])
-            used[self.names.get(pid, str(pid))] = ticks / os.sysconf("SC_CLK_TCK")
+            seconds = cpu_seconds(pid)
+            if seconds is not None:
+                used[self.names.get(pid, str(pid))] = seconds
         return used
 
     def shard_cpu_seconds(self) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .view import TableView
+from .view import TableView, put_or_delete_each
 
 _MISSING = object()
 
@@ -64,11 +64,7 @@ class BufferedView:
             yield key, value
 
     def write_rows(self, table: str, rows: list[tuple[bytes, bytes | None]]) -> None:
-        for key, value in rows:
-            if value is None:
-                self.delete(table, key)
-            else:
-                self.put(table, key, value)
+        put_or_delete_each(self, table, rows)
 
     def write_back(self) -> None:
         """Write every row changed through this view to the wrapped one."""
