@@ -117,6 +117,9 @@ def _role_text(
         f"peers = {_quoted(peers)}",
         # A small log threshold so that restarted nodes often catch up by snapshot.
         f"snapshot_entries = {snapshot_entries}",
+        # Small log segments: rotation happens under faults too, and a run's nodes do not
+        # preallocate 32 MiB each.
+        "wal_segment_bytes = 1048576",
         "",
     ]
     if role == "shard":

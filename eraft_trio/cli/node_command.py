@@ -80,7 +80,7 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
         "node": role.id,
     }
     try:
-        store = NodeStore.open(role.data_dir, identity)
+        store = NodeStore.open(role.data_dir, identity, wal_segment_bytes=role.wal_segment_bytes)
     except (StorageIdentityError, StorageInUseError) as exc:
         print(f"eraft node: {role.path}: node.data_dir: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eraft_trio.storage import wal
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
 from eraft_trio.transport.limits import (
     DEFAULT_MAX_CONNECTIONS,
@@ -77,6 +78,8 @@ class RoleFile:
     # [raft] join: a node added to a running group. `peers` then lists members it can
     # reach, not the group; `id` is -1 until the group gives it one (cli/node_join.py).
     join: bool = False
+    # [raft] wal_segment_bytes: what each log segment is preallocated to (storage/wal.py).
+    wal_segment_bytes: int = wal.SEGMENT_BYTES
 
     @property
     def address(self) -> str:
@@ -104,6 +107,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "snapshot_bytes": (int, False),
         "tick_ms": (int, False),
         "join": (bool, False),
+        "wal_segment_bytes": (int, False),
     },
     "shard": {
         "group": (int, True),
@@ -220,6 +224,14 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
     tick_ms = _positive(raft.get("tick_ms", min(10, heartbeat_ms)), path, "raft.tick_ms")
     if tick_ms > heartbeat_ms:
         raise RoleFileError(path, "raft.tick_ms", "must not exceed heartbeat_ms")
+    wal_segment_bytes = raft.get("wal_segment_bytes", wal.SEGMENT_BYTES)
+    if not wal.MIN_SEGMENT_BYTES <= wal_segment_bytes <= wal.MAX_SEGMENT_BYTES:
+        raise RoleFileError(
+            path,
+            "raft.wal_segment_bytes",
+            f"must be between {wal.MIN_SEGMENT_BYTES} (64 KiB) and "
+            f"{wal.MAX_SEGMENT_BYTES} (1 GiB), not {wal_segment_bytes}",
+        )
 
     if role == "shard":
         group = raw["shard"]["group"]
@@ -300,6 +312,7 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         ),
         session_ttl_s=session_ttl_s,
         join=join,
+        wal_segment_bytes=wal_segment_bytes,
     )
 
 

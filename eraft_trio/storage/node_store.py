@@ -38,6 +38,7 @@ from .loaded_state import LoadedState
 from .map_gate import MapGate
 from .snapshot import SnapshotReader, SnapshotStager
 from .sub_dbs import ALL_DB_NAMES, META_DB, SubDbs, open_sub_dbs
+from .wal import SEGMENT_BYTES as WAL_SEGMENT_BYTES
 from .wal import WriteAheadLog
 from .write_batch import ApplyFunction, LogWrite, WriteBatch
 
@@ -81,6 +82,7 @@ class NodeStore:
         *,
         map_size: int = INITIAL_MAP_SIZE,
         max_map_size: int = MAX_MAP_SIZE,
+        wal_segment_bytes: int = WAL_SEGMENT_BYTES,
     ) -> NodeStore:
         """Open the store in `data_dir`, creating it (and recording `identity`) if new.
 
@@ -94,7 +96,7 @@ class NodeStore:
         try:
             env = _open_env(path, map_size, new_dir)
             store = cls(path, env, _open_checked_sub_dbs(env, path), owner_lock, max_map_size)
-            store._claim(dict(identity))
+            store._claim(dict(identity), wal_segment_bytes)
         except BaseException:
             if env is not None:
                 env.close()
@@ -292,13 +294,13 @@ class NodeStore:
         if self._closed:
             raise StorageError(f"the store in {self.path} is closed")
 
-    def _claim(self, identity: dict[str, str | int]) -> None:
+    def _claim(self, identity: dict[str, str | int], wal_segment_bytes: int) -> None:
         with self._reading() as txn:
             stored = meta_table.get_identity(txn, self._dbs.meta)
             stored_format = meta_table.get_format(txn, self._dbs.meta)
         if stored is None:
             self._state_writer.run(lambda txn: _record_identity(txn, self._dbs, identity))
-            self._wal = WriteAheadLog(self.path / WAL_DIR)
+            self._wal = WriteAheadLog(self.path / WAL_DIR, wal_segment_bytes)
             sync_directory(self.path)
             return
         check_identity(self.path, stored, identity)
@@ -308,7 +310,7 @@ class NodeStore:
                 f"development build; this version reads format {meta_table.FORMAT_VERSION} "
                 "only (start the node on an empty data_dir: it catches up from its group)"
             )
-        self._wal = WriteAheadLog(self.path / WAL_DIR)
+        self._wal = WriteAheadLog(self.path / WAL_DIR, wal_segment_bytes)
 
     def _release(self) -> None:
         self._gate.remap(self._env.close)  # no read in use; open snapshot streams invalidated

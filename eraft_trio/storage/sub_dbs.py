@@ -35,4 +35,3 @@ def open_sub_dbs(env: lmdb.Environment) -> SubDbs:
         sm=env.open_db(SM_DB),
         staging=env.open_db(STAGING_DB),
     )
-

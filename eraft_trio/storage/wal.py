@@ -66,6 +66,10 @@ from .latency_histogram import LatencyHistogram
 ENTRIES, HARD_STATE, BASE, RESET, CHECKPOINT, START = 1, 2, 3, 4, 5, 6
 HEADER = struct.Struct(">II")
 SEGMENT_BYTES = 32 << 20  # preallocated size of a segment; a larger record grows its file
+# The bounds of [raft] wal_segment_bytes: below 64 KiB most records would start a segment
+# (a file, an fsync of the folder); above 1 GiB a new node costs that much disk at once.
+MIN_SEGMENT_BYTES = 64 << 10
+MAX_SEGMENT_BYTES = 1 << 30
 SUFFIX = ".wal"
 UNKNOWN_TERM = -1  # a base position whose term replay has not read yet (a deleted segment's)
 

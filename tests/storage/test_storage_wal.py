@@ -9,9 +9,10 @@ import pytest
 from eraft_trio.raft.types import Entry, HardState, SnapshotMeta
 from eraft_trio.storage import wal as wal_module
 from eraft_trio.storage.errors import InvalidBatchError, StorageError
+from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.wal import SUFFIX, WriteAheadLog, encode_record
 
-from .conftest import make_entries
+from .conftest import IDENTITY, make_entries
 
 
 def segments(folder: Path) -> list[Path]:
@@ -261,3 +262,17 @@ def test_a_base_record_written_before_memberships_reads_as_the_bootstrap_one(
         f.write(encode_record([3, 2, 1]))
     state = reopened(tmp_path).state
     assert state.base == SnapshotMeta(index=2, term=1) and state.base.membership is None
+
+
+def test_a_store_preallocates_its_segments_to_the_size_it_was_opened_with(
+    tmp_path: Path,
+) -> None:
+    # [raft] wal_segment_bytes reaches the disk: the first segment takes that much, not
+    # the 32 MiB default (a full test run once filled its machine's disk with those).
+    store = NodeStore.open(tmp_path / "node", IDENTITY, wal_segment_bytes=256 << 10)
+    try:
+        segments = sorted((tmp_path / "node").rglob("*.wal"))
+        assert [s.stat().st_size for s in segments] == [256 << 10]
+        assert segments[0].stat().st_blocks * 512 <= 1 << 20
+    finally:
+        store.close()
