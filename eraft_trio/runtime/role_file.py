@@ -179,6 +179,9 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         raise RoleFileError(path, "raft.peers", "must list at least one address")
     if len(set(peers)) != len(peers):
         raise RoleFileError(path, "raft.peers", "lists an address twice")
+    # As written: a config node's cluster id derives from these, and a node joining on
+    # an address the group was created with lists its own (not asked, still counted).
+    listed_peers = peers
     join = raft.get("join", False)
     if join:
         # The group names the node when it is added; its address is all it brings.
@@ -246,7 +249,7 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         buckets = 0
     else:
         group = 0
-        config_servers = peers
+        config_servers = listed_peers
         session_ttl_s = DEFAULT_SESSION_TTL_S
         buckets = _positive(raw.get("config", {}).get("buckets", 10), path, "config.buckets")
 
