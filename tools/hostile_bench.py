@@ -46,6 +46,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=6.0, help="per phase")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--json", action="store_true", help="one JSON line per phase")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        help="run the node from this copy of eraft_trio's parent folder (the code before a "
+        "change, say: git archive COMMIT eraft_trio | tar -x -C DIR); run the tool from a "
+        "folder without an eraft_trio in it, which Python would find first",
+    )
     return parser.parse_args()
 
 
@@ -130,7 +137,10 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     sections = {**layout.sections(0), "security": {"secret_file": str(secret)}}
     role.write_text(render_toml(sections))
     node = NodeProcess(role, role.with_suffix(".log"))
+    if args.source is not None:
+        os.environ["PYTHONPATH"] = str(args.source.resolve())  # ahead of the installed copy
     node.start()
+    os.environ.pop("PYTHONPATH", None)
     print(f"node pid {node.pid} on {address}", file=sys.stderr, flush=True)
     rows: list[dict[str, Any]] = []
     try:
