@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """A legitimate client's latency with and without 1,000 hostile connections (issue 17).
 
-Starts one config node with a cluster secret, then alternates, `--rounds` times, a quiet
-phase and a phase under tests/security/hostile_load.py (the slow test's attackers, at
-the lowest priority): in each, CLIENTS authenticated callers query the node for
-`--seconds`. Prints per phase the p50 and p99 latency, the node's CPU seconds, the
-hostile connects and the load average; then the ratio under attack to quiet per round
-(each hostile phase against the quiet phase just before it). The node's stacks under
-attack can be sampled with `py-spy record -p PID` (the PID is printed).
+Starts two config nodes with a cluster secret, each a cluster of its own, then runs,
+`--rounds` times, three phases in which CLIENTS authenticated callers query the first
+node for `--seconds`: quiet; under tests/security/hostile_load.py (the slow test's
+attackers, at the lowest priority) aimed at that node ("hostile"); and the same attack
+aimed at the second node ("control"), which costs the machine what the attack costs
+it but the measured node nothing. What "hostile" adds over "control" is what the node
+itself pays for the attack; what "control" adds over "quiet" is the machine's share.
+
+Prints per phase the p50 and p99 latency, the measured node's CPU seconds, the hostile
+connects and the load average; then per round the ratios to the quiet phase. The
+node's stacks under attack can be sampled with `py-spy record -p PID` (PID printed).
 """
 
 from __future__ import annotations
@@ -107,7 +111,13 @@ async def phase(
 
 
 async def hostile_phase(
-    kv: Client, node: NodeProcess, address: str, cluster: str, folder: Path, args: Any
+    kv: Client,
+    node: NodeProcess,
+    address: str,
+    cluster: str,
+    folder: Path,
+    args: Any,
+    name: str,
 ) -> dict[str, Any]:
     host, port = address.rsplit(":", 1)
     report = folder / "hostile.jsonl"
@@ -121,19 +131,17 @@ async def hostile_phase(
         with trio.fail_after(30):
             while flood_connects(report) < args.connections:
                 await trio.sleep(0.2)
-        return await phase(kv, node, args.seconds, "hostile", report)
+        return await phase(kv, node, args.seconds, name, report)
     finally:
         proc.kill()  # by PID: our child only
         proc.wait()
 
 
-async def run(args: argparse.Namespace, folder: Path) -> None:
+def start_node(folder: Path, name: str, secret: Path, args: Any) -> tuple[NodeProcess, str, str]:
+    """A single-node config group: the process, its address and its cluster id."""
     (address,) = free_addresses(1)
-    layout = GroupLayout.config_group((address,))
-    secret = folder / "cluster.key"
-    secret.write_text("hostile-bench-secret-0123456789abcdef\n")
-    secret.chmod(0o600)
-    role = folder / "config-0.toml"
+    layout = GroupLayout.config_group((address,), name=name)
+    role = folder / f"{name}.toml"
     sections = {**layout.sections(0), "security": {"secret_file": str(secret)}}
     role.write_text(render_toml(sections))
     node = NodeProcess(role, role.with_suffix(".log"))
@@ -141,26 +149,42 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         os.environ["PYTHONPATH"] = str(args.source.resolve())  # ahead of the installed copy
     node.start()
     os.environ.pop("PYTHONPATH", None)
-    print(f"node pid {node.pid} on {address}", file=sys.stderr, flush=True)
+    print(f"{name} pid {node.pid} on {address}", file=sys.stderr, flush=True)
+    return node, address, layout.cluster
+
+
+async def run(args: argparse.Namespace, folder: Path) -> None:
+    secret = folder / "cluster.key"
+    secret.write_text("hostile-bench-secret-0123456789abcdef\n")
+    secret.chmod(0o600)
+    node, address, cluster = start_node(folder, "measured", secret, args)
+    other, other_address, other_cluster = start_node(folder, "other", secret, args)
     rows: list[dict[str, Any]] = []
     try:
         async with Client.connect((address,), secret_file=secret, timeout=60) as kv:
             await measure(kv, 1.0)  # warm up
             for n in range(args.rounds):
-                for row in (
-                    await phase(kv, node, args.seconds, "quiet", None),
-                    await hostile_phase(kv, node, address, layout.cluster, folder, args),
-                ):
+                quiet = await phase(kv, node, args.seconds, "quiet", None)
+                hostile = await hostile_phase(kv, node, address, cluster, folder, args, "hostile")
+                await trio.sleep(HANDSHAKE_TIMEOUT)  # the flood's leftovers time out
+                control = await hostile_phase(
+                    kv, node, other_address, other_cluster, folder, args, "control"
+                )
+                for row in (quiet, hostile, control):
                     row["round"] = n + 1
                     rows.append(row)
                     print(json.dumps(row) if args.json else _line(row), flush=True)
-                await trio.sleep(HANDSHAKE_TIMEOUT)  # the flood's leftovers time out
     finally:
         node.cleanup()
-    for quiet, hostile in zip(rows[::2], rows[1::2], strict=True):
-        p50 = hostile["p50_ms"] / quiet["p50_ms"]
-        p99 = hostile["p99_ms"] / quiet["p99_ms"]
-        print(f"round {quiet['round']}: hostile/quiet p50 {p50:.2f}x, p99 {p99:.2f}x")
+        other.cleanup()
+    for quiet, hostile, control in zip(rows[::3], rows[1::3], rows[2::3], strict=True):
+        print(
+            f"round {quiet['round']}: p50 hostile/quiet "
+            f"{hostile['p50_ms'] / quiet['p50_ms']:.2f}x, control/quiet "
+            f"{control['p50_ms'] / quiet['p50_ms']:.2f}x; p99 hostile/quiet "
+            f"{hostile['p99_ms'] / quiet['p99_ms']:.2f}x, control/quiet "
+            f"{control['p99_ms'] / quiet['p99_ms']:.2f}x"
+        )
 
 
 def _line(row: dict[str, Any]) -> str:
