@@ -3,9 +3,9 @@
 A node has three places for it: the log thread (one durable write per Ready), the
 state thread (applies and snapshot installs, in log order) and a pool for snapshot
 streaming (reading a snapshot out, staging one in), which must not hold up either.
-The simulator (eraft_trio/sim/cluster/) runs everything inline instead: each call
-runs to its end at once, on the trio thread, so a whole cluster under trio's MockClock
-is one deterministic schedule (a thread would let the mock clock jump while it works).
+The simulator (eraft_trio/sim/cluster/disk.py) runs each call inline instead, on the
+trio thread, so a whole cluster under trio's MockClock is one deterministic schedule
+(a thread would let the mock clock jump while it works).
 """
 
 from __future__ import annotations
@@ -47,24 +47,6 @@ class ThreadPool:
         return await trio.to_thread.run_sync(fn, *args)
 
 
-class Inline:
-    """Runs each call at once on the trio thread, then lets other tasks run (as a thread
-    hand-off would): a simulated node's storage, one schedule from one seed."""
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        await trio.lowlevel.checkpoint_if_cancelled()
-        try:
-            return fn(*args)
-        finally:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-
-
 @dataclass(frozen=True)
 class Executors:
     log: Executor
@@ -76,10 +58,6 @@ class Executors:
         return cls(
             StoreThread(f"eraft-log-{node_id}"), StoreThread(f"eraft-state-{node_id}"), ThreadPool()
         )
-
-    @classmethod
-    def inline(cls) -> Executors:
-        return cls(Inline(), Inline(), Inline())
 
     def start(self) -> None:
         for executor in (self.log, self.state, self.snapshots):

@@ -1,0 +1,65 @@
+"""The faults of a cluster run, drawn from its seed: crashes, restarts and partitions.
+
+At most a minority is down at once, so the group can always make progress once the
+network heals; every fault is logged with its time, for the report of a failing seed.
+"""
+
+from __future__ import annotations
+
+import random
+
+import trio
+
+from eraft_trio.sim.cluster.cluster import SimCluster
+
+
+class Nemesis:
+    def __init__(self, cluster: SimCluster, rng: random.Random, pause: tuple[float, float]):
+        self.cluster = cluster
+        self.rng = rng
+        self.pause = pause
+        self.log: list[str] = []
+
+    def _note(self, what: str) -> None:
+        self.log.append(f"{trio.current_time():9.3f} {what}")
+
+    async def run(self, stop: trio.Event) -> None:
+        while not stop.is_set():
+            await trio.sleep(self.rng.uniform(*self.pause))
+            await self.act()
+
+    async def act(self) -> None:
+        cluster, rng = self.cluster, self.rng
+        down = [n.id for n in cluster.nodes if not n.up]
+        up = [n.id for n in cluster.nodes if n.up]
+        roll = rng.random()
+        if down and roll < 0.4:
+            node = rng.choice(down)
+            self._note(f"restart node {node}")
+            cluster.start(node)
+        elif roll < 0.65 and len(down) + 1 <= (len(cluster.nodes) - 1) // 2:
+            node = self._pick_victim(up)
+            self._note(f"crash node {node}")
+            await cluster.crash(node)
+        elif roll < 0.85:
+            sides = {n.id: rng.randrange(2) for n in cluster.nodes}
+            self._note(f"partition {sorted(sides.items())}")
+            cluster.network.partition(sides)
+        else:
+            self._note("heal")
+            cluster.network.heal()
+
+    def _pick_victim(self, up: list[int]) -> int:
+        """The leader half the time (the interesting crash), otherwise anyone."""
+        leaders = [n for n in up if (raft := self.cluster.nodes[n].raft) and raft.is_leader]
+        if leaders and self.rng.random() < 0.5:
+            return leaders[0]
+        return self.rng.choice(up)
+
+    async def heal_all(self) -> None:
+        """End every fault: heal the network, restart whoever is down."""
+        self._note("heal all")
+        self.cluster.network.heal()
+        for node in self.cluster.nodes:
+            if not node.up:
+                self.cluster.start(node.id)
