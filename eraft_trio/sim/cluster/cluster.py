@@ -59,6 +59,7 @@ class SimNode:
     scope: trio.CancelScope | None = None
     stopped: trio.Event = field(default_factory=trio.Event)
     incarnation: int = 0
+    running: bool = False  # started (perhaps not yet up), not yet stopped
     snapshots_installed: int = 0  # by all its incarnations
 
     @property
@@ -86,12 +87,17 @@ class SimCluster:
             self._nursery = nursery
             await nursery.start(self.network.run)
             for node in self.nodes:
+                node.running = True
                 await nursery.start(self._run_node, node)
             task_status.started()
 
     def start(self, node: int) -> None:
+        """Start `node` again (it must not be running)."""
         assert self._nursery is not None
-        self._nursery.start_soon(self._run_node, self.nodes[node])
+        sim = self.nodes[node]
+        assert not sim.running, f"node {node} is running"
+        sim.running = True
+        self._nursery.start_soon(self._run_node, sim)
 
     async def crash(self, node: int) -> None:
         """Stop `node` where it is; returns once its store is closed."""
@@ -142,4 +148,5 @@ class SimCluster:
                 sim.snapshots_installed += sim.raft.statistics()["snapshots_installed"]
             sim.raft = sim.server = sim.scope = None
             store.close()
+            sim.running = False
             sim.stopped.set()

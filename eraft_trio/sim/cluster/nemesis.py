@@ -30,14 +30,14 @@ class Nemesis:
 
     async def act(self) -> None:
         cluster, rng = self.cluster, self.rng
-        down = [n.id for n in cluster.nodes if not n.up]
+        down = [n.id for n in cluster.nodes if not n.running]
         up = [n.id for n in cluster.nodes if n.up]
         roll = rng.random()
         if down and roll < 0.4:
             node = rng.choice(down)
             self._note(f"restart node {node}")
             cluster.start(node)
-        elif roll < 0.65 and len(down) + 1 <= (len(cluster.nodes) - 1) // 2:
+        elif up and roll < 0.65 and len(cluster.nodes) - len(up) < (len(cluster.nodes) - 1) // 2:
             node = self._pick_victim(up)
             self._note(f"crash node {node}")
             await cluster.crash(node)
@@ -61,5 +61,5 @@ class Nemesis:
         self._note("heal all")
         self.cluster.network.heal()
         for node in self.cluster.nodes:
-            if not node.up:
+            if not node.running:
                 self.cluster.start(node.id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 import tempfile
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,12 @@ def run_seed(
         deterministic_scheduling(seed),
     ):
         clock = trio.testing.MockClock(autojump_threshold=0)
-        trio.run(_run, seed, spec, Path(tmp), result, clock=clock)
+        try:
+            trio.run(_run, seed, spec, Path(tmp), result, clock=clock)
+        except Exception:
+            # A node failing (a storage error, a broken assertion) is a finding too.
+            result.violations.append("error: " + traceback.format_exc())
+            return result
     _check(result)
     return result
 
