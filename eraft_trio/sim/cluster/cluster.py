@@ -18,7 +18,7 @@ import trio
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.roles.shard.state_machine import ShardStateMachine
 from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
-from eraft_trio.sim.cluster.disk import sim_executors
+from eraft_trio.sim.cluster.disk import TornWrites, sim_executors
 from eraft_trio.sim.cluster.network import Endpoint, SimNetwork
 from eraft_trio.storage.node_store import NodeStore
 
@@ -33,6 +33,7 @@ class ClusterShape:
     tick_seconds: float = 0.05
     snapshot_entries: int = 40
     disk_latency: tuple[float, float] = (0.0, 0.01)
+    torn_write_chance: float = 0.5  # of a crash during a log write
 
     def raft(self, node: int) -> RaftConfig:
         return RaftConfig(
@@ -61,6 +62,7 @@ class SimNode:
     incarnation: int = 0
     running: bool = False  # started (perhaps not yet up), not yet stopped
     snapshots_installed: int = 0  # by all its incarnations
+    torn_writes: int = 0
 
     @property
     def up(self) -> bool:
@@ -128,6 +130,7 @@ class SimCluster:
             snapshot_entries=shape.snapshot_entries,
         )
         seed = self.rng.getrandbits(64)
+        torn = TornWrites(random.Random(seed + 2), store, shape.torn_write_chance)
         try:
             node = RaftNode(
                 settings,
@@ -135,7 +138,7 @@ class SimCluster:
                 store,
                 self.network.link(sim.id),
                 rng=random.Random(seed),
-                executors=sim_executors(random.Random(seed + 1), shape.disk_latency),
+                executors=sim_executors(random.Random(seed + 1), shape.disk_latency, torn),
             )
             with trio.CancelScope() as scope:
                 sim.scope = scope
@@ -146,6 +149,7 @@ class SimCluster:
         finally:
             if sim.raft is not None:
                 sim.snapshots_installed += sim.raft.statistics()["snapshots_installed"]
+            sim.torn_writes += torn.torn
             sim.raft = sim.server = sim.scope = None
             store.close()
             sim.running = False

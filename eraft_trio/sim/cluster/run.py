@@ -129,6 +129,7 @@ async def _run(seed: int, spec: ClusterSpec, folder: Path, result: ClusterResult
         network = cluster.network
         result.stats = {
             "crashes": cluster.crashes,
+            "torn_writes": sum(n.torn_writes for n in cluster.nodes),
             "messages": network.sent,
             "dropped": network.dropped,
             "duplicated": network.duplicated,
