@@ -3,6 +3,8 @@ stores under MockClock, one seed one schedule, and a planted driver bug it must 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from eraft_trio.runtime.raft_node import RaftNode
@@ -11,13 +13,14 @@ from eraft_trio.sim.cluster.run import ClusterSpec, run_seed
 SHORT = ClusterSpec(duration=6.0)
 
 
-def test_a_seed_runs_clean_through_crashes_partitions_and_snapshots() -> None:
-    results = [run_seed(seed, SHORT) for seed in (1, 2)]
+def test_a_seed_runs_clean_through_crashes_partitions_power_cuts_and_snapshots() -> None:
+    results = [run_seed(seed, dataclasses.replace(SHORT, power_cuts=0.3)) for seed in (6, 8)]
     for result in results:
         assert result.violations == []
     stats = {key: sum(r.stats[key] for r in results) for key in results[0].stats}
     assert stats["ok_writes"] > 100
     assert stats["crashes"] > 0
+    assert stats["torn_writes"] > 0
     assert stats["snapshots_installed"] > 0
 
 
@@ -42,5 +45,5 @@ def test_a_driver_that_acknowledges_writes_before_they_commit_is_caught(
             waiter.set({"ok": True})
 
     monkeypatch.setattr(RaftNode, "_flush_proposals", acknowledge_at_once)
-    caught = [seed for seed in range(10) if run_seed(seed, SHORT).violations]
-    assert caught, "no seed of 10 caught writes acknowledged before they commit"
+    caught = next((seed for seed in range(10) if run_seed(seed, SHORT).violations), None)
+    assert caught is not None, "no seed of 10 caught writes acknowledged before they commit"

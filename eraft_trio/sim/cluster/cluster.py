@@ -18,7 +18,7 @@ import trio
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.roles.shard.state_machine import ShardStateMachine
 from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
-from eraft_trio.sim.cluster.disk import TornWrites, sim_executors
+from eraft_trio.sim.cluster.disk import SimDisk, TornWrites, sim_executors
 from eraft_trio.sim.cluster.network import Endpoint, SimNetwork
 from eraft_trio.storage.node_store import NodeStore
 
@@ -63,6 +63,11 @@ class SimNode:
     running: bool = False  # started (perhaps not yet up), not yet stopped
     snapshots_installed: int = 0  # by all its incarnations
     torn_writes: int = 0
+    log_disk: SimDisk | None = None
+
+    @property
+    def writing_log(self) -> bool:
+        return self.log_disk is not None and self.log_disk.busy > 0
 
     @property
     def up(self) -> bool:
@@ -101,14 +106,16 @@ class SimCluster:
         sim.running = True
         self._nursery.start_soon(self._run_node, sim)
 
-    async def crash(self, node: int) -> None:
-        """Stop `node` where it is; returns once its store is closed."""
-        sim = self.nodes[node]
-        if sim.scope is None:
-            return
-        sim.scope.cancel()
-        await sim.stopped.wait()
-        self.crashes += 1
+    async def crash(self, *nodes: int) -> None:
+        """Stop `nodes` where they are, all at the same moment; returns once their stores
+        are closed."""
+        crashing = [self.nodes[node] for node in nodes if self.nodes[node].scope is not None]
+        for sim in crashing:
+            assert sim.scope is not None
+            sim.scope.cancel()
+        for sim in crashing:
+            await sim.stopped.wait()
+            self.crashes += 1
 
     async def _run_node(self, sim: SimNode, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         shape = self.shape
@@ -131,6 +138,9 @@ class SimCluster:
         )
         seed = self.rng.getrandbits(64)
         torn = TornWrites(random.Random(seed + 2), store, shape.torn_write_chance)
+        executors = sim_executors(random.Random(seed + 1), shape.disk_latency, torn)
+        assert isinstance(executors.log, SimDisk)
+        sim.log_disk = executors.log
         try:
             node = RaftNode(
                 settings,
@@ -138,7 +148,7 @@ class SimCluster:
                 store,
                 self.network.link(sim.id),
                 rng=random.Random(seed),
-                executors=sim_executors(random.Random(seed + 1), shape.disk_latency, torn),
+                executors=executors,
             )
             with trio.CancelScope() as scope:
                 sim.scope = scope
@@ -150,7 +160,7 @@ class SimCluster:
             if sim.raft is not None:
                 sim.snapshots_installed += sim.raft.statistics()["snapshots_installed"]
             sim.torn_writes += torn.torn
-            sim.raft = sim.server = sim.scope = None
+            sim.raft = sim.server = sim.scope = sim.log_disk = None
             store.close()
             sim.running = False
             sim.stopped.set()

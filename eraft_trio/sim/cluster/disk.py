@@ -37,6 +37,7 @@ class SimDisk:
         self._rng = rng
         self._latency = latency
         self._on_crash = on_crash  # what a crash during the wait leaves of the write
+        self.busy = 0  # calls waiting their latency: a crash now catches them in flight
 
     def start(self) -> None:
         pass
@@ -46,6 +47,7 @@ class SimDisk:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         low, high = self._latency
+        self.busy += 1
         try:
             if high > 0:
                 await trio.sleep(self._rng.uniform(low, high))
@@ -56,6 +58,8 @@ class SimDisk:
             if self._on_crash is not None:
                 self._on_crash(fn, args)
             raise
+        finally:
+            self.busy -= 1
         try:
             return fn(*args)
         finally:

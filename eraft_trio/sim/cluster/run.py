@@ -11,6 +11,7 @@ presence (chaos/lost_writes.py) and every replica's tables against the others.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import tempfile
@@ -44,6 +45,7 @@ class ClusterSpec:
     settle: float = 60.0  # seconds the healed cluster has to answer the final reads
     faults: bool = True
     nemesis_pause: tuple[float, float] = (0.2, 1.5)
+    power_cuts: float = 0.05  # the share of the nemesis's faults that crash every node
 
 
 @dataclass
@@ -90,10 +92,15 @@ def _fast_folder() -> Path | None:
 
 async def _run(seed: int, spec: ClusterSpec, folder: Path, result: ClusterResult) -> None:
     rng = random.Random(seed)
-    cluster = SimCluster(spec.shape, random.Random(rng.getrandbits(64)), folder)
+    shape = spec.shape
+    if spec.faults:  # a seed's own disks: from fast to slow
+        shape = dataclasses.replace(shape, disk_latency=(0.0, rng.choice((0.002, 0.01, 0.05))))
+    cluster = SimCluster(shape, random.Random(rng.getrandbits(64)), folder)
     if spec.faults:
         cluster.network.faults = LinkFaults.draw(rng)
-    nemesis = Nemesis(cluster, random.Random(rng.getrandbits(64)), spec.nemesis_pause)
+    nemesis = Nemesis(
+        cluster, random.Random(rng.getrandbits(64)), spec.nemesis_pause, spec.power_cuts
+    )
     clients = [
         Client(process, cluster, spec.load, random.Random(rng.getrandbits(64)))
         for process in range(1, spec.load.clients + 1)
