@@ -90,6 +90,8 @@ class NodeSettings:
     tick_seconds: float = 0.01
     snapshot_entries: int = 10000
     snapshot_bytes: int = 32 << 20
+    # Smaller only (cli/node_limits.py sizes the transport's frames by the default).
+    snapshot_chunk_bytes: int = SNAPSHOT_CHUNK_BYTES
 
 
 class PeerLink(Protocol):
@@ -553,7 +555,7 @@ class RaftNode:
         transfer = self._snapshot_transfers
         try:
             reader = await self._executors.snapshots.run(
-                self.store.open_snapshot, SNAPSHOT_CHUNK_BYTES
+                self.store.open_snapshot, self.settings.snapshot_chunk_bytes
             )
             try:
                 meta = reader.meta

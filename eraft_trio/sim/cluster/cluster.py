@@ -31,7 +31,8 @@ MAP_SIZE = 4 << 20
 class ClusterShape:
     nodes: int = 3
     tick_seconds: float = 0.05
-    snapshot_entries: int = 40
+    snapshot_entries: int = 16
+    snapshot_chunk_bytes: int = 64  # a few rows each: transfers take many chunks
     disk_latency: tuple[float, float] = (0.0, 0.01)
     torn_write_chance: float = 0.5  # of a crash during a log write
 
@@ -135,6 +136,7 @@ class SimCluster:
             peers=shape.addresses(),
             tick_seconds=shape.tick_seconds,
             snapshot_entries=shape.snapshot_entries,
+            snapshot_chunk_bytes=shape.snapshot_chunk_bytes,
         )
         seed = self.rng.getrandbits(64)
         torn = TornWrites(random.Random(seed + 2), store, shape.torn_write_chance)
