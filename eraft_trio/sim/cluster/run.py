@@ -129,8 +129,12 @@ async def _run(seed: int, spec: ClusterSpec, folder: Path, result: ClusterResult
                 f"liveness: the healed cluster did not answer every final read in {spec.settle}s"
             )
         else:
-            with trio.move_on_after(spec.settle):
+            with trio.move_on_after(spec.settle) as waiting:
                 await _check_replicas(cluster, result)
+            if waiting.cancelled_caught:
+                result.violations.append(
+                    f"liveness: the replicas did not all apply the last commit in {spec.settle}s"
+                )
         result.history = [op for client in [admin, *clients] for op in client.history]
         result.fault_log = nemesis.log
         network = cluster.network
