@@ -112,7 +112,7 @@ class SimNetwork:
             node.step(codec.decode(wire))
 
     async def call(self, src: int, dst: int, request: Any, timeout: float) -> Any:
-        """One request and its reply, each through the faults; TooSlowError when lost."""
+        """One request and its reply; TooSlowError when a partition swallowed either."""
         with trio.move_on_after(timeout):
             reply = await self._carry(src, dst, codec.encode(request))
             if reply is not None:
@@ -121,12 +121,15 @@ class SimNetwork:
         raise trio.TooSlowError(f"no reply from node {dst} in {timeout}s")
 
     async def _carry(self, src: int, dst: int, wire: bytes) -> bytes | None:
-        delays = self._copies()
-        if not delays or not self.reachable(src, dst):
+        delay = self.faults.delay
+        self.sent += 1
+        if not self.reachable(src, dst):
             return None
-        await trio.sleep(delays[0])
+        await trio.sleep(self.rng.uniform(*delay))
         found = self._endpoint(dst)
-        if found is None or not self.reachable(src, dst):
+        if found is None:
+            raise ConnectionRefusedError(f"node {dst} is down")
+        if not self.reachable(src, dst):
             return None
         node, server = found
         answered = trio.Event()
@@ -142,10 +145,10 @@ class SimNetwork:
 
         server.start_soon(handle)
         await answered.wait()  # forever, if the receiver crashed meanwhile: the timeout ends it
-        back = self._copies()
-        if not back or not self.reachable(src, dst):
+        self.sent += 1
+        if not self.reachable(src, dst):
             return None
-        await trio.sleep(back[0])
+        await trio.sleep(self.rng.uniform(*delay))
         return codec.encode(answer[0])
 
 

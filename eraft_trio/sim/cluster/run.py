@@ -127,6 +127,7 @@ async def _run(seed: int, spec: ClusterSpec, folder: Path, result: ClusterResult
         if len(result.final) < len({op.key for c in clients for op in c.history}):
             result.violations.append(
                 f"liveness: the healed cluster did not answer every final read in {spec.settle}s"
+                + _describe(cluster)
             )
         else:
             with trio.move_on_after(spec.settle) as waiting:
@@ -134,6 +135,7 @@ async def _run(seed: int, spec: ClusterSpec, folder: Path, result: ClusterResult
             if waiting.cancelled_caught:
                 result.violations.append(
                     f"liveness: the replicas did not all apply the last commit in {spec.settle}s"
+                    + _describe(cluster)
                 )
         result.history = [op for client in [admin, *clients] for op in client.history]
         result.fault_log = nemesis.log
@@ -187,6 +189,20 @@ async def _check_replicas(cluster: SimCluster, result: ClusterResult) -> None:
     for node, view in views.items():
         if view != first:
             result.violations.append(f"replicas disagree: node 0 has {first}, node {node} {view}")
+
+
+def _describe(cluster: SimCluster) -> str:
+    """Where each node stands, for a liveness report."""
+    keys = ("role", "term", "leader", "commit", "last_index", "snapshot_index", "state_applied")
+    lines = []
+    for sim in cluster.nodes:
+        if sim.raft is None:
+            lines.append(f"\n  node {sim.id}: down")
+            continue
+        status = sim.raft.statistics()
+        shown = ", ".join(f"{key} {status.get(key)}" for key in keys)
+        lines.append(f"\n  node {sim.id}: {shown}")
+    return "".join(lines)
 
 
 def _check(result: ClusterResult) -> None:
