@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import trio
-
+from eraft_trio.runtime.executors import Executor
 from eraft_trio.runtime.messages import SnapshotChunk
 from eraft_trio.storage.errors import SnapshotError
 from eraft_trio.storage.node_store import NodeStore
@@ -61,8 +60,9 @@ class _Transfer:
 class SnapshotReceiver:
     """Not safe for concurrent calls: its caller takes chunks one at a time."""
 
-    def __init__(self, store: NodeStore) -> None:
+    def __init__(self, store: NodeStore, executor: Executor) -> None:
         self._store = store
+        self._executor = executor  # where staging runs (off the trio thread, in production)
         self._current: _Transfer | None = None
 
     async def receive(self, chunk: SnapshotChunk) -> str:
@@ -79,7 +79,7 @@ class SnapshotReceiver:
             return await self._end(transfer, OUT_OF_ORDER)
         try:
             if chunk.data:
-                await trio.to_thread.run_sync(transfer.stager.add_chunk, chunk.data)
+                await self._executor.run(transfer.stager.add_chunk, chunk.data)
         except SnapshotError:
             return await self._end(transfer, CORRUPT)
         if not transfer.agrees_with(chunk):
@@ -90,12 +90,12 @@ class SnapshotReceiver:
         return OK
 
     async def _begin(self, chunk: SnapshotChunk) -> _Transfer:
-        stager = await trio.to_thread.run_sync(self._store.begin_staging, chunk.meta)
+        stager = await self._executor.run(self._store.begin_staging, chunk.meta)
         self._current = _Transfer(TransferId.of(chunk), stager)
         return self._current
 
     async def _end(self, transfer: _Transfer, refusal: str) -> str:
         """Abandon the current transfer and discard its staging; returns `refusal`."""
         self._current = None
-        await trio.to_thread.run_sync(transfer.stager.discard)
+        await self._executor.run(transfer.stager.discard)
         return refusal

@@ -18,7 +18,6 @@ import trio
 
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.types import Entry, InstallSnapshot, Message, SnapshotMeta
-from eraft_trio.runtime import raft_node
 from eraft_trio.runtime.messages import SnapshotChunk
 from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
 from eraft_trio.storage.errors import SnapshotError
@@ -78,11 +77,6 @@ def stores(tmp_path: Path) -> Iterator[dict[int, NodeStore]]:
         store.close()
 
 
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(raft_node, "SNAPSHOT_CHUNK_BYTES", 8192)  # ROWS make ~30 chunks
-
-
 @pytest.fixture
 def leader(stores: dict[int, NodeStore]) -> RaftNode:
     return make_node(LEADER, stores[LEADER], RecordingLink())
@@ -94,7 +88,11 @@ def follower(stores: dict[int, NodeStore]) -> RaftNode:
 
 
 def make_node(node: int, store: NodeStore, link: RecordingLink) -> RaftNode:
-    settings = NodeSettings(raft=RaftConfig(id=node, peers=(0, 1, 2)), peers=PEERS)
+    settings = NodeSettings(
+        raft=RaftConfig(id=node, peers=(0, 1, 2)),
+        peers=PEERS,
+        snapshot_chunk_bytes=8192,  # ROWS make ~30 chunks
+    )
     return RaftNode(settings, NoStateMachine(), store, link)
 
 
