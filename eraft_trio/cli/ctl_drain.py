@@ -15,7 +15,7 @@ import trio
 
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.errors import BadRequest
-from eraft_trio.runtime.messages import Drain, StatusRequest
+from eraft_trio.protocol.node import Drain, StatusRequest
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security

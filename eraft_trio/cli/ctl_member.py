@@ -20,7 +20,7 @@ import trio
 from eraft_trio.client.kv_client import Client, single_exception
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.errors import BadRequest, EraftError
-from eraft_trio.runtime.messages import MemberChange, MemberList
+from eraft_trio.protocol.node import MemberChange, MemberList
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security

@@ -14,8 +14,6 @@ from typing import Any
 
 import trio
 
-import eraft_trio.roles.config.requests
-import eraft_trio.roles.shard.requests  # noqa: F401  every node knows every wire type
 from eraft_trio.cli.fault_injection import apply_test_faults_from_environment
 from eraft_trio.cli.node_join import wait_until_added
 from eraft_trio.cli.node_limits import connection_limits_for, raise_open_file_limit

@@ -14,7 +14,7 @@ from typing import Any
 import trio
 
 from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.runtime.messages import MemberList
+from eraft_trio.protocol.node import MemberList
 from eraft_trio.runtime.role_file import RoleFile
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.security import Security

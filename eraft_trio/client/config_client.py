@@ -11,8 +11,8 @@ from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import BadRequest
+from eraft_trio.protocol.config import ConfigChange, ConfigQuery
 from eraft_trio.roles.config.commands import Join, Leave, Move, SessionCommand, encode_command
-from eraft_trio.roles.config.requests import ConfigChange, ConfigQuery
 
 
 class ConfigClient:

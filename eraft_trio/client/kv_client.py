@@ -31,8 +31,8 @@ from eraft_trio.client.group_caller import GroupCaller, GroupUnreachable
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
+from eraft_trio.protocol.shard import KvDelete, KvGet, KvPut
 from eraft_trio.roles.shard.limits import request_refusal
-from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
 from eraft_trio.runtime.role_file import DEFAULT_MAX_VALUE_BYTES, split_address
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security, client_security_from_env

@@ -20,10 +20,10 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.node import MemberChange, MemberList
 from eraft_trio.raft.confchange import ChangeKind, ConfChange
 from eraft_trio.raft.membership import MembershipError
 from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
-from eraft_trio.runtime.messages import MemberChange, MemberList
 from eraft_trio.runtime.raft_node import RaftNode
 
 # How long a leader removing itself waits for another voter to take over.

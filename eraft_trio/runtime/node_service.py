@@ -8,9 +8,7 @@ from typing import Any, Protocol
 
 import trio
 
-from eraft_trio.raft.types import MESSAGE_TYPES
-from eraft_trio.runtime.membership_service import member_change, member_list
-from eraft_trio.runtime.messages import (
+from eraft_trio.protocol.node import (
     Drain,
     MemberChange,
     MemberList,
@@ -18,6 +16,8 @@ from eraft_trio.runtime.messages import (
     StatusRequest,
     TransferLeadership,
 )
+from eraft_trio.raft.types import MESSAGE_TYPES
+from eraft_trio.runtime.membership_service import member_change, member_list
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
 from eraft_trio.transport.server import Answer

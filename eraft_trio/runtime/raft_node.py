@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 
 import trio
 
+from eraft_trio.protocol.node import SnapshotChunk
 from eraft_trio.raft.confchange import ConfChange
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.core import RaftCore
@@ -40,7 +41,6 @@ from eraft_trio.raft.types import (
     SnapshotMeta,
 )
 from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
-from eraft_trio.runtime.messages import SnapshotChunk
 from eraft_trio.runtime.snapshot_receiver import OK, STALE, SnapshotReceiver
 from eraft_trio.runtime.state_machine import StateMachine
 from eraft_trio.runtime.store_thread import StoreThread

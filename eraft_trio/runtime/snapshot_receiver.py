@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import trio
 
-from eraft_trio.runtime.messages import SnapshotChunk
+from eraft_trio.protocol.node import SnapshotChunk
 from eraft_trio.storage.errors import SnapshotError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.snapshot import SnapshotStager

@@ -8,6 +8,7 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.envelope import ErrorFrame, Push
 from eraft_trio.transport.address import Address, bind_host, format_address, parse_address
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import FramedConnection
@@ -20,7 +21,6 @@ from eraft_trio.transport.errors import (
 from eraft_trio.transport.faults import FAULTS
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
 from eraft_trio.transport.handshake import DEFAULT_HANDSHAKE_TIMEOUT
-from eraft_trio.transport.messages import ErrorFrame, Push
 from eraft_trio.transport.security import NO_SECURITY, Security
 
 log = logging.getLogger(__name__)

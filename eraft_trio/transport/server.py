@@ -8,6 +8,17 @@ from typing import Any, Protocol
 
 import trio
 
+from eraft_trio.protocol.envelope import (
+    BUSY,
+    FRAME_TOO_LARGE,
+    INTERNAL,
+    MALFORMED,
+    UNEXPECTED,
+    ErrorFrame,
+    Push,
+    Request,
+    RequestBatch,
+)
 from eraft_trio.transport.address import stream_peer_address
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import DEFAULT_WRITE_TIMEOUT, FramedConnection
@@ -26,17 +37,6 @@ from eraft_trio.transport.handshake import (
 )
 from eraft_trio.transport.inflight import ConnectionShare, InflightBudget
 from eraft_trio.transport.limits import ConnectionLimits
-from eraft_trio.transport.messages import (
-    BUSY,
-    FRAME_TOO_LARGE,
-    INTERNAL,
-    MALFORMED,
-    UNEXPECTED,
-    ErrorFrame,
-    Push,
-    Request,
-    RequestBatch,
-)
 from eraft_trio.transport.security import NO_SECURITY, Security
 from eraft_trio.transport.stage_trace import stage
 from eraft_trio.transport.tls import accept_tls
@@ -71,7 +71,7 @@ class LogRateLimit:
         return True
 
     def note(self) -> str:
-        """" (N similar lines not logged)" once lines were held back, and starts counting anew."""
+        """ " (N similar lines not logged)" once lines were held back, and starts counting anew."""
         if not self.suppressed:
             return ""
         held, self.suppressed = self.suppressed, 0

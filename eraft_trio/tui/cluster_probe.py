@@ -12,8 +12,8 @@ from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError
-from eraft_trio.roles.config.requests import ConfigQuery
-from eraft_trio.runtime.messages import StatusRequest
+from eraft_trio.protocol.config import ConfigQuery
+from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.errors import TransportError
 
 # A down node on loopback refuses at once; one that hangs (paused, cut off) must not hold

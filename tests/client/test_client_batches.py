@@ -9,9 +9,9 @@ from typing import Any
 import trio
 
 from eraft_trio.client.kv_client import Client
-from eraft_trio.roles.config.requests import ConfigQuery
+from eraft_trio.protocol.config import ConfigQuery
+from eraft_trio.protocol.shard import KvGet, KvPut
 from eraft_trio.roles.shard.commands import NewConfig, Put, encode_command
-from eraft_trio.roles.shard.requests import KvGet, KvPut
 from eraft_trio.roles.shard.state_machine import ShardStateMachine
 from eraft_trio.storage.view import MemoryView
 from eraft_trio.transport.handshake import PeerInfo

@@ -10,8 +10,8 @@ import trio
 from integration.config_writes import fake_address
 
 from eraft_trio.client.config_client import ConfigClient
-from eraft_trio.roles.config.requests import ConfigQuery
-from eraft_trio.runtime.messages import TransferLeadership
+from eraft_trio.protocol.config import ConfigQuery
+from eraft_trio.protocol.node import TransferLeadership
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe, wait_for

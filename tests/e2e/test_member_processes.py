@@ -15,7 +15,7 @@ from integration.processes import NodeProcess
 from integration.role_files import GroupLayout, render_toml
 
 from eraft_trio.client import Client
-from eraft_trio.runtime.messages import MemberChange, MemberList
+from eraft_trio.protocol.node import MemberChange, MemberList
 from eraft_trio.transport.errors import TransportError
 
 from .ctl_process import ctl

@@ -10,7 +10,7 @@ import trio
 
 from eraft_trio.client import Client
 from eraft_trio.errors import OperationTimeout
-from eraft_trio.roles.shard.requests import KvGet, KvPut
+from eraft_trio.protocol.shard import KvGet, KvPut
 from eraft_trio.transport.errors import TransportError
 
 from .cluster_factory import ClusterFactory

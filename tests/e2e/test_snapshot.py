@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from eraft_trio.client import Client
-from eraft_trio.runtime.messages import TransferLeadership
+from eraft_trio.protocol.node import TransferLeadership
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe, wait_for

@@ -7,8 +7,8 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.config import ConfigChange, ConfigQuery
 from eraft_trio.roles.config.commands import Join, SessionCommand, encode_command
-from eraft_trio.roles.config.requests import ConfigChange, ConfigQuery
 from eraft_trio.transport.errors import TransportError
 
 from .cluster import ProcessGroup

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eraft_trio.runtime.messages import TransferLeadership
+from eraft_trio.protocol.node import TransferLeadership
 
 from .cluster import ProcessGroup
 from .config_writes import ConfigWriter

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from eraft_trio.protocol.shard import KvDelete, KvGet, KvPut
 from eraft_trio.raft.types import AppendEntries, Entry
 from eraft_trio.roles.shard.commands import InstallChunk, Put, encode_command
 from eraft_trio.roles.shard.limits import MAX_KEY_BYTES, request_refusal
-from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
 from eraft_trio.roles.shard.server import CHUNK_BYTES, ShardRoleServer
 from eraft_trio.runtime.role_file import MAX_VALUE_BYTES_CEILING, parse_role
 from eraft_trio.runtime.waiter import Waiter

@@ -277,8 +277,8 @@ async def test_a_change_on_a_follower_is_refused_with_the_leader_address(tmp_pat
 async def test_member_requests_refuse_a_removal_below_a_live_majority_and_move_a_leader_first(
     tmp_path: Path,
 ) -> None:
+    from eraft_trio.protocol.node import MemberChange, MemberList
     from eraft_trio.runtime.membership_service import member_change, member_list
-    from eraft_trio.runtime.messages import MemberChange, MemberList
 
     async with trio.open_nursery() as nursery:
         cluster = Cluster(tmp_path, nursery)
@@ -326,8 +326,8 @@ async def test_member_requests_refuse_a_removal_below_a_live_majority_and_move_a
 
 
 async def test_removing_the_leader_hands_leadership_off_first(tmp_path: Path) -> None:
+    from eraft_trio.protocol.node import MemberChange
     from eraft_trio.runtime.membership_service import member_change
-    from eraft_trio.runtime.messages import MemberChange
 
     async with trio.open_nursery() as nursery:
         cluster = Cluster(tmp_path, nursery)

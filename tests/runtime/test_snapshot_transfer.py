@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import trio
 
+from eraft_trio.protocol.node import SnapshotChunk
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.types import Entry, InstallSnapshot, Message, SnapshotMeta
 from eraft_trio.runtime import raft_node
-from eraft_trio.runtime.messages import SnapshotChunk
 from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
 from eraft_trio.storage.errors import SnapshotError
 from eraft_trio.storage.node_store import NodeStore

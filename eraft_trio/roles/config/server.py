@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from eraft_trio.roles.config.requests import ConfigChange, ConfigQuery
+from eraft_trio.protocol.config import ConfigChange, ConfigQuery
 from eraft_trio.runtime.errors import RuntimeErrorBase, error_reply
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo

@@ -22,9 +22,9 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.shard import FetchBucket
 from eraft_trio.roles.shard import transfer
 from eraft_trio.roles.shard.commands import InstallChunk, session_entry
-from eraft_trio.roles.shard.requests import FetchBucket
 
 log = logging.getLogger(__name__)
 

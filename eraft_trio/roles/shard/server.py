@@ -29,9 +29,9 @@ from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError
+from eraft_trio.protocol.shard import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
 from eraft_trio.roles.shard import commands, limits, sessions
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
-from eraft_trio.roles.shard.requests import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
 from eraft_trio.runtime.node_service import Answer
 from eraft_trio.runtime.raft_node import RaftNode

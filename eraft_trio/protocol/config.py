@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eraft_trio.transport.codec import register
-
 
 @dataclass(frozen=True, slots=True)
 class ConfigChange:
@@ -20,7 +18,3 @@ class ConfigQuery:
 
     num: int
     after: bool = False
-
-
-register(72, ConfigChange)
-register(73, ConfigQuery)

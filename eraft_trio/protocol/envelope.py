@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eraft_trio.transport.codec import register
-
 PROTOCOL_VERSION = 1
 
 # ErrorFrame codes. Peers and operators see them, so only ever add codes.
@@ -108,16 +106,3 @@ class Push:
     """A one-way message (Raft messages between peers); nothing answers it."""
 
     body: object
-
-
-register(16, Hello)
-register(17, Welcome)
-register(18, ErrorFrame)
-register(19, Request)
-register(20, Response)
-register(21, Push)
-register(22, Challenge)
-register(23, ClientProof)
-register(24, ServerProof)
-register(25, RequestBatch)
-register(26, ResponseBatch)

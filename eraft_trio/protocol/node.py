@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eraft_trio.raft.types import SnapshotMeta
-from eraft_trio.transport.codec import register
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +68,3 @@ class MemberChange:
 
     action: str
     addr: str
-
-
-register(64, SnapshotChunk)
-register(65, StatusRequest)
-register(66, TransferLeadership)
-register(67, MemberList)
-register(68, MemberChange)
-register(70, Drain)  # 69 left to the next runtime message

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eraft_trio.transport.codec import register
-
 
 @dataclass(frozen=True, slots=True)
 class KvGet:
@@ -56,10 +54,3 @@ class DropBucket:
 
     config_num: int
     bucket: int
-
-
-register(80, KvGet)
-register(81, KvPut)
-register(82, KvDelete)
-register(83, FetchBucket)
-register(84, DropBucket)
