@@ -6,12 +6,13 @@ meaning: add rows, never renumber. Ids 10-13 are also stored (the WAL and snapsh
 keep entries, hard state, snapshot metadata and memberships in this encoding).
 
 Ranges: 1-15 the Raft core, 16-63 the transport's envelope and handshake, 64-71 the
-node runtime, 72-79 the config role, 80-95 the shard role.
+node runtime, 72-79 the config role, 80-95 the shard role, 96-127 answers every
+role may give.
 """
 
 from __future__ import annotations
 
-from eraft_trio.protocol import config, envelope, node, shard
+from eraft_trio.protocol import config, envelope, errors, node, replies, shard
 from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import (
     AppendEntries,
@@ -62,13 +63,25 @@ TYPE_IDS: dict[int, type] = {
     67: node.MemberList,
     68: node.MemberChange,
     70: node.Drain,
+    69: replies.Drained,
+    71: replies.MemberChanged,
     # the config role
     72: config.ConfigChange,
     73: config.ConfigQuery,
+    74: replies.ConfigChanged,
+    75: replies.ConfigView,
     # the shard role
     80: shard.KvGet,
     81: shard.KvPut,
     82: shard.KvDelete,
     83: shard.FetchBucket,
     84: shard.DropBucket,
+    85: replies.Value,
+    86: replies.Written,
+    87: replies.BucketChunk,
+    88: replies.Dropped,
+    # any role
+    96: errors.ErrorReply,
+    97: replies.Done,
+    98: replies.Members,
 }

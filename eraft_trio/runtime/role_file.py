@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.storage import wal
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
 from eraft_trio.transport.limits import (
@@ -22,9 +23,6 @@ from eraft_trio.transport.security import Security, node_security
 # Compact the log once it holds this much data, whatever the entry count, so that
 # memory and what a restart reads stay bounded with large values.
 DEFAULT_SNAPSHOT_BYTES = 32 << 20
-# The largest value a put may carry unless [limits] max_value_bytes says otherwise; the
-# client checks the same default before sending.
-DEFAULT_MAX_VALUE_BYTES = 1 << 20
 # A value travels whole in one frame (the put, its log entry, a migration chunk that holds
 # it next to up to a chunk of other rows), so the limit stays well below the frame limit.
 MAX_VALUE_BYTES_CEILING = DEFAULT_MAX_FRAME_SIZE // 4

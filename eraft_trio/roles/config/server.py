@@ -6,6 +6,8 @@ import contextlib
 from typing import Any
 
 from eraft_trio.protocol.config import ConfigChange, ConfigQuery
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.roles.config import replies
 from eraft_trio.runtime.errors import RuntimeErrorBase, error_reply
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
@@ -20,17 +22,16 @@ class ConfigRoleServer:
         try:
             if isinstance(body, ConfigChange):
                 self._stats["changes"] += 1
-                return await self.node.propose(body.command)
+                return replies.to_config_changed(await self.node.propose(body.command))
             if isinstance(body, ConfigQuery):
                 self._stats["queries"] += 1
                 query = ("next", body.num) if body.after else ("query", body.num)
-                return await self.node.read(query)
+                return replies.to_config_view(await self.node.read(query))
         except RuntimeErrorBase as exc:
             return error_reply(exc)
-        return {
-            "err": "bad_request",
-            "message": f"the config role does not serve {type(body).__name__}",
-        }
+        return ErrorReply(
+            ErrorCode.BAD_REQUEST, f"the config role does not serve {type(body).__name__}"
+        )
 
     def statistics(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"role": "config", **self._stats}
