@@ -13,8 +13,8 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.errors import BadRequest
+from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.node import Drain, StatusRequest
 from eraft_trio.protocol.replies import Drained
 from eraft_trio.transport.errors import TransportError

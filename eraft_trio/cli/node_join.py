@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.pool import ConnectionPool
+from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.node import MemberList
 from eraft_trio.protocol.replies import Members
 from eraft_trio.runtime.role_file import RoleFile

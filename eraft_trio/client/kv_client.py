@@ -26,11 +26,11 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.config_client import ConfigClient
-from eraft_trio.client.group_caller import GroupCaller, GroupUnreachable
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
+from eraft_trio.group_calls.config_client import ConfigClient
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.group_caller import GroupCaller, GroupUnreachable
+from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES, request_refusal
 from eraft_trio.protocol.replies import Value

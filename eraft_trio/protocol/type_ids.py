@@ -70,6 +70,9 @@ TYPE_IDS: dict[int, type] = {
     73: config.ConfigQuery,
     74: replies.ConfigChanged,
     75: replies.ConfigView,
+    76: config.Join,
+    77: config.Leave,
+    78: config.Move,
     # the shard role
     80: shard.KvGet,
     81: shard.KvPut,

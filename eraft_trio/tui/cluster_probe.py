@@ -8,10 +8,10 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.group_caller import GroupCaller
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.group_caller import GroupCaller
+from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.config import ConfigQuery
 from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.protocol.replies import ConfigView

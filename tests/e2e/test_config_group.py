@@ -9,7 +9,7 @@ import pytest
 import trio
 from integration.config_writes import fake_address
 
-from eraft_trio.client.config_client import ConfigClient
+from eraft_trio.group_calls.config_client import ConfigClient
 from eraft_trio.protocol.config import ConfigQuery
 from eraft_trio.protocol.node import TransferLeadership
 from eraft_trio.protocol.replies import Done

@@ -7,10 +7,9 @@ from typing import Any
 
 import trio
 
-from eraft_trio.protocol.config import ConfigChange, ConfigQuery
+from eraft_trio.protocol.config import ConfigChange, ConfigQuery, Join
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.replies import ConfigChanged, ConfigView
-from eraft_trio.roles.config.commands import Join, SessionCommand, encode_command
 from eraft_trio.transport.errors import TransportError
 
 from .cluster import ProcessGroup
@@ -52,8 +51,10 @@ class ConfigWriter:
 
     async def join(self, gid: int, *, timeout: float = 30.0) -> Ack:
         self.seq += 1
-        command = SessionCommand(self.client_id, self.seq, Join({gid: (fake_address(gid),)}))
-        reply = await self.call_leader(ConfigChange(encode_command(command)), timeout=timeout)
+        command = Join({gid: (fake_address(gid),)})
+        reply = await self.call_leader(
+            ConfigChange(self.client_id, self.seq, command), timeout=timeout
+        )
         if type(reply) is not ConfigChanged:
             raise AssertionError(f"join of {gid} refused: {reply}")
         return Ack(gid, reply.num)

@@ -8,6 +8,7 @@ from typing import Any
 from eraft_trio.protocol.config import ConfigChange, ConfigQuery
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.roles.config import replies
+from eraft_trio.roles.config.commands import SessionCommand, encode_command
 from eraft_trio.runtime.errors import RuntimeErrorBase, error_reply
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
@@ -22,7 +23,11 @@ class ConfigRoleServer:
         try:
             if isinstance(body, ConfigChange):
                 self._stats["changes"] += 1
-                return replies.to_config_changed(await self.node.propose(body.command))
+                try:
+                    entry = encode_command(SessionCommand(body.client_id, body.seq, body.command))
+                except (TypeError, ValueError, OverflowError) as exc:
+                    return ErrorReply(ErrorCode.BAD_COMMAND, f"cannot log {body!r}: {exc}")
+                return replies.to_config_changed(await self.node.propose(entry))
             if isinstance(body, ConfigQuery):
                 self._stats["queries"] += 1
                 query = ("next", body.num) if body.after else ("query", body.num)

@@ -24,11 +24,11 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.config_client import ConfigClient
-from eraft_trio.client.group_caller import GroupCaller
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError, ServerError
+from eraft_trio.group_calls.config_client import ConfigClient
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.group_caller import GroupCaller
+from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.limits import request_refusal
 from eraft_trio.protocol.replies import BucketChunk, Dropped

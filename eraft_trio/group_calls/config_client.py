@@ -7,14 +7,13 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.group_caller import GroupCaller
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import BadRequest
-from eraft_trio.protocol.config import ConfigChange, ConfigQuery
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.group_caller import GroupCaller
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.config import ConfigChange, ConfigCommand, ConfigQuery, Join, Leave, Move
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.replies import ConfigChanged, ConfigView
-from eraft_trio.roles.config.commands import Join, Leave, Move, SessionCommand, encode_command
 
 
 class ConfigClient:
@@ -50,11 +49,11 @@ class ConfigClient:
     async def move(self, buckets: tuple[int, ...], gid: int) -> int:
         return await self._change(Move(buckets, gid))
 
-    async def _change(self, command: Any) -> int:
+    async def _change(self, command: ConfigCommand) -> int:
         """Apply a change exactly once (retries reuse the seq); returns the new config num."""
         async with self._lock:
             self._seq += 1
-            body = ConfigChange(encode_command(SessionCommand(self.client_id, self._seq, command)))
+            body = ConfigChange(self.client_id, self._seq, command)
             reply = await self.group.call(body, Deadline(self.timeout))
         if type(reply) is ConfigChanged:
             return reply.num

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError, ServerError
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.transport.errors import ConnectFailed, TransportError
 
