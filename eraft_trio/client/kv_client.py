@@ -31,11 +31,11 @@ from eraft_trio.group_calls.config_client import ConfigClient
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.group_calls.group_caller import GroupCaller, GroupUnreachable
 from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.address import parse_address
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES, request_refusal
 from eraft_trio.protocol.replies import Value
 from eraft_trio.protocol.shard import KvDelete, KvGet, KvPut
-from eraft_trio.runtime.role_file import split_address
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security, client_security_from_env
 
@@ -146,7 +146,7 @@ class Client:
             raise BadRequest("bad_address", "no config servers given")
         for addr in servers:
             try:
-                split_address(addr)
+                parse_address(addr)
             except ValueError as exc:
                 raise BadRequest("bad_address", f"config server {exc}") from None
         if security is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eraft_trio.protocol.address import parse_address
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.storage import wal
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
@@ -85,7 +86,7 @@ class RoleFile:
 
     @property
     def host(self) -> str:
-        return split_address(self.address)[0]
+        return parse_address(self.address)[0]
 
 
 # Each section's keys: name -> (type, required). Types are checked exactly (bool is not int).
@@ -129,14 +130,6 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "max_inflight_bytes": (int, False),
     },
 }
-
-
-def split_address(addr: str) -> tuple[str, int]:
-    """'host:port' -> (host, port); raises ValueError with a readable message."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{addr!r} is not host:port")
-    return host.strip("[]"), int(port)
 
 
 def cluster_id_for(config_servers: tuple[str, ...]) -> str:
@@ -403,7 +396,7 @@ def _address(value: Any, path: Path, key: str) -> str:
     if not isinstance(value, str):
         raise RoleFileError(path, key, f"must be a string host:port, not {type(value).__name__}")
     try:
-        split_address(value)
+        parse_address(value)
     except ValueError as exc:
         raise RoleFileError(path, key, str(exc)) from exc
     return value

@@ -8,8 +8,9 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.address import Address, format_address, parse_address
 from eraft_trio.protocol.envelope import ErrorFrame, Push
-from eraft_trio.transport.address import Address, bind_host, format_address, parse_address
+from eraft_trio.transport.address import bind_host
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.dial import DialSettings, dial

@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.address import Address, format_address, parse_address
 from eraft_trio.protocol.envelope import (
     UNEXPECTED,
     ErrorFrame,
@@ -17,7 +18,7 @@ from eraft_trio.protocol.envelope import (
     Response,
     ResponseBatch,
 )
-from eraft_trio.transport.address import Address, bind_host, format_address, parse_address
+from eraft_trio.transport.address import bind_host
 from eraft_trio.transport.connection import DEFAULT_WRITE_TIMEOUT, FramedConnection
 from eraft_trio.transport.dial import DialSettings, dial
 from eraft_trio.transport.errors import (
