@@ -1,4 +1,4 @@
-"""Client requests of the config role, as registered wire types (codec ids 72-79)."""
+"""Client requests of the config role (type ids 72-79); answers are in replies.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The transport's own messages: handshake, error frames and the request/response/push envelopes."""
+"""The transport's own messages: handshake, error frames and the request/response/push
+envelopes (type ids 16-63). ErrorFrame codes are the transport's refusals, apart from
+the ErrorCode of the answers (errors.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Wire messages of the node runtime: snapshot chunks, status, leadership, drain and
-membership requests (codec ids 64-71)."""
+membership requests (type ids 64-71)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class TransferLeadership:
 @dataclass(frozen=True, slots=True)
 class Drain:
     """Drain a node (`drained`: move leadership off it and keep it from campaigning),
-    or undrain it. Answered with {"ok": True, "drained": bool, "role": str}."""
+    or undrain it. Answered with Drained (replies.py)."""
 
     drained: bool
 

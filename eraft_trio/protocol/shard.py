@@ -1,9 +1,9 @@
-"""Requests served by shard groups, as registered wire types (codec ids 80-95).
+"""Requests served by shard groups (type ids 80-95).
 
-Replies are plain dicts: {"ok": True}, {"value": bytes | None}, or an error
-{"err": code, ...} where code is "wrong_group" (with the group's config "num"),
-"not_leader" (with the "leader" address when known), "retry", "not_ready",
-"session_expired" (with a "message") or "bad_request".
+Answers (replies.py): Value for a get, Written for a put or delete, or an ErrorReply
+(errors.py): wrong_group (with the group's config `num`), not_leader (with the
+`leader` address when known), retry, not_ready, session_expired, key_too_long,
+value_too_large or bad_request.
 
 A write's `new_session` says whether it may be the first of its client id in the key's
 bucket (see roles/shard/sessions.py): True when the client has not had a write there
