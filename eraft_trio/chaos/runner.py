@@ -27,7 +27,7 @@ from eraft_trio.chaos.nemesis import NETWORK_FAULTS, PROCESS_FAULTS, Nemesis
 from eraft_trio.chaos.node_processes import NodeSet
 from eraft_trio.chaos.topology import Topology, build_topology
 from eraft_trio.chaos.workload import Workload, WorkloadSettings, WorkloadStats, final_reads
-from eraft_trio.client.config_client import ConfigClient
+from eraft_trio.group_calls.config_client import ConfigClient
 
 STARTUP_TIMEOUT = 60.0
 SETTLE_TIMEOUT = 90.0

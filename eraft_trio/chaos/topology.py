@@ -12,7 +12,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from eraft_trio.runtime.role_file import cluster_id_for, split_address
+from eraft_trio.protocol.address import parse_address
+from eraft_trio.runtime.role_file import cluster_id_for
 
 GROUP_SIZE = 3
 
@@ -28,7 +29,7 @@ class NodeSpec:
 
     @property
     def host(self) -> str:
-        return split_address(self.address)[0]
+        return parse_address(self.address)[0]
 
     @property
     def name(self) -> str:

@@ -23,6 +23,9 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 
 import trio
 
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.node import SnapshotChunk
+from eraft_trio.protocol.replies import DONE, Done
 from eraft_trio.raft.confchange import ConfChange
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.core import RaftCore
@@ -41,8 +44,7 @@ from eraft_trio.raft.types import (
 )
 from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
 from eraft_trio.runtime.executors import Executor, Executors
-from eraft_trio.runtime.messages import SnapshotChunk
-from eraft_trio.runtime.snapshot_receiver import OK, STALE, SnapshotReceiver
+from eraft_trio.runtime.snapshot_receiver import SnapshotReceiver
 from eraft_trio.runtime.state_machine import StateMachine
 from eraft_trio.runtime.waiter import Waiter
 from eraft_trio.storage.buffered_view import BufferedView
@@ -576,7 +578,7 @@ class RaftNode:
                         checksum=reader.checksum,
                     )
                     reply = await self.link.call(m.dst, request, timeout=30.0)
-                    if reply != OK:
+                    if type(reply) is not Done:
                         # The follower has dropped this transfer: the core retries later.
                         raise RuntimeError(f"peer refused snapshot chunk: {reply!r}")
                     seq += 1
@@ -594,19 +596,22 @@ class RaftNode:
             self.core.report_snapshot(m.dst, ok)
             self._kick()
 
-    async def receive_snapshot_chunk(self, chunk: SnapshotChunk) -> str:
+    async def receive_snapshot_chunk(self, chunk: SnapshotChunk) -> Done | ErrorReply:
         """Stage one chunk of a leader's snapshot; once a transfer is complete and
-        verified, hand it to the core. Returns "ok", or why the chunk was refused."""
+        verified, hand it to the core. Answers Done, or why the chunk was refused."""
         async with self._snapshot_chunk_lock:
             if chunk.term < self.core.term:
-                return STALE
+                return ErrorReply(ErrorCode.STALE)
             if self.core.log.pending_snapshot is not None:
-                return "busy"  # the previous snapshot is still being installed
-            reply = await self._snapshot_receiver.receive(chunk)
-            if reply == OK and chunk.done:
+                # The previous snapshot is still being installed.
+                return ErrorReply(ErrorCode.BUSY)
+            refusal = await self._snapshot_receiver.receive(chunk)
+            if refusal is not None:
+                return ErrorReply(refusal)
+            if chunk.done:
                 self.core.step(InstallSnapshot(chunk.term, chunk.src, chunk.dst, chunk.meta))
                 self._kick()
-            return reply
+            return DONE
 
     # ------------------------------------------------------------------------------------
     # Membership

@@ -10,6 +10,17 @@ from typing import Any, Protocol
 
 import trio
 
+from eraft_trio.protocol.envelope import (
+    BUSY,
+    FRAME_TOO_LARGE,
+    INTERNAL,
+    MALFORMED,
+    UNEXPECTED,
+    ErrorFrame,
+    Push,
+    Request,
+    RequestBatch,
+)
 from eraft_trio.transport.acceptor import accept_forever, plain_sockets
 from eraft_trio.transport.address import stream_peer_address
 from eraft_trio.transport.codec import encode
@@ -29,17 +40,6 @@ from eraft_trio.transport.handshake import (
 )
 from eraft_trio.transport.inflight import ConnectionShare, InflightBudget
 from eraft_trio.transport.limits import ConnectionLimits
-from eraft_trio.transport.messages import (
-    BUSY,
-    FRAME_TOO_LARGE,
-    INTERNAL,
-    MALFORMED,
-    UNEXPECTED,
-    ErrorFrame,
-    Push,
-    Request,
-    RequestBatch,
-)
 from eraft_trio.transport.security import NO_SECURITY, Security
 from eraft_trio.transport.stage_trace import stage
 from eraft_trio.transport.tls import accept_tls

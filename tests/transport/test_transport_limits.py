@@ -18,14 +18,14 @@ from transport_helpers import (
     wait_until,
 )
 
-from eraft_trio.transport import messages
+from eraft_trio.protocol import envelope as messages
+from eraft_trio.protocol.envelope import ErrorFrame, Request, Response
 from eraft_trio.transport.codec import decode, encode
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.framing import encode_frame
 from eraft_trio.transport.handshake import client_handshake
 from eraft_trio.transport.inflight import ConnectionShare, InflightBudget
 from eraft_trio.transport.limits import ConnectionLimits
-from eraft_trio.transport.messages import ErrorFrame, Request, Response
 
 
 async def test_a_large_header_before_the_hello_closes_at_once(nursery: trio.Nursery) -> None:

@@ -1,9 +1,9 @@
-"""Requests served by shard groups, as registered wire types (codec ids 80-95).
+"""Requests served by shard groups (type ids 80-95).
 
-Replies are plain dicts: {"ok": True}, {"value": bytes | None}, or an error
-{"err": code, ...} where code is "wrong_group" (with the group's config "num"),
-"not_leader" (with the "leader" address when known), "retry", "not_ready",
-"session_expired" (with a "message") or "bad_request".
+Answers (replies.py): Value for a get, Written for a put or delete, or an ErrorReply
+(errors.py): wrong_group (with the group's config `num`), not_leader (with the
+`leader` address when known), retry, not_ready, session_expired, key_too_long,
+value_too_large or bad_request.
 
 A write's `new_session` says whether it may be the first of its client id in the key's
 bucket (see roles/shard/sessions.py): True when the client has not had a write there
@@ -14,8 +14,6 @@ sends, by leaving the field out) takes a missing session as new, as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from eraft_trio.transport.codec import register
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +54,3 @@ class DropBucket:
 
     config_num: int
     bucket: int
-
-
-register(80, KvGet)
-register(81, KvPut)
-register(82, KvDelete)
-register(83, FetchBucket)
-register(84, DropBucket)
