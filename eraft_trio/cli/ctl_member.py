@@ -122,11 +122,14 @@ async def _member(
                 case "list":
                     return await _list(members, args)
                 case "add":
-                    return await _add(members, args.address, args.learner, args.catch_up_timeout)
+                    code = await _add(members, args.address, args.learner, args.catch_up_timeout)
                 case "remove":
-                    return await _remove(members, args.address)
+                    code = await _remove(members, args.address)
                 case _:
-                    return await _replace(members, args.old, args.new, args.catch_up_timeout)
+                    code = await _replace(members, args.old, args.new, args.catch_up_timeout)
+            if group != 0:
+                await _record_members(members, group, seeds, servers, args.timeout, security)
+            return code
         finally:
             await pool.aclose()
             nursery.cancel_scope.cancel()
@@ -144,6 +147,26 @@ async def _group_addresses(
     if not addresses:
         raise Refused(f"GROUP: group {group} is not in the latest config ({config['num']})")
     return tuple(addresses)
+
+
+async def _record_members(
+    members: _Members,
+    gid: int,
+    recorded: tuple[str, ...],
+    servers: tuple[str, ...],
+    timeout: float,
+    security: Security,
+) -> None:
+    """Write the group's voters into the config chain when they differ from what it
+    recorded, so clients and other groups find the nodes the group has now (the config
+    servers are listed by the operator: `-s`, and the config group's are not recorded)."""
+    listing = await members.listing()
+    voters = tuple(m["addr"] for m in listing.members if m.get("role") == "voter")
+    if not voters or sorted(voters) == sorted(recorded):
+        return
+    async with Client.connect(servers, timeout=timeout, security=security) as client:
+        num = await client.config_client.set_addresses(gid, voters)
+    print(f"config {num} records group {gid} at {','.join(voters)}")
 
 
 class _Members:

@@ -11,7 +11,15 @@ from eraft_trio.errors import BadRequest
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.group_calls.group_caller import GroupCaller
 from eraft_trio.group_calls.pool import ConnectionPool
-from eraft_trio.protocol.config import ConfigChange, ConfigCommand, ConfigQuery, Join, Leave, Move
+from eraft_trio.protocol.config import (
+    ConfigChange,
+    ConfigCommand,
+    ConfigQuery,
+    Join,
+    Leave,
+    Move,
+    SetAddresses,
+)
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.replies import ConfigChanged, ConfigView
 
@@ -48,6 +56,10 @@ class ConfigClient:
 
     async def move(self, buckets: tuple[int, ...], gid: int) -> int:
         return await self._change(Move(buckets, gid))
+
+    async def set_addresses(self, gid: int, addresses: tuple[str, ...]) -> int:
+        """Record group `gid`'s members as they are now (its buckets stay where they are)."""
+        return await self._change(SetAddresses(gid, addresses))
 
     async def _change(self, command: ConfigCommand) -> int:
         """Apply a change exactly once (retries reuse the seq); returns the new config num."""

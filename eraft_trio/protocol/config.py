@@ -35,17 +35,26 @@ class Move:
     gid: int
 
 
-ConfigCommand = Join | Leave | Move
+@dataclass(frozen=True, slots=True)
+class SetAddresses:
+    """Record group `gid`'s current members (after `eraft ctl member add|remove|replace`),
+    so that clients and other groups find the nodes the group has now."""
+
+    gid: int
+    addresses: tuple[str, ...]
+
+
+ConfigCommand = Join | Leave | Move | SetAddresses
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigChange:
-    """A join / leave / move, exactly once: a retry carries the same client id and seq.
+    """A join / leave / move / set-addresses, exactly once: a retry carries the same client id and seq.
     The config role writes it to its log in its own encoding (roles/config/commands.py)."""
 
     client_id: int
     seq: int
-    command: Join | Leave | Move
+    command: Join | Leave | Move | SetAddresses
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,7 @@ TYPE_IDS: dict[int, type] = {
     76: config.Join,
     77: config.Leave,
     78: config.Move,
+    79: config.SetAddresses,
     # the shard role
     80: shard.KvGet,
     81: shard.KvPut,

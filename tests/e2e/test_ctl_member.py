@@ -69,9 +69,9 @@ async def test_member_replace_brings_in_a_fresh_node_for_a_lost_one_under_load(
                     timeout=TIMEOUT,
                 )
                 assert replaced.code == 0, replaced.describe()
-                assert replaced.stdout == (
-                    f"OK: {shard.addresses[lost]} replaced by {new_addr} in group 1\n"
-                )
+                ok, recorded = replaced.stdout.splitlines()
+                assert ok == f"OK: {shard.addresses[lost]} replaced by {new_addr} in group 1"
+                assert recorded.startswith("config ") and "records group 1 at" in recorded
                 await wait_for(
                     lambda: _async(len(load.acked) > seen + 100 or None),
                     timeout=TIMEOUT,
@@ -85,6 +85,10 @@ async def test_member_replace_brings_in_a_fresh_node_for_a_lost_one_under_load(
             expected = {shard.addresses[n] for n in range(3) if n != lost} | {new_addr}
             assert {row.split()[0] for row in rows} == expected
             assert all(row.split()[1] == "voter" for row in rows)
+            # The chain records the group as it is now: clients find the new node.
+            query = await ctl(servers, "query", "--json")
+            assert query.code == 0, query.describe()
+            assert set(json.loads(query.stdout)["groups"]["1"]) == expected
             async with Client.connect(list(servers)) as kv:
                 for key, value in load.acked.items():
                     assert await kv.get(key) == value.encode(), key

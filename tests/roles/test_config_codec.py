@@ -13,6 +13,7 @@ from eraft_trio.roles.config.commands import (
     Leave,
     Move,
     SessionCommand,
+    SetAddresses,
     decode_command,
     encode_command,
 )
@@ -62,9 +63,10 @@ def test_config_storage_bytes_ignore_group_insertion_order() -> None:
         Join({7: ("x:9",)}, rejoin=True),
         Leave((4, 2)),
         Move((0, 5, 9), 3),
+        SetAddresses(4, ("d:1", "d:2", "[::1]:7000")),
     ],
 )
-def test_command_round_trip(command: Join | Leave | Move) -> None:
+def test_command_round_trip(command: Join | Leave | Move | SetAddresses) -> None:
     proposal = SessionCommand(2**64 - 1, 17, command)
     assert decode_command(encode_command(proposal)) == proposal
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 
-from eraft_trio.protocol.config import ConfigCommand, Join, Leave, Move
+from eraft_trio.protocol.config import ConfigCommand, Join, Leave, Move, SetAddresses
 
 MAX_CLIENT_ID = 2**64 - 1  # client ids are table keys of 8 bytes
 
@@ -32,7 +32,7 @@ class CommandDecodeError(ValueError):
 
 
 # Log tags: small integers, fixed forever once a log may hold them.
-_JOIN, _LEAVE, _MOVE = 1, 2, 3
+_JOIN, _LEAVE, _MOVE, _SET_ADDRESSES = 1, 2, 3, 4
 
 
 def encode_command(proposal: SessionCommand) -> bytes:
@@ -49,6 +49,8 @@ def encode_command(proposal: SessionCommand) -> bytes:
             body = [_LEAVE, list(gids)]
         case Move(buckets, gid):
             body = [_MOVE, list(buckets), gid]
+        case SetAddresses(gid, addresses):
+            body = [_SET_ADDRESSES, gid, list(addresses)]
         case _:
             raise TypeError(f"not a config command: {command!r}")
     return msgpack.packb([proposal.client_id, proposal.seq, *body], use_bin_type=True)
@@ -79,6 +81,8 @@ def _decode_body(tag: Any, body: list[Any]) -> ConfigCommand:
         return Leave(_int_tuple(body[0], "leave gids"))
     if tag == _MOVE and len(body) == 2 and _is_int(body[1]):
         return Move(_int_tuple(body[0], "move buckets"), body[1])
+    if tag == _SET_ADDRESSES and len(body) == 2 and _is_int(body[0]):
+        return SetAddresses(body[0], _decode_groups([[body[0], body[1]]])[body[0]])
     raise CommandDecodeError(f"unknown command tag or shape: {tag!r}")
 
 

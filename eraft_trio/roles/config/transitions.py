@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from eraft_trio.protocol.address import parse_address
 from eraft_trio.roles.config import replies
-from eraft_trio.roles.config.commands import ConfigCommand, Join, Leave, Move
+from eraft_trio.roles.config.commands import ConfigCommand, Join, Leave, Move, SetAddresses
 from eraft_trio.roles.config.model import NO_GROUP, Config
 from eraft_trio.roles.config.rebalance import rebalance
 from eraft_trio.roles.config.replies import ConfigError
@@ -39,6 +39,8 @@ def next_config(
             return _leave(current, command)
         case Move():
             return _move(current, command)
+        case SetAddresses():
+            return _set_addresses(current, command)
     raise TypeError(f"not a config command: {command!r}")
 
 
@@ -91,6 +93,25 @@ def _move(current: Config, move: Move) -> Config | ConfigError:
     for bucket in move.buckets:
         buckets[bucket] = move.gid
     return Config(current.num + 1, tuple(buckets), current.groups)
+
+
+def _set_addresses(current: Config, change: SetAddresses) -> Config | ConfigError:
+    if change.gid not in current.groups:
+        return ConfigError(
+            replies.UNKNOWN_GID, f"group {change.gid} is not in config {current.num}"
+        )
+    in_use = {
+        address: gid
+        for gid, addresses in current.groups.items()
+        if gid != change.gid
+        for address in addresses
+    }
+    refusal = _check_addresses(change.gid, change.addresses, in_use)
+    if refusal is not None:
+        return refusal
+    return Config(
+        current.num + 1, current.buckets, {**current.groups, change.gid: change.addresses}
+    )
 
 
 def _check_new_gid(
