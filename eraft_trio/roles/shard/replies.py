@@ -13,6 +13,7 @@ KEY_TOO_LONG = "key_too_long"  # a key longer than MAX_KEY_BYTES (the LMDB key l
 VALUE_TOO_LARGE = "value_too_large"  # a put over the node's [limits] max_value_bytes
 BAD_QUERY = "bad_query"  # a read the state machine does not understand
 SESSION_EXPIRED = "session_expired"  # a write whose session expired: it may have applied before
+BAD_REQUEST = "bad_request"  # a request the server cannot take as it is (e.g. two conditions)
 
 
 def ok(**details: Any) -> dict[str, Any]:
@@ -27,5 +28,5 @@ def refusal(code: str, num: int) -> dict[str, Any]:
 
 def invalid(code: str, message: str) -> dict[str, Any]:
     """A refusal with a message (bad_command, bad_chunk, key_too_long, value_too_large,
-    bad_query, session_expired)."""
+    bad_query, session_expired, bad_request)."""
     return {"err": code, "message": message}
