@@ -21,6 +21,7 @@ NBUCKETS = 4
 PURE_MODULES = (
     "buckets",
     "commands",
+    "conditions",
     "memory_cluster",
     "migration",
     "placement",
