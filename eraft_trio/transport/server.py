@@ -71,7 +71,7 @@ class LogRateLimit:
         return True
 
     def note(self) -> str:
-        """" (N similar lines not logged)" once lines were held back, and starts counting anew."""
+        """ " (N similar lines not logged)" once lines were held back, and starts counting anew."""
         if not self.suppressed:
             return ""
         held, self.suppressed = self.suppressed, 0

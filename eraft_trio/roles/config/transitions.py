@@ -41,9 +41,7 @@ def next_config(
     raise TypeError(f"not a config command: {command!r}")
 
 
-def _join(
-    current: Config, join: Join, gid_used: Callable[[int], bool]
-) -> Config | ConfigError:
+def _join(current: Config, join: Join, gid_used: Callable[[int], bool]) -> Config | ConfigError:
     if not join.groups:
         return ConfigError(replies.BAD_REQUEST, "join names no group")
     in_use = {address: gid for gid, addresses in current.groups.items() for address in addresses}

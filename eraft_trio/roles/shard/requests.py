@@ -9,6 +9,11 @@ A write's `new_session` says whether it may be the first of its client id in the
 bucket (see roles/shard/sessions.py): True when the client has not had a write there
 acknowledged lately, False otherwise; None (what a client from before sessions expired
 sends, by leaving the field out) takes a missing session as new, as before.
+
+A write with `if_version` (0: the key must be absent) or `if_value` is a compare-and-set
+(roles/shard/conditions.py): at most one of them; its answer says "succeeded", and when
+false holds the key as compared instead of writing. `KvGetVersioned` is a get that also
+answers the key's version and mod revision (a plain `KvGet` stays as small as it was).
 """
 
 from __future__ import annotations
@@ -24,12 +29,19 @@ class KvGet:
 
 
 @dataclass(frozen=True, slots=True)
+class KvGetVersioned:
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class KvPut:
     client_id: int
     seq: int
     key: bytes
     value: bytes
     new_session: bool | None = None
+    if_version: int | None = None
+    if_value: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +50,8 @@ class KvDelete:
     seq: int
     key: bytes
     new_session: bool | None = None
+    if_version: int | None = None
+    if_value: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +77,4 @@ register(81, KvPut)
 register(82, KvDelete)
 register(83, FetchBucket)
 register(84, DropBucket)
+register(85, KvGetVersioned)

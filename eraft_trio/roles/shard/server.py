@@ -29,9 +29,16 @@ from eraft_trio.client.group_caller import GroupCaller
 from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError
-from eraft_trio.roles.shard import commands, limits, sessions
+from eraft_trio.roles.shard import commands, conditions, limits, sessions
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
-from eraft_trio.roles.shard.requests import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
+from eraft_trio.roles.shard.requests import (
+    DropBucket,
+    FetchBucket,
+    KvDelete,
+    KvGet,
+    KvGetVersioned,
+    KvPut,
+)
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
 from eraft_trio.runtime.node_service import Answer
 from eraft_trio.runtime.raft_node import RaftNode
@@ -112,7 +119,7 @@ class ShardRoleServer:
     # --- client requests ----------------------------------------------------------------
 
     async def handle(self, peer: PeerInfo, body: Any) -> Any:
-        if isinstance(body, KvGet | KvPut | KvDelete):
+        if isinstance(body, KvGet | KvPut | KvDelete | KvGetVersioned):
             done = Waiter()
             self.start(
                 peer, body, lambda value, error: done.fail(error) if error else done.set(value)
@@ -158,21 +165,47 @@ class ShardRoleServer:
             return self._oversize(body.key, None) or self.node.start_read(("get", body.key))
         if isinstance(body, KvPut):
             self._stats["puts"] += 1
+            condition = self._condition(body)
+            if isinstance(condition, dict):
+                return condition
             command = commands.Put(
-                body.client_id, body.seq, body.key, body.value, self._now_ms(), body.new_session
+                body.client_id,
+                body.seq,
+                body.key,
+                body.value,
+                self._now_ms(),
+                body.new_session,
+                condition,
             )
             return self._oversize(body.key, body.value) or self.node.start_proposal(
                 commands.encode_command(command)
             )
         if isinstance(body, KvDelete):
             self._stats["deletes"] += 1
+            condition = self._condition(body)
+            if isinstance(condition, dict):
+                return condition
             command_d = commands.Delete(
-                body.client_id, body.seq, body.key, self._now_ms(), body.new_session
+                body.client_id, body.seq, body.key, self._now_ms(), body.new_session, condition
             )
             return self._oversize(body.key, None) or self.node.start_proposal(
                 commands.encode_command(command_d)
             )
+        if isinstance(body, KvGetVersioned):
+            self._stats["gets"] += 1
+            return self._oversize(body.key, None) or self.node.start_read(
+                ("get_versioned", body.key)
+            )
         return None
+
+    def _condition(self, body: KvPut | KvDelete) -> commands.Condition | None | dict[str, Any]:
+        """The write's comparison, or its bad_request refusal (only the leader refuses)."""
+        if body.if_version is None and body.if_value is None:
+            return None  # the plain write: nothing to check
+        condition = conditions.from_request(body.if_version, body.if_value)
+        if isinstance(condition, dict) and not self.node.is_leader:
+            raise NotLeaderError(self.node.leader_address)
+        return condition
 
     def _oversize(self, key: bytes, value: bytes | None) -> dict[str, Any] | None:
         """The refusal of a request over the size limits, before it costs a log entry."""
