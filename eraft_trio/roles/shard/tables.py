@@ -184,8 +184,10 @@ def get_entry(view: TableView, bucket: int, key: bytes) -> Entry | None:
     return None if record is None else decode_record(record)
 
 
-def put_entry(view: TableView, bucket: int, key: bytes, entry: Entry) -> None:
-    view.put(KV, u32(bucket) + key, encode_record(entry.value, entry.version, entry.mod_revision))
+def put_entry(
+    view: TableView, bucket: int, key: bytes, value: bytes, version: int, mod_revision: int
+) -> None:
+    view.put(KV, u32(bucket) + key, _RECORD_HEAD.pack(version, mod_revision) + value)
 
 
 def put_record(view: TableView, bucket: int, key: bytes, record: bytes) -> bool:

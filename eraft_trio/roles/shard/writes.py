@@ -81,15 +81,17 @@ def _write(
             return _compare_failed(current)
         version = 0 if current is None else current.version
     keys = state.keys
+    # Reply dicts written out rather than through replies.ok: this is every put's path.
+    reply: dict[str, Any]
     if isinstance(command, Put):
-        tables.put_entry(view, bucket, command.key, tables.Entry(command.value, version + 1, index))
+        tables.put_entry(view, bucket, command.key, command.value, version + 1, index)
         keys += version == 0
-        reply = replies.ok(revision=index, version=version + 1)
+        reply = {"ok": True, "revision": index, "version": version + 1}
     else:
         if version:
             tables.delete_entry(view, bucket, command.key)
             keys -= 1
-        reply = replies.ok(revision=index, deleted=version > 0)
+        reply = {"ok": True, "revision": index, "deleted": version > 0}
     if keys != state.keys:
         tables.store_bucket_state(view, bucket, replace(state, keys=keys))
     if condition is not None:
