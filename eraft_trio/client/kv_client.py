@@ -218,6 +218,7 @@ class Client:
         k, v = as_bytes(key), as_bytes(value)
         self._check_size(k, v)
         version, expected = write_condition(if_version, if_absent, if_value)
+        self._check_size(k, expected)
         reply = await self._write(
             k, lambda cid, seq, new: KvPut(cid, seq, k, v, new, version, expected)
         )
@@ -244,6 +245,7 @@ class Client:
         k = as_bytes(key)
         self._check_size(k, None)
         version, expected = write_condition(if_version, False, if_value)
+        self._check_size(k, expected)
         reply = await self._write(
             k, lambda cid, seq, new: KvDelete(cid, seq, k, new, version, expected)
         )

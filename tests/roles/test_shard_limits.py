@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from eraft_trio.raft.types import AppendEntries, Entry
-from eraft_trio.roles.shard.commands import InstallChunk, Put, encode_command
+from eraft_trio.roles.shard.commands import InstallChunk, Put, decode_command, encode_command
 from eraft_trio.roles.shard.limits import MAX_KEY_BYTES, request_refusal
 from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
 from eraft_trio.roles.shard.server import CHUNK_BYTES, ShardRoleServer
@@ -108,6 +108,20 @@ async def test_a_key_too_long_is_refused_before_the_log_or_a_read(body: Any) -> 
     assert (node.proposed, node.reads) == ([], [])
 
 
+async def test_a_compared_value_over_the_limit_never_reaches_the_log() -> None:
+    node = RecordingNode()
+    server = shard_server(node)
+    over = b"v" * (LIMIT + 1)
+    for body in (KvPut(1, 1, b"k", b"v", if_value=over), KvDelete(1, 2, b"k", if_value=over)):
+        assert (await server.handle(PEER, body))["err"] == "value_too_large"
+    both = await server.handle(PEER, KvPut(1, 3, b"k", b"v", if_version=1, if_value=b"v"))
+    assert both["err"] == "bad_request"
+    assert node.proposed == []
+    await server.handle(PEER, KvPut(1, 4, b"k", b"v", if_version=0))
+    proposed = decode_command(node.proposed[0])
+    assert isinstance(proposed, Put) and (proposed.seq, proposed.condition) == (4, 0)
+
+
 async def test_a_follower_redirects_instead_of_refusing() -> None:
     """Clients take whoever answers for the leader, so only the leader refuses."""
     node = RecordingNode(leader=False)
@@ -124,10 +138,16 @@ def test_a_value_at_the_ceiling_fits_one_frame_wherever_it_travels() -> None:
     rows = ((b"a", b"x" * CHUNK_BYTES), (key, value))
     put = encode_command(Put(1, 1, key, value))
     chunk = encode_command(InstallChunk(1, 0, None, rows, (), False))
+    cas = encode_command(Put(1, 1, key, value, condition=value))
+    failed_cas = {"ok": True, "succeeded": False, "value": value, "version": 1, "mod_revision": 1}
     messages = [
         KvPut(1, 1, key, value),
+        KvPut(1, 1, key, value, if_value=value),  # compared and written value both whole
         AppendEntries(1, 0, 1, 0, 0, (Entry(1, 1, put), Entry(1, 2, chunk)), 0),
+        AppendEntries(1, 0, 1, 0, 0, (Entry(1, 1, cas), Entry(1, 2, chunk)), 0),
         {"rows": [list(row) for row in rows], "sessions": [], "done": False},
+        failed_cas,  # the answer, and a session that travels alone in a chunk
+        {"rows": [], "sessions": [[1, 1, failed_cas, 0]], "done": False},
     ]
     for message in messages:
         assert len(encode_frame(encode(message))) < DEFAULT_MAX_FRAME_SIZE

@@ -169,6 +169,8 @@ def test_a_chunk_that_does_not_fit_the_stream_is_refused_and_writes_nothing() ->
     ):
         reply = g2.propose(InstallChunk(2, BUCKET, None, rows, (), True))
         assert reply["err"] == "bad_chunk"
-    reply = g2.propose(InstallChunk(2, BUCKET, None, (), ((2, 1, None, None), (1, 1, None, None)), True))
+    reply = g2.propose(
+        InstallChunk(2, BUCKET, None, (), ((2, 1, None, None), (1, 1, None, None)), True)
+    )
     assert reply["err"] == "bad_chunk"
     assert g2.view.tables == before

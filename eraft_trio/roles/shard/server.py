@@ -177,8 +177,10 @@ class ShardRoleServer:
                 body.new_session,
                 condition,
             )
-            return self._oversize(body.key, body.value) or self.node.start_proposal(
-                commands.encode_command(command)
+            return (
+                self._oversize(body.key, body.value)
+                or self._oversize(body.key, body.if_value)
+                or self.node.start_proposal(commands.encode_command(command))
             )
         if isinstance(body, KvDelete):
             self._stats["deletes"] += 1
@@ -188,7 +190,7 @@ class ShardRoleServer:
             command_d = commands.Delete(
                 body.client_id, body.seq, body.key, self._now_ms(), body.new_session, condition
             )
-            return self._oversize(body.key, None) or self.node.start_proposal(
+            return self._oversize(body.key, body.if_value) or self.node.start_proposal(
                 commands.encode_command(command_d)
             )
         if isinstance(body, KvGetVersioned):
