@@ -14,10 +14,10 @@ from typing import Any
 import trio
 
 from eraft_trio.chaos.topology import NodeSpec, Topology
-from eraft_trio.client.config_client import ConfigClient
 from eraft_trio.client.kv_client import single_exception
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.runtime.messages import StatusRequest
+from eraft_trio.group_calls.config_client import ConfigClient
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.node import StatusRequest
 
 STATUS_TIMEOUT = 1.0
 

@@ -14,9 +14,9 @@ import trio
 
 from eraft_trio.chaos.events import EventLog
 from eraft_trio.chaos.topology import Topology
-from eraft_trio.client.config_client import ConfigClient
-from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.errors import BadRequest, OperationTimeout
+from eraft_trio.group_calls.config_client import ConfigClient
+from eraft_trio.group_calls.pool import ConnectionPool
 
 INTERVAL = (3.0, 10.0)
 CHANGE_TIMEOUT = 10.0

@@ -2,8 +2,9 @@
 
 Fault kinds: ``kill`` (kill -9, restart later from disk), ``pause`` (SIGSTOP, later
 SIGCONT), ``partition`` (nftables cuts in one of several shapes) and ``clog``
-(swizzle-clogging: cut links one by one, heal them in random order). Membership
-changes run beside it (see membership.py). For overlapping faults the runner runs
+(swizzle-clogging: cut links one by one, heal them in random order). Config changes
+(``membership``: join, leave, move; membership.py) and changes of a group's own nodes
+(``members``: replace, grow; member_nemesis.py) run beside it. For overlapping faults the runner runs
 two nemeses at once, one for process faults and one for network faults: each heals
 only its own fault (link cuts are counted), so they compose. The seed fixes every choice the nemesis
 makes; which node leads when it asks is up to the cluster, so reruns are alike, not
@@ -26,7 +27,7 @@ from eraft_trio.chaos.topology import NodeSpec, Topology
 
 PROCESS_FAULTS = ("kill", "pause")
 NETWORK_FAULTS = ("partition", "clog")
-ALL_FAULTS = (*PROCESS_FAULTS, *NETWORK_FAULTS, "membership")
+ALL_FAULTS = (*PROCESS_FAULTS, *NETWORK_FAULTS, "membership", "members")
 
 # Seconds between faults, and how long each is held. Long enough for an election
 # (300-600 ms timeouts) and a client retry cycle to happen inside each window.

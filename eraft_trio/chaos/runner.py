@@ -21,12 +21,13 @@ from eraft_trio.chaos.history import HistoryRecorder, Op
 from eraft_trio.chaos.linearizability import Verdict, check
 from eraft_trio.chaos.link_cuts import LinkCuts
 from eraft_trio.chaos.lost_writes import LostWrite, lost_writes
+from eraft_trio.chaos.member_nemesis import MemberNemesis
 from eraft_trio.chaos.membership import MembershipNemesis
 from eraft_trio.chaos.nemesis import NETWORK_FAULTS, PROCESS_FAULTS, Nemesis
 from eraft_trio.chaos.node_processes import NodeSet
 from eraft_trio.chaos.topology import Topology, build_topology
 from eraft_trio.chaos.workload import Workload, WorkloadSettings, WorkloadStats, final_reads
-from eraft_trio.client.config_client import ConfigClient
+from eraft_trio.group_calls.config_client import ConfigClient
 
 STARTUP_TIMEOUT = 60.0
 SETTLE_TIMEOUT = 90.0
@@ -116,6 +117,7 @@ async def _run_started(
         events.say("cluster settled; clients and nemesis start")
 
         membership = MembershipNemesis(topology, probe.pool, events, random.Random(rng.random()))
+        members = MemberNemesis(topology, nodes, events, random.Random(rng.random()))
         nemeses = _nemeses(settings, topology, nodes, cuts, probe, events, rng)
         clients_stop, nemesis_stop = trio.Event(), trio.Event()
         async with trio.open_nursery() as clients:
@@ -126,6 +128,8 @@ async def _run_started(
                     faults.start_soon(nemesis.run, nemesis_stop)
                 if "membership" in settings.faults:
                     faults.start_soon(membership.run, nemesis_stop)
+                if "members" in settings.faults:
+                    faults.start_soon(members.run, nemesis_stop)
                 await trio.sleep(settings.duration)
                 nemesis_stop.set()
             # Each nemesis healed its own fault as it stopped; make sure nothing is left.
@@ -154,7 +158,7 @@ async def _run_started(
         lost=lost,
         events=events,
         workload_stats=workload.stats,
-        membership=dict(membership.outcomes),
+        membership=dict(membership.outcomes + members.outcomes),
         unsettled=unsettled,
         terms=terms,
         crashes=nodes.crashes(),

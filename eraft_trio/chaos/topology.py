@@ -12,7 +12,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from eraft_trio.runtime.role_file import cluster_id_for, split_address
+from eraft_trio.protocol.address import parse_address
+from eraft_trio.runtime.role_file import cluster_id_for
 
 GROUP_SIZE = 3
 
@@ -28,7 +29,7 @@ class NodeSpec:
 
     @property
     def host(self) -> str:
-        return split_address(self.address)[0]
+        return parse_address(self.address)[0]
 
     @property
     def name(self) -> str:
@@ -45,6 +46,7 @@ class Topology:
     groups: dict[int, tuple[str, ...]]  # shard gid -> node addresses
     nodes: tuple[NodeSpec, ...]
     buckets: int
+    snapshot_entries: int = 1000
 
     @property
     def cluster(self) -> str:
@@ -64,6 +66,11 @@ class Topology:
 
 def group_hosts(gid: int) -> list[str]:
     return [f"127.0.0.{10 * gid + 11 + i}" for i in range(GROUP_SIZE)]
+
+
+def spare_host(gid: int) -> str:
+    """The host of a node added to group `gid` for a while (member_nemesis.py)."""
+    return f"127.0.0.{10 * gid + 11 + GROUP_SIZE}"
 
 
 def free_port(host: str) -> int:
@@ -92,11 +99,20 @@ def build_topology(
             )
             nodes.append(spec)
     groups = {gid: peers for gid, peers in addresses.items() if gid != 0}
-    return Topology(config_servers, groups, tuple(nodes), buckets)
+    return Topology(config_servers, groups, tuple(nodes), buckets, snapshot_entries)
 
 
 def _quoted(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+
+def joiner_role_text(spec: NodeSpec, members: tuple[str, ...], topology: Topology) -> str:
+    """The role file of a node added to a running group: `join = true`, its own address,
+    and the members it may ask (docs/reference.md, "Membership")."""
+    return _role_text(
+        spec, members, topology.config_servers, topology.buckets, topology.snapshot_entries,
+        join=True,
+    )  # fmt: skip
 
 
 def _role_text(
@@ -105,16 +121,20 @@ def _role_text(
     config_servers: tuple[str, ...],
     buckets: int,
     snapshot_entries: int,
+    *,
+    join: bool = False,
 ) -> str:
     role = "config" if spec.gid == 0 else "shard"
+    identity = [f'listen = "{spec.address}"'] if join else [f"id = {spec.node_id}"]
     lines = [
         "[node]",
         f'role = "{role}"',
-        f"id = {spec.node_id}",
+        *identity,
         f'data_dir = "data/{spec.name}"',
         "",
         "[raft]",
         f"peers = {_quoted(peers)}",
+        *(["join = true"] if join else []),
         # A small log threshold so that restarted nodes often catch up by snapshot.
         f"snapshot_entries = {snapshot_entries}",
         # Small log segments: rotation happens under faults too, and a run's nodes do not

@@ -13,8 +13,8 @@ import trio
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.client.results import CasResult
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
+from eraft_trio.protocol.address import parse_address
 from eraft_trio.roles.config.bucket_ranges import format_buckets, parse_buckets
-from eraft_trio.runtime.role_file import split_address
 from eraft_trio.transport.security import (
     CA_FILE_ENV,
     CERT_FILE_ENV,
@@ -149,7 +149,7 @@ def parse_addresses(text: str, what: str) -> tuple[str, ...]:
         raise UsageError(f"{what}: no address given")
     for addr in addresses:
         try:
-            split_address(addr)
+            parse_address(addr)
         except ValueError as exc:
             raise UsageError(f"{what}: {exc}") from None
     return addresses

@@ -13,9 +13,10 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.errors import BadRequest
-from eraft_trio.runtime.messages import Drain, StatusRequest
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.node import Drain, StatusRequest
+from eraft_trio.protocol.replies import Drained
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security
@@ -55,7 +56,7 @@ async def _drain_with(
     except TransportError as exc:
         print(f"{name}: {address}: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    if not isinstance(reply, dict) or not reply.get("ok"):
+    if type(reply) is not Drained:
         print(f"{name}: {address}: unexpected reply {reply!r}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     if not drained:

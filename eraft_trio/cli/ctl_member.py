@@ -18,9 +18,11 @@ from typing import Any
 import trio
 
 from eraft_trio.client.kv_client import Client, single_exception
-from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.errors import BadRequest, EraftError
-from eraft_trio.runtime.messages import MemberChange, MemberList
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.node import MemberChange, MemberList
+from eraft_trio.protocol.replies import MemberChanged, Members
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security
@@ -164,54 +166,55 @@ class _Members:
         except (TransportError, OSError):
             return None
 
-    async def listing(self) -> dict[str, Any]:
+    async def listing(self) -> Members:
         """The leader's MemberList answer (any member's when none leads in time)."""
-        fallback: dict[str, Any] | None = None
+        fallback: Members | None = None
         with trio.move_on_after(self.timeout):
             while True:
                 for addr in self._candidates():
                     reply = await self._call(addr, MemberList())
-                    if not (isinstance(reply, dict) and reply.get("ok")):
+                    if type(reply) is not Members:
                         continue
                     self._learn(reply)
                     fallback = reply
-                    if reply.get("leader") == addr:
+                    if reply.leader == addr:
                         return reply
                 await trio.sleep(RETRY_SECONDS)
         if fallback is not None:
             return fallback
         raise Unreachable(f"no member of group {self.label} answered ({', '.join(self.known)})")
 
-    def _learn(self, reply: dict[str, Any]) -> None:
-        for member in reply.get("members", []):
+    def _learn(self, reply: Members) -> None:
+        for member in reply.members:
             if member.get("addr") and member["addr"] not in self.known:
                 self.known.append(member["addr"])
-        if reply.get("leader"):
-            self.leader = reply["leader"]
+        if reply.leader:
+            self.leader = reply.leader
 
-    async def change(self, action: str, addr: str, *, deadline: float) -> dict[str, Any]:
+    async def change(
+        self, action: str, addr: str, *, deadline: float
+    ) -> MemberChanged | ErrorReply:
         """Send MemberChange to the leader until it is done; Refused with the group's
-        reason; the last "not_caught_up" answer once `deadline` passes (promote)."""
-        last: dict[str, Any] | None = None
+        reason; the last not_caught_up answer once `deadline` passes (promote)."""
+        last: ErrorReply | None = None
         while trio.current_time() < deadline:
             for target in self._candidates():
                 reply = await self._call(target, MemberChange(action, addr))
-                if not isinstance(reply, dict):
-                    continue
-                if reply.get("ok"):
+                if type(reply) is MemberChanged:
                     return reply
-                err = reply.get("err")
-                if err == "refused":
-                    raise Refused(str(reply.get("message")))
-                if err == "not_leader":
-                    if reply.get("leader"):
-                        self.leader = reply["leader"]
-                        if reply["leader"] not in self.known:
-                            self.known.append(reply["leader"])
+                if type(reply) is not ErrorReply:
+                    continue
+                if reply.code is ErrorCode.REFUSED:
+                    raise Refused(reply.message)
+                if reply.code is ErrorCode.NOT_LEADER:
+                    if reply.leader:
+                        self.leader = reply.leader
+                        if reply.leader not in self.known:
+                            self.known.append(reply.leader)
                         break  # ask the leader it named, now
                     continue
                 last = reply
-                if err == "unknown":
+                if reply.code is ErrorCode.UNKNOWN:
                     return reply  # the caller checks what happened
                 break  # not_caught_up: wait and ask again
             await trio.sleep(RETRY_SECONDS)
@@ -220,22 +223,22 @@ class _Members:
         raise Unreachable(f"no leader of group {self.label} answered in time")
 
 
-def _member_of(listing: dict[str, Any], addr: str) -> dict[str, Any] | None:
-    return next((m for m in listing.get("members", []) if m.get("addr") == addr), None)
+def _member_of(listing: Members, addr: str) -> dict[str, Any] | None:
+    return next((m for m in listing.members if m.get("addr") == addr), None)
 
 
 async def _list(members: _Members, args: argparse.Namespace) -> int:
     listing = await members.listing()
     rows = [
-        {"addr": m["addr"], "role": m["role"], "leader": m["addr"] == listing.get("leader")}
-        for m in listing.get("members", [])
+        {"addr": m["addr"], "role": m["role"], "leader": m["addr"] == listing.leader}
+        for m in listing.members
     ]
     if args.json:
         print(json.dumps({"group": args.group, "members": rows}))
         return EXIT_OK
     for row in rows:
         print(f"{row['addr']}  {row['role']}{'  leader' if row['leader'] else ''}")
-    if listing.get("joint"):
+    if listing.joint:
         print("(a membership change is under way)")
     return EXIT_OK
 
@@ -245,10 +248,10 @@ async def _add(members: _Members, addr: str, learner: bool, catch_up: float) -> 
     listing = await members.listing()
     if _member_of(listing, addr) is None:
         reply = await members.change("add", addr, deadline=deadline)
-        if not reply.get("ok"):
+        if type(reply) is ErrorReply:
             listing = await members.listing()
             if _member_of(listing, addr) is None:
-                raise Unreachable(f"the group did not add {addr} in time: {reply.get('message')}")
+                raise Unreachable(f"the group did not add {addr} in time: {reply.message}")
     elif learner or _member_of(listing, addr)["role"] == "voter":  # type: ignore[index]
         raise Refused(f"{addr} is a member already")
     if learner:
@@ -265,7 +268,7 @@ async def _promote(members: _Members, addr: str, catch_up: float) -> None:
     while True:
         step = min(deadline, trio.current_time() + PROGRESS_EVERY_SECONDS)
         reply = await members.change("promote", addr, deadline=step)
-        if reply.get("ok"):
+        if type(reply) is MemberChanged:
             return
         now = trio.current_time()
         if now >= deadline:
@@ -290,10 +293,10 @@ async def _removed(members: _Members, addr: str) -> None:
         raise Refused(f"{addr} is not a member of group {members.label}")
     deadline = trio.current_time() + members.timeout
     reply = await members.change("remove", addr, deadline=deadline)
-    if not reply.get("ok"):
+    if type(reply) is ErrorReply:
         listing = await members.listing()
         if _member_of(listing, addr) is not None:
-            raise Unreachable(f"the group did not remove {addr} in time: {reply.get('message')}")
+            raise Unreachable(f"the group did not remove {addr} in time: {reply.message}")
 
 
 async def _replace(members: _Members, old: str, new: str, catch_up: float) -> int:
@@ -305,7 +308,7 @@ async def _replace(members: _Members, old: str, new: str, catch_up: float) -> in
     if _member_of(listing, new) is None:
         deadline = trio.current_time() + members.timeout
         reply = await members.change("add", new, deadline=deadline)
-        if not reply.get("ok") and _member_of(await members.listing(), new) is None:
+        if type(reply) is ErrorReply and _member_of(await members.listing(), new) is None:
             raise Unreachable(f"the group did not add {new} in time")
     print(f"{new} added as a learner; waiting for it to catch up", file=sys.stderr, flush=True)
     await _promote(members, new, catch_up)

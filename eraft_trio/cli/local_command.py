@@ -33,12 +33,12 @@ from eraft_trio.cli.local_layout import LayoutError, LocalLayout
 from eraft_trio.cli.local_ports import can_listen, free_base_port
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.errors import EraftError
+from eraft_trio.protocol.address import parse_address
 from eraft_trio.runtime.role_file import (
     RoleFile,
     RoleFileError,
     load_role_file,
     security_of,
-    split_address,
 )
 from eraft_trio.transport.security import Security, SecurityConfigError, ensure_local_secret
 from eraft_trio.tui.cluster_probe import ClusterProbe
@@ -210,7 +210,7 @@ def check_layout_ports(layout: LocalLayout) -> None:
     """Before a new cluster's folder is written: every port free, or the --base-port to use."""
     for gid in range(layout.groups + 1):
         for node, addr in enumerate(layout.addresses(gid)):
-            if not can_listen(*split_address(addr)):
+            if not can_listen(*parse_address(addr)):
                 name = f"config-{node}" if gid == 0 else f"group{gid}-{node}"
                 free = free_base_port(layout)
                 hint = f" (--base-port {free} is free)" if free is not None else ""
@@ -224,7 +224,7 @@ def check_ports(plan: LocalPlan) -> None:
     """Fail at once, naming the port, when a node could not listen (say, a cluster runs)."""
     for role in plan.roles:
         for addr in filter(None, (role.listen, role.metrics_listen)):
-            host, port = split_address(addr)
+            host, port = parse_address(addr)
             if not can_listen(host, port):
                 raise LocalError(
                     f"{addr} ({role.path.name}) is already in use: is another local cluster "

@@ -11,7 +11,7 @@ from eraft_trio.cli.local_layout import (
     DEFAULT_REPLICAS,
     LocalLayout,
 )
-from eraft_trio.runtime.role_file import split_address
+from eraft_trio.protocol.address import parse_address
 
 DEFAULT_FOLDER = Path("eraft-local")
 # Where `eraft local` kept its data when it ran from the repository's root by default.
@@ -52,7 +52,7 @@ def shape_of(config_servers: tuple[str, ...], shard_groups: dict[int, tuple[str,
     """The flags that describe a folder's cluster, to name it in messages."""
     sizes = {len(config_servers), *(len(a) for a in shard_groups.values())}
     replicas = str(sizes.pop()) if len(sizes) == 1 else "(mixed)"
-    base = split_address(config_servers[0])[1]
+    base = parse_address(config_servers[0])[1]
     return f"--groups {len(shard_groups)} --replicas {replicas} --base-port {base}"
 
 
@@ -68,6 +68,6 @@ def shape_mismatch(
         return f"--groups {flags.groups}"
     if flags.replicas is not None and any(size != flags.replicas for size in sizes):
         return f"--replicas {flags.replicas}"
-    if flags.base_port is not None and flags.base_port != split_address(config_servers[0])[1]:
+    if flags.base_port is not None and flags.base_port != parse_address(config_servers[0])[1]:
         return f"--base-port {flags.base_port}"
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 from eraft_trio.cli.local_layout import LayoutError, LocalLayout
+from eraft_trio.protocol.address import parse_address
 
 SUGGEST_STEP = 100  # small shifts keep the ports recognisable (8188 for 8088, ...)
 SUGGEST_TRIES = 50
@@ -38,7 +39,8 @@ def free_base_port(layout: LocalLayout) -> int | None:
         except LayoutError:
             return None  # past the highest port: every further candidate is too
         if all(
-            can_listen(candidate.config_servers[0].rpartition(":")[0], p) for p in candidate.ports()
+            can_listen(parse_address(candidate.config_servers[0]).host, p)
+            for p in candidate.ports()
         ):
             return candidate.base_port
     return None

@@ -14,12 +14,11 @@ from typing import Any
 
 import trio
 
-import eraft_trio.roles.config.requests
-import eraft_trio.roles.shard.requests  # noqa: F401  every node knows every wire type
 from eraft_trio.cli.fault_injection import apply_test_faults_from_environment
 from eraft_trio.cli.node_join import wait_until_added
 from eraft_trio.cli.node_limits import connection_limits_for, raise_open_file_limit
 from eraft_trio.client.kv_client import single_exception
+from eraft_trio.protocol.address import parse_address
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.runtime.group_link import GroupLink
 from eraft_trio.runtime.node_service import NodeService
@@ -29,7 +28,6 @@ from eraft_trio.runtime.role_file import (
     RoleFileError,
     load_role_file,
     security_of,
-    split_address,
 )
 from eraft_trio.storage.errors import StorageError, StorageIdentityError, StorageInUseError
 from eraft_trio.storage.node_store import NodeStore, stored_identity
@@ -183,7 +181,7 @@ async def serve_node(
         # Restarted before its leader reached it: it knows nobody to answer yet.
         node.learn_addresses((await wait_until_added(role, security))[1])
     service = NodeService(node, role_server, group=role.group)
-    host, port = split_address(role.listen)
+    host, port = parse_address(role.listen)
     server = TransportServer(
         host, port, role.cluster, role.id, role.group, service, security=security, limits=limits
     )

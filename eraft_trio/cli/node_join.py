@@ -13,8 +13,9 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.runtime.messages import MemberList
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.node import MemberList
+from eraft_trio.protocol.replies import Members
 from eraft_trio.runtime.role_file import RoleFile
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.security import Security
@@ -61,9 +62,9 @@ async def _ask(pool: ConnectionPool, peer: str) -> Any:
 
 
 def _find_self(listen: str, reply: Any) -> tuple[int, dict[int, str]] | None:
-    if not isinstance(reply, dict) or not reply.get("ok"):
+    if type(reply) is not Members:
         return None
-    members = reply.get("members") or []
+    members = reply.members
     addresses = {
         int(m["id"]): str(m["addr"]) for m in members if isinstance(m, dict) and m.get("addr")
     }

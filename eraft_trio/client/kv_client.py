@@ -23,30 +23,41 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, cast, overload
 
 import trio
 
-from eraft_trio.client.config_client import ConfigClient
-from eraft_trio.client.group_caller import GroupCaller, GroupUnreachable
-from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
-from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
-from eraft_trio.roles.shard.limits import request_refusal
-from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvGetVersioned, KvPut
-from eraft_trio.runtime.role_file import DEFAULT_MAX_VALUE_BYTES, split_address
+from eraft_trio.group_calls.config_client import ConfigClient
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.group_caller import GroupCaller, GroupUnreachable
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.address import parse_address
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES, request_refusal
+from eraft_trio.protocol.replies import Value, VersionedValue, Written
+from eraft_trio.protocol.shard import KvDelete, KvGet, KvGetVersioned, KvPut
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security, client_security_from_env
 
 DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
 DEFAULT_TIMEOUT = 10.0
 # A shard group's answers that refuse the request itself: retrying cannot change them.
-REFUSALS = ("key_too_long", "value_too_large", "bad_request", "bad_command")
+REFUSALS = frozenset(
+    {
+        ErrorCode.KEY_TOO_LONG,
+        ErrorCode.VALUE_TOO_LARGE,
+        ErrorCode.BAD_REQUEST,
+        ErrorCode.BAD_COMMAND,
+    }
+)
 # A slot's write to a bucket it has not had a write acknowledged in for this long is
 # marked as possibly a new session there. Far below the groups' session TTL (an hour by
 # default), so a session is never taken for alive when the group may have expired it.
 SESSION_IDLE_SECONDS = 60.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -84,6 +95,13 @@ def write_condition(
     if if_absent:
         return 0, None
     return if_version, None if if_value is None else as_bytes(if_value)
+
+
+def _expect(reply: Any, kind: type[T], request: str) -> T:
+    """`reply` as the answer `request` must have (a group answering otherwise is a bug)."""
+    if type(reply) is not kind:
+        raise EraftError(f"{request} answered {type(reply).__name__}")
+    return cast(T, reply)
 
 
 def single_exception(group: BaseExceptionGroup) -> BaseException:
@@ -157,7 +175,7 @@ class Client:
             raise BadRequest("bad_address", "no config servers given")
         for addr in servers:
             try:
-                split_address(addr)
+                parse_address(addr)
             except ValueError as exc:
                 raise BadRequest("bad_address", f"config server {exc}") from None
         if security is None:
@@ -223,7 +241,7 @@ class Client:
             k, lambda cid, seq, new: KvPut(cid, seq, k, v, new, version, expected)
         )
         if version is None and expected is None:
-            return PutResult(int(reply["revision"]), int(reply["version"]))
+            return PutResult.from_reply(_expect(reply, Written, "a put"))
         return CasResult.from_reply(reply, v)
 
     @overload
@@ -250,22 +268,21 @@ class Client:
             k, lambda cid, seq, new: KvDelete(cid, seq, k, new, version, expected)
         )
         if version is None and expected is None:
-            return DeleteResult(int(reply["revision"]), bool(reply["deleted"]))
+            return DeleteResult.from_reply(_expect(reply, Written, "a delete"))
         return CasResult.from_reply(reply, None)
 
     async def get(self, key: str | bytes) -> bytes | None:
         k = as_bytes(key)
         self._check_size(k, None)
         reply = await self._call_owner(k, KvGet(k), Deadline(self.timeout))
-        value = reply.get("value")
-        return bytes(value) if value is not None else None
+        return _expect(reply, Value, "a get").value
 
     async def get_versioned(self, key: str | bytes) -> GetResult:
         """The value with the key's version and mod revision (None, 0, 0: no such key)."""
         k = as_bytes(key)
         self._check_size(k, None)
         reply = await self._call_owner(k, KvGetVersioned(k), Deadline(self.timeout))
-        return GetResult.from_reply(reply)
+        return GetResult.from_reply(_expect(reply, VersionedValue, "a versioned get"))
 
     # --- internals ------------------------------------------------------------------------
 
@@ -273,9 +290,9 @@ class Client:
         """BadRequest for a key or value the cluster would refuse, so it is never sent."""
         refusal = request_refusal(key, value, self.max_value_bytes)
         if refusal is not None:
-            raise BadRequest(refusal["err"], refusal["message"])
+            raise BadRequest(refusal.code, refusal.message)
 
-    async def _write(self, key: bytes, make: Any) -> dict[str, Any]:
+    async def _write(self, key: bytes, make: Any) -> Any:
         """Send the write `make(client_id, seq, new_session)` builds; the group's answer."""
         deadline = Deadline(self.timeout)
         config = self.config or await self._refresh_config(deadline, -1)
@@ -298,7 +315,8 @@ class Client:
         self._free_sessions.append(slot)
         return reply
 
-    async def _call_owner(self, key: bytes, body: Any, deadline: Deadline) -> dict[str, Any]:
+    async def _call_owner(self, key: bytes, body: Any, deadline: Deadline) -> Any:
+        """The owning group's answer to `body` (never an ErrorReply: those are retried or raised)."""
         while True:
             config = self.config or await self._refresh_config(deadline, -1)
             buckets = config["buckets"]
@@ -316,20 +334,20 @@ class Client:
                 await deadline.backoff(str(exc))
                 await self._refresh_config(deadline, config["num"])
                 continue
-            err = reply.get("err") if isinstance(reply, dict) else "bad_reply"
-            if err is None:
+            if type(reply) is not ErrorReply:
                 return reply
-            if err == "wrong_group":
+            code = reply.code
+            if code is ErrorCode.WRONG_GROUP:
                 # Either our config is stale, or the group has not caught up with it yet.
-                if int(reply.get("num", 0)) >= config["num"]:
+                if (reply.num or 0) >= config["num"]:
                     await self._refresh_config(deadline, config["num"])
                 await deadline.backoff("wrong group")
                 continue
-            if err in REFUSALS:
-                raise BadRequest(str(err), str(reply.get("message", reply)))
-            if err == "session_expired":
-                raise SessionExpired(f"session_expired: {reply.get('message', reply)}")
-            raise EraftError(f"{err}: {reply.get('message', reply)}")
+            if code in REFUSALS:
+                raise BadRequest(code, reply.message)
+            if code is ErrorCode.SESSION_EXPIRED:
+                raise SessionExpired(f"session_expired: {reply.message}")
+            raise EraftError(f"{code}: {reply.message}")
 
     def _group(self, gid: int, addresses: tuple[str, ...]) -> GroupCaller:
         group = self._groups.get(gid)

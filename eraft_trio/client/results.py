@@ -8,7 +8,9 @@ the group's answers, decoded here once for every client.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from eraft_trio.errors import EraftError
+from eraft_trio.protocol.replies import CompareFailed, VersionedValue, Written
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,13 +22,9 @@ class GetResult:
     mod_revision: int  # the revision of the key's last write
 
     @classmethod
-    def from_reply(cls, reply: dict[str, Any]) -> GetResult:
-        value = reply["value"]
-        return cls(
-            None if value is None else bytes(value),
-            int(reply["version"]),
-            int(reply["mod_revision"]),
-        )
+    def from_reply(cls, reply: VersionedValue | CompareFailed) -> GetResult:
+        value = reply.value
+        return cls(None if value is None else bytes(value), reply.version, reply.mod_revision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +32,19 @@ class PutResult:
     revision: int  # this write's
     version: int  # the key's, after it
 
+    @classmethod
+    def from_reply(cls, reply: Written) -> PutResult:
+        return cls(reply.revision, reply.version)
+
 
 @dataclass(frozen=True, slots=True)
 class DeleteResult:
     revision: int  # this write's
     deleted: bool  # whether the key existed
+
+    @classmethod
+    def from_reply(cls, reply: Written) -> DeleteResult:
+        return cls(reply.revision, reply.deleted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +60,13 @@ class CasResult:
     current: GetResult
 
     @classmethod
-    def from_reply(cls, reply: dict[str, Any], written: bytes | None) -> CasResult:
+    def from_reply(cls, reply: Written | CompareFailed, written: bytes | None) -> CasResult:
         """From a conditional write's answer; `written` is the value a put wrote (None:
         a delete)."""
-        if not reply["succeeded"]:
+        if type(reply) is CompareFailed:
             return cls(False, None, GetResult.from_reply(reply))
-        revision = int(reply["revision"])
+        if type(reply) is not Written:
+            raise EraftError(f"a conditional write answered {type(reply).__name__}")
         if written is None:
-            return cls(True, revision, GetResult(None, 0, 0))
-        return cls(True, revision, GetResult(written, int(reply["version"]), revision))
+            return cls(True, reply.revision, GetResult(None, 0, 0))
+        return cls(True, reply.revision, GetResult(written, reply.version, reply.revision))

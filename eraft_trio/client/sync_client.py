@@ -12,7 +12,7 @@ import trio
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
-from eraft_trio.runtime.role_file import DEFAULT_MAX_VALUE_BYTES
+from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+
 
 class RuntimeErrorBase(Exception):
     """Base of the runtime's errors; role servers turn them into error replies."""
 
-    code = "internal"
+    code = ErrorCode.INTERNAL
 
 
 class NotLeaderError(RuntimeErrorBase):
     """This node does not lead its group; `leader` is the leader's address when known."""
 
-    code = "not_leader"
+    code = ErrorCode.NOT_LEADER
 
     def __init__(self, leader: str | None) -> None:
         super().__init__(f"not leader (leader: {leader or 'unknown'})")
@@ -25,13 +27,13 @@ class ProposalDropped(RuntimeErrorBase):
     Retrying with the same session sequence number is safe (exactly-once).
     """
 
-    code = "retry"
+    code = ErrorCode.RETRY
 
 
-def error_reply(exc: Exception) -> dict[str, object]:
-    """The reply a role server sends for a runtime error (clients act on `err`)."""
+def error_reply(exc: Exception) -> ErrorReply:
+    """The reply a role server sends for a runtime error (clients act on its code)."""
     if isinstance(exc, NotLeaderError):
-        return {"err": "not_leader", "leader": exc.leader}
+        return ErrorReply(ErrorCode.NOT_LEADER, str(exc), leader=exc.leader)
     if isinstance(exc, ProposalDropped):
-        return {"err": "retry", "message": str(exc)}
-    return {"err": "internal", "message": f"{type(exc).__name__}: {exc}"}
+        return ErrorReply(ErrorCode.RETRY, str(exc))
+    return ErrorReply(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")

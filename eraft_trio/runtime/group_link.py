@@ -12,8 +12,8 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.address import parse_address
 from eraft_trio.raft.types import Message
-from eraft_trio.transport.address import parse_address
 from eraft_trio.transport.peer import PeerSender
 from eraft_trio.transport.rpc import RpcClient
 from eraft_trio.transport.security import NO_SECURITY, Security
@@ -44,7 +44,7 @@ class GroupLink:
         self._cluster = cluster
         self._group = group
         self._security = security
-        self._own_host = parse_address(self._own_addr)[0]  # "::1" from "[::1]:7000"
+        self._own_host = parse_address(self._own_addr).host  # "::1" from "[::1]:7000"
         self.addresses: dict[int, str] = {}
         self.senders: dict[int, PeerSender] = {}
         self.clients: dict[int, RpcClient] = {}

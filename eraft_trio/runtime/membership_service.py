@@ -10,46 +10,40 @@ change (Membership.addresses). The rules users of `eraft ctl member` rely on
 - remove: refused when the voters left that this leader reaches now would be fewer
   than a majority of the new voters; removing the leader first hands leadership to
   the most up-to-date voter ("not_leader" names it: ask it again).
-Answers are dicts: {"ok": True, ...} or {"err": code, "message": one line, ...}; "busy"
-(a change is still being committed) and "not_caught_up" are worth asking again.
+Answers are Members, MemberChanged, or an ErrorReply whose message is one line; busy
+(a change is still being committed) and not_caught_up are worth asking again.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import trio
 
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.node import MemberChange, MemberList
+from eraft_trio.protocol.replies import MemberChanged, Members
 from eraft_trio.raft.confchange import ChangeKind, ConfChange
 from eraft_trio.raft.membership import MembershipError
 from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
-from eraft_trio.runtime.messages import MemberChange, MemberList
 from eraft_trio.runtime.raft_node import RaftNode
 
 # How long a leader removing itself waits for another voter to take over.
 HAND_OFF_SECONDS = 5.0
 
 
-def member_list(node: RaftNode, request: MemberList) -> dict[str, Any]:
+def member_list(node: RaftNode, request: MemberList) -> Members:
     membership = node.core.membership
-    return {
-        "ok": True,
-        "members": node.members(),
-        "leader": node.leader_address,
-        "joint": membership.joint,
-        "membership": membership.describe(),
-    }
+    return Members(node.members(), node.leader_address, membership.joint, membership.describe())
 
 
-async def member_change(node: RaftNode, request: MemberChange) -> dict[str, Any]:
+async def member_change(node: RaftNode, request: MemberChange) -> MemberChanged | ErrorReply:
     if not node.is_leader:
         return _not_leader(node.leader_address)
     if node.core.membership_pending:
         # One change at a time (docs/divergence.md): ask again once the last one commits.
-        return {"err": "busy", "message": "another membership change is being committed"}
+        return ErrorReply(ErrorCode.BUSY, "another membership change is being committed")
     if not node.core.committed_in_term:
         # A leader just elected changes membership once its own no-op commits (core.py).
-        return {"err": "busy", "message": "the new leader has not committed its first entry yet"}
+        return ErrorReply(ErrorCode.BUSY, "the new leader has not committed its first entry yet")
     by_addr = {addr: n for n, addr in node.addresses().items()}
     member = by_addr.get(request.addr)
     try:
@@ -60,19 +54,19 @@ async def member_change(node: RaftNode, request: MemberChange) -> dict[str, Any]
                 new = node.next_member_id()
                 change = ConfChange(ChangeKind.ADD_LEARNER, new)
                 await node.change_membership([change], addresses={new: request.addr})
-                return {"ok": True, "id": new}
+                return MemberChanged(new)
             case "promote":
                 if member is None:
                     return _refused(f"{request.addr} is not a member")
                 if member in node.core.membership.voters:
-                    return {"ok": True, "id": member}
+                    return MemberChanged(member)
                 if (node.match_index(member) or 0) < node.core.commit:
-                    return {
-                        "err": "not_caught_up",
-                        "message": f"{request.addr} has not caught up with the log yet",
-                    }
+                    return ErrorReply(
+                        ErrorCode.NOT_CAUGHT_UP,
+                        f"{request.addr} has not caught up with the log yet",
+                    )
                 await node.change_membership([ConfChange(ChangeKind.ADD_VOTER, member)])
-                return {"ok": True, "id": member}
+                return MemberChanged(member)
             case "remove":
                 if member is None:
                     return _refused(f"{request.addr} is not a member")
@@ -82,7 +76,7 @@ async def member_change(node: RaftNode, request: MemberChange) -> dict[str, Any]
                 if member == node.core.id:
                     return await _hand_off(node)
                 await node.change_membership([ConfChange(ChangeKind.REMOVE, member)])
-                return {"ok": True, "id": member}
+                return MemberChanged(member)
             case _:
                 return _refused(f"unknown member action {request.action!r}")
     except MembershipError as exc:
@@ -90,7 +84,7 @@ async def member_change(node: RaftNode, request: MemberChange) -> dict[str, Any]
     except NotLeaderError as exc:
         return _not_leader(exc.leader)
     except ProposalDropped as exc:
-        return {"err": "unknown", "message": str(exc)}
+        return ErrorReply(ErrorCode.UNKNOWN, str(exc))
 
 
 def _removal_refusal(node: RaftNode, member: int, addr: str) -> str | None:
@@ -109,7 +103,7 @@ def _removal_refusal(node: RaftNode, member: int, addr: str) -> str | None:
     return None
 
 
-async def _hand_off(node: RaftNode) -> dict[str, Any]:
+async def _hand_off(node: RaftNode) -> ErrorReply:
     """This leader is to be removed: make the most up-to-date voter lead first."""
     target = node.core.hand_off()
     if target is None:
@@ -119,13 +113,13 @@ async def _hand_off(node: RaftNode) -> dict[str, Any]:
         while node.core.leader in (None, node.core.id):
             await node.wait_ready_handled()
     if node.core.leader in (None, node.core.id):
-        return {"err": "unknown", "message": "leadership did not move in time; try again"}
+        return ErrorReply(ErrorCode.UNKNOWN, "leadership did not move in time; try again")
     return _not_leader(node.leader_address)
 
 
-def _not_leader(leader: str | None) -> dict[str, Any]:
-    return {"err": "not_leader", "leader": leader, "message": "not the leader"}
+def _not_leader(leader: str | None) -> ErrorReply:
+    return ErrorReply(ErrorCode.NOT_LEADER, "not the leader", leader=leader)
 
 
-def _refused(message: str) -> dict[str, Any]:
-    return {"err": "refused", "message": message}
+def _refused(message: str) -> ErrorReply:
+    return ErrorReply(ErrorCode.REFUSED, message)

@@ -17,6 +17,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from eraft_trio.protocol.address import Address, parse_address
+
 log = logging.getLogger(__name__)
 
 # Our metric names are all valid in the classic text format, which every scraper reads.
@@ -356,12 +358,9 @@ async def read_request_head(stream: trio.abc.ReceiveStream) -> bytes | None:
     return data
 
 
-def listen_address(listen: str) -> tuple[str, int]:
-    """'host:port' -> (host, port); unlike a peer address, port 0 (any free port) is allowed."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"{listen!r} is not host:port")
-    return host.strip("[]"), int(port)
+def listen_address(listen: str) -> Address:
+    """The address to serve metrics on; unlike a peer address, port 0 (any free port) is allowed."""
+    return parse_address(listen, any_port=True)
 
 
 async def serve_metrics(

@@ -8,9 +8,8 @@ from typing import Any, Protocol
 
 import trio
 
-from eraft_trio.raft.types import MESSAGE_TYPES
-from eraft_trio.runtime.membership_service import member_change, member_list
-from eraft_trio.runtime.messages import (
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.node import (
     Drain,
     MemberChange,
     MemberList,
@@ -18,6 +17,9 @@ from eraft_trio.runtime.messages import (
     StatusRequest,
     TransferLeadership,
 )
+from eraft_trio.protocol.replies import DONE, Drained
+from eraft_trio.raft.types import MESSAGE_TYPES
+from eraft_trio.runtime.membership_service import member_change, member_list
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
 from eraft_trio.transport.server import Answer
@@ -89,7 +91,7 @@ class NodeService:
     async def _answer(self, peer: PeerInfo, body: Any) -> Any:
         if isinstance(body, SnapshotChunk):
             if not self._is_member(peer, body.src):
-                return "not_a_member"
+                return ErrorReply(ErrorCode.NOT_A_MEMBER)
             return await self.node.receive_snapshot_chunk(body)
         if isinstance(body, StatusRequest):
             return self.statistics()
@@ -97,19 +99,15 @@ class NodeService:
             try:
                 self.node.transfer_leadership(body.target)
             except Exception as exc:
-                return {"err": "transfer", "message": str(exc)}
-            return {"ok": True}
+                return ErrorReply(ErrorCode.TRANSFER, str(exc))
+            return DONE
         if isinstance(body, MemberList):
             return member_list(self.node, body)
         if isinstance(body, MemberChange):
             return await member_change(self.node, body)
         if isinstance(body, Drain):
             self.node.set_drained(bool(body.drained))
-            return {
-                "ok": True,
-                "drained": self.node.core.drained,
-                "role": self.node.core.role.value,
-            }
+            return Drained(self.node.core.drained, self.node.core.role.value)
         return await self.role.handle(peer, body)
 
     def statistics(self) -> dict[str, Any]:

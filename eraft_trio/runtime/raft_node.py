@@ -23,6 +23,9 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 
 import trio
 
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.node import SnapshotChunk
+from eraft_trio.protocol.replies import DONE, Done
 from eraft_trio.raft.confchange import ConfChange
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.core import RaftCore
@@ -40,10 +43,9 @@ from eraft_trio.raft.types import (
     SnapshotMeta,
 )
 from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
-from eraft_trio.runtime.messages import SnapshotChunk
-from eraft_trio.runtime.snapshot_receiver import OK, STALE, SnapshotReceiver
+from eraft_trio.runtime.executors import Executor, Executors
+from eraft_trio.runtime.snapshot_receiver import SnapshotReceiver
 from eraft_trio.runtime.state_machine import StateMachine
-from eraft_trio.runtime.store_thread import StoreThread
 from eraft_trio.runtime.waiter import Waiter
 from eraft_trio.storage.buffered_view import BufferedView
 from eraft_trio.storage.errors import StorageFullError
@@ -90,6 +92,8 @@ class NodeSettings:
     tick_seconds: float = 0.01
     snapshot_entries: int = 10000
     snapshot_bytes: int = 32 << 20
+    # Smaller only (cli/node_limits.py sizes the transport's frames by the default).
+    snapshot_chunk_bytes: int = SNAPSHOT_CHUNK_BYTES
 
 
 class PeerLink(Protocol):
@@ -117,7 +121,9 @@ class RaftNode:
         link: PeerLink,
         *,
         rng: random.Random | None = None,
+        executors: Executors | None = None,
     ) -> None:
+        """`executors`: where the storage work runs (default: the node's own threads)."""
         self.settings = settings
         self.state_machine = state_machine
         self.store = store
@@ -143,14 +149,13 @@ class RaftNode:
         # Numbers this node's transfers. It restarts at 0 with the process, yet (term,
         # node, number) stays unique: a restarted node leads again only in a later term.
         self._snapshot_transfers = 0
-        self._snapshot_receiver = SnapshotReceiver(store)
+        self._executors = executors or Executors.threads(settings.raft.id)
+        self._snapshot_receiver = SnapshotReceiver(store, self._executors.snapshots)
         # Chunks are taken one at a time: checking, staging and stepping one chunk must
         # not interleave with another's (a late chunk racing a new transfer's first).
         self._snapshot_chunk_lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
         self._trio_token: trio.lowlevel.TrioToken | None = None
-        self._log_thread = StoreThread(f"eraft-log-{settings.raft.id}")
-        self._state_thread = StoreThread(f"eraft-state-{settings.raft.id}")
         # Jobs of the apply pipeline, in log order: committed entries to apply, or a
         # snapshot to install (with the event its installer waits on). Bounded, so a
         # node catching up cannot run far ahead of what its state has applied.
@@ -184,8 +189,7 @@ class RaftNode:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._trio_token = trio.lowlevel.current_trio_token()
         self.link.set_peers(self._peer_addresses())  # a restart may hold a changed membership
-        self._log_thread.start()
-        self._state_thread.start()
+        self._executors.start()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -194,8 +198,7 @@ class RaftNode:
                 nursery.start_soon(self._ready_loop)
                 task_status.started()
         finally:
-            self._log_thread.stop()
-            self._state_thread.stop()
+            self._executors.stop()
 
     def _kick(self) -> None:
         self._work.set()
@@ -265,7 +268,7 @@ class RaftNode:
         if not write.empty:
             if rd.entries:
                 stage("append_start", rd.entries[-1].index)
-            await self._durably(self._log_thread, self.store.write_log, write)
+            await self._durably(self._executors.log, self.store.write_log, write)
             if rd.entries:
                 stage("append_done", rd.entries[-1].index)
             if write.compact_to is not None:
@@ -309,7 +312,7 @@ class RaftNode:
                 job, held = held, None
             if isinstance(job, tuple):
                 meta, installed = job
-                await self._durably(self._state_thread, self.store.install_snapshot, meta)
+                await self._durably(self._executors.state, self.store.install_snapshot, meta)
                 # Counted with `state_applied`, in the same step: a status that shows the
                 # state at the snapshot's index also counts the install (the core's
                 # `applied` moves when the snapshot is handed out, before it is installed).
@@ -321,7 +324,7 @@ class RaftNode:
                 last = job.entries[-1]
                 apply = self._apply_function(job.entries)
                 await self._durably(
-                    self._state_thread,
+                    self._executors.state,
                     self.store.apply,
                     apply,
                     last.index,
@@ -351,7 +354,7 @@ class RaftNode:
             size += sum(len(e.data) for e in more.entries)
         return Applies(entries, membership), None
 
-    async def _durably(self, thread: StoreThread, write: Callable[..., T], *args: Any) -> T:
+    async def _durably(self, thread: Executor, write: Callable[..., T], *args: Any) -> T:
         """Run a write; on a full disk keep retrying it until space returns.
 
         Nothing of a failed write is stored, and the core (or the apply pipeline) waits
@@ -553,12 +556,14 @@ class RaftNode:
         self._snapshot_transfers += 1
         transfer = self._snapshot_transfers
         try:
-            reader = await trio.to_thread.run_sync(self.store.open_snapshot, SNAPSHOT_CHUNK_BYTES)
+            reader = await self._executors.snapshots.run(
+                self.store.open_snapshot, self.settings.snapshot_chunk_bytes
+            )
             try:
                 meta = reader.meta
                 seq = 0
                 while True:
-                    chunk = await trio.to_thread.run_sync(reader.next_chunk)
+                    chunk = await self._executors.snapshots.run(reader.next_chunk)
                     done = chunk is None
                     request = SnapshotChunk(
                         term=m.term,
@@ -573,7 +578,7 @@ class RaftNode:
                         checksum=reader.checksum,
                     )
                     reply = await self.link.call(m.dst, request, timeout=30.0)
-                    if reply != OK:
+                    if type(reply) is not Done:
                         # The follower has dropped this transfer: the core retries later.
                         raise RuntimeError(f"peer refused snapshot chunk: {reply!r}")
                     seq += 1
@@ -591,19 +596,22 @@ class RaftNode:
             self.core.report_snapshot(m.dst, ok)
             self._kick()
 
-    async def receive_snapshot_chunk(self, chunk: SnapshotChunk) -> str:
+    async def receive_snapshot_chunk(self, chunk: SnapshotChunk) -> Done | ErrorReply:
         """Stage one chunk of a leader's snapshot; once a transfer is complete and
-        verified, hand it to the core. Returns "ok", or why the chunk was refused."""
+        verified, hand it to the core. Answers Done, or why the chunk was refused."""
         async with self._snapshot_chunk_lock:
             if chunk.term < self.core.term:
-                return STALE
+                return ErrorReply(ErrorCode.STALE)
             if self.core.log.pending_snapshot is not None:
-                return "busy"  # the previous snapshot is still being installed
-            reply = await self._snapshot_receiver.receive(chunk)
-            if reply == OK and chunk.done:
+                # The previous snapshot is still being installed.
+                return ErrorReply(ErrorCode.BUSY)
+            refusal = await self._snapshot_receiver.receive(chunk)
+            if refusal is not None:
+                return ErrorReply(refusal)
+            if chunk.done:
                 self.core.step(InstallSnapshot(chunk.term, chunk.src, chunk.dst, chunk.meta))
                 self._kick()
-            return reply
+            return DONE
 
     # ------------------------------------------------------------------------------------
     # Membership

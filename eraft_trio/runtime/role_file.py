@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eraft_trio.protocol.address import parse_address
+from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.storage import wal
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
 from eraft_trio.transport.limits import (
@@ -22,9 +24,6 @@ from eraft_trio.transport.security import Security, node_security
 # Compact the log once it holds this much data, whatever the entry count, so that
 # memory and what a restart reads stay bounded with large values.
 DEFAULT_SNAPSHOT_BYTES = 32 << 20
-# The largest value a put may carry unless [limits] max_value_bytes says otherwise; the
-# client checks the same default before sending.
-DEFAULT_MAX_VALUE_BYTES = 1 << 20
 # A value travels whole in one frame (the put, its log entry, a migration chunk that holds
 # it next to up to a chunk of other rows), so the limit stays well below the frame limit.
 MAX_VALUE_BYTES_CEILING = DEFAULT_MAX_FRAME_SIZE // 4
@@ -87,7 +86,7 @@ class RoleFile:
 
     @property
     def host(self) -> str:
-        return split_address(self.address)[0]
+        return parse_address(self.address)[0]
 
 
 # Each section's keys: name -> (type, required). Types are checked exactly (bool is not int).
@@ -133,14 +132,6 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
 }
 
 
-def split_address(addr: str) -> tuple[str, int]:
-    """'host:port' -> (host, port); raises ValueError with a readable message."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{addr!r} is not host:port")
-    return host.strip("[]"), int(port)
-
-
 def cluster_id_for(config_servers: tuple[str, ...]) -> str:
     """Default cluster id: derived from the config group's addresses, same on every node."""
     digest = zlib.crc32(",".join(sorted(config_servers)).encode())
@@ -179,6 +170,9 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         raise RoleFileError(path, "raft.peers", "must list at least one address")
     if len(set(peers)) != len(peers):
         raise RoleFileError(path, "raft.peers", "lists an address twice")
+    # As written: a config node's cluster id derives from these, and a node joining on
+    # an address the group was created with lists its own (not asked, still counted).
+    listed_peers = peers
     join = raft.get("join", False)
     if join:
         # The group names the node when it is added; its address is all it brings.
@@ -246,7 +240,7 @@ def parse_role(raw: dict[str, Any], path: Path) -> RoleFile:
         buckets = 0
     else:
         group = 0
-        config_servers = peers
+        config_servers = listed_peers
         session_ttl_s = DEFAULT_SESSION_TTL_S
         buckets = _positive(raw.get("config", {}).get("buckets", 10), path, "config.buckets")
 
@@ -405,7 +399,7 @@ def _address(value: Any, path: Path, key: str) -> str:
     if not isinstance(value, str):
         raise RoleFileError(path, key, f"must be a string host:port, not {type(value).__name__}")
     try:
-        split_address(value)
+        parse_address(value)
     except ValueError as exc:
         raise RoleFileError(path, key, str(exc)) from exc
     return value

@@ -12,19 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import trio
-
-from eraft_trio.runtime.messages import SnapshotChunk
+from eraft_trio.protocol.errors import ErrorCode
+from eraft_trio.protocol.node import SnapshotChunk
+from eraft_trio.runtime.executors import Executor
 from eraft_trio.storage.errors import SnapshotError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.snapshot import SnapshotStager
 
-OK = "ok"
-STALE = "stale"  # from an older term, or the first chunk of an older transfer
-UNKNOWN_TRANSFER = "unknown_transfer"  # a later chunk of a transfer not being received
-OUT_OF_ORDER = "out_of_order"  # not the next chunk of the transfer being received
-CORRUPT = "corrupt"  # data that is not a chunk of rows
-MISMATCH = "mismatch"  # the sender's totals (or meta) disagree with what was staged
+# Refusals (protocol/errors.py says what each means).
+STALE = ErrorCode.STALE
+UNKNOWN_TRANSFER = ErrorCode.UNKNOWN_TRANSFER
+OUT_OF_ORDER = ErrorCode.OUT_OF_ORDER
+CORRUPT = ErrorCode.CORRUPT
+MISMATCH = ErrorCode.MISMATCH
 
 
 class TransferId(NamedTuple):
@@ -61,12 +61,13 @@ class _Transfer:
 class SnapshotReceiver:
     """Not safe for concurrent calls: its caller takes chunks one at a time."""
 
-    def __init__(self, store: NodeStore) -> None:
+    def __init__(self, store: NodeStore, executor: Executor) -> None:
         self._store = store
+        self._executor = executor  # where staging runs (off the trio thread, in production)
         self._current: _Transfer | None = None
 
-    async def receive(self, chunk: SnapshotChunk) -> str:
-        """Stage `chunk`; OK when it was taken (for a `done` chunk: the transfer is
+    async def receive(self, chunk: SnapshotChunk) -> ErrorCode | None:
+        """Stage `chunk`; None when it was taken (for a `done` chunk: the transfer is
         complete and its snapshot staged), otherwise why it was refused."""
         transfer = self._current
         if transfer is None or transfer.id != TransferId.of(chunk):
@@ -79,7 +80,7 @@ class SnapshotReceiver:
             return await self._end(transfer, OUT_OF_ORDER)
         try:
             if chunk.data:
-                await trio.to_thread.run_sync(transfer.stager.add_chunk, chunk.data)
+                await self._executor.run(transfer.stager.add_chunk, chunk.data)
         except SnapshotError:
             return await self._end(transfer, CORRUPT)
         if not transfer.agrees_with(chunk):
@@ -87,15 +88,15 @@ class SnapshotReceiver:
         transfer.next_seq += 1
         if chunk.done:
             self._current = None  # staged in full: installing it is the core's business
-        return OK
+        return None
 
     async def _begin(self, chunk: SnapshotChunk) -> _Transfer:
-        stager = await trio.to_thread.run_sync(self._store.begin_staging, chunk.meta)
+        stager = await self._executor.run(self._store.begin_staging, chunk.meta)
         self._current = _Transfer(TransferId.of(chunk), stager)
         return self._current
 
-    async def _end(self, transfer: _Transfer, refusal: str) -> str:
+    async def _end(self, transfer: _Transfer, refusal: ErrorCode) -> ErrorCode:
         """Abandon the current transfer and discard its staging; returns `refusal`."""
         self._current = None
-        await trio.to_thread.run_sync(transfer.stager.discard)
+        await self._executor.run(transfer.stager.discard)
         return refusal

@@ -15,8 +15,8 @@ ProtocolError, never another exception type.
 AppendEntries, the hot path, has its own field layout: its entries travel as four
 parallel arrays (terms, indexes, data, kinds) instead of one ext per entry.
 
-Type ids 0-63 are reserved for the Raft core's types and the transport's own
-messages; upper layers (roles, client) register theirs from 64 up.
+Every type id is in one table, protocol/type_ids.py, registered below; `register`
+stays public for tests that need a type of their own.
 """
 
 from __future__ import annotations
@@ -31,28 +31,14 @@ from typing import Any
 
 import msgpack
 
+from eraft_trio.protocol.type_ids import TYPE_IDS
 from eraft_trio.raft.membership import Membership, MembershipError
-from eraft_trio.raft.types import (
-    AppendEntries,
-    AppendResponse,
-    Entry,
-    EntryKind,
-    HardState,
-    Heartbeat,
-    HeartbeatResponse,
-    InstallSnapshot,
-    RequestVote,
-    SnapshotMeta,
-    SnapshotResponse,
-    TimeoutNow,
-    VoteResponse,
-)
+from eraft_trio.raft.types import AppendEntries, Entry, EntryKind
 from eraft_trio.transport.errors import EncodeError, ProtocolError
 from eraft_trio.transport.schema import Checker, field_checkers
 
 EXT_MESSAGE = 1
 EXT_TUPLE = 2
-FIRST_APPLICATION_TYPE_ID = 64
 MAX_TYPE_ID = 0xFFFF
 
 ToFields = Callable[[Any], list[Any]]
@@ -388,25 +374,7 @@ def _append_entries_from_fields(values: list[Any]) -> AppendEntries:
     )
 
 
-# --- the Raft core's types, with fixed ids -------------------------------------------------
-
-register(1, RequestVote)
-register(2, VoteResponse)
-register(
-    3,
-    AppendEntries,
-    to_fields=_append_entries_to_fields,
-    from_fields=_append_entries_from_fields,
-)
-register(4, AppendResponse)
-register(5, Heartbeat)
-register(6, HeartbeatResponse)
-register(7, InstallSnapshot)
-register(8, SnapshotResponse)
-register(9, TimeoutNow)
-register(10, Entry)
-register(11, HardState)
-register(12, SnapshotMeta)
+# --- registering the table -----------------------------------------------------------------
 
 
 def _membership_from_fields(values: list[Any]) -> Membership:
@@ -418,10 +386,16 @@ def _membership_from_fields(values: list[Any]) -> Membership:
         raise ProtocolError(f"bad Membership: {exc}") from exc
 
 
-# As its own one-line encoding (membership.py): the log and the WAL store the same bytes.
-register(
-    13,
-    Membership,
-    to_fields=lambda m: [m.encode()],
-    from_fields=_membership_from_fields,
-)
+# Classes with their own layout; every other class travels as its init fields in order.
+_LAYOUTS: dict[type, tuple[ToFields, FromFields]] = {
+    AppendEntries: (_append_entries_to_fields, _append_entries_from_fields),
+    # As its own one-line encoding (membership.py): the log and the WAL store the same bytes.
+    Membership: (lambda m: [m.encode()], _membership_from_fields),
+}
+
+for _type_id, _cls in TYPE_IDS.items():
+    _layout = _LAYOUTS.get(_cls)
+    if _layout is None:
+        register(_type_id, _cls)
+    else:
+        register(_type_id, _cls, to_fields=_layout[0], from_fields=_layout[1])

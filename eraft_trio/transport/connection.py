@@ -6,6 +6,7 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.envelope import Request, RequestBatch, Response, ResponseBatch
 from eraft_trio.transport.address import stream_peer_address
 from eraft_trio.transport.codec import decode, encode, encode_prepacked, prepacked_array
 from eraft_trio.transport.errors import ConnectionLost
@@ -16,7 +17,6 @@ from eraft_trio.transport.framing import (
     Reserve,
     encode_frame,
 )
-from eraft_trio.transport.messages import Request, RequestBatch, Response, ResponseBatch
 
 DEFAULT_WRITE_TIMEOUT = 10.0
 # The most bytes of calls (bodies and ids) one batch frame carries: under the smallest

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import trio
 
-from eraft_trio.transport.address import Address
+from eraft_trio.protocol.address import Address
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.errors import ConnectFailed
 from eraft_trio.transport.handshake import client_handshake

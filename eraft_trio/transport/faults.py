@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from eraft_trio.protocol.address import parse_address
+
 ANY = "*"
 
 
@@ -109,10 +111,11 @@ class FaultRules:
 
 
 def _patterns(addr: str) -> tuple[str, ...]:
-    host, sep, _port = addr.rpartition(":")
-    if sep and host:
-        return (addr, host, ANY)
-    return (addr, ANY) if addr else (ANY,)
+    try:
+        host = parse_address(addr).host
+    except ValueError:
+        return (addr, ANY) if addr else (ANY,)
+    return (addr, host, ANY)
 
 
 FAULTS = FaultRules()

@@ -12,15 +12,7 @@ from typing import Any, NoReturn
 
 import trio
 
-from eraft_trio.transport.connection import FramedConnection
-from eraft_trio.transport.errors import (
-    ConnectFailed,
-    ConnectionLost,
-    HandshakeRejected,
-    ProtocolError,
-    TransportError,
-)
-from eraft_trio.transport.messages import (
+from eraft_trio.protocol.envelope import (
     AUTH_FAILED,
     AUTH_REQUIRED,
     BAD_HANDSHAKE,
@@ -34,6 +26,14 @@ from eraft_trio.transport.messages import (
     Hello,
     ServerProof,
     Welcome,
+)
+from eraft_trio.transport.connection import FramedConnection
+from eraft_trio.transport.errors import (
+    ConnectFailed,
+    ConnectionLost,
+    HandshakeRejected,
+    ProtocolError,
+    TransportError,
 )
 from eraft_trio.transport.security import (
     NONCE_BYTES,

@@ -8,7 +8,9 @@ from typing import Any
 
 import trio
 
-from eraft_trio.transport.address import Address, bind_host, format_address, parse_address
+from eraft_trio.protocol.address import Address, format_address, parse_address
+from eraft_trio.protocol.envelope import ErrorFrame, Push
+from eraft_trio.transport.address import bind_host
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.dial import DialSettings, dial
@@ -20,7 +22,6 @@ from eraft_trio.transport.errors import (
 from eraft_trio.transport.faults import FAULTS
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
 from eraft_trio.transport.handshake import DEFAULT_HANDSHAKE_TIMEOUT
-from eraft_trio.transport.messages import ErrorFrame, Push
 from eraft_trio.transport.security import NO_SECURITY, Security
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,15 @@ from typing import Any
 
 import trio
 
-from eraft_trio.transport.address import Address, bind_host, format_address, parse_address
+from eraft_trio.protocol.address import Address, format_address, parse_address
+from eraft_trio.protocol.envelope import (
+    UNEXPECTED,
+    ErrorFrame,
+    Request,
+    Response,
+    ResponseBatch,
+)
+from eraft_trio.transport.address import bind_host
 from eraft_trio.transport.connection import DEFAULT_WRITE_TIMEOUT, FramedConnection
 from eraft_trio.transport.dial import DialSettings, dial
 from eraft_trio.transport.errors import (
@@ -24,13 +32,6 @@ from eraft_trio.transport.errors import (
 from eraft_trio.transport.faults import FAULTS, SEND_NOW
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE
 from eraft_trio.transport.handshake import DEFAULT_HANDSHAKE_TIMEOUT
-from eraft_trio.transport.messages import (
-    UNEXPECTED,
-    ErrorFrame,
-    Request,
-    Response,
-    ResponseBatch,
-)
 from eraft_trio.transport.security import NO_SECURITY, Security
 from eraft_trio.transport.stage_trace import stage
 

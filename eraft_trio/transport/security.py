@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgpack
 
-from eraft_trio.transport.messages import Hello
+from eraft_trio.protocol.envelope import Hello
 from eraft_trio.transport.tls import TlsFileError, client_context, server_context
 
 log = logging.getLogger(__name__)

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 import trio
 
+from eraft_trio.protocol.envelope import (
+    BUSY,
+    FRAME_TOO_LARGE,
+    INTERNAL,
+    MALFORMED,
+    UNEXPECTED,
+    ErrorFrame,
+    Push,
+    Request,
+    RequestBatch,
+)
+from eraft_trio.transport.acceptor import accept_forever, plain_sockets
 from eraft_trio.transport.address import stream_peer_address
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import DEFAULT_WRITE_TIMEOUT, FramedConnection
@@ -26,17 +40,6 @@ from eraft_trio.transport.handshake import (
 )
 from eraft_trio.transport.inflight import ConnectionShare, InflightBudget
 from eraft_trio.transport.limits import ConnectionLimits
-from eraft_trio.transport.messages import (
-    BUSY,
-    FRAME_TOO_LARGE,
-    INTERNAL,
-    MALFORMED,
-    UNEXPECTED,
-    ErrorFrame,
-    Push,
-    Request,
-    RequestBatch,
-)
 from eraft_trio.transport.security import NO_SECURITY, Security
 from eraft_trio.transport.stage_trace import stage
 from eraft_trio.transport.tls import accept_tls
@@ -44,8 +47,9 @@ from eraft_trio.transport.tls import accept_tls
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONCURRENT_REQUESTS = 64
-# A refusal at accept is one small write to a fresh socket; never wait long for it.
-REFUSAL_WRITE_TIMEOUT = 0.1
+# A send that would wait is given up on: a refusal at accept is one small write to a
+# fresh socket, whose send buffer is empty, and it must never make the accept loop wait.
+_DONT_WAIT = getattr(socket, "MSG_DONTWAIT", 0)
 # Lines per second about refused or misbehaving connections: a flood of them must not
 # cost the node its time in formatting and writing log lines (the counters keep counting).
 BAD_CONNECTION_LOG_LINES_PER_SECOND = 10
@@ -174,6 +178,23 @@ class TransportServer:
         self.listening = False
         self._scope: trio.CancelScope | None = None
         self._accept_scope = trio.CancelScope()
+        # Why a connection is refused at accept, and the busy frame that says so, by the
+        # counter it is counted in: encoded once, as a flood is refused many times a second.
+        limits = self.limits
+        self._refusals = {
+            name: (reason, encode_frame(encode(ErrorFrame(BUSY, reason))))
+            for name, reason in (
+                (
+                    "connections_refused_full",
+                    f"too many connections (max_connections = {limits.max_connections})",
+                ),
+                (
+                    "connections_refused_unauthenticated",
+                    "too many connections in their handshake "
+                    f"(max_unauthenticated_connections = {limits.max_unauthenticated})",
+                ),
+            )
+        }
         self._stats = {
             "connections_open": 0,
             "connections_unauthenticated": 0,
@@ -224,21 +245,21 @@ class TransportServer:
         *,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        sockets = plain_sockets(listeners)
+        on_accept = partial(self._on_accept, connections=connections)
         with self._accept_scope:
             self.listening = True
             try:
-                await trio.serve_listeners(
-                    self._handle_connection,
-                    listeners,
-                    handler_nursery=connections,
-                    task_status=task_status,
-                )
+                async with trio.open_nursery() as loops:
+                    for listening in sockets:
+                        loops.start_soon(accept_forever, listening, on_accept)
+                    task_status.started()
             finally:
                 self.listening = False
-                # serve_listeners closes the listeners it started; this covers a cancel
-                # that came first (closing twice is harmless, and needs no await).
-                for listener in listeners:
-                    listener.socket.close()
+                # Each loop closes its socket; this covers a cancel that came before
+                # they started (closing twice is harmless, and needs no await).
+                for listening in sockets:
+                    listening.close()
 
     def statistics(self) -> dict[str, Any]:
         limits = self.limits
@@ -256,15 +277,27 @@ class TransportServer:
 
     # --- one connection -------------------------------------------------------------------
 
-    async def _handle_connection(self, tcp: trio.SocketStream) -> None:
-        stats = self._stats
+    def _on_accept(self, sock: socket.socket, connections: trio.Nursery) -> None:
+        """Refuse the connection at once (no task, nothing read) or start serving it;
+        it is counted from here, so the caps hold across a batch of accepts."""
         refusal = self._refusal()
         if refusal is not None:
-            await self._refuse_at_accept(tcp, refusal)
+            self._refuse_at_accept(sock, refusal)
             return
+        try:
+            tcp = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        except OSError as exc:
+            log.debug("accepted connection unusable: %s", exc)
+            sock.close()
+            return
+        stats = self._stats
         stats["connections_open"] += 1
         stats["connections_unauthenticated"] += 1
         stats["connections_total"] += 1
+        connections.start_soon(self._handle_connection, tcp)
+
+    async def _handle_connection(self, tcp: trio.SocketStream) -> None:
+        stats = self._stats
         authenticated = False
         remote = stream_peer_address(tcp)
         stream: trio.abc.Stream = tcp
@@ -320,22 +353,23 @@ class TransportServer:
             await stream.aclose()
 
     def _refusal(self) -> str | None:
-        """Why a connection accepted now must be closed at once, or None to serve it."""
+        """The counter of the reason a connection accepted now must be closed at once
+        (counted), or None to serve it."""
         stats, limits = self._stats, self.limits
         if stats["connections_open"] >= limits.max_connections:
-            stats["connections_refused_full"] += 1
-            return f"too many connections (max_connections = {limits.max_connections})"
-        if stats["connections_unauthenticated"] >= limits.max_unauthenticated:
-            stats["connections_refused_unauthenticated"] += 1
-            return (
-                "too many connections in their handshake "
-                f"(max_unauthenticated_connections = {limits.max_unauthenticated})"
-            )
-        return None
+            refusal = "connections_refused_full"
+        elif stats["connections_unauthenticated"] >= limits.max_unauthenticated:
+            refusal = "connections_refused_unauthenticated"
+        else:
+            return None
+        stats[refusal] += 1
+        return refusal
 
-    async def _refuse_at_accept(self, tcp: trio.SocketStream, reason: str) -> None:
-        """Close without reading a byte; in plain TCP, say why first (one small write),
-        so a client retries later instead of reporting a broken connection."""
+    def _refuse_at_accept(self, sock: socket.socket, refusal: str) -> None:
+        """Close without reading a byte; in plain TCP, say why first (one small write
+        that never waits), so a client retries later instead of reporting a broken
+        connection."""
+        reason, frame = self._refusals[refusal]
         refused = (
             self._stats["connections_refused_full"]
             + self._stats["connections_refused_unauthenticated"]
@@ -344,12 +378,11 @@ class TransportServer:
             log.warning("refusing connections: %s (%d so far)", reason, refused)
         try:
             if self.security.server_tls is None:
-                with trio.move_on_after(REFUSAL_WRITE_TIMEOUT):
-                    await tcp.send_all(encode_frame(encode(ErrorFrame(BUSY, reason))))
-        except (trio.BrokenResourceError, OSError):
-            pass
+                sock.send(frame, _DONT_WAIT)
+        except OSError:
+            pass  # gone already, or no room: closed without a word
         finally:
-            await tcp.aclose()
+            sock.close()
 
     async def _secure(self, tcp: trio.SocketStream) -> trio.abc.Stream:
         """The TLS stream over `tcp` when this node serves TLS, else `tcp` itself."""

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import trio
 
+from eraft_trio.protocol.envelope import BAD_HANDSHAKE, TLS_FAILED, TLS_REQUIRED, ErrorFrame
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.errors import ConnectFailed, HandshakeRejected
 from eraft_trio.transport.framing import encode_frame
-from eraft_trio.transport.messages import BAD_HANDSHAKE, TLS_FAILED, TLS_REQUIRED, ErrorFrame
 
 # Every TLS connection starts with a handshake record; our plain frames start with a
 # length whose first byte is 0 for any frame under 16 MiB, so one peeked byte tells them apart.

@@ -8,12 +8,13 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.group_caller import GroupCaller
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError
-from eraft_trio.roles.config.requests import ConfigQuery
-from eraft_trio.runtime.messages import StatusRequest
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.group_caller import GroupCaller
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.config import ConfigQuery
+from eraft_trio.protocol.node import StatusRequest
+from eraft_trio.protocol.replies import ConfigView
 from eraft_trio.transport.errors import TransportError
 
 # A down node on loopback refuses at once; one that hangs (paused, cut off) must not hold
@@ -104,11 +105,12 @@ class ClusterProbe:
         following = _gids(config)
         for num in range(latest - 1, max(-1, first - 1), -1):
             try:
-                older = await caller.call(ConfigQuery(num), Deadline(self.node_timeout * 2))
+                reply = await caller.call(ConfigQuery(num), Deadline(self.node_timeout * 2))
             except EraftError:
                 break  # the config group is unreachable now: show what we have
-            if not (isinstance(older, dict) and isinstance(older.get("groups"), dict)):
+            if type(reply) is not ConfigView:
                 break
+            older = reply.to_json()
             for gid_text, addresses in older["groups"].items():
                 gid = int(gid_text)
                 if gid not in _gids(config) and gid not in found and gid not in following:

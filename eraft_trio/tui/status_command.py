@@ -13,7 +13,7 @@ import trio
 from rich.console import Console
 from rich.live import Live
 
-from eraft_trio.client.pool import ConnectionPool
+from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security
 from eraft_trio.tui.cluster_probe import DEFAULT_NODE_TIMEOUT, ClusterProbe

@@ -10,6 +10,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from eraft_trio.protocol.address import host_of
 from eraft_trio.roles.config.bucket_ranges import format_buckets
 from eraft_trio.tui.bucket_grid import bucket_map, gid_style
 
@@ -75,7 +76,7 @@ def _title(snapshot: dict[str, Any]) -> Text:
 
 def _short_addresses(snapshot: dict[str, Any], wide: bool) -> bool:
     """Narrow terminals show ":port" when every node shares one host (the local cluster)."""
-    hosts = {n["address"].rpartition(":")[0] for g in snapshot["groups"] for n in g["nodes"]}
+    hosts = {host_of(n["address"]) for g in snapshot["groups"] for n in g["nodes"]}
     return not wide and len(hosts) == 1
 
 

@@ -9,9 +9,11 @@ from typing import Any
 import trio
 
 from eraft_trio.client.kv_client import Client
-from eraft_trio.roles.config.requests import ConfigQuery
+from eraft_trio.protocol.config import ConfigQuery
+from eraft_trio.protocol.replies import ConfigView
+from eraft_trio.protocol.shard import KvGet, KvPut
+from eraft_trio.roles.shard import replies
 from eraft_trio.roles.shard.commands import NewConfig, Put, encode_command
-from eraft_trio.roles.shard.requests import KvGet, KvPut
 from eraft_trio.roles.shard.state_machine import ShardStateMachine
 from eraft_trio.storage.view import MemoryView
 from eraft_trio.transport.handshake import PeerInfo
@@ -57,9 +59,9 @@ class OneShardGroup:
 
     async def on_request(self, peer: PeerInfo, body: Any) -> Any:
         if isinstance(body, ConfigQuery):
-            return self.config
+            return ConfigView(**self.config)
         if isinstance(body, KvGet):
-            return self.machine.read(self.view, ("get", body.key))
+            return replies.to_value(self.machine.read(self.view, ("get", body.key)))
         assert isinstance(body, KvPut)
         self.puts_received += 1
         reply = self._apply(encode_command(Put(body.client_id, body.seq, body.key, body.value)))
@@ -67,7 +69,7 @@ class OneShardGroup:
             assert self.server is not None
             for conn in list(self.server._connections):
                 await conn.aclose()  # applied, never answered
-        return reply
+        return replies.to_written(reply)
 
 
 async def test_a_batched_retry_after_lost_answers_applies_each_put_once(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from eraft_trio.client.kv_client import write_condition
-from eraft_trio.client.results import CasResult, GetResult
-from eraft_trio.errors import BadRequest
+from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.errors import BadRequest, EraftError
+from eraft_trio.protocol.replies import CompareFailed, Value, VersionedValue, Written
 
 
 def test_at_most_one_condition_and_if_absent_is_version_zero() -> None:
@@ -20,11 +21,17 @@ def test_at_most_one_condition_and_if_absent_is_version_zero() -> None:
 
 
 def test_cas_results_from_answers() -> None:
-    failed = {"ok": True, "succeeded": False, "value": b"a", "version": 2, "mod_revision": 9}
+    failed = CompareFailed(b"a", 2, 9)
     assert CasResult.from_reply(failed, b"new") == CasResult(False, None, GetResult(b"a", 2, 9))
-    put = {"ok": True, "succeeded": True, "revision": 12, "version": 3}
+    put = Written(revision=12, version=3)
     assert CasResult.from_reply(put, b"new") == CasResult(True, 12, GetResult(b"new", 3, 12))
-    deleted = {"ok": True, "succeeded": True, "revision": 13, "deleted": True}
+    deleted = Written(revision=13, deleted=True)
     assert CasResult.from_reply(deleted, None) == CasResult(True, 13, GetResult(None, 0, 0))
-    absent = {"value": None, "version": 0, "mod_revision": 0}
-    assert GetResult.from_reply(absent) == GetResult(None, 0, 0)
+    assert GetResult.from_reply(VersionedValue(None, 0, 0)) == GetResult(None, 0, 0)
+    with pytest.raises(EraftError):
+        CasResult.from_reply(Value(b"a"), b"new")  # type: ignore[arg-type]
+
+
+def test_plain_write_results_from_answers() -> None:
+    assert PutResult.from_reply(Written(revision=5, version=1)) == PutResult(5, 1)
+    assert DeleteResult.from_reply(Written(revision=6, deleted=False)) == DeleteResult(6, False)

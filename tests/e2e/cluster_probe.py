@@ -9,10 +9,10 @@ from typing import Any
 import trio
 from integration.cluster import ProcessGroup, wait_for
 
-from eraft_trio.client.config_client import ConfigClient
-from eraft_trio.client.pool import ConnectionPool
 from eraft_trio.errors import EraftError
-from eraft_trio.runtime.messages import StatusRequest
+from eraft_trio.group_calls.config_client import ConfigClient
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.handshake import ANY_CLUSTER
 

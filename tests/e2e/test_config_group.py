@@ -9,9 +9,10 @@ import pytest
 import trio
 from integration.config_writes import fake_address
 
-from eraft_trio.client.config_client import ConfigClient
-from eraft_trio.roles.config.requests import ConfigQuery
-from eraft_trio.runtime.messages import TransferLeadership
+from eraft_trio.group_calls.config_client import ConfigClient
+from eraft_trio.protocol.config import ConfigQuery
+from eraft_trio.protocol.node import TransferLeadership
+from eraft_trio.protocol.replies import Done
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe, wait_for
@@ -37,7 +38,7 @@ async def make_leader(probe: ClusterProbe, node: int) -> None:
     group = probe.cluster.config
     leader = await leader_of(probe)
     if leader != node:
-        assert await probe.call(group.address(leader), TransferLeadership(node)) == {"ok": True}
+        assert await probe.call(group.address(leader), TransferLeadership(node)) == Done()
 
     async def led_by_node() -> bool | None:
         return True if await leader_of(probe) == node else None
@@ -74,7 +75,7 @@ async def test_historical_queries_are_identical_from_every_replica_while_each_is
             await make_leader(probe, node)
             for num, config in history.items():
                 reply = await probe.call(group.address(node), ConfigQuery(num))
-                assert reply == config, f"node {node} gives another config {num}"
+                assert reply.to_json() == config, f"node {node} gives another config {num}"
 
 
 async def test_concurrent_joins_and_leaves_from_many_clients_each_make_exactly_one_config(
@@ -153,7 +154,7 @@ async def test_a_new_leader_returns_the_same_config_after_the_old_one_is_killed(
         survivors = [n for n in range(group.size) if n != old]
         new = await probe.wait_leader(group, survivors)
         assert new != old
-        assert await probe.call(group.address(new), ConfigQuery(-1)) == latest
+        assert (await probe.call(group.address(new), ConfigQuery(-1))).to_json() == latest
         assert await client.query() == latest
         # The new leader takes changes, numbered after what the old one acknowledged.
         assert await join(client, 32) == latest["num"] + 1

@@ -14,7 +14,7 @@ from integration.role_files import GroupLayout
 
 from eraft_trio.client import Client, SyncClient
 from eraft_trio.errors import BadRequest
-from eraft_trio.runtime.role_file import DEFAULT_MAX_VALUE_BYTES
+from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 
 from .ctl_process import ctl
 

@@ -15,7 +15,9 @@ from integration.processes import NodeProcess
 from integration.role_files import GroupLayout, render_toml
 
 from eraft_trio.client import Client
-from eraft_trio.runtime.messages import MemberChange, MemberList
+from eraft_trio.protocol.errors import ErrorReply
+from eraft_trio.protocol.node import MemberChange, MemberList
+from eraft_trio.protocol.replies import MemberChanged
 from eraft_trio.transport.errors import TransportError
 
 from .ctl_process import ctl
@@ -54,16 +56,18 @@ class Load:
                 n += 1
 
 
-async def change(group: ProcessGroup, action: str, addr: str) -> dict[str, Any]:
+async def change(group: ProcessGroup, action: str, addr: str) -> Any:
     """Send MemberChange to whichever node leads, until it is done (or refused)."""
 
-    async def attempt() -> dict[str, Any] | None:
+    async def attempt() -> Any:
         for node in range(group.size):
             try:
                 reply = await group.call(node, MemberChange(action, addr), timeout=10.0)
             except TransportError:
                 continue
-            if isinstance(reply, dict) and (reply.get("ok") or reply.get("err") == "refused"):
+            if type(reply) is MemberChanged or (
+                type(reply) is ErrorReply and reply.code == "refused"
+            ):
                 return reply
         return None
 
@@ -95,13 +99,13 @@ async def test_a_fourth_node_joins_is_promoted_and_an_old_one_leaves_under_load(
                 )
                 joiner.start()  # waits to be added
                 added = await change(group, "add", new_addr)
-                assert added.get("ok") and added["id"] == 3, added
+                assert added == MemberChanged(3), added
                 # Promotion waits for the learner to catch up (from a snapshot).
                 seen = len(load.acked)
 
-                async def promoted() -> dict[str, Any] | None:
+                async def promoted() -> Any:
                     reply = await change(group, "promote", new_addr)
-                    return reply if reply.get("ok") else None
+                    return reply if type(reply) is MemberChanged else None
 
                 await wait_for(promoted, timeout=TIMEOUT, what="promotion")
                 assert len(load.acked) > seen, "no put acknowledged while the node joined"
@@ -109,7 +113,7 @@ async def test_a_fourth_node_joins_is_promoted_and_an_old_one_leaves_under_load(
                 gone = next(n for n in range(3) if n != leader)
                 seen = len(load.acked)
                 removed = await change(group, "remove", shard.addresses[gone])
-                assert removed.get("ok"), removed
+                assert type(removed) is MemberChanged, removed
                 group.kill([gone])
                 await wait_for(
                     lambda: _async(len(load.acked) > seen + 100 or None),
@@ -119,7 +123,7 @@ async def test_a_fourth_node_joins_is_promoted_and_an_old_one_leaves_under_load(
                 stop.set()
 
             listed = await group.call(leader, MemberList())
-            assert sorted((m["addr"], m["role"]) for m in listed["members"]) == sorted(
+            assert sorted((m["addr"], m["role"]) for m in listed.members) == sorted(
                 [(shard.addresses[n], "voter") for n in range(3) if n != gone]
                 + [(new_addr, "voter")]
             )

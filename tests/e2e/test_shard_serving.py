@@ -10,7 +10,8 @@ import trio
 
 from eraft_trio.client import Client
 from eraft_trio.errors import OperationTimeout
-from eraft_trio.roles.shard.requests import KvGet, KvPut
+from eraft_trio.protocol.replies import Value, Written
+from eraft_trio.protocol.shard import KvGet, KvPut
 from eraft_trio.transport.errors import TransportError
 
 from .cluster_factory import ClusterFactory
@@ -80,11 +81,11 @@ async def test_a_group_never_serves_a_bucket_it_does_not_own(cluster: ShardedClu
                 put = await probe.call(leader, KvPut(client_id, bucket + 1, key, b"intruder"))
                 if bucket in owned_by(config, gid):
                     # The same leader does answer for its own buckets (the probe can fail).
-                    assert got == {"value": values[key]}, (gid, bucket, got)
+                    assert got == Value(values[key]), (gid, bucket, got)
                     continue
                 for reply in (got, put):
-                    assert reply["err"] == "wrong_group", (gid, bucket, reply)
-                    assert reply["num"] == config["num"]
+                    assert reply.code == "wrong_group", (gid, bucket, reply)
+                    assert reply.num == config["num"]
             client_id += 1
         # The refused puts changed nothing; the accepted ones wrote where they should.
         async with Client.connect(cluster.config_servers, timeout=20) as kv:
@@ -131,8 +132,8 @@ async def test_a_leader_cut_off_in_a_minority_answers_neither_get_nor_put(
                 nursery.start_soon(expect_timeout, kv.put(key, b"during too"))
         finally:
             cluster.resume_all()
-        assert not (isinstance(replies["get"], dict) and "value" in replies["get"]), replies
-        assert not (isinstance(replies["put"], dict) and replies["put"].get("ok")), replies
+        assert type(replies["get"]) is not Value, replies
+        assert type(replies["put"]) is not Written, replies
 
         # Healed: the puts that got no answer may or may not have happened; all are fine.
         async with Client.connect(cluster.config_servers, timeout=30) as kv:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from eraft_trio.client import Client
-from eraft_trio.runtime.messages import TransferLeadership
+from eraft_trio.protocol.node import TransferLeadership
+from eraft_trio.protocol.replies import Done
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe, wait_for
@@ -118,7 +119,7 @@ async def test_a_follower_that_missed_many_writes_catches_up_by_snapshot(
             current = await probe.wait_leader(group)
             if current != lagging:
                 reply = await probe.call(group.address(current), TransferLeadership(lagging))
-                assert reply == {"ok": True}
+                assert reply == Done()
 
             async def led_by_lagging() -> bool | None:
                 return True if await probe.wait_leader(group) == lagging else None

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from eraft_trio.runtime.messages import StatusRequest
+from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.rpc import RpcClient
 

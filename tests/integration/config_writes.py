@@ -7,8 +7,9 @@ from typing import Any
 
 import trio
 
-from eraft_trio.roles.config.commands import Join, SessionCommand, encode_command
-from eraft_trio.roles.config.requests import ConfigChange, ConfigQuery
+from eraft_trio.protocol.config import ConfigChange, ConfigQuery, Join
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.replies import ConfigChanged, ConfigView
 from eraft_trio.transport.errors import TransportError
 
 from .cluster import ProcessGroup
@@ -16,7 +17,7 @@ from .cluster import ProcessGroup
 RETRY_PAUSE = 0.05
 CALL_TIMEOUT = 3.0
 # Answers after which the same request may simply be sent again (to the same or another node).
-RETRIABLE = frozenset({"not_leader", "retry", "unreachable"})
+RETRIABLE = frozenset({ErrorCode.NOT_LEADER, ErrorCode.RETRY})
 
 
 @dataclass(frozen=True)
@@ -50,20 +51,22 @@ class ConfigWriter:
 
     async def join(self, gid: int, *, timeout: float = 30.0) -> Ack:
         self.seq += 1
-        command = SessionCommand(self.client_id, self.seq, Join({gid: (fake_address(gid),)}))
-        reply = await self.call_leader(ConfigChange(encode_command(command)), timeout=timeout)
-        if reply.get("ok") is not True:
+        command = Join({gid: (fake_address(gid),)})
+        reply = await self.call_leader(
+            ConfigChange(self.client_id, self.seq, command), timeout=timeout
+        )
+        if type(reply) is not ConfigChanged:
             raise AssertionError(f"join of {gid} refused: {reply}")
-        return Ack(gid, reply["num"])
+        return Ack(gid, reply.num)
 
     async def query(self, num: int = -1, *, timeout: float = 30.0) -> dict[str, Any]:
         """Config `num` (-1: the latest) as a linearizable read on the leader."""
         reply = await self.call_leader(ConfigQuery(num), timeout=timeout)
-        if "num" not in reply:
+        if type(reply) is not ConfigView:
             raise AssertionError(f"query of config {num} failed: {reply}")
-        return reply
+        return reply.to_json()
 
-    async def call_leader(self, body: Any, *, timeout: float) -> dict[str, Any]:
+    async def call_leader(self, body: Any, *, timeout: float) -> Any:
         """The first answer that is not a redirect or a retry; reads and session writes are
         safe to repeat, which is what makes resending after an unknown outcome correct."""
         with trio.fail_after(timeout):
@@ -71,21 +74,19 @@ class ConfigWriter:
                 try:
                     reply = await self.group.call(self.leader, body, timeout=CALL_TIMEOUT)
                 except TransportError:
-                    reply = {"err": "unreachable"}
-                if not isinstance(reply, dict):
-                    raise AssertionError(f"unexpected reply {reply!r} to {type(body).__name__}")
-                if "err" not in reply:
+                    reply = None  # unreachable: try the next node
+                if reply is not None and type(reply) is not ErrorReply:
                     return reply
-                if reply["err"] not in RETRIABLE:
+                if reply is not None and reply.code not in RETRIABLE:
                     raise AssertionError(f"{type(body).__name__} failed: {reply}")
                 self.retries += 1
                 self._follow(reply)
                 await trio.sleep(RETRY_PAUSE)
 
-    def _follow(self, reply: dict[str, Any]) -> None:
-        hinted = self.group.node_of(reply.get("leader"))
-        if reply["err"] == "not_leader" and hinted is not None:
+    def _follow(self, reply: ErrorReply | None) -> None:
+        hinted = None if reply is None else self.group.node_of(reply.leader)
+        if hinted is not None:
             self.leader = hinted
-        elif reply["err"] in ("not_leader", "unreachable"):
+        elif reply is None or reply.code == "not_leader":
             # No hint (an election is on) or the node is down: try the next one.
             self.leader = (self.leader + 1) % self.group.size

@@ -10,9 +10,9 @@ import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 
-from eraft_trio.runtime.messages import StatusRequest
-from eraft_trio.transport.address import parse_address
-from eraft_trio.transport.messages import ErrorFrame, Response
+from eraft_trio.protocol.address import parse_address
+from eraft_trio.protocol.envelope import ErrorFrame, Response
+from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.rpc import RpcClient
 
 from .cluster import ProcessGroup

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from eraft_trio.runtime.messages import TransferLeadership
+from eraft_trio.protocol.node import TransferLeadership
+from eraft_trio.protocol.replies import Done
 
 from .cluster import ProcessGroup
 from .config_writes import ConfigWriter
@@ -48,7 +49,7 @@ async def test_elect_replicate_survive_leader_kill_and_catch_up(config_group: Pr
 
     # Led by the restarted node, the group serves the same config and takes writes.
     reply = await group.call(writer.leader, TransferLeadership(old_leader))
-    assert reply == {"ok": True}
+    assert reply == Done()
     leader, _ = await group.wait_for_leader(want=old_leader)
     writer.leader = leader
     assert await writer.query() == latest

@@ -124,13 +124,12 @@ async def test_a_second_signal_while_a_write_hangs_exits_at_once(
         writer.leader = leader
         async with trio.open_nursery() as nursery:
             nursery.start_soon(writer.join, 1)  # its log write now hangs
-            await wait_for(
-                lambda: _writing(group), timeout=15, what="the join's write under way"
-            )
+            await wait_for(lambda: _writing(group), timeout=15, what="the join's write under way")
             group.nodes[0].terminate(signal.SIGTERM)
             await wait_for(
                 lambda: _logged(group, "received SIGTERM, stopping"), timeout=15, what="the stop"
             )
+
             # Pressed again until it ends, as an operator would: one sent in the instant
             # between the first signal's log line and the stop taking over is consumed
             # by the graceful path.

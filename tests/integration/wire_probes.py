@@ -11,19 +11,7 @@ from typing import Any
 import msgpack
 from hypothesis import strategies as st
 
-from eraft_trio.runtime.messages import StatusRequest
-from eraft_trio.transport.codec import (
-    EXT_MESSAGE,
-    EXT_TUPLE,
-    decode,
-    encode,
-    registered_types,
-    type_id_of,
-)
-from eraft_trio.transport.errors import ProtocolError
-from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, HEADER, encode_frame
-from eraft_trio.transport.handshake import ANY_CLUSTER
-from eraft_trio.transport.messages import (
+from eraft_trio.protocol.envelope import (
     BAD_HANDSHAKE,
     BAD_VERSION,
     FRAME_TOO_LARGE,
@@ -36,6 +24,18 @@ from eraft_trio.transport.messages import (
     Response,
     Welcome,
 )
+from eraft_trio.protocol.node import StatusRequest
+from eraft_trio.transport.codec import (
+    EXT_MESSAGE,
+    EXT_TUPLE,
+    decode,
+    encode,
+    registered_types,
+    type_id_of,
+)
+from eraft_trio.transport.errors import ProtocolError
+from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, HEADER, encode_frame
+from eraft_trio.transport.handshake import ANY_CLUSTER
 
 # What a probe requires of the node besides closing the connection after our EOF.
 ANSWERED = "answered"  # a Response to the request it sent

@@ -36,6 +36,18 @@ def test_clean_run_ends_with_the_summary_line() -> None:
     assert done.stdout.strip().splitlines()[-1] == "3 seeds, 0 violations"
 
 
+def test_cluster_mode_ends_with_the_summary_line() -> None:
+    done = subprocess.run(
+        [sys.executable, str(TOOL), "--cluster", "--seeds", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "1 seeds, 0 violations"
+
+
 def test_bad_fault_name_is_a_usage_error() -> None:
     done = subprocess.run(
         [sys.executable, str(TOOL), "--faults", "meteor"],

@@ -21,6 +21,7 @@ PURE_MODULES = (
 FORBIDDEN = {"trio", "lmdb", "socket", "time", "datetime", "random", "os", "threading", "asyncio"}
 ALLOWED_PROJECT_IMPORTS = (
     "eraft_trio.roles.config",
+    "eraft_trio.protocol",  # plain data: the wire messages and error codes
     "eraft_trio.storage.view",
     "eraft_trio.runtime.state_machine",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
+from eraft_trio.protocol.limits import MAX_KEY_BYTES
 from eraft_trio.roles.shard.commands import (
     CommandDecodeError,
     Delete,
@@ -18,7 +19,6 @@ from eraft_trio.roles.shard.commands import (
     decode_command,
     encode_command,
 )
-from eraft_trio.roles.shard.limits import MAX_KEY_BYTES
 from eraft_trio.roles.shard.placement import Placement
 from eraft_trio.roles.shard.state_machine import ShardStateMachine
 from eraft_trio.storage.view import MemoryView

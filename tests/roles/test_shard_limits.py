@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.limits import MAX_KEY_BYTES, request_refusal
+from eraft_trio.protocol.replies import BucketChunk, Written
+from eraft_trio.protocol.shard import KvDelete, KvGet, KvPut
 from eraft_trio.raft.types import AppendEntries, Entry
 from eraft_trio.roles.shard.commands import InstallChunk, Put, decode_command, encode_command
-from eraft_trio.roles.shard.limits import MAX_KEY_BYTES, request_refusal
-from eraft_trio.roles.shard.requests import KvDelete, KvGet, KvPut
+from eraft_trio.roles.shard.replies import to_written
 from eraft_trio.roles.shard.server import CHUNK_BYTES, ShardRoleServer
 from eraft_trio.runtime.role_file import MAX_VALUE_BYTES_CEILING, parse_role
 from eraft_trio.runtime.waiter import Waiter
@@ -19,6 +22,10 @@ from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
 from eraft_trio.transport.handshake import PeerInfo
 
 LIMIT = 1000
+
+
+# What the state machine answers a first put of a key applied at log index 1.
+PUT_RESULT = {"ok": True, "revision": 1, "version": 1}
 
 
 class RecordingNode:
@@ -32,7 +39,7 @@ class RecordingNode:
 
     async def propose(self, command: bytes) -> Any:
         self.proposed.append(command)
-        return {"ok": True}
+        return PUT_RESULT
 
     async def read(self, query: Any) -> Any:
         self.reads.append(query)
@@ -41,7 +48,7 @@ class RecordingNode:
     def start_proposal(self, command: bytes) -> Waiter:
         self.proposed.append(command)
         waiter = Waiter()
-        waiter.set({"ok": True})
+        waiter.set(PUT_RESULT)
         return waiter
 
     def start_read(self, query: Any) -> Waiter:
@@ -67,32 +74,31 @@ PEER = PeerInfo(address="127.0.0.1:2", node=None, group=0, cluster="test", versi
 def test_the_refusal_names_the_limit_and_the_size() -> None:
     assert request_refusal(b"k", b"v" * LIMIT, LIMIT) is None
     refusal = request_refusal(b"k", b"v" * (LIMIT + 1), LIMIT)
-    assert refusal == {
-        "err": "value_too_large",
-        "message": f"value of {LIMIT + 1} bytes exceeds the limit of {LIMIT} bytes "
-        "(max_value_bytes)",
-    }
+    assert refusal == ErrorReply(
+        ErrorCode.VALUE_TOO_LARGE,
+        f"value of {LIMIT + 1} bytes exceeds the limit of {LIMIT} bytes (max_value_bytes)",
+    )
 
 
 def test_keys_are_held_to_the_storage_limit() -> None:
     assert request_refusal(b"k" * MAX_KEY_BYTES, None, LIMIT) is None
     refusal = request_refusal(b"k" * (MAX_KEY_BYTES + 1), b"v", LIMIT)
-    assert refusal is not None and refusal["err"] == "key_too_long"
-    assert str(MAX_KEY_BYTES) in refusal["message"]
+    assert refusal is not None and refusal.code is ErrorCode.KEY_TOO_LONG
+    assert str(MAX_KEY_BYTES) in refusal.message
 
 
 async def test_an_oversize_put_never_reaches_the_log() -> None:
     node = RecordingNode()
     reply = await shard_server(node).handle(PEER, KvPut(1, 1, b"k", b"v" * (LIMIT + 1)))
-    assert reply["err"] == "value_too_large"
-    assert f"limit of {LIMIT} bytes" in reply["message"]
+    assert reply.code is ErrorCode.VALUE_TOO_LARGE
+    assert f"limit of {LIMIT} bytes" in reply.message
     assert node.proposed == []
 
 
 async def test_a_put_of_exactly_the_limit_is_proposed() -> None:
     node = RecordingNode()
     reply = await shard_server(node).handle(PEER, KvPut(1, 1, b"k", b"v" * LIMIT))
-    assert reply == {"ok": True}
+    assert reply == Written(revision=1, version=1)
     assert len(node.proposed) == 1
 
 
@@ -104,7 +110,7 @@ async def test_a_put_of_exactly_the_limit_is_proposed() -> None:
 async def test_a_key_too_long_is_refused_before_the_log_or_a_read(body: Any) -> None:
     node = RecordingNode()
     reply = await shard_server(node).handle(PEER, body)
-    assert reply["err"] == "key_too_long"
+    assert reply.code is ErrorCode.KEY_TOO_LONG
     assert (node.proposed, node.reads) == ([], [])
 
 
@@ -113,9 +119,9 @@ async def test_a_compared_value_over_the_limit_never_reaches_the_log() -> None:
     server = shard_server(node)
     over = b"v" * (LIMIT + 1)
     for body in (KvPut(1, 1, b"k", b"v", if_value=over), KvDelete(1, 2, b"k", if_value=over)):
-        assert (await server.handle(PEER, body))["err"] == "value_too_large"
+        assert (await server.handle(PEER, body)).code is ErrorCode.VALUE_TOO_LARGE
     both = await server.handle(PEER, KvPut(1, 3, b"k", b"v", if_version=1, if_value=b"v"))
-    assert both["err"] == "bad_request"
+    assert both.code is ErrorCode.BAD_REQUEST
     assert node.proposed == []
     await server.handle(PEER, KvPut(1, 4, b"k", b"v", if_version=0))
     proposed = decode_command(node.proposed[0])
@@ -126,7 +132,7 @@ async def test_a_follower_redirects_instead_of_refusing() -> None:
     """Clients take whoever answers for the leader, so only the leader refuses."""
     node = RecordingNode(leader=False)
     reply = await shard_server(node).handle(PEER, KvPut(1, 1, b"k", b"v" * (LIMIT + 1)))
-    assert reply == {"err": "not_leader", "leader": "127.0.0.1:1"}
+    assert (reply.code, reply.leader) == (ErrorCode.NOT_LEADER, "127.0.0.1:1")
     assert node.proposed == []
 
 
@@ -145,9 +151,9 @@ def test_a_value_at_the_ceiling_fits_one_frame_wherever_it_travels() -> None:
         KvPut(1, 1, key, value, if_value=value),  # compared and written value both whole
         AppendEntries(1, 0, 1, 0, 0, (Entry(1, 1, put), Entry(1, 2, chunk)), 0),
         AppendEntries(1, 0, 1, 0, 0, (Entry(1, 1, cas), Entry(1, 2, chunk)), 0),
-        {"rows": [list(row) for row in rows], "sessions": [], "done": False},
-        failed_cas,  # the answer, and a session that travels alone in a chunk
-        {"rows": [], "sessions": [[1, 1, failed_cas, 0]], "done": False},
+        BucketChunk([list(row) for row in rows], [], False),
+        to_written(failed_cas),  # the answer, and a session that travels alone in a chunk
+        BucketChunk([], [[1, 1, failed_cas, 0]], False),
     ]
     for message in messages:
         assert len(encode_frame(encode(message))) < DEFAULT_MAX_FRAME_SIZE

@@ -17,12 +17,14 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.shard import FetchBucket
+from eraft_trio.roles.shard import replies
 from eraft_trio.roles.shard import server as shard_server
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import InstallChunk, Put, decode_command
 from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
 from eraft_trio.roles.shard.pull_stream import CHUNKS_AHEAD, INSTALLS_AHEAD
-from eraft_trio.roles.shard.requests import FetchBucket
 from eraft_trio.roles.shard.server import ShardRoleServer
 from eraft_trio.roles.shard.tables import KV
 from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
@@ -135,9 +137,9 @@ class RecordingOldOwner:
         overlapped = proposing_before or self.node.proposing or self.node.proposed > proposed_before
         self.during_propose += bool(overlapped)
         if len(self.fetches) == self.fail_fetch:
-            return {"err": "bad_query", "message": "made to fail by the test"}
-        return self.group.read(
-            ("fetch", body.config_num, body.bucket, body.after_key, body.max_bytes)
+            return ErrorReply(ErrorCode.BAD_QUERY, "made to fail by the test")
+        return replies.to_bucket_chunk(
+            self.group.read(("fetch", body.config_num, body.bucket, body.after_key, body.max_bytes))
         )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from eraft_trio.roles.shard import conditions, tables
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.replies import CompareFailed, VersionedValue, Written
+from eraft_trio.roles.shard import conditions, replies, tables
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import Delete, InstallChunk, Put
 from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
@@ -131,4 +133,22 @@ def test_a_request_states_one_condition_at_most() -> None:
     assert conditions.from_request(None, b"") == b""
     for if_version, if_value in [(1, b"v"), (-1, None), (True, None), ("1", None), (None, "v")]:
         refusal = conditions.from_request(if_version, if_value)
-        assert isinstance(refusal, dict) and refusal["err"] == "bad_request", (if_version, if_value)
+        assert isinstance(refusal, ErrorReply), (if_version, if_value)
+        assert refusal.code == ErrorCode.BAD_REQUEST, (if_version, if_value)
+
+
+def test_write_and_read_results_become_typed_replies() -> None:
+    """What the state machine stores and answers (writes.py, queries.py) as sent."""
+    put = {"ok": True, "revision": 7, "version": 2}
+    assert replies.to_written(put) == Written(7, 2)
+    assert replies.to_written({**put, "succeeded": True}) == Written(7, 2)
+    deleted = {"ok": True, "revision": 8, "deleted": True, "succeeded": True}
+    assert replies.to_written(deleted) == Written(8, deleted=True)
+    stale = replies.ok()  # a late duplicate of a seq below its session's: nothing applied
+    assert replies.to_written(stale) == Written(0)
+    failed = {"ok": True, "succeeded": False, "value": b"a", "version": 2, "mod_revision": 7}
+    assert replies.to_written(failed) == CompareFailed(b"a", 2, 7)
+    got = {"value": None, "version": 0, "mod_revision": 0}
+    assert replies.to_versioned_value(got) == VersionedValue(None, 0, 0)
+    refused = replies.to_versioned_value(replies.refusal(replies.WRONG_GROUP, 3))
+    assert refused == ErrorReply(ErrorCode.WRONG_GROUP, num=3)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eraft_trio.runtime.role_file import RoleFileError, load_role_file
+from eraft_trio.runtime.role_file import RoleFileError, cluster_id_for, load_role_file
 from eraft_trio.storage.node_store import NodeStore, stored_identity
 
 JOINER = """[node]
@@ -66,3 +66,21 @@ def test_the_id_a_joined_node_was_given_is_read_back_from_its_store(tmp_path: Pa
     NodeStore.open(tmp_path / "data", identity).close()
     assert stored_identity(tmp_path / "data") == identity
     NodeStore.open(tmp_path / "data", identity).close()  # and the store opens after it
+
+
+def test_a_config_node_joining_on_an_original_address_keeps_the_cluster_id(
+    tmp_path: Path,
+) -> None:
+    # A dead config node replaced by a new machine on its address lists the addresses the
+    # cluster was created with, its own among them. Its own is not asked, but it still
+    # counts for the cluster id: without it the id changed and every member refused the
+    # node's handshake (it waited forever to be added; found by the member nemesis).
+    original = ["127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090"]
+    path = tmp_path / "config-join.toml"
+    path.write_text(
+        '[node]\nrole = "config"\ndata_dir = "data/c1"\nlisten = "127.0.0.1:8089"\n'
+        f'[raft]\npeers = ["{original[0]}", "{original[1]}", "{original[2]}"]\njoin = true\n'
+    )
+    role = load_role_file(path)
+    assert role.peers == ("127.0.0.1:8088", "127.0.0.1:8090")
+    assert role.cluster == cluster_id_for(tuple(original))

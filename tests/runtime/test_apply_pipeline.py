@@ -108,7 +108,7 @@ async def test_a_snapshot_is_counted_installed_in_the_step_that_moves_the_state_
     store.install_snapshot = lambda meta: None  # type: ignore[method-assign]
     settings = NodeSettings(raft=RaftConfig(id=0, peers=(0,)), peers=("127.0.0.1:1",))
     node = RaftNode(settings, Echo(), store, NoPeers())
-    node._state_thread.start()
+    node._executors.start()
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(node._apply_loop)
@@ -120,5 +120,5 @@ async def test_a_snapshot_is_counted_installed_in_the_step_that_moves_the_state_
             assert status["snapshots_installed"] == 1
             nursery.cancel_scope.cancel()
     finally:
-        node._state_thread.stop()
+        node._executors.stop()
         store.close()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import trio
 
+from eraft_trio.protocol.replies import MemberChanged
 from eraft_trio.raft.confchange import ChangeKind, ConfChange
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.membership import Membership, MembershipError
@@ -277,8 +278,8 @@ async def test_a_change_on_a_follower_is_refused_with_the_leader_address(tmp_pat
 async def test_member_requests_refuse_a_removal_below_a_live_majority_and_move_a_leader_first(
     tmp_path: Path,
 ) -> None:
+    from eraft_trio.protocol.node import MemberChange, MemberList
     from eraft_trio.runtime.membership_service import member_change, member_list
-    from eraft_trio.runtime.messages import MemberChange, MemberList
 
     async with trio.open_nursery() as nursery:
         cluster = Cluster(tmp_path, nursery)
@@ -287,14 +288,14 @@ async def test_member_requests_refuse_a_removal_below_a_live_majority_and_move_a
         leader = await cluster.wait_leader()
         await wait_until(lambda: leader.core.committed_in_term, "the leader's first commit")
         listed = member_list(leader, MemberList())
-        assert [(m["addr"], m["role"]) for m in listed["members"]] == [
+        assert [(m["addr"], m["role"]) for m in listed.members] == [
             (ADDRESSES[n], "voter") for n in range(3)
         ]
-        assert listed["leader"] == leader.leader_address == ADDRESSES[leader.core.id]
+        assert listed.leader == leader.leader_address == ADDRESSES[leader.core.id]
 
         # While a change is not committed (its followers cut off), another is "busy".
         followers = {n: cluster.nodes.pop(n) for n in range(3) if n != leader.core.id}
-        answers: list[dict[str, Any]] = []
+        answers: list[Any] = []
 
         async def add(addr: str) -> None:
             answers.append(await member_change(leader, MemberChange("add", addr)))
@@ -303,22 +304,23 @@ async def test_member_requests_refuse_a_removal_below_a_live_majority_and_move_a
             adding.start_soon(add, ADDRESSES[3])
             await wait_until(lambda: leader.core.membership_pending, "the first add appended")
             await add("127.0.0.1:7999")
-            assert answers[0]["err"] == "busy"
+            assert answers[0].code == "busy"
             cluster.nodes.update(followers)
         added = answers[1]
-        assert added == {"ok": True, "id": 3}, added
+        assert added == MemberChanged(3), added
         again = await member_change(leader, MemberChange("add", ADDRESSES[3]))
-        assert again["err"] == "refused" and "member already" in again["message"]
+        assert again.code == "refused" and "member already" in again.message
         # Node 3 never started: it cannot have caught up, so it is not promoted.
         promoted = await member_change(leader, MemberChange("promote", ADDRESSES[3]))
-        assert promoted["err"] == "not_caught_up"
-        assert (await member_change(leader, MemberChange("remove", ADDRESSES[3])))["ok"]
+        assert promoted.code == "not_caught_up"
+        removed = await member_change(leader, MemberChange("remove", ADDRESSES[3]))
+        assert removed == MemberChanged(3)
 
         # One follower down: removing the other would leave 1 live voter of 2.
         down, other = [n for n in range(3) if n != leader.core.id]
         del cluster.nodes[down]
         refused = await member_change(leader, MemberChange("remove", ADDRESSES[other]))
-        assert refused["err"] == "refused" and "fewer than a majority" in refused["message"]
+        assert refused.code == "refused" and "fewer than a majority" in refused.message
         assert len(leader.core.membership.voters) == 3
         cluster.stop_all()
     for store in cluster.stores.values():
@@ -326,8 +328,8 @@ async def test_member_requests_refuse_a_removal_below_a_live_majority_and_move_a
 
 
 async def test_removing_the_leader_hands_leadership_off_first(tmp_path: Path) -> None:
+    from eraft_trio.protocol.node import MemberChange
     from eraft_trio.runtime.membership_service import member_change
-    from eraft_trio.runtime.messages import MemberChange
 
     async with trio.open_nursery() as nursery:
         cluster = Cluster(tmp_path, nursery)
@@ -340,12 +342,13 @@ async def test_removing_the_leader_hands_leadership_off_first(tmp_path: Path) ->
         await wait_until(lambda: leader.core.committed_in_term, "the leader's first commit")
         own = ADDRESSES[leader.core.id]
         moved = await member_change(leader, MemberChange("remove", own))
-        assert moved["err"] == "not_leader" and moved["leader"] not in (None, own)
+        assert moved.code == "not_leader" and moved.leader not in (None, own)
         assert len(leader.core.membership.voters) == 3  # nothing removed yet
         new_leader = await cluster.wait_leader()
         # A new leader answers busy until its first entry commits (core.py).
         await wait_until(lambda: new_leader.core.committed_in_term, "the new leader's first commit")
-        assert (await member_change(new_leader, MemberChange("remove", own)))["ok"]
+        removed = await member_change(new_leader, MemberChange("remove", own))
+        assert removed == MemberChanged(leader.core.id)
         assert leader.core.id not in new_leader.core.membership.members
         cluster.stop_all()
     for store in cluster.stores.values():

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import trio
 
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.node import SnapshotChunk
+from eraft_trio.protocol.replies import DONE, Done
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.raft.types import Entry, InstallSnapshot, Message, SnapshotMeta
-from eraft_trio.runtime import raft_node
-from eraft_trio.runtime.messages import SnapshotChunk
 from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
 from eraft_trio.storage.errors import SnapshotError
 from eraft_trio.storage.node_store import NodeStore
@@ -54,7 +55,7 @@ class RecordingLink:
 
     async def call(self, peer: int, request: Any, timeout: float) -> Any:
         self.chunks.append(request)
-        return self.reply
+        return DONE if self.reply == "ok" else ErrorReply(ErrorCode(self.reply))
 
 
 class NoStateMachine:
@@ -78,11 +79,6 @@ def stores(tmp_path: Path) -> Iterator[dict[int, NodeStore]]:
         store.close()
 
 
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(raft_node, "SNAPSHOT_CHUNK_BYTES", 8192)  # ROWS make ~30 chunks
-
-
 @pytest.fixture
 def leader(stores: dict[int, NodeStore]) -> RaftNode:
     return make_node(LEADER, stores[LEADER], RecordingLink())
@@ -94,7 +90,11 @@ def follower(stores: dict[int, NodeStore]) -> RaftNode:
 
 
 def make_node(node: int, store: NodeStore, link: RecordingLink) -> RaftNode:
-    settings = NodeSettings(raft=RaftConfig(id=node, peers=(0, 1, 2)), peers=PEERS)
+    settings = NodeSettings(
+        raft=RaftConfig(id=node, peers=(0, 1, 2)),
+        peers=PEERS,
+        snapshot_chunk_bytes=8192,  # ROWS make ~30 chunks
+    )
     return RaftNode(settings, NoStateMachine(), store, link)
 
 
@@ -120,8 +120,13 @@ async def record_transfer(leader: RaftNode) -> list[SnapshotChunk]:
     return list(link.chunks)
 
 
+def outcome(reply: Done | ErrorReply) -> str:
+    """ "ok" for a chunk taken, else the refusal's code."""
+    return "ok" if type(reply) is Done else str(reply.code)  # type: ignore[union-attr]
+
+
 async def deliver(node: RaftNode, chunks: list[SnapshotChunk]) -> list[str]:
-    return [await node.receive_snapshot_chunk(chunk) for chunk in chunks]
+    return [outcome(await node.receive_snapshot_chunk(chunk)) for chunk in chunks]
 
 
 def install_pending(node: RaftNode) -> int | None:
@@ -252,7 +257,7 @@ async def test_a_late_chunk_of_another_snapshot_neither_stops_nor_mixes(
     replies: dict[str, str] = {}
 
     async def receive(name: str, chunk: SnapshotChunk) -> None:
-        replies[name] = await follower.receive_snapshot_chunk(chunk)
+        replies[name] = outcome(await follower.receive_snapshot_chunk(chunk))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(receive, "new", new[0])

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import trio
 
+from eraft_trio.protocol.envelope import PROTOCOL_VERSION, Hello
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.framing import encode_frame
-from eraft_trio.transport.messages import PROTOCOL_VERSION, Hello
 
 RECONNECT_PAUSE = (0.5, 1.5)  # seconds: an attacker that keeps coming back, not a SYN flood
 

@@ -29,7 +29,7 @@ from integration.processes import NodeProcess
 from integration.role_files import GroupLayout
 
 from eraft_trio.client import Client
-from eraft_trio.runtime.messages import StatusRequest
+from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.rpc import RpcClient
 from eraft_trio.transport.security import Security, load_secret
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from eraft_trio.protocol.envelope import Hello
 from eraft_trio.runtime.role_file import RoleFileError, load_role_file
-from eraft_trio.transport.messages import Hello
 from eraft_trio.transport.security import (
     MIN_SECRET_BYTES,
     SecurityConfigError,

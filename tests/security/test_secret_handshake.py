@@ -9,13 +9,7 @@ from typing import Any
 import pytest
 import trio
 
-from eraft_trio.raft.types import Heartbeat
-from eraft_trio.transport.codec import encode
-from eraft_trio.transport.connection import FramedConnection
-from eraft_trio.transport.errors import HandshakeRejected
-from eraft_trio.transport.framing import encode_frame
-from eraft_trio.transport.handshake import client_handshake
-from eraft_trio.transport.messages import (
+from eraft_trio.protocol.envelope import (
     AUTH_FAILED,
     AUTH_REQUIRED,
     BAD_HANDSHAKE,
@@ -25,6 +19,12 @@ from eraft_trio.transport.messages import (
     Request,
     Response,
 )
+from eraft_trio.raft.types import Heartbeat
+from eraft_trio.transport.codec import encode
+from eraft_trio.transport.connection import FramedConnection
+from eraft_trio.transport.errors import HandshakeRejected
+from eraft_trio.transport.framing import encode_frame
+from eraft_trio.transport.handshake import client_handshake
 from eraft_trio.transport.peer import PeerSender
 from eraft_trio.transport.security import NO_SECURITY, Security, load_secret, parse_secret
 

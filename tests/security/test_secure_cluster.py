@@ -13,12 +13,12 @@ from e2e.ctl_process import CtlResult, ctl
 from integration.ports import free_addresses
 from integration.role_files import GroupLayout
 
+from eraft_trio.protocol.config import ConfigQuery
+from eraft_trio.protocol.envelope import AUTH_FAILED, Challenge, ErrorFrame, Request, Response
+from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.raft.types import RequestVote
-from eraft_trio.roles.config.requests import ConfigQuery
-from eraft_trio.runtime.messages import StatusRequest
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.handshake import client_handshake
-from eraft_trio.transport.messages import AUTH_FAILED, Challenge, ErrorFrame, Request, Response
 from eraft_trio.transport.peer import PeerSender
 from eraft_trio.transport.rpc import RpcClient
 from eraft_trio.transport.security import NO_SECURITY, Security, load_secret

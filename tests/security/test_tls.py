@@ -9,10 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from eraft_trio.raft.types import Heartbeat
-from eraft_trio.transport.connection import FramedConnection
-from eraft_trio.transport.errors import ConnectionLost, HandshakeRejected
-from eraft_trio.transport.messages import (
+from eraft_trio.protocol.envelope import (
     AUTH_FAILED,
     TLS_FAILED,
     TLS_REQUIRED,
@@ -20,6 +17,9 @@ from eraft_trio.transport.messages import (
     Hello,
     Request,
 )
+from eraft_trio.raft.types import Heartbeat
+from eraft_trio.transport.connection import FramedConnection
+from eraft_trio.transport.errors import ConnectionLost, HandshakeRejected
 from eraft_trio.transport.peer import PeerSender
 from eraft_trio.transport.rpc import RpcClient
 from eraft_trio.transport.security import (

@@ -20,13 +20,13 @@ from transport_helpers import (
     start_server,
 )
 
-from eraft_trio.transport import messages
+from eraft_trio.protocol import envelope as messages
+from eraft_trio.protocol.envelope import ErrorFrame, Request, RequestBatch, ResponseBatch
 from eraft_trio.transport import server as server_module
 from eraft_trio.transport.codec import decode
 from eraft_trio.transport.connection import BATCH_BYTES, FramedConnection
 from eraft_trio.transport.errors import ConnectionLost, RemoteError
 from eraft_trio.transport.framing import FREE_FRAME_BYTES, HEADER_SIZE
-from eraft_trio.transport.messages import ErrorFrame, Request, RequestBatch, ResponseBatch
 from eraft_trio.transport.rpc import RpcClient
 
 

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eraft_trio.protocol.envelope import ErrorFrame, Hello, Push, Request, Response, Welcome
+from eraft_trio.protocol.shard import KvPut
 from eraft_trio.raft.types import (
     MESSAGE_TYPES,
     AppendEntries,
@@ -28,10 +30,8 @@ from eraft_trio.raft.types import (
     TimeoutNow,
     VoteResponse,
 )
-from eraft_trio.roles.shard.requests import KvPut
 from eraft_trio.transport import codec
 from eraft_trio.transport.errors import EncodeError, ProtocolError
-from eraft_trio.transport.messages import ErrorFrame, Hello, Push, Request, Response, Welcome
 
 ints = st.integers(min_value=0, max_value=2**63 - 1)
 node_ids = st.integers(min_value=0, max_value=16)

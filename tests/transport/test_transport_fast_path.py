@@ -12,9 +12,9 @@ import trio
 import trio.testing
 from transport_helpers import CLUSTER, HOST, FastHandler, raw_connection, start_server
 
-from eraft_trio.transport import messages
+from eraft_trio.protocol import envelope as messages
+from eraft_trio.protocol.envelope import Request, Response
 from eraft_trio.transport.errors import RemoteError
-from eraft_trio.transport.messages import Request, Response
 from eraft_trio.transport.rpc import RpcClient
 
 

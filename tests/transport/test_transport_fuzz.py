@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transport_helpers import CLUSTER, HOST, raw_connection, start_server, wait_until
 
+from eraft_trio.protocol.envelope import ErrorFrame, Push, Request, Response
 from eraft_trio.raft.types import AppendEntries, Entry, Heartbeat, RequestVote
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.framing import encode_frame
 from eraft_trio.transport.limits import ConnectionLimits
-from eraft_trio.transport.messages import ErrorFrame, Push, Request, Response
 from eraft_trio.transport.rpc import RpcClient
 
 VALID_MESSAGES = [

@@ -3,25 +3,29 @@ client and peer frame limits, and the in-flight byte budget."""
 
 from __future__ import annotations
 
+import socket
 import struct
 
 import trio
+import trio.testing
 from transport_helpers import (
     CLUSTER,
+    HOST,
     RecordingHandler,
     raw_connection,
     read_until_closed,
     start_server,
+    wait_until,
 )
 
-from eraft_trio.transport import messages
-from eraft_trio.transport.codec import encode
+from eraft_trio.protocol import envelope as messages
+from eraft_trio.protocol.envelope import ErrorFrame, Request, Response
+from eraft_trio.transport.codec import decode, encode
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.framing import encode_frame
 from eraft_trio.transport.handshake import client_handshake
 from eraft_trio.transport.inflight import ConnectionShare, InflightBudget
 from eraft_trio.transport.limits import ConnectionLimits
-from eraft_trio.transport.messages import ErrorFrame, Request, Response
 
 
 async def test_a_large_header_before_the_hello_closes_at_once(nursery: trio.Nursery) -> None:
@@ -54,6 +58,88 @@ async def test_connections_beyond_the_handshake_cap_are_refused_busy(nursery: tr
         while server.statistics()["connections_unauthenticated"]:
             await trio.sleep(0.01)
     await raw_connection(server.port)
+
+
+async def test_a_burst_beyond_the_handshake_cap_is_refused_in_one_pass(
+    nursery: trio.Nursery,
+) -> None:
+    # Eight connections made without letting the server run (blocking connects, which
+    # the kernel completes from the backlog): its accept loop finds them all waiting and
+    # takes them in one pass, counting each as it takes it, so exactly the cap of them
+    # is served and the rest are refused.
+    limits = ConnectionLimits(max_connections=16, max_unauthenticated=3)
+    server = await start_server(nursery, limits=limits)
+    tasks = TaskCounter()
+    trio.lowlevel.add_instrument(tasks)
+    clients = [socket.create_connection((HOST, server.port)) for _ in range(8)]
+    try:
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.remove_instrument(tasks)
+        # A task for each connection served, none for those refused.
+        assert tasks.spawned == 3
+        stats = server.statistics()
+        assert stats["connections_unauthenticated"] == 3
+        assert stats["connections_total"] == 3
+        assert stats["connections_refused_unauthenticated"] == 5
+        # A refused one was told why; a served one hears nothing before its Hello.
+        answers = [await trio.to_thread.run_sync(read_all_blocking, c) for c in clients[3:]]
+        for answer in answers:
+            assert decode(answer[4:]).code == messages.BUSY
+    finally:
+        for client in clients:
+            client.close()
+
+
+async def test_connections_beyond_the_total_cap_are_refused_busy(nursery: trio.Nursery) -> None:
+    limits = ConnectionLimits(max_connections=2, max_unauthenticated=2)
+    server = await start_server(nursery, limits=limits)
+    served = [await raw_connection(server.port) for _ in range(2)]
+    refused = await raw_connection(server.port, handshake=False)
+    with trio.fail_after(5):
+        received = await read_until_closed(refused)
+    assert [(type(m), m.code) for m in received] == [(ErrorFrame, messages.BUSY)]
+    assert "max_connections = 2" in received[0].message
+    stats = server.statistics()
+    assert (stats["connections_refused_full"], stats["connections_open"]) == (1, 2)
+    for conn in served:
+        await conn.aclose()
+
+
+async def test_a_refused_connection_reset_by_its_client_costs_nothing_else(
+    nursery: trio.Nursery,
+) -> None:
+    limits = ConnectionLimits(max_connections=4, max_unauthenticated=1)
+    server = await start_server(nursery, limits=limits)
+    holder = await raw_connection(server.port, handshake=False)
+    with trio.fail_after(5):
+        await wait_until(lambda: server.statistics()["connections_unauthenticated"] == 1)
+    # Reset (SO_LINGER 0) as soon as connected: the busy frame may find it gone.
+    for _ in range(5):
+        gone = socket.create_connection((HOST, server.port))
+        gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        gone.close()
+    with trio.fail_after(5):
+        await wait_until(lambda: server.statistics()["connections_refused"] == 5)
+    await client_handshake(holder, cluster=CLUSTER, node=None, group=0)
+    await raw_connection(server.port)  # served as before
+    assert server.statistics()["connections_open"] == 2
+
+
+class TaskCounter(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.spawned = 0
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.spawned += 1
+
+
+def read_all_blocking(sock: socket.socket) -> bytes:
+    """Everything `sock` receives until the other side closes it."""
+    sock.settimeout(5)
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
 
 
 async def test_clients_and_nodes_have_their_own_frame_limits(nursery: trio.Nursery) -> None:

@@ -17,15 +17,15 @@ from transport_helpers import (
     wait_until,
 )
 
+from eraft_trio.protocol import envelope as messages
+from eraft_trio.protocol.envelope import ErrorFrame, Hello, Push, Request, Response, Welcome
 from eraft_trio.raft.types import Heartbeat
-from eraft_trio.transport import messages
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.connection import FramedConnection
 from eraft_trio.transport.errors import HandshakeRejected, RemoteError
 from eraft_trio.transport.framing import encode_frame
 from eraft_trio.transport.handshake import ANY_CLUSTER, client_handshake
 from eraft_trio.transport.limits import ConnectionLimits
-from eraft_trio.transport.messages import ErrorFrame, Hello, Push, Request, Response, Welcome
 from eraft_trio.transport.rpc import RpcClient
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.runtime.messages import StatusRequest
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.server import TransportServer
 from eraft_trio.tui.cluster_probe import ClusterProbe

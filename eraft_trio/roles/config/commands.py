@@ -1,4 +1,5 @@
-"""The config role's commands (join, leave, move) and their session-wrapped msgpack codec.
+"""The config role's log entries: a join, leave or move (protocol/config.py) with its
+client's session, and their msgpack encoding, fixed once a log may hold it.
 
 The codec checks shape and types only; whether a command makes sense against the current
 config (gid exists, bucket in range, ...) is decided when it is applied, so that such
@@ -12,40 +13,9 @@ from typing import Any
 
 import msgpack
 
+from eraft_trio.protocol.config import ConfigCommand, Join, Leave, Move
+
 MAX_CLIENT_ID = 2**64 - 1  # client ids are table keys of 8 bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Join:
-    """Add groups (gid -> addresses); rebalance the buckets unless `rebalance` is False.
-
-    A gid that an earlier config held is refused (transitions.py), unless `rejoin` says
-    the caller brings back that same group, its nodes still holding their data (undoing
-    a leave of machines that kept running): that group walked every config since and
-    knows what it handed off. Never set it for new machines under an old gid.
-    """
-
-    groups: dict[int, tuple[str, ...]]
-    rebalance: bool = True
-    rejoin: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Leave:
-    """Remove groups; their buckets spread evenly over the groups that remain."""
-
-    gids: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Move:
-    """Give `buckets` to group `gid`."""
-
-    buckets: tuple[int, ...]
-    gid: int
-
-
-ConfigCommand = Join | Leave | Move
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +31,7 @@ class CommandDecodeError(ValueError):
     """The bytes are not an encoded SessionCommand."""
 
 
-# Wire tags: small integers, fixed forever once a log may hold them.
+# Log tags: small integers, fixed forever once a log may hold them.
 _JOIN, _LEAVE, _MOVE = 1, 2, 3
 
 

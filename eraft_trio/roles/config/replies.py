@@ -1,24 +1,32 @@
-"""The config role's answers: an accepted command's new config number, or a coded refusal."""
+"""The config role's answers: an accepted command's new config number, or a coded refusal.
+
+The state machine's results are plain dicts, because each is stored with its client's
+session (tables.py): `{"ok": True, "num": N}` or `{"ok": False, "code", "message"}`. The
+server sends them as protocol replies (`to_*` below).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-# Refusal codes. They are part of what clients and the CLI see, so only ever add codes.
-BAD_COMMAND = "bad_command"  # the proposal's bytes do not decode to a command
-BAD_REQUEST = "bad_request"  # a command that names nothing, or a gid twice
-BAD_GID = "bad_gid"  # a gid outside 1 .. 2**63-1
-BAD_BUCKET = "bad_bucket"  # a bucket outside 0 .. buckets-1
-BAD_ADDRESS = "bad_address"  # a group without addresses, or an address not host:port
-GID_EXISTS = "gid_exists"  # join of a gid already in the config
-GID_USED = "gid_used"  # join of a gid an earlier config used: gids never alias (transitions.py)
-ADDRESS_IN_USE = "address_in_use"  # join of an address another group already has
-UNKNOWN_GID = "unknown_gid"  # leave of, or move to, a gid not in the config
-LAST_GROUP = "last_group"  # leave of every group while buckets are assigned
-STALE_SEQ = "stale_seq"  # a session seq older than that client's last one
-NO_SUCH_CONFIG = "no_such_config"  # a query past the latest config
-BAD_QUERY = "bad_query"  # a read the state machine does not understand
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.replies import ConfigChanged, ConfigView
+
+# The codes are the protocol's one set (protocol/errors.py); these are the ones results hold.
+BAD_COMMAND = ErrorCode.BAD_COMMAND
+BAD_REQUEST = ErrorCode.BAD_REQUEST
+BAD_GID = ErrorCode.BAD_GID
+BAD_BUCKET = ErrorCode.BAD_BUCKET
+BAD_ADDRESS = ErrorCode.BAD_ADDRESS
+GID_EXISTS = ErrorCode.GID_EXISTS
+GID_USED = ErrorCode.GID_USED
+ADDRESS_IN_USE = ErrorCode.ADDRESS_IN_USE
+UNKNOWN_GID = ErrorCode.UNKNOWN_GID
+LAST_GROUP = ErrorCode.LAST_GROUP
+STALE_SEQ = ErrorCode.STALE_SEQ
+NO_SUCH_CONFIG = ErrorCode.NO_SUCH_CONFIG
+BAD_QUERY = ErrorCode.BAD_QUERY
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +43,20 @@ class ConfigError:
 def accepted_reply(num: int) -> dict[str, Any]:
     """The reply to a command that created config `num`."""
     return {"ok": True, "num": num}
+
+
+# --- results as sent -------------------------------------------------------------------------
+
+
+def _error_of(result: dict[str, Any]) -> ErrorReply:
+    return ErrorReply(ErrorCode(result["code"]), str(result.get("message", "")))
+
+
+def to_config_changed(result: dict[str, Any]) -> ConfigChanged | ErrorReply:
+    return ConfigChanged(int(result["num"])) if result.get("ok") else _error_of(result)
+
+
+def to_config_view(result: dict[str, Any]) -> ConfigView | ErrorReply:
+    if "code" in result:
+        return _error_of(result)
+    return ConfigView(result["num"], result["buckets"], result["groups"])

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from eraft_trio.roles.config.requests import ConfigChange, ConfigQuery
+from eraft_trio.protocol.config import ConfigChange, ConfigQuery
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.roles.config import replies
+from eraft_trio.roles.config.commands import SessionCommand, encode_command
 from eraft_trio.runtime.errors import RuntimeErrorBase, error_reply
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport.handshake import PeerInfo
@@ -20,17 +23,20 @@ class ConfigRoleServer:
         try:
             if isinstance(body, ConfigChange):
                 self._stats["changes"] += 1
-                return await self.node.propose(body.command)
+                try:
+                    entry = encode_command(SessionCommand(body.client_id, body.seq, body.command))
+                except (TypeError, ValueError, OverflowError) as exc:
+                    return ErrorReply(ErrorCode.BAD_COMMAND, f"cannot log {body!r}: {exc}")
+                return replies.to_config_changed(await self.node.propose(entry))
             if isinstance(body, ConfigQuery):
                 self._stats["queries"] += 1
                 query = ("next", body.num) if body.after else ("query", body.num)
-                return await self.node.read(query)
+                return replies.to_config_view(await self.node.read(query))
         except RuntimeErrorBase as exc:
             return error_reply(exc)
-        return {
-            "err": "bad_request",
-            "message": f"the config role does not serve {type(body).__name__}",
-        }
+        return ErrorReply(
+            ErrorCode.BAD_REQUEST, f"the config role does not serve {type(body).__name__}"
+        )
 
     def statistics(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"role": "config", **self._stats}

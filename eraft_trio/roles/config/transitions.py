@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from eraft_trio.protocol.address import parse_address
 from eraft_trio.roles.config import replies
 from eraft_trio.roles.config.commands import ConfigCommand, Join, Leave, Move
 from eraft_trio.roles.config.model import NO_GROUP, Config
@@ -125,12 +126,12 @@ def _check_addresses(
 
 
 def is_host_port(address: str) -> bool:
-    """`host:port` with a non-empty host (IPv6 in brackets) and a port in 1..65535."""
-    host, colon, port = address.rpartition(":")
-    if not colon or not host or len(address) > MAX_ADDRESS_LENGTH:
+    """An address as protocol/address.py parses it, short enough, and without whitespace
+    or commas (which would split it on a command line or in a list)."""
+    if len(address) > MAX_ADDRESS_LENGTH:
         return False
-    if any(char.isspace() or char == "," for char in host):
+    try:
+        host = parse_address(address).host
+    except ValueError:
         return False
-    if not (port.isascii() and port.isdecimal()):
-        return False
-    return 0 < int(port) <= 65535
+    return not any(char.isspace() or char == "," for char in host)

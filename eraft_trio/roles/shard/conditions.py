@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eraft_trio.roles.shard import replies
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.roles.shard.commands import MAX_VERSION, Condition
 from eraft_trio.roles.shard.tables import Entry
 
@@ -22,18 +22,19 @@ def holds(condition: Condition, entry: Entry | None) -> bool:
     return (0 if entry is None else entry.version) == condition
 
 
-def from_request(if_version: Any, if_value: Any) -> Condition | None | dict[str, Any]:
-    """The condition of a request's `if_version` / `if_value`, or a bad_request refusal."""
+def from_request(if_version: Any, if_value: Any) -> Condition | None | ErrorReply:
+    """The condition of a request's `if_version` / `if_value`, or its bad_request refusal
+    (checked where the request arrives, before it costs a log entry)."""
     if if_version is not None and if_value is not None:
-        return replies.invalid(replies.BAD_REQUEST, "give if_version or if_value, not both")
+        return ErrorReply(ErrorCode.BAD_REQUEST, "give if_version or if_value, not both")
     if if_value is not None:
         if not isinstance(if_value, bytes):
-            return replies.invalid(replies.BAD_REQUEST, "if_value must be bytes")
+            return ErrorReply(ErrorCode.BAD_REQUEST, "if_value must be bytes")
         return if_value
     if if_version is None:
         return None
     if not isinstance(if_version, int) or isinstance(if_version, bool):
-        return replies.invalid(replies.BAD_REQUEST, "if_version must be an integer")
+        return ErrorReply(ErrorCode.BAD_REQUEST, "if_version must be an integer")
     if not 0 <= if_version <= MAX_VERSION:
-        return replies.invalid(replies.BAD_REQUEST, f"if_version {if_version} is out of range")
+        return ErrorReply(ErrorCode.BAD_REQUEST, f"if_version {if_version} is out of range")
     return if_version

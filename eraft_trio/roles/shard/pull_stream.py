@@ -22,9 +22,11 @@ from typing import Any
 
 import trio
 
+from eraft_trio.protocol.errors import ErrorReply
+from eraft_trio.protocol.replies import BucketChunk
+from eraft_trio.protocol.shard import FetchBucket
 from eraft_trio.roles.shard import transfer
 from eraft_trio.roles.shard.commands import InstallChunk, session_entry
-from eraft_trio.roles.shard.requests import FetchBucket
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ CHUNKS_AHEAD = 2  # fetched chunks waiting for their install, per bucket
 # chunk's apply and the next proposal (tools/migration_bench.py, BENCHMARKS.md).
 INSTALLS_AHEAD = 3
 
-Fetch = Callable[[FetchBucket], Awaitable[dict[str, Any]]]
+Fetch = Callable[[FetchBucket], Awaitable[BucketChunk | ErrorReply]]
 # Proposes the chunk at once (behind every one proposed before it); the function it
 # returns waits for the answer: whether the chunk applied.
 BeginInstall = Callable[[InstallChunk], Callable[[], Awaitable[bool]]]
@@ -117,16 +119,17 @@ async def _fetch_ahead(
     async with send:
         while True:
             reply = await fetch(FetchBucket(num, bucket, cursor, chunk_bytes))
-            if reply.get("err"):
+            if type(reply) is ErrorReply:
                 log.debug("fetch of bucket %d: %s", bucket, reply)
                 return  # closing the channel ends the stream once the installs caught up
+            assert type(reply) is BucketChunk
             chunk = InstallChunk(
                 num,
                 bucket,
                 cursor,
-                tuple((key, value) for key, value in reply["rows"]),
-                tuple(session_entry(fields) for fields in reply["sessions"]),
-                bool(reply["done"]),
+                tuple((key, value) for key, value in reply.rows),
+                tuple(session_entry(fields) for fields in reply.sessions),
+                reply.done,
             )
             await send.send(chunk)
             if chunk.done:

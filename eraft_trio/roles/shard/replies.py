@@ -1,19 +1,34 @@
-"""The shard role's answers: success shapes and coded refusals (only ever add codes)."""
+"""The shard role's answers: the state machine's results, and the typed replies they become.
+
+The state machine answers with plain dicts, because a write's result is stored with its
+session (tables.py) and moves with its bucket: `{"ok": True, ...}`, a read's fields, or a
+refusal `{"err": code, ...}`. The server sends them as protocol replies (`to_*` below).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-WRONG_GROUP = "wrong_group"  # this group does not serve the key's bucket at config `num`
-NOT_READY = "not_ready"  # a config, fetch or drop that must wait for this group to move on
-BAD_COMMAND = "bad_command"  # a log entry that does not decode to a shard command
-BAD_CONFIG = "bad_config"  # a config whose bucket count differs from the current one
-BAD_CHUNK = "bad_chunk"  # an install chunk whose rows do not follow the cursor in its bucket
-KEY_TOO_LONG = "key_too_long"  # a key longer than MAX_KEY_BYTES (the LMDB key limit)
-VALUE_TOO_LARGE = "value_too_large"  # a put over the node's [limits] max_value_bytes
-BAD_QUERY = "bad_query"  # a read the state machine does not understand
-SESSION_EXPIRED = "session_expired"  # a write whose session expired: it may have applied before
-BAD_REQUEST = "bad_request"  # a request the server cannot take as it is (e.g. two conditions)
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.replies import (
+    BucketChunk,
+    CompareFailed,
+    Dropped,
+    Value,
+    VersionedValue,
+    Written,
+)
+
+# The codes are the protocol's one set (protocol/errors.py); these are the ones results hold.
+WRONG_GROUP = ErrorCode.WRONG_GROUP
+NOT_READY = ErrorCode.NOT_READY
+BAD_COMMAND = ErrorCode.BAD_COMMAND
+BAD_CONFIG = ErrorCode.BAD_CONFIG
+BAD_CHUNK = ErrorCode.BAD_CHUNK
+KEY_TOO_LONG = ErrorCode.KEY_TOO_LONG
+VALUE_TOO_LARGE = ErrorCode.VALUE_TOO_LARGE
+BAD_QUERY = ErrorCode.BAD_QUERY
+SESSION_EXPIRED = ErrorCode.SESSION_EXPIRED
 
 
 def ok(**details: Any) -> dict[str, Any]:
@@ -28,5 +43,45 @@ def refusal(code: str, num: int) -> dict[str, Any]:
 
 def invalid(code: str, message: str) -> dict[str, Any]:
     """A refusal with a message (bad_command, bad_chunk, key_too_long, value_too_large,
-    bad_query, session_expired, bad_request)."""
+    bad_query, session_expired)."""
     return {"err": code, "message": message}
+
+
+# --- results as sent -------------------------------------------------------------------------
+
+
+def error_of(result: dict[str, Any]) -> ErrorReply | None:
+    """The refusal a result holds, as sent; None for a success."""
+    code = result.get("err")
+    if code is None:
+        return None
+    return ErrorReply(ErrorCode(code), result.get("message", ""), num=result.get("num"))
+
+
+def to_written(result: dict[str, Any]) -> Written | CompareFailed | ErrorReply:
+    """A write's result (writes.py): applied, or a compare-and-set whose comparison failed."""
+    refused = error_of(result)
+    if refused is not None:
+        return refused
+    if result.get("succeeded") is False:
+        return CompareFailed(result["value"], result["version"], result["mod_revision"])
+    # A seq older than its session's answers a bare ok (writes.py): revision 0, not applied.
+    return Written(result.get("revision", 0), result.get("version", 0), bool(result.get("deleted")))
+
+
+def to_value(result: dict[str, Any]) -> Value | ErrorReply:
+    return error_of(result) or Value(result["value"])
+
+
+def to_versioned_value(result: dict[str, Any]) -> VersionedValue | ErrorReply:
+    return error_of(result) or VersionedValue(
+        result["value"], result["version"], result["mod_revision"]
+    )
+
+
+def to_bucket_chunk(result: dict[str, Any]) -> BucketChunk | ErrorReply:
+    return error_of(result) or BucketChunk(result["rows"], result["sessions"], result["done"])
+
+
+def to_dropped(result: dict[str, Any]) -> Dropped | ErrorReply:
+    return error_of(result) or Dropped(bool(result.get("dropped")))

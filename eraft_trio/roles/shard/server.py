@@ -24,14 +24,15 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.config_client import ConfigClient
-from eraft_trio.client.group_caller import GroupCaller
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.client.retry import Deadline
-from eraft_trio.errors import EraftError
-from eraft_trio.roles.shard import commands, conditions, limits, sessions
-from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
-from eraft_trio.roles.shard.requests import (
+from eraft_trio.errors import EraftError, ServerError
+from eraft_trio.group_calls.config_client import ConfigClient
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.group_caller import GroupCaller
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.limits import request_refusal
+from eraft_trio.protocol.replies import BucketChunk, Dropped
+from eraft_trio.protocol.shard import (
     DropBucket,
     FetchBucket,
     KvDelete,
@@ -39,6 +40,8 @@ from eraft_trio.roles.shard.requests import (
     KvGetVersioned,
     KvPut,
 )
+from eraft_trio.roles.shard import commands, conditions, replies, sessions
+from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
 from eraft_trio.runtime.node_service import Answer
 from eraft_trio.runtime.raft_node import RaftNode
@@ -80,12 +83,15 @@ class Wakeup:
         return woken
 
 
-def _answer_from(done: Waiter, answer: Answer) -> None:
+ToReply = Callable[[dict[str, Any]], Any]
+
+
+def _answer_from(done: Waiter, to_reply: ToReply, answer: Answer) -> None:
     """A finished read or proposal's outcome as the client's reply (errors of the runtime,
     such as a lost leadership, are replies too)."""
     error = done.error
     if error is None:
-        answer(done.value, None)
+        answer(to_reply(done.value), None)
     elif isinstance(error, RuntimeErrorBase):
         answer(error_reply(error), None)
     else:
@@ -128,16 +134,15 @@ class ShardRoleServer:
         try:
             if isinstance(body, FetchBucket):
                 query = ("fetch", body.config_num, body.bucket, body.after_key, body.max_bytes)
-                return await self.node.read(query)
+                return replies.to_bucket_chunk(await self.node.read(query))
             if isinstance(body, DropBucket):
                 drop = commands.DropBucket(body.config_num, body.bucket)
-                return await self.node.propose(commands.encode_command(drop))
+                return replies.to_dropped(await self.node.propose(commands.encode_command(drop)))
         except RuntimeErrorBase as exc:
             return error_reply(exc)
-        return {
-            "err": "bad_request",
-            "message": f"a shard group does not serve {type(body).__name__}",
-        }
+        return ErrorReply(
+            ErrorCode.BAD_REQUEST, f"a shard group does not serve {type(body).__name__}"
+        )
 
     def _now_ms(self) -> int:
         return int(self._wall_clock() * 1000)
@@ -152,21 +157,26 @@ class ShardRoleServer:
             return True
         if started is None:
             return False
-        if isinstance(started, Waiter):
-            started.add_done_callback(lambda done: _answer_from(done, answer))
-        else:
+        if isinstance(started, ErrorReply):
             answer(started, None)  # refused before it cost a log entry
+        else:
+            waiter, to_reply = started
+            waiter.add_done_callback(lambda done: _answer_from(done, to_reply, answer))
         return True
 
-    def _start(self, body: Any) -> Waiter | dict[str, Any] | None:
-        """The read or proposal of a key request, its refusal, or None for other requests."""
+    def _start(self, body: Any) -> tuple[Waiter, ToReply] | ErrorReply | None:
+        """The read or proposal of a key request with what makes its result a reply, its
+        refusal, or None for other requests."""
         if isinstance(body, KvGet):
             self._stats["gets"] += 1
-            return self._oversize(body.key, None) or self.node.start_read(("get", body.key))
+            return self._oversize(body.key, None) or (
+                self.node.start_read(("get", body.key)),
+                replies.to_value,
+            )
         if isinstance(body, KvPut):
             self._stats["puts"] += 1
             condition = self._condition(body)
-            if isinstance(condition, dict):
+            if isinstance(condition, ErrorReply):
                 return condition
             command = commands.Put(
                 body.client_id,
@@ -180,38 +190,40 @@ class ShardRoleServer:
             return (
                 self._oversize(body.key, body.value)
                 or self._oversize(body.key, body.if_value)
-                or self.node.start_proposal(commands.encode_command(command))
+                or (self.node.start_proposal(commands.encode_command(command)), replies.to_written)
             )
         if isinstance(body, KvDelete):
             self._stats["deletes"] += 1
             condition = self._condition(body)
-            if isinstance(condition, dict):
+            if isinstance(condition, ErrorReply):
                 return condition
             command_d = commands.Delete(
                 body.client_id, body.seq, body.key, self._now_ms(), body.new_session, condition
             )
-            return self._oversize(body.key, body.if_value) or self.node.start_proposal(
-                commands.encode_command(command_d)
+            return self._oversize(body.key, body.if_value) or (
+                self.node.start_proposal(commands.encode_command(command_d)),
+                replies.to_written,
             )
         if isinstance(body, KvGetVersioned):
             self._stats["gets"] += 1
-            return self._oversize(body.key, None) or self.node.start_read(
-                ("get_versioned", body.key)
+            return self._oversize(body.key, None) or (
+                self.node.start_read(("get_versioned", body.key)),
+                replies.to_versioned_value,
             )
         return None
 
-    def _condition(self, body: KvPut | KvDelete) -> commands.Condition | None | dict[str, Any]:
+    def _condition(self, body: KvPut | KvDelete) -> commands.Condition | None | ErrorReply:
         """The write's comparison, or its bad_request refusal (only the leader refuses)."""
         if body.if_version is None and body.if_value is None:
             return None  # the plain write: nothing to check
         condition = conditions.from_request(body.if_version, body.if_value)
-        if isinstance(condition, dict) and not self.node.is_leader:
+        if isinstance(condition, ErrorReply) and not self.node.is_leader:
             raise NotLeaderError(self.node.leader_address)
         return condition
 
-    def _oversize(self, key: bytes, value: bytes | None) -> dict[str, Any] | None:
+    def _oversize(self, key: bytes, value: bytes | None) -> ErrorReply | None:
         """The refusal of a request over the size limits, before it costs a log entry."""
-        refusal = limits.request_refusal(key, value, self.role.max_value_bytes)
+        refusal = request_refusal(key, value, self.role.max_value_bytes)
         if refusal is not None and not self.node.is_leader:
             # Clients take the node that answers for the leader: only the leader refuses.
             raise NotLeaderError(self.node.leader_address)
@@ -290,8 +302,10 @@ class ShardRoleServer:
                 )
                 group = self._group(tuple(pull["addresses"]))
 
-                async def fetch(request: FetchBucket) -> dict[str, Any]:
-                    reply: dict[str, Any] = await group.call(request, Deadline(PEER_CALL_TIMEOUT))
+                async def fetch(request: FetchBucket) -> BucketChunk | ErrorReply:
+                    reply = await group.call(request, Deadline(PEER_CALL_TIMEOUT))
+                    if not isinstance(reply, BucketChunk | ErrorReply):
+                        raise ServerError(f"a fetch answered {type(reply).__name__}")
                     return reply
 
                 def begin_install(chunk: commands.InstallChunk) -> Callable[[], Awaitable[bool]]:
@@ -350,7 +364,7 @@ class ShardRoleServer:
                     reply = await group.call(
                         DropBucket(gc["num"], gc["bucket"]), Deadline(PEER_CALL_TIMEOUT)
                     )
-                    if not reply.get("ok"):
+                    if type(reply) is not Dropped:
                         continue
                     done = commands.GcDone(gc["num"], gc["bucket"])
                     await self.node.propose(commands.encode_command(done))

@@ -7,8 +7,8 @@ from typing import Any
 import trio
 
 from eraft_trio.errors import BadRequest
+from eraft_trio.protocol.envelope import AUTH_FAILED, AUTH_REQUIRED, TLS_FAILED, TLS_REQUIRED
 from eraft_trio.transport.errors import HandshakeRejected
-from eraft_trio.transport.messages import AUTH_FAILED, AUTH_REQUIRED, TLS_FAILED, TLS_REQUIRED
 from eraft_trio.transport.rpc import RpcClient
 from eraft_trio.transport.security import Security, client_security_from_env
 

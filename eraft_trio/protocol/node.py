@@ -1,12 +1,11 @@
 """Wire messages of the node runtime: snapshot chunks, status, leadership, drain and
-membership requests (codec ids 64-71)."""
+membership requests (type ids 64-71)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from eraft_trio.raft.types import SnapshotMeta
-from eraft_trio.transport.codec import register
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ class TransferLeadership:
 @dataclass(frozen=True, slots=True)
 class Drain:
     """Drain a node (`drained`: move leadership off it and keep it from campaigning),
-    or undrain it. Answered with {"ok": True, "drained": bool, "role": str}."""
+    or undrain it. Answered with Drained (replies.py)."""
 
     drained: bool
 
@@ -69,11 +68,3 @@ class MemberChange:
 
     action: str
     addr: str
-
-
-register(64, SnapshotChunk)
-register(65, StatusRequest)
-register(66, TransferLeadership)
-register(67, MemberList)
-register(68, MemberChange)
-register(70, Drain)  # 69 left to the next runtime message

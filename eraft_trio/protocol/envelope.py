@@ -1,10 +1,10 @@
-"""The transport's own messages: handshake, error frames and the request/response/push envelopes."""
+"""The transport's own messages: handshake, error frames and the request/response/push
+envelopes (type ids 16-63). ErrorFrame codes are the transport's refusals, apart from
+the ErrorCode of the answers (errors.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from eraft_trio.transport.codec import register
 
 PROTOCOL_VERSION = 1
 
@@ -108,16 +108,3 @@ class Push:
     """A one-way message (Raft messages between peers); nothing answers it."""
 
     body: object
-
-
-register(16, Hello)
-register(17, Welcome)
-register(18, ErrorFrame)
-register(19, Request)
-register(20, Response)
-register(21, Push)
-register(22, Challenge)
-register(23, ClientProof)
-register(24, ServerProof)
-register(25, RequestBatch)
-register(26, ResponseBatch)

@@ -1,9 +1,10 @@
-"""Requests served by shard groups, as registered wire types (codec ids 80-95).
+"""Requests served by shard groups (type ids 80-95).
 
-Replies are plain dicts: {"ok": True}, {"value": bytes | None}, or an error
-{"err": code, ...} where code is "wrong_group" (with the group's config "num"),
-"not_leader" (with the "leader" address when known), "retry", "not_ready",
-"session_expired" (with a "message") or "bad_request".
+Answers (replies.py): Value for a get, VersionedValue for a KvGetVersioned, Written for
+a put or delete, CompareFailed for a compare-and-set whose comparison failed, or an
+ErrorReply (errors.py): wrong_group (with the group's config `num`), not_leader (with
+the `leader` address when known), retry, not_ready, session_expired, key_too_long,
+value_too_large or bad_request.
 
 A write's `new_session` says whether it may be the first of its client id in the key's
 bucket (see roles/shard/sessions.py): True when the client has not had a write there
@@ -11,16 +12,15 @@ acknowledged lately, False otherwise; None (what a client from before sessions e
 sends, by leaving the field out) takes a missing session as new, as before.
 
 A write with `if_version` (0: the key must be absent) or `if_value` is a compare-and-set
-(roles/shard/conditions.py): at most one of them; its answer says "succeeded", and when
-false holds the key as compared instead of writing. `KvGetVersioned` is a get that also
-answers the key's version and mod revision (a plain `KvGet` stays as small as it was).
+(roles/shard/conditions.py): at most one of them; it answers Written when the comparison
+held, and CompareFailed (the key as compared, nothing written) when it did not.
+`KvGetVersioned` is a get that also answers the key's version and mod revision (a plain
+`KvGet` stays as small as it was).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from eraft_trio.transport.codec import register
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +70,3 @@ class DropBucket:
 
     config_num: int
     bucket: int
-
-
-register(80, KvGet)
-register(81, KvPut)
-register(82, KvDelete)
-register(83, FetchBucket)
-register(84, DropBucket)
-register(85, KvGetVersioned)

@@ -7,12 +7,13 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.group_caller import GroupCaller
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import BadRequest
-from eraft_trio.roles.config.commands import Join, Leave, Move, SessionCommand, encode_command
-from eraft_trio.roles.config.requests import ConfigChange, ConfigQuery
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.group_caller import GroupCaller
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.config import ConfigChange, ConfigCommand, ConfigQuery, Join, Leave, Move
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.replies import ConfigChanged, ConfigView
 
 
 class ConfigClient:
@@ -31,7 +32,7 @@ class ConfigClient:
     async def next_config(self, num: int) -> dict[str, Any] | None:
         """The config after `num`, or None when `num` is the latest."""
         reply = await self.group.call(ConfigQuery(num, after=True), Deadline(self.timeout))
-        if isinstance(reply, dict) and reply.get("code") == "no_such_config":
+        if type(reply) is ErrorReply and reply.code is ErrorCode.NO_SUCH_CONFIG:
             return None
         return _config_or_raise(reply)
 
@@ -48,20 +49,25 @@ class ConfigClient:
     async def move(self, buckets: tuple[int, ...], gid: int) -> int:
         return await self._change(Move(buckets, gid))
 
-    async def _change(self, command: Any) -> int:
+    async def _change(self, command: ConfigCommand) -> int:
         """Apply a change exactly once (retries reuse the seq); returns the new config num."""
         async with self._lock:
             self._seq += 1
-            body = ConfigChange(encode_command(SessionCommand(self.client_id, self._seq, command)))
+            body = ConfigChange(self.client_id, self._seq, command)
             reply = await self.group.call(body, Deadline(self.timeout))
-        if reply.get("ok"):
-            return int(reply["num"])
-        raise BadRequest(str(reply.get("code", "rejected")), str(reply.get("message", reply)))
+        if type(reply) is ConfigChanged:
+            return reply.num
+        raise _refusal(reply)
 
 
 def _config_or_raise(reply: Any) -> dict[str, Any]:
-    if isinstance(reply, dict) and "num" in reply and "buckets" in reply:
-        return reply
-    code = reply.get("code", "bad_reply") if isinstance(reply, dict) else "bad_reply"
-    message = reply.get("message", repr(reply)) if isinstance(reply, dict) else repr(reply)
-    raise BadRequest(str(code), str(message))
+    """The config a ConfigView holds, in the contract's `query --json` shape."""
+    if type(reply) is ConfigView:
+        return reply.to_json()
+    raise _refusal(reply)
+
+
+def _refusal(reply: Any) -> BadRequest:
+    if type(reply) is ErrorReply:
+        return BadRequest(reply.code, reply.message)
+    return BadRequest("bad_reply", f"the config group answered {reply!r}")

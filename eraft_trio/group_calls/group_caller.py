@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from eraft_trio.client.pool import ConnectionPool
-from eraft_trio.client.retry import Deadline
 from eraft_trio.errors import EraftError, ServerError
+from eraft_trio.group_calls.deadline import Deadline
+from eraft_trio.group_calls.pool import ConnectionPool
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.transport.errors import ConnectFailed, TransportError
 
 
@@ -15,8 +16,8 @@ class GroupUnreachable(EraftError):
 
 
 class GroupCaller:
-    """Remembers which member led last time; on "not_leader" follows the hint, on
-    "retry" or a transport failure backs off and tries the next member."""
+    """Remembers which member led last time; on not_leader follows the hint, on retry,
+    not_ready or a transport failure backs off and tries the next member."""
 
     def __init__(self, pool: ConnectionPool, addresses: tuple[str, ...]) -> None:
         self.pool = pool
@@ -32,7 +33,7 @@ class GroupCaller:
         return addr
 
     async def call(self, body: Any, deadline: Deadline, *, raise_unreachable: bool = False) -> Any:
-        """The leader's reply (a dict), which may still be an application error.
+        """The leader's reply, which may still be an ErrorReply (not one retried here).
 
         With `raise_unreachable`, a round in which no member accepted a connection raises
         GroupUnreachable instead of backing off, so a caller whose routing may be stale
@@ -55,20 +56,20 @@ class GroupCaller:
                 self.leader = None
                 await deadline.backoff(f"{addr}: {exc}")
                 continue
-            err = reply.get("err") if isinstance(reply, dict) else None
-            if err == "not_leader":
-                # Follow the hint even when it is not among the addresses we were given
-                # (`-s` may name one follower only): it comes from a member of the group.
-                hint = reply.get("leader")
-                self.leader = hint if isinstance(hint, str) and hint else None
-                if self.leader is None or self.leader == addr:
-                    self.leader = None
-                    await deadline.backoff(f"{addr}: no leader")
-                continue
-            if err in ("retry", "not_ready"):
-                await deadline.backoff(f"{addr}: {err}")
-                continue
-            if err == "internal":
-                raise ServerError(f"{addr}: {reply.get('message')}")
+            if type(reply) is ErrorReply:
+                code = reply.code
+                if code is ErrorCode.NOT_LEADER:
+                    # Follow the hint even when it is not among the addresses we were given
+                    # (`-s` may name one follower only): it comes from a member of the group.
+                    self.leader = reply.leader or None
+                    if self.leader is None or self.leader == addr:
+                        self.leader = None
+                        await deadline.backoff(f"{addr}: no leader")
+                    continue
+                if code is ErrorCode.RETRY or code is ErrorCode.NOT_READY:
+                    await deadline.backoff(f"{addr}: {code}")
+                    continue
+                if code is ErrorCode.INTERNAL:
+                    raise ServerError(f"{addr}: {reply.message}")
             self.leader = addr
             return reply
