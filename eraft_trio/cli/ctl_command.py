@@ -11,6 +11,7 @@ from typing import Any
 import trio
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
+from eraft_trio.client.results import CasResult
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
 from eraft_trio.protocol.address import parse_address
 from eraft_trio.roles.config.bucket_ranges import format_buckets, parse_buckets
@@ -59,14 +60,25 @@ def add_ctl_parser(sub: Any) -> None:
     query = cmds.add_parser("query", help="print a config (default: the latest)")
     query.add_argument("num", nargs="?", default="-1")
     query.add_argument("--json", action="store_true")
-    put = cmds.add_parser("put", help="write a key")
+    put = cmds.add_parser(
+        "put", help="write a key (with a condition: only if it holds, else exit 1)"
+    )
     put.add_argument("key")
     put.add_argument("value")
+    _add_conditions(put, absent=True)
     get = cmds.add_parser("get", help="read a key")
     get.add_argument("key")
     get.add_argument("--json", action="store_true")
-    delete = cmds.add_parser("delete", help="delete a key")
+    get.add_argument(
+        "--rev",
+        action="store_true",
+        help="also print the key's version and mod revision (a line 'version=N mod_revision=R')",
+    )
+    delete = cmds.add_parser(
+        "delete", help="delete a key (with a condition: only if it holds, else exit 1)"
+    )
     delete.add_argument("key")
+    _add_conditions(delete, absent=False)
     for command, what in (
         ("drain", "move leadership off a node and keep it from campaigning (until undrain)"),
         ("undrain", "let a drained node campaign again"),
@@ -279,26 +291,76 @@ async def _query(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_conditions(parser: argparse.ArgumentParser, absent: bool) -> None:
+    """The compare-and-set flags of put / delete, at most one of them."""
+    conditions = parser.add_mutually_exclusive_group()
+    conditions.add_argument(
+        "--if-version",
+        type=int,
+        metavar="N",
+        help="only if the key's version is N (0: it does not exist)",
+    )
+    if absent:
+        conditions.add_argument(
+            "--if-absent", action="store_true", help="only if the key does not exist"
+        )
+    conditions.add_argument("--if-value", metavar="VALUE", help="only if the key holds VALUE")
+
+
 async def _put(client: Client, args: argparse.Namespace) -> int:
+    if args.if_version is not None:
+        return _compared(await client.put(args.key, args.value, if_version=args.if_version))
+    if args.if_absent:
+        return _compared(await client.put(args.key, args.value, if_absent=True))
+    if args.if_value is not None:
+        return _compared(await client.put(args.key, args.value, if_value=args.if_value))
     await client.put(args.key, args.value)
     print("OK")
     return EXIT_OK
 
 
+def _compared(result: CasResult) -> int:
+    """OK, or exit 1 with the key as the failed comparison found it."""
+    if result.succeeded:
+        print("OK")
+        return EXIT_OK
+    current = result.current
+    found = (
+        "the key does not exist"
+        if current.value is None
+        else f"version={current.version} mod_revision={current.mod_revision}"
+    )
+    print(f"compare failed: {found}", file=sys.stderr)
+    return EXIT_NOT_FOUND
+
+
 async def _get(client: Client, args: argparse.Namespace) -> int:
-    value = await client.get(args.key)
+    if args.rev:
+        result = await client.get_versioned(args.key)
+        value = result.value
+    else:
+        value = await client.get(args.key)
     if args.json:
         text = value.decode("utf-8", errors="replace") if value is not None else None
-        print(json.dumps({"key": args.key, "value": text}))
+        document: dict[str, Any] = {"key": args.key, "value": text}
+        if args.rev:
+            document.update(version=result.version, mod_revision=result.mod_revision)
+        print(json.dumps(document))
         return EXIT_OK if value is not None else EXIT_NOT_FOUND
     if value is None:
         print("not found", file=sys.stderr)
         return EXIT_NOT_FOUND
     sys.stdout.write(value.decode("utf-8", errors="replace") + "\n")
+    if args.rev:
+        print(f"version={result.version} mod_revision={result.mod_revision}")
     return EXIT_OK
 
 
 async def _delete(client: Client, args: argparse.Namespace) -> int:
+    if args.if_version is not None:
+        return _compared(await client.delete(args.key, if_version=args.if_version))
+    if args.if_value is not None:
+        return _compared(await client.delete(args.key, if_value=args.if_value))
     await client.delete(args.key)
     print("OK")
     return EXIT_OK

@@ -1,6 +1,7 @@
-"""The eraft client: `Client` (trio) and `SyncClient` (blocking)."""
+"""The eraft client: `Client` (trio) and `SyncClient` (blocking), and their results."""
 
 from eraft_trio.client.kv_client import Client
+from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.client.sync_client import SyncClient
 
-__all__ = ["Client", "SyncClient"]
+__all__ = ["CasResult", "Client", "DeleteResult", "GetResult", "PutResult", "SyncClient"]

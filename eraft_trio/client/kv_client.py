@@ -1,4 +1,5 @@
-"""Client: linearizable get / put / delete against the shard groups, for trio programs.
+"""Client: linearizable get / put / delete and compare-and-set against the shard groups,
+for trio programs.
 
 It caches the latest config (which group serves which bucket) and each group's
 leader; a "wrong_group" answer refreshes the config, a "not_leader" answer follows
@@ -22,10 +23,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, cast, overload
 
 import trio
 
+from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
 from eraft_trio.group_calls.config_client import ConfigClient
 from eraft_trio.group_calls.deadline import Deadline
@@ -34,8 +36,8 @@ from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.address import parse_address
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES, request_refusal
-from eraft_trio.protocol.replies import Value
-from eraft_trio.protocol.shard import KvDelete, KvGet, KvPut
+from eraft_trio.protocol.replies import Value, VersionedValue, Written
+from eraft_trio.protocol.shard import KvDelete, KvGet, KvGetVersioned, KvPut
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security, client_security_from_env
 
@@ -55,6 +57,8 @@ REFUSALS = frozenset(
 # default), so a session is never taken for alive when the group may have expired it.
 SESSION_IDLE_SECONDS = 60.0
 
+T = TypeVar("T")
+
 
 @dataclass
 class SessionSlot:
@@ -73,6 +77,31 @@ class SessionSlot:
 
 def as_bytes(value: str | bytes) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def write_condition(
+    if_version: int | None, if_absent: bool, if_value: str | bytes | None
+) -> tuple[int | None, bytes | None]:
+    """(if_version, if_value) of a write's keywords; BadRequest unless at most one is given.
+
+    `if_absent` is `if_version=0` (etcd's version of a key that does not exist)."""
+    given = (if_version is not None) + bool(if_absent) + (if_value is not None)
+    if given > 1:
+        raise BadRequest("bad_request", "give one of if_version, if_absent, if_value")
+    if if_version is not None and (
+        not isinstance(if_version, int) or isinstance(if_version, bool) or if_version < 0
+    ):
+        raise BadRequest("bad_request", f"if_version must be an integer >= 0, not {if_version!r}")
+    if if_absent:
+        return 0, None
+    return if_version, None if if_value is None else as_bytes(if_value)
+
+
+def _expect(reply: Any, kind: type[T], request: str) -> T:
+    """`reply` as the answer `request` must have (a group answering otherwise is a bug)."""
+    if type(reply) is not kind:
+        raise EraftError(f"{request} answered {type(reply).__name__}")
+    return cast(T, reply)
 
 
 def single_exception(group: BaseExceptionGroup) -> BaseException:
@@ -180,23 +209,80 @@ class Client:
 
     # --- the API ------------------------------------------------------------------------
 
-    async def put(self, key: str | bytes, value: str | bytes) -> None:
+    @overload
+    async def put(self, key: str | bytes, value: str | bytes) -> PutResult: ...
+    @overload
+    async def put(self, key: str | bytes, value: str | bytes, *, if_version: int) -> CasResult: ...
+    @overload
+    async def put(
+        self, key: str | bytes, value: str | bytes, *, if_absent: Literal[True]
+    ) -> CasResult: ...
+    @overload
+    async def put(
+        self, key: str | bytes, value: str | bytes, *, if_value: str | bytes
+    ) -> CasResult: ...
+
+    async def put(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_version: int | None = None,
+        if_absent: bool = False,
+        if_value: str | bytes | None = None,
+    ) -> PutResult | CasResult:
+        """Write `value`; with one condition, only if the key is at that version, absent, or
+        holds that value (compare-and-set: a failed comparison is a CasResult, not an error)."""
         k, v = as_bytes(key), as_bytes(value)
         self._check_size(k, v)
-        await self._write(k, lambda cid, seq, new: KvPut(cid, seq, k, v, new))
+        version, expected = write_condition(if_version, if_absent, if_value)
+        self._check_size(k, expected)
+        reply = await self._write(
+            k, lambda cid, seq, new: KvPut(cid, seq, k, v, new, version, expected)
+        )
+        if version is None and expected is None:
+            return PutResult.from_reply(_expect(reply, Written, "a put"))
+        return CasResult.from_reply(reply, v)
 
-    async def delete(self, key: str | bytes) -> None:
+    @overload
+    async def delete(self, key: str | bytes) -> DeleteResult: ...
+    @overload
+    async def delete(self, key: str | bytes, *, if_version: int) -> CasResult: ...
+    @overload
+    async def delete(self, key: str | bytes, *, if_value: str | bytes) -> CasResult: ...
+
+    async def delete(
+        self,
+        key: str | bytes,
+        *,
+        if_version: int | None = None,
+        if_value: str | bytes | None = None,
+    ) -> DeleteResult | CasResult:
+        """Delete (a missing key is not an error); with a condition, only if the key is at
+        that version or holds that value."""
         k = as_bytes(key)
         self._check_size(k, None)
-        await self._write(k, lambda cid, seq, new: KvDelete(cid, seq, k, new))
+        version, expected = write_condition(if_version, False, if_value)
+        self._check_size(k, expected)
+        reply = await self._write(
+            k, lambda cid, seq, new: KvDelete(cid, seq, k, new, version, expected)
+        )
+        if version is None and expected is None:
+            return DeleteResult.from_reply(_expect(reply, Written, "a delete"))
+        return CasResult.from_reply(reply, None)
 
     async def get(self, key: str | bytes) -> bytes | None:
         k = as_bytes(key)
         self._check_size(k, None)
         reply = await self._call_owner(k, KvGet(k), Deadline(self.timeout))
-        if type(reply) is not Value:
-            raise EraftError(f"a get answered {type(reply).__name__}")
-        return reply.value
+        return _expect(reply, Value, "a get").value
+
+    async def get_versioned(self, key: str | bytes) -> GetResult:
+        """The value with the key's version and mod revision (None, 0, 0: no such key)."""
+        k = as_bytes(key)
+        self._check_size(k, None)
+        reply = await self._call_owner(k, KvGetVersioned(k), Deadline(self.timeout))
+        return GetResult.from_reply(_expect(reply, VersionedValue, "a versioned get"))
 
     # --- internals ------------------------------------------------------------------------
 
@@ -206,7 +292,8 @@ class Client:
         if refusal is not None:
             raise BadRequest(refusal.code, refusal.message)
 
-    async def _write(self, key: bytes, make: Any) -> None:
+    async def _write(self, key: bytes, make: Any) -> Any:
+        """Send the write `make(client_id, seq, new_session)` builds; the group's answer."""
         deadline = Deadline(self.timeout)
         config = self.config or await self._refresh_config(deadline, -1)
         bucket = bucket_of(key, len(config["buckets"]))  # fixed for the cluster's life
@@ -216,7 +303,7 @@ class Client:
         # Every try of this write carries the same mark: a retry is the same write.
         body = make(slot.client_id, slot.seq, slot.is_new_in(bucket, started))
         try:
-            await self._call_owner(key, body, deadline)
+            reply = await self._call_owner(key, body, deadline)
         except SessionExpired:
             raise  # the slot is dropped: its id is forgotten in that bucket
         except BaseException:
@@ -226,6 +313,7 @@ class Client:
             raise
         slot.written[bucket] = started
         self._free_sessions.append(slot)
+        return reply
 
     async def _call_owner(self, key: bytes, body: Any, deadline: Deadline) -> Any:
         """The owning group's answer to `body` (never an ErrorReply: those are retried or raised)."""

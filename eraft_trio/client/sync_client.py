@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import trio
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
+from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
 
@@ -76,18 +78,66 @@ class SyncClient:
             raise RuntimeError("SyncClient is closed")
         return trio.from_thread.run(fn, *args, trio_token=self._token)
 
-    def put(self, key: str | bytes, value: str | bytes) -> None:
-        assert self._client is not None
-        self._call(self._client.put, key, value)
+    @overload
+    def put(self, key: str | bytes, value: str | bytes) -> PutResult: ...
+    @overload
+    def put(self, key: str | bytes, value: str | bytes, *, if_version: int) -> CasResult: ...
+    @overload
+    def put(
+        self, key: str | bytes, value: str | bytes, *, if_absent: Literal[True]
+    ) -> CasResult: ...
+    @overload
+    def put(self, key: str | bytes, value: str | bytes, *, if_value: str | bytes) -> CasResult: ...
 
-    def get(self, key: str | bytes) -> bytes | None:
-        assert self._client is not None
-        result: bytes | None = self._call(self._client.get, key)
+    def put(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_version: int | None = None,
+        if_absent: bool = False,
+        if_value: str | bytes | None = None,
+    ) -> PutResult | CasResult:
+        """Client.put's, blocking."""
+        client = self._connected()
+        put = functools.partial(
+            client.put, if_version=if_version, if_absent=if_absent, if_value=if_value
+        )
+        result: PutResult | CasResult = self._call(put, key, value)
         return result
 
-    def delete(self, key: str | bytes) -> None:
+    def get(self, key: str | bytes) -> bytes | None:
+        result: bytes | None = self._call(self._connected().get, key)
+        return result
+
+    def get_versioned(self, key: str | bytes) -> GetResult:
+        result: GetResult = self._call(self._connected().get_versioned, key)
+        return result
+
+    @overload
+    def delete(self, key: str | bytes) -> DeleteResult: ...
+    @overload
+    def delete(self, key: str | bytes, *, if_version: int) -> CasResult: ...
+    @overload
+    def delete(self, key: str | bytes, *, if_value: str | bytes) -> CasResult: ...
+
+    def delete(
+        self,
+        key: str | bytes,
+        *,
+        if_version: int | None = None,
+        if_value: str | bytes | None = None,
+    ) -> DeleteResult | CasResult:
+        """Client.delete's, blocking."""
+        delete = functools.partial(
+            self._connected().delete, if_version=if_version, if_value=if_value
+        )
+        result: DeleteResult | CasResult = self._call(delete, key)
+        return result
+
+    def _connected(self) -> Client:
         assert self._client is not None
-        self._call(self._client.delete, key)
+        return self._client
 
     def close(self) -> None:
         if self._token is None:

@@ -84,6 +84,9 @@ TYPE_IDS: dict[int, type] = {
     86: replies.Written,
     87: replies.BucketChunk,
     88: replies.Dropped,
+    89: shard.KvGetVersioned,
+    90: replies.VersionedValue,
+    91: replies.CompareFailed,
     # any role
     96: errors.ErrorReply,
     97: replies.Done,

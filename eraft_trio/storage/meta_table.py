@@ -11,9 +11,11 @@ import msgpack
 from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import SnapshotMeta
 
+# 4: the shard role's kv rows carry each key's version and mod revision (roles/shard/tables.py).
 # 3: the log and hard state in a write-ahead log (data_dir/raft-wal), the tables here.
-# Formats 1 and 2 were development builds of 0.1.0 (the log in LMDB); they are refused.
-FORMAT_VERSION = 3
+# Formats 1 and 2 were development builds of 0.1.0 (the log in LMDB). Older formats are
+# refused, not converted (0.x: a node starts empty and catches up from its group).
+FORMAT_VERSION = 4
 
 FORMAT_KEY = b"format"
 IDENTITY_KEY = b"identity"

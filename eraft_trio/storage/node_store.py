@@ -306,8 +306,8 @@ class NodeStore:
         check_identity(self.path, stored, identity)
         if stored_format != meta_table.FORMAT_VERSION:
             raise StorageError(
-                f"data_dir {self.path} holds store format {stored_format}, made by a "
-                f"development build; this version reads format {meta_table.FORMAT_VERSION} "
+                f"data_dir {self.path} holds store format {stored_format}, made by an "
+                f"older build; this version reads format {meta_table.FORMAT_VERSION} "
                 "only (start the node on an empty data_dir: it catches up from its group)"
             )
         self._wal = WriteAheadLog(self.path / WAL_DIR, wal_segment_bytes)

@@ -37,6 +37,11 @@ COMMANDS: list[ShardCommand] = [
     Put(3, 4, b"k", b"v", 1_700_000_000_123, False),
     Delete(3, 5, b"k", 0, None),
     Delete(3, 5, b"k", None, False),
+    Put(3, 6, b"k", b"v", 1, True, 0),  # if absent
+    Put(3, 6, b"k", b"v", None, None, 2**63 - 1),  # if at that version
+    Put(3, 6, b"k", b"v", 1, False, b""),  # if holding that value
+    Delete(3, 7, b"k", None, None, 4),
+    Delete(3, 7, b"k", 1, True, b"old"),
     ExpireSessions(1_700_000_000_123, 3_600_000),
     DropBucket(4, 1),
     GcDone(0, 0),
@@ -78,6 +83,10 @@ def test_config_bytes_do_not_depend_on_group_order() -> None:
         [1, 1, 1, b"k", b"v", 5, 1],  # new_session not a bool
         [2, 1, 1, b"k", 1.5, None],  # stamp not an integer
         [4, 1, 0, None, [], [[1, 1, None, -1]], True],  # negative session last use
+        [1, 1, 1, b"k", b"v", 5, True, -1],  # negative compared version
+        [1, 1, 1, b"k", b"v", 5, True, 2**63],  # compared version past 8 signed bytes
+        [1, 1, 1, b"k", b"v", 5, True, "v"],  # compared value as str, not bytes
+        [2, 1, 1, b"k", None, None, True],  # a bool is not a compared version
         [7, 1],  # expiry without a TTL
         [7, 1, "60"],
     ],
@@ -115,7 +124,9 @@ def test_a_key_too_long_for_storage_is_refused() -> None:
     too_long = encode_command(Put(1, 1, b"k" * (MAX_KEY_BYTES + 1), b"v"))
     assert machine.apply(view, 2, too_long)["err"] == "key_too_long"
     assert machine.apply(view, 3, encode_command(Put(1, 1, b"k" * MAX_KEY_BYTES, b"v"))) == {
-        "ok": True
+        "ok": True,
+        "revision": 3,
+        "version": 1,
     }
 
 

@@ -150,7 +150,7 @@ def test_a_batch_of_puts_reads_and_decodes_the_config_once() -> None:
     batch = BufferedView(view)
     for n in range(20):
         reply = group.machine.apply(batch, n + 1, encode_command(Put(7, n + 1, b"k%d" % n, b"v")))
-        assert reply == {"ok": True}
+        assert reply == {"ok": True, "revision": n + 1, "version": 1}
     batch.write_back()
     assert reads.count(("meta", b"config")) == 1
     assert decode.cache_info().misses == 1

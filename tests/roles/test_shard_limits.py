@@ -12,7 +12,8 @@ from eraft_trio.protocol.limits import MAX_KEY_BYTES, request_refusal
 from eraft_trio.protocol.replies import BucketChunk, Written
 from eraft_trio.protocol.shard import KvDelete, KvGet, KvPut
 from eraft_trio.raft.types import AppendEntries, Entry
-from eraft_trio.roles.shard.commands import InstallChunk, Put, encode_command
+from eraft_trio.roles.shard.commands import InstallChunk, Put, decode_command, encode_command
+from eraft_trio.roles.shard.replies import to_written
 from eraft_trio.roles.shard.server import CHUNK_BYTES, ShardRoleServer
 from eraft_trio.runtime.role_file import MAX_VALUE_BYTES_CEILING, parse_role
 from eraft_trio.runtime.waiter import Waiter
@@ -21,6 +22,10 @@ from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
 from eraft_trio.transport.handshake import PeerInfo
 
 LIMIT = 1000
+
+
+# What the state machine answers a first put of a key applied at log index 1.
+PUT_RESULT = {"ok": True, "revision": 1, "version": 1}
 
 
 class RecordingNode:
@@ -34,7 +39,7 @@ class RecordingNode:
 
     async def propose(self, command: bytes) -> Any:
         self.proposed.append(command)
-        return {"ok": True}
+        return PUT_RESULT
 
     async def read(self, query: Any) -> Any:
         self.reads.append(query)
@@ -43,7 +48,7 @@ class RecordingNode:
     def start_proposal(self, command: bytes) -> Waiter:
         self.proposed.append(command)
         waiter = Waiter()
-        waiter.set({"ok": True})
+        waiter.set(PUT_RESULT)
         return waiter
 
     def start_read(self, query: Any) -> Waiter:
@@ -93,7 +98,7 @@ async def test_an_oversize_put_never_reaches_the_log() -> None:
 async def test_a_put_of_exactly_the_limit_is_proposed() -> None:
     node = RecordingNode()
     reply = await shard_server(node).handle(PEER, KvPut(1, 1, b"k", b"v" * LIMIT))
-    assert reply == Written()
+    assert reply == Written(revision=1, version=1)
     assert len(node.proposed) == 1
 
 
@@ -107,6 +112,20 @@ async def test_a_key_too_long_is_refused_before_the_log_or_a_read(body: Any) -> 
     reply = await shard_server(node).handle(PEER, body)
     assert reply.code is ErrorCode.KEY_TOO_LONG
     assert (node.proposed, node.reads) == ([], [])
+
+
+async def test_a_compared_value_over_the_limit_never_reaches_the_log() -> None:
+    node = RecordingNode()
+    server = shard_server(node)
+    over = b"v" * (LIMIT + 1)
+    for body in (KvPut(1, 1, b"k", b"v", if_value=over), KvDelete(1, 2, b"k", if_value=over)):
+        assert (await server.handle(PEER, body)).code is ErrorCode.VALUE_TOO_LARGE
+    both = await server.handle(PEER, KvPut(1, 3, b"k", b"v", if_version=1, if_value=b"v"))
+    assert both.code is ErrorCode.BAD_REQUEST
+    assert node.proposed == []
+    await server.handle(PEER, KvPut(1, 4, b"k", b"v", if_version=0))
+    proposed = decode_command(node.proposed[0])
+    assert isinstance(proposed, Put) and (proposed.seq, proposed.condition) == (4, 0)
 
 
 async def test_a_follower_redirects_instead_of_refusing() -> None:
@@ -125,10 +144,16 @@ def test_a_value_at_the_ceiling_fits_one_frame_wherever_it_travels() -> None:
     rows = ((b"a", b"x" * CHUNK_BYTES), (key, value))
     put = encode_command(Put(1, 1, key, value))
     chunk = encode_command(InstallChunk(1, 0, None, rows, (), False))
+    cas = encode_command(Put(1, 1, key, value, condition=value))
+    failed_cas = {"ok": True, "succeeded": False, "value": value, "version": 1, "mod_revision": 1}
     messages = [
         KvPut(1, 1, key, value),
+        KvPut(1, 1, key, value, if_value=value),  # compared and written value both whole
         AppendEntries(1, 0, 1, 0, 0, (Entry(1, 1, put), Entry(1, 2, chunk)), 0),
+        AppendEntries(1, 0, 1, 0, 0, (Entry(1, 1, cas), Entry(1, 2, chunk)), 0),
         BucketChunk([list(row) for row in rows], [], False),
+        to_written(failed_cas),  # the answer, and a session that travels alone in a chunk
+        BucketChunk([], [[1, 1, failed_cas, 0]], False),
     ]
     for message in messages:
         assert len(encode_frame(encode(message))) < DEFAULT_MAX_FRAME_SIZE

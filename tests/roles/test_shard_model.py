@@ -1,13 +1,14 @@
-"""Random puts, deletes, retries, configs and partial migration steps, against a dict model."""
+"""Random puts, deletes, compare-and-sets, retries, configs and partial migration steps,
+against a dict model of each key's value, version and mod revision."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import Delete, Put
 from eraft_trio.roles.shard.memory_cluster import MemoryClerk, MemoryCluster
 from eraft_trio.roles.shard.tables import KV, SESSIONS
@@ -21,6 +22,9 @@ keys = st.integers(0, len(KEYS) - 1)
 operations = st.one_of(
     st.tuples(st.just("put"), clients, keys, st.binary(max_size=8)),
     st.tuples(st.just("delete"), clients, keys),
+    # Small compared versions, so that some comparisons hold and some fail.
+    st.tuples(st.just("cas_put"), clients, keys, st.binary(max_size=8), st.integers(0, 3)),
+    st.tuples(st.just("cas_delete"), clients, keys, st.integers(0, 3)),
     st.tuples(st.just("retry"), clients, st.integers(0, 3)),
     st.tuples(
         st.just("config"), st.lists(st.sampled_from(GIDS), min_size=NBUCKETS, max_size=NBUCKETS)
@@ -51,28 +55,69 @@ def check_settled(cluster: MemoryCluster) -> None:
             assert row["keys"] == len(rows)
 
 
+@dataclass(frozen=True)
+class Stored:
+    value: bytes
+    version: int
+    mod_revision: int
+
+
+def expect_compare(reply: dict[str, Any], stored: Stored | None, condition: int) -> bool:
+    """Whether the model says the comparison holds; checks a failed one's answer."""
+    holds = (0 if stored is None else stored.version) == condition
+    assert reply["succeeded"] is holds, (reply, stored, condition)
+    if not holds:
+        expected = (
+            (None, 0, 0) if stored is None else (stored.value, stored.version, stored.mod_revision)
+        )
+        assert (reply["value"], reply["version"], reply["mod_revision"]) == expected
+    return holds
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(operations, min_size=10, max_size=60))
 def test_the_store_behaves_like_a_dict(ops: list[tuple[Any, ...]]) -> None:
+    """Versions count writes since creation (a delete resets them), a mod revision is the
+    log index of the key's last write, and both survive any number of bucket moves."""
     cluster = MemoryCluster(NBUCKETS, list(GIDS))
     cluster.add_config([1] * NBUCKETS)
     clerks = [MemoryClerk(cluster, client_id) for client_id in range(3)]
     sent: dict[int, list[Put | Delete]] = {client: [] for client in range(3)}
-    model: dict[bytes, bytes] = {}
+    model: dict[bytes, Stored] = {}
+
+    def put(key: bytes, value: bytes, reply: dict[str, Any]) -> None:
+        version = model[key].version + 1 if key in model else 1
+        assert reply["version"] == version
+        model[key] = Stored(value, version, reply["revision"])
+
+    def delete(key: bytes, reply: dict[str, Any]) -> None:
+        assert reply["deleted"] is (key in model)
+        model.pop(key, None)
+
     for op in ops:
         match op:
             case ("put", client, index, value):
-                assert clerks[client].put(KEYS[index], value) == {"ok": True}
+                put(KEYS[index], value, clerks[client].put(KEYS[index], value))
                 sent[client].append(Put(client, clerks[client].seq, KEYS[index], value))
-                model[KEYS[index]] = value
             case ("delete", client, index):
-                assert clerks[client].delete(KEYS[index]) == {"ok": True}
+                delete(KEYS[index], clerks[client].delete(KEYS[index]))
                 sent[client].append(Delete(client, clerks[client].seq, KEYS[index]))
-                model.pop(KEYS[index], None)
+            case ("cas_put", client, index, value, condition):
+                reply = clerks[client].put(KEYS[index], value, condition)
+                if expect_compare(reply, model.get(KEYS[index]), condition):
+                    put(KEYS[index], value, reply)
+                seq = clerks[client].seq
+                sent[client].append(Put(client, seq, KEYS[index], value, condition=condition))
+            case ("cas_delete", client, index, condition):
+                reply = clerks[client].delete(KEYS[index], condition)
+                if expect_compare(reply, model.get(KEYS[index]), condition):
+                    delete(KEYS[index], reply)
+                seq = clerks[client].seq
+                sent[client].append(Delete(client, seq, KEYS[index], condition=condition))
             case ("retry", client, back) if sent[client]:
                 # The last write again, or an older one: either way it changes nothing.
                 command = sent[client][-1 - min(back, len(sent[client]) - 1)]
-                assert clerks[client].send(command) == {"ok": True}
+                assert clerks[client].send(command)["ok"] is True
             case ("config", owners):
                 cluster.add_config(owners)
             case ("step", gid, "config"):
@@ -81,11 +126,21 @@ def test_the_store_behaves_like_a_dict(ops: list[tuple[Any, ...]]) -> None:
                 cluster.pull_once(gid, max_bytes=16)
             case ("step", gid, "gc"):
                 cluster.collect_garbage(gid)
-        if op[0] in ("put", "delete", "retry"):
+        if op[0] in ("put", "delete", "cas_put", "cas_delete", "retry"):
             for key in KEYS:
-                assert clerks[0].get(key) == model.get(key)
+                assert clerks[0].get(key) == (model[key].value if key in model else None)
+                assert_versioned(clerks[0], key, model.get(key))
 
     cluster.settle(max_bytes=16)
     check_settled(cluster)
     for key in KEYS:
-        assert clerks[1].get(key) == model.get(key), bucket_of(key, NBUCKETS)
+        assert clerks[1].get(key) == (model[key].value if key in model else None)
+        assert_versioned(clerks[1], key, model.get(key))
+
+
+def assert_versioned(clerk: MemoryClerk, key: bytes, stored: Stored | None) -> None:
+    expected = (
+        (None, 0, 0) if stored is None else (stored.value, stored.version, stored.mod_revision)
+    )
+    reply = clerk.get_versioned(key)
+    assert (reply["value"], reply["version"], reply["mod_revision"]) == expected, key

@@ -109,11 +109,11 @@ def test_a_session_is_never_expired_early() -> None:
 
 def test_a_retried_write_whose_session_expired_is_refused_not_applied_twice() -> None:
     group = serving_group(replicas=1)
-    assert group.propose(Put(5, 1, b"k", b"first", T0, True)) == {"ok": True}
+    assert group.propose(Put(5, 1, b"k", b"first", T0, True))["ok"] is True
     # Seq 2 is applied but its answer is lost; the client stalls for longer than the TTL.
     retried = Put(5, 2, b"k", b"mine", T0 + 1000, False)
-    assert group.propose(retried) == {"ok": True}
-    assert group.propose(Put(6, 1, b"k", b"someone else's", T0 + 2000, True)) == {"ok": True}
+    assert group.propose(retried)["ok"] is True
+    assert group.propose(Put(6, 1, b"k", b"someone else's", T0 + 2000, True))["ok"] is True
     assert group.propose(ExpireSessions(T0 + 2000 + TTL + 1000, TTL))["expired"] == 2
     # The retry finds no session: without the refusal it would overwrite the later value.
     reply = group.propose(retried)
@@ -128,13 +128,14 @@ def test_a_retried_write_whose_session_expired_is_refused_not_applied_twice() ->
 
 def test_a_new_session_is_accepted_and_an_old_style_write_still_applies() -> None:
     group = serving_group(replicas=1)
-    assert group.propose(Put(9, 1, b"a", b"1", T0, True)) == {"ok": True}
+    assert group.propose(Put(9, 1, b"a", b"1", T0, True))["version"] == 1
     # A write with the mark while the session exists is an ordinary next write.
-    assert group.propose(Put(9, 2, b"a", b"2", T0 + 10, True)) == {"ok": True}
-    assert group.propose(Put(9, 2, b"a", b"stale retry", T0 + 20, True)) == {"ok": True}
+    second = group.propose(Put(9, 2, b"a", b"2", T0 + 10, True))
+    assert second["version"] == 2
+    assert group.propose(Put(9, 2, b"a", b"stale retry", T0 + 20, True)) == second
     assert group.read(("get", b"a")) == {"value": b"2"}
     # Entries from before sessions expired carry neither stamp nor mark: applied as then.
-    assert group.propose(Put(10, 1, b"b", b"old client")) == {"ok": True}
+    assert group.propose(Put(10, 1, b"b", b"old client"))["version"] == 1
     assert group.read(("get", b"b")) == {"value": b"old client"}
     assert session_count(group.view) == 2
 
@@ -186,7 +187,7 @@ def test_sessions_move_with_their_bucket_and_keep_their_age() -> None:
     key = b"moving"
     bucket = bucket_of(key, NBUCKETS)
     g1.propose(Put(1, 1, key, b"old", T0, True))  # soon due
-    g1.propose(Put(2, 1, key, b"new", T0 + 50_000, True))  # not yet
+    stored_reply = g1.propose(Put(2, 1, key, b"new", T0 + 50_000, True))  # not yet
     owners = [1] * NBUCKETS
     owners[bucket] = 2
     cluster.add_config(owners)
@@ -196,7 +197,7 @@ def test_sessions_move_with_their_bucket_and_keep_their_age() -> None:
     moved = {cid: s.used_s for cid, s in tables.sessions(g2.view, bucket, None)}
     assert moved == {1: T0 // 1000, 2: (T0 + 50_000) // 1000}
     # A retry of client 2's write reaches the new owner and is recognised.
-    assert g2.propose(Put(2, 1, key, b"new", T0 + 60_000, False)) == {"ok": True}
+    assert g2.propose(Put(2, 1, key, b"new", T0 + 60_000, False)) == stored_reply
     # The new owner expires by the ages the sessions brought along.
     assert g2.propose(ExpireSessions(T0 + TTL + 2000, TTL))["expired"] == 1
     assert [cid for cid, _ in tables.sessions(g2.view, bucket, None)] == [2]
@@ -213,7 +214,8 @@ def test_a_session_from_an_owner_without_ages_keeps_none_and_is_not_expired() ->
     group.propose(Put(1, 1, b"k", b"v", T0, True))
     bucket = bucket_of(b"k", NBUCKETS)
     chunk = read_chunk(group.view, bucket, None, 1 << 16)
-    assert chunk.sessions == [(1, 1, {"ok": True}, T0 // 1000)]
+    first_reply = {"ok": True, "revision": len(group.log), "version": 1}
+    assert chunk.sessions == [(1, 1, first_reply, T0 // 1000)]
     reply = chunk.to_reply()
     reply["sessions"] = [entry[:3] for entry in reply["sessions"]]  # what an old owner sends
     machine = group.machine
@@ -227,16 +229,16 @@ def test_a_session_from_an_owner_without_ages_keeps_none_and_is_not_expired() ->
         bucket,
         None,
         tuple((k, v) for k, v in reply["rows"]),
-        ((1, 1, {"ok": True}, None),),
+        ((1, 1, first_reply, None),),
         True,
     )
     assert machine.apply(view, 4, encode_command(install))["applied"] is True
-    assert tables.load_session(view, bucket, 1) == tables.Session(1, {"ok": True}, None)
+    assert tables.load_session(view, bucket, 1) == tables.Session(1, first_reply, None)
     machine.apply(view, 5, encode_command(ExpireSessions(T0 + 10 * TTL, TTL)))
-    assert tables.load_session(view, bucket, 1) == tables.Session(1, {"ok": True}, None)
+    assert tables.load_session(view, bucket, 1) == tables.Session(1, first_reply, None)
     # The retry is recognised as the write already applied, not applied again.
     retry = machine.apply(view, 6, encode_command(Put(1, 1, b"k", b"again", T0 + 10 * TTL, None)))
-    assert retry == {"ok": True}
+    assert retry == first_reply
     assert tables.get_value(view, bucket, b"k") == b"v"
 
 

@@ -37,7 +37,7 @@ def test_static_shards() -> None:
     clerk = MemoryClerk(cluster, client_id=7)
     keys = [f"k{i}".encode() for i in range(40)]
     for key in keys:
-        assert clerk.put(key, b"v-" + key) == {"ok": True}
+        assert clerk.put(key, b"v-" + key)["ok"] is True
 
     for key in keys:
         bucket = bucket_of(key, NBUCKETS)
@@ -85,7 +85,8 @@ def test_retried_put_after_its_bucket_moved_is_not_applied_twice() -> None:
     cluster.settle()
     key = keys_of_bucket(3, 1)[0]
     first = Put(client_id=5, seq=1, key=key, value=b"first")
-    assert cluster.groups[1].propose(first) == {"ok": True}  # applied; say the reply was lost
+    reply = cluster.groups[1].propose(first)  # applied; say the reply was lost
+    assert reply == {"ok": True, "revision": len(cluster.groups[1].log), "version": 1}
     MemoryClerk(cluster, client_id=6).put(key, b"second")
 
     owners = [1] * NBUCKETS
@@ -93,10 +94,10 @@ def test_retried_put_after_its_bucket_moved_is_not_applied_twice() -> None:
     cluster.add_config(owners)
     cluster.settle()
     assert cluster.groups[1].propose(first) == {"err": "wrong_group", "num": 2}
-    assert cluster.groups[2].propose(first) == {"ok": True}  # the first reply, again
+    assert cluster.groups[2].propose(first) == reply  # the first reply, again
     assert cluster.groups[2].read(("get", key)) == {"value": b"second"}
     older = Put(client_id=5, seq=0, key=key, value=b"ancient")
-    assert cluster.groups[2].propose(older) == {"ok": True}
+    assert cluster.groups[2].propose(older) == {"ok": True}  # nothing to repeat: a plain ok
     assert cluster.groups[2].read(("get", key)) == {"value": b"second"}
 
 
@@ -167,7 +168,7 @@ def test_buckets_not_involved_keep_serving_during_a_migration() -> None:
     for bucket in range(2, NBUCKETS):  # every bucket that does not move still serves
         key = keys_of_bucket(bucket, 1)[0]
         owner = cluster.groups[1 if bucket < 5 else 2]
-        assert owner.propose(Put(9, bucket + 1, key, b"during")) == {"ok": True}
+        assert owner.propose(Put(9, bucket + 1, key, b"during"))["ok"] is True
         assert owner.read(("get", key)) == {"value": b"during"}
     for gid in (1, 2):
         assert cluster.groups[gid].read(("get", moving[0][0])) == {

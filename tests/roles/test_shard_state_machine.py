@@ -21,6 +21,7 @@ NBUCKETS = 4
 PURE_MODULES = (
     "buckets",
     "commands",
+    "conditions",
     "memory_cluster",
     "migration",
     "placement",
@@ -65,10 +66,11 @@ def test_status_counts_keys_without_scanning_and_retries_repeat_their_reply() ->
     cluster.settle()
     group = cluster.groups[1]
     for seq in range(1, 21):
-        assert group.propose(Put(1, seq, f"k{seq % 10}".encode(), b"v")) == {"ok": True}
-    assert group.propose(Delete(1, 21, b"k1")) == {"ok": True}
-    assert group.propose(Delete(1, 22, b"missing")) == {"ok": True}
-    assert group.propose(Delete(1, 22, b"missing")) == {"ok": True}
+        assert group.propose(Put(1, seq, f"k{seq % 10}".encode(), b"v"))["ok"] is True
+    assert group.propose(Delete(1, 21, b"k1"))["deleted"] is True
+    missing = group.propose(Delete(1, 22, b"missing"))
+    assert missing == {"ok": True, "revision": len(group.log), "deleted": False}
+    assert group.propose(Delete(1, 22, b"missing")) == missing
     status = group.read(("status",))
     assert status["num"] == 1
     assert sum(row["keys"] for row in status["buckets"]) == 9 == len(group.view.tables[KV])

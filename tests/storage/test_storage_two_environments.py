@@ -72,7 +72,7 @@ def test_a_log_that_does_lead_to_the_installed_snapshot_is_kept(open_store: Stor
     assert loaded.applied == 10
 
 
-@pytest.mark.parametrize("old_format", [1, 2])
+@pytest.mark.parametrize("old_format", [1, 2, 3])
 def test_a_store_of_a_development_format_is_refused_naming_it(
     open_store: StoreOpener, tmp_path: Path, old_format: int
 ) -> None:
@@ -86,5 +86,5 @@ def test_a_store_of_a_development_format_is_refused_naming_it(
         txn.put(b"kv\x00key", b"value", db=sm)
     env.close()
 
-    with pytest.raises(StorageError, match=f"store format {old_format}.*reads format 3 only"):
+    with pytest.raises(StorageError, match=f"store format {old_format}.*reads format 4 only"):
         open_store(folder)

@@ -174,10 +174,13 @@ def test_trailing_fields_with_defaults_may_be_missing_from_an_older_sender() -> 
     assert codec.decode(old_put) == KvPut(7, 2, b"k", b"v", None)
     new_put = codec.encode(KvPut(7, 2, b"k", b"v", True))
     assert codec.decode(new_put) == KvPut(7, 2, b"k", b"v", True)
+    cas_put = message_ext(codec.type_id_of(KvPut), 7, 2, b"k", b"v", True, 0)
+    assert codec.decode(cas_put) == KvPut(7, 2, b"k", b"v", True, if_version=0)
     for short in (
         message_ext(codec.type_id_of(KvPut), 7, 2, b"k"),  # a required field missing
         message_ext(codec.type_id_of(KvPut), 7, 2, b"k", b"v", 1),  # the default's type holds
-        message_ext(codec.type_id_of(KvPut), 7, 2, b"k", b"v", True, 0),  # too many
+        message_ext(codec.type_id_of(KvPut), 7, 2, b"k", b"v", True, 0, None, 0),  # too many
+        message_ext(codec.type_id_of(KvPut), 7, 2, b"k", b"v", True, "0"),  # a version as str
     ):
         with pytest.raises(ProtocolError):
             codec.decode(short)

@@ -16,9 +16,13 @@ from eraft_trio.roles.shard.placement import Placement
 MAX_CLIENT_ID = 2**64 - 1  # client ids are 8-byte table keys
 MAX_BUCKET = 2**32 - 1  # buckets are 4-byte table keys
 MAX_TIME = 2**63 - 1  # times (ms or s) are 8-byte table keys; this keeps them in msgpack ints
+MAX_VERSION = 2**63 - 1  # a key's version is an 8-byte record field, compared as a msgpack int
 
 # A session as it travels in a bucket transfer: client id, seq, reply, last use (seconds).
 SessionEntry = tuple[int, int, Any, int | None]
+# What a conditional write compares before it applies (conditions.py): an int is the
+# version the key must have (0: the key must be absent), bytes the value it must hold.
+Condition = int | bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,7 @@ class Put:
     moves only through such stamps: see sessions.py); `new_session` is the client's
     word that this may be its session's first write in the bucket. Both are None in
     entries written before sessions expired, which apply as they always did.
+    `condition` (None: none) makes it a compare-and-set.
     """
 
     client_id: int
@@ -37,13 +42,14 @@ class Put:
     value: bytes
     stamp_ms: int | None = None
     new_session: bool | None = None
+    condition: Condition | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Delete:
     """Delete `key` (a missing key is not an error); (client_id, seq) makes it exactly-once.
 
-    `stamp_ms` and `new_session` as for Put.
+    `stamp_ms`, `new_session` and `condition` as for Put.
     """
 
     client_id: int
@@ -51,6 +57,7 @@ class Delete:
     key: bytes
     stamp_ms: int | None = None
     new_session: bool | None = None
+    condition: Condition | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +84,10 @@ class InstallChunk:
     """Install the next chunk of `bucket` pulled for config `config_num`.
 
     `after_key` is the transfer cursor the chunk was fetched after (None: from the start);
-    `rows` are (user key, value) and `sessions` (client id, seq, reply, last use in
-    seconds, or None when the old owner predates it), each in ascending order; `done`
-    says the chunk is the bucket's last.
+    `rows` are (user key, stored record: value with its version and mod revision,
+    tables.py) and `sessions` (client id, seq, reply, last use in seconds, or None when
+    the old owner predates it), each in ascending order; `done` says the chunk is the
+    bucket's last.
     """
 
     config_num: int
@@ -122,12 +130,12 @@ def encode_command(command: ShardCommand) -> bytes:
     """Deterministic bytes; raises ValueError for a NewConfig whose config is malformed."""
     fields: list[Any]
     match command:
-        case Put(client_id, seq, key, value, stamp_ms, new_session):
+        case Put(client_id, seq, key, value, stamp_ms, new_session, condition):
             fields = [_PUT, client_id, seq, bytes(key), bytes(value)]
-            fields += _session_tail(stamp_ms, new_session)
-        case Delete(client_id, seq, key, stamp_ms, new_session):
+            fields += _write_fields_tail(stamp_ms, new_session, condition)
+        case Delete(client_id, seq, key, stamp_ms, new_session, condition):
             fields = [_DELETE, client_id, seq, bytes(key)]
-            fields += _session_tail(stamp_ms, new_session)
+            fields += _write_fields_tail(stamp_ms, new_session, condition)
         case NewConfig(config):
             placement = Placement.from_json(config)
             pairs = [[gid, list(placement.groups[gid])] for gid in sorted(placement.groups)]
@@ -153,8 +161,13 @@ def encode_command(command: ShardCommand) -> bytes:
     return msgpack.packb(fields, use_bin_type=True)
 
 
-def _session_tail(stamp_ms: int | None, new_session: bool | None) -> list[Any]:
-    """The optional trailing fields of a write: absent when both are None (the old shape)."""
+def _write_fields_tail(
+    stamp_ms: int | None, new_session: bool | None, condition: Condition | None
+) -> list[Any]:
+    """The optional trailing fields of a write, each left out while it and all after it
+    are None (so a plain write keeps its older, shorter shape)."""
+    if condition is not None:
+        return [stamp_ms, new_session, condition]
     if stamp_ms is None and new_session is None:
         return []
     return [stamp_ms, new_session]
@@ -182,9 +195,9 @@ def decode_command(data: bytes) -> ShardCommand:
 
 
 def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
-    if tag == _PUT and len(body) in (4, 6):
+    if tag == _PUT and len(body) in (4, 6, 7):
         client_id, seq, key, value = body[:4]
-        stamp_ms, new_session = _write_tail(body[4:])
+        stamp_ms, new_session, condition = _write_tail(body[4:])
         return Put(
             _client(client_id),
             _natural(seq, "seq"),
@@ -192,12 +205,18 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             _bytes(value, "value"),
             stamp_ms,
             new_session,
+            condition,
         )
-    if tag == _DELETE and len(body) in (3, 5):
+    if tag == _DELETE and len(body) in (3, 5, 6):
         client_id, seq, key = body[:3]
-        stamp_ms, new_session = _write_tail(body[3:])
+        stamp_ms, new_session, condition = _write_tail(body[3:])
         return Delete(
-            _client(client_id), _natural(seq, "seq"), _bytes(key, "key"), stamp_ms, new_session
+            _client(client_id),
+            _natural(seq, "seq"),
+            _bytes(key, "key"),
+            stamp_ms,
+            new_session,
+            condition,
         )
     if tag == _EXPIRE_SESSIONS and len(body) == 2:
         return ExpireSessions(_time(body[0], "now"), _time(body[1], "ttl"))
@@ -236,20 +255,29 @@ def _rows(rows: Any) -> tuple[tuple[bytes, bytes], ...]:
     if not isinstance(rows, list) or not all(
         isinstance(row, list) and len(row) == 2 for row in rows
     ):
-        raise ValueError("chunk rows must be a list of [key, value]")
+        raise ValueError("chunk rows must be a list of [key, record]")
     return tuple((_bytes(key, "row key"), _bytes(value, "row value")) for key, value in rows)
 
 
-def _write_tail(tail: list[Any]) -> tuple[int | None, bool | None]:
-    """(stamp_ms, new_session) of a write's optional trailing fields."""
+def _write_tail(tail: list[Any]) -> tuple[int | None, bool | None, Condition | None]:
+    """(stamp_ms, new_session, condition) of a write's optional trailing fields."""
     if not tail:
-        return None, None
-    stamp_ms, new_session = tail
+        return None, None, None
+    stamp_ms, new_session, *rest = tail
     if stamp_ms is not None:
         stamp_ms = _time(stamp_ms, "stamp")
     if new_session is not None and not isinstance(new_session, bool):
         raise ValueError("new_session must be a boolean or nil")
-    return stamp_ms, new_session
+    condition = _condition(rest[0]) if rest else None
+    return stamp_ms, new_session, condition
+
+
+def _condition(value: Any) -> Condition:
+    if isinstance(value, bytes):
+        return value
+    if not _is_int(value) or not 0 <= value <= MAX_VERSION:
+        raise ValueError(f"compared version {value!r} is not in 0 .. 2**63-1")
+    return int(value)
 
 
 def _sessions(sessions: Any) -> tuple[SessionEntry, ...]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import (
+    Condition,
     Delete,
     DropBucket,
     GcDone,
@@ -176,13 +177,13 @@ class MemoryClerk:
     def __init__(self, cluster: MemoryCluster, client_id: int) -> None:
         self.cluster, self.client_id, self.seq = cluster, client_id, 0
 
-    def put(self, key: bytes, value: bytes) -> Any:
+    def put(self, key: bytes, value: bytes, condition: Condition | None = None) -> Any:
         self.seq += 1
-        return self.send(Put(self.client_id, self.seq, key, value))
+        return self.send(Put(self.client_id, self.seq, key, value, condition=condition))
 
-    def delete(self, key: bytes) -> Any:
+    def delete(self, key: bytes, condition: Condition | None = None) -> Any:
         self.seq += 1
-        return self.send(Delete(self.client_id, self.seq, key))
+        return self.send(Delete(self.client_id, self.seq, key, condition=condition))
 
     def send(self, command: Put | Delete) -> Any:
         """Propose `command` (as is: a retry keeps its seq) where its bucket lives."""
@@ -194,13 +195,20 @@ class MemoryClerk:
         raise AssertionError(f"{command!r} found no serving group")
 
     def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self.read_key("get", key)["value"]
+        return value
+
+    def get_versioned(self, key: bytes) -> dict[str, Any]:
+        """{"value", "version", "mod_revision"} of the key."""
+        return self.read_key("get_versioned", key)
+
+    def read_key(self, kind: str, key: bytes) -> dict[str, Any]:
         for _ in range(10):
-            reply = self.owner(key).read(("get", key))
+            reply: dict[str, Any] = self.owner(key).read((kind, key))
             if reply.get("err") != "wrong_group":
-                value: bytes | None = reply["value"]
-                return value
+                return reply
             self.cluster.settle()
-        raise AssertionError(f"get {key!r} found no serving group")
+        raise AssertionError(f"{kind} {key!r} found no serving group")
 
     def owner(self, key: bytes) -> MemoryGroup:
         gid = self.cluster.owner_of_bucket(bucket_of(key, self.cluster.nbuckets))

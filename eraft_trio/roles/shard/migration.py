@@ -78,8 +78,10 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
         return replies.invalid(replies.BAD_CHUNK, problem)
 
     keys = state.keys
-    for key, value in command.rows:
-        keys += tables.put_value(view, command.bucket, key, value)
+    # Rows are the old owner's records, version and mod revision included: a moved key
+    # keeps both (its mod revision is then the old group's log index, tables.Entry).
+    for key, record in command.rows:
+        keys += tables.put_record(view, command.bucket, key, record)
     # Sessions keep their last use from the old owner. One from an owner that predates
     # expiry has none and stays out of the age index, as it was there: this group's clock
     # may be 0 or stale, and an age taken from it would expire the session at once, so

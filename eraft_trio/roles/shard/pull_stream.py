@@ -54,7 +54,8 @@ class PullProgress:
     chunks: int = 0
 
     def add(self, install: InstallChunk) -> int:
-        """Count an installed chunk; its bytes of keys and values."""
+        """Count an installed chunk; its bytes of keys and records (values with their
+        16-byte version head)."""
         size = sum(len(key) + len(value) for key, value in install.rows)
         self.bytes += size
         self.rows += len(install.rows)

@@ -16,6 +16,8 @@ def answer(view: TableView, gid: int, query: Any) -> Any:
     kind, *args = query
     if kind == "get" and len(args) == 1 and isinstance(args[0], bytes):
         return _get(view, args[0])
+    if kind == "get_versioned" and len(args) == 1 and isinstance(args[0], bytes):
+        return _get_versioned(view, args[0])
     if kind == "fetch" and len(args) == 4:
         return _fetch(view, *args)
     if kind == "config" and not args:
@@ -35,13 +37,31 @@ def answer(view: TableView, gid: int, query: Any) -> Any:
 
 
 def _get(view: TableView, key: bytes) -> dict[str, Any]:
+    bucket = _served_bucket(view, key)
+    if isinstance(bucket, dict):
+        return bucket
+    return {"value": tables.get_value(view, bucket, key)}
+
+
+def _get_versioned(view: TableView, key: bytes) -> dict[str, Any]:
+    bucket = _served_bucket(view, key)
+    if isinstance(bucket, dict):
+        return bucket
+    entry = tables.get_entry(view, bucket, key)
+    if entry is None:
+        return {"value": None, "version": 0, "mod_revision": 0}
+    return {"value": entry.value, "version": entry.version, "mod_revision": entry.mod_revision}
+
+
+def _served_bucket(view: TableView, key: bytes) -> int | dict[str, Any]:
+    """The key's bucket if this group serves it, else the wrong_group refusal."""
     config = tables.current_config(view)
     if not config.buckets:
         return replies.refusal(replies.WRONG_GROUP, config.num)
     bucket = bucket_of(key, len(config.buckets))
     if tables.bucket_state(view, bucket).phase != Phase.SERVING:
         return replies.refusal(replies.WRONG_GROUP, config.num)
-    return {"value": tables.get_value(view, bucket, key)}
+    return bucket
 
 
 def _fetch(view: TableView, num: Any, bucket: Any, after: Any, max_bytes: Any) -> dict[str, Any]:

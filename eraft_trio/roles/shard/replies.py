@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
-from eraft_trio.protocol.replies import WRITTEN, BucketChunk, Dropped, Value, Written
+from eraft_trio.protocol.replies import (
+    BucketChunk,
+    CompareFailed,
+    Dropped,
+    Value,
+    VersionedValue,
+    Written,
+)
 
 # The codes are the protocol's one set (protocol/errors.py); these are the ones results hold.
 WRONG_GROUP = ErrorCode.WRONG_GROUP
@@ -51,12 +58,25 @@ def error_of(result: dict[str, Any]) -> ErrorReply | None:
     return ErrorReply(ErrorCode(code), result.get("message", ""), num=result.get("num"))
 
 
-def to_written(result: dict[str, Any]) -> Written | ErrorReply:
-    return error_of(result) or WRITTEN
+def to_written(result: dict[str, Any]) -> Written | CompareFailed | ErrorReply:
+    """A write's result (writes.py): applied, or a compare-and-set whose comparison failed."""
+    refused = error_of(result)
+    if refused is not None:
+        return refused
+    if result.get("succeeded") is False:
+        return CompareFailed(result["value"], result["version"], result["mod_revision"])
+    # A seq older than its session's answers a bare ok (writes.py): revision 0, not applied.
+    return Written(result.get("revision", 0), result.get("version", 0), bool(result.get("deleted")))
 
 
 def to_value(result: dict[str, Any]) -> Value | ErrorReply:
     return error_of(result) or Value(result["value"])
+
+
+def to_versioned_value(result: dict[str, Any]) -> VersionedValue | ErrorReply:
+    return error_of(result) or VersionedValue(
+        result["value"], result["version"], result["mod_revision"]
+    )
 
 
 def to_bucket_chunk(result: dict[str, Any]) -> BucketChunk | ErrorReply:

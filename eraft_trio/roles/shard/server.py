@@ -32,8 +32,15 @@ from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.limits import request_refusal
 from eraft_trio.protocol.replies import BucketChunk, Dropped
-from eraft_trio.protocol.shard import DropBucket, FetchBucket, KvDelete, KvGet, KvPut
-from eraft_trio.roles.shard import commands, replies, sessions
+from eraft_trio.protocol.shard import (
+    DropBucket,
+    FetchBucket,
+    KvDelete,
+    KvGet,
+    KvGetVersioned,
+    KvPut,
+)
+from eraft_trio.roles.shard import commands, conditions, replies, sessions
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
 from eraft_trio.runtime.node_service import Answer
@@ -118,7 +125,7 @@ class ShardRoleServer:
     # --- client requests ----------------------------------------------------------------
 
     async def handle(self, peer: PeerInfo, body: Any) -> Any:
-        if isinstance(body, KvGet | KvPut | KvDelete):
+        if isinstance(body, KvGet | KvPut | KvDelete | KvGetVersioned):
             done = Waiter()
             self.start(
                 peer, body, lambda value, error: done.fail(error) if error else done.set(value)
@@ -168,23 +175,51 @@ class ShardRoleServer:
             )
         if isinstance(body, KvPut):
             self._stats["puts"] += 1
+            condition = self._condition(body)
+            if isinstance(condition, ErrorReply):
+                return condition
             command = commands.Put(
-                body.client_id, body.seq, body.key, body.value, self._now_ms(), body.new_session
+                body.client_id,
+                body.seq,
+                body.key,
+                body.value,
+                self._now_ms(),
+                body.new_session,
+                condition,
             )
-            return self._oversize(body.key, body.value) or (
-                self.node.start_proposal(commands.encode_command(command)),
-                replies.to_written,
+            return (
+                self._oversize(body.key, body.value)
+                or self._oversize(body.key, body.if_value)
+                or (self.node.start_proposal(commands.encode_command(command)), replies.to_written)
             )
         if isinstance(body, KvDelete):
             self._stats["deletes"] += 1
+            condition = self._condition(body)
+            if isinstance(condition, ErrorReply):
+                return condition
             command_d = commands.Delete(
-                body.client_id, body.seq, body.key, self._now_ms(), body.new_session
+                body.client_id, body.seq, body.key, self._now_ms(), body.new_session, condition
             )
-            return self._oversize(body.key, None) or (
+            return self._oversize(body.key, body.if_value) or (
                 self.node.start_proposal(commands.encode_command(command_d)),
                 replies.to_written,
             )
+        if isinstance(body, KvGetVersioned):
+            self._stats["gets"] += 1
+            return self._oversize(body.key, None) or (
+                self.node.start_read(("get_versioned", body.key)),
+                replies.to_versioned_value,
+            )
         return None
+
+    def _condition(self, body: KvPut | KvDelete) -> commands.Condition | None | ErrorReply:
+        """The write's comparison, or its bad_request refusal (only the leader refuses)."""
+        if body.if_version is None and body.if_value is None:
+            return None  # the plain write: nothing to check
+        condition = conditions.from_request(body.if_version, body.if_value)
+        if isinstance(condition, ErrorReply) and not self.node.is_leader:
+            raise NotLeaderError(self.node.leader_address)
+        return condition
 
     def _oversize(self, key: bytes, value: bytes | None) -> ErrorReply | None:
         """The refusal of a request over the size limits, before it costs a log entry."""

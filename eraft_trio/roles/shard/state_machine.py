@@ -24,7 +24,11 @@ class ShardStateMachine:
     """A `StateMachine` for shard group `gid`; every bit of state lives in the view's tables.
 
     Commands are `commands.encode_command` bytes. Replies (msgpack-friendly dicts):
-      Put / Delete    {"ok": True}; a retry gets its first reply again
+      Put / Delete    {"ok": True, "revision": index, "version": v} (a delete: "deleted":
+                      bool instead of "version"); a conditional one adds "succeeded": True, or
+                      writes nothing and answers {"ok": True, "succeeded": False, "value",
+                      "version", "mod_revision"} (the key as compared); a retry gets its
+                      first reply again
                       {"err": "wrong_group", "num": N} if the key's bucket is not served
                       {"err": "key_too_long", "message": ...}
                       {"err": "session_expired", "message": ...} for a write not marked
@@ -40,9 +44,12 @@ class ShardStateMachine:
       undecodable     {"err": "bad_command", "message": ...}
     Reads (`read(view, query)`; a query is a tuple, or the list msgpack makes of it):
       ("get", key)         {"value": bytes or None} or wrong_group
+      ("get_versioned", key)
+                           {"value", "version", "mod_revision"} (None, 0, 0: absent) or
+                           wrong_group
       ("fetch", num, bucket, cursor, max_bytes)
                            the old owner's chunk of a bucket it handed off at config num:
-                           {"rows": [[key, value]...], "done": bool,
+                           {"rows": [[key, record]...], "done": bool,
                            "sessions": [[client id, seq, reply, last use]...]}, about max_bytes at most; or not_ready. The cursor
                            is opaque: None first, then the one `("pulls",)` reports.
       ("config",)          the current config's JSON form {"num", "buckets", "groups"}
@@ -62,14 +69,14 @@ class ShardStateMachine:
         self.gid = gid
 
     def apply(self, view: TableView, index: int, command: bytes) -> Any:
-        """Apply one committed command; `index` is unused (the runtime records it)."""
+        """Apply one committed command; `index`, its log index, is a write's revision."""
         try:
             decoded = decode_command(command)
         except CommandDecodeError as error:
             return replies.invalid(replies.BAD_COMMAND, str(error))
         match decoded:
             case Put() | Delete():
-                return apply_write(view, decoded)
+                return apply_write(view, index, decoded)
             case NewConfig():
                 return migration.apply_new_config(view, self.gid, decoded)
             case InstallChunk():

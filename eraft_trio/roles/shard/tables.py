@@ -1,7 +1,8 @@
 """Where the shard role keeps all its state, and the byte layout of every table key.
 
 Tables (keys and values are deterministic bytes, so replicas are byte-identical):
-  "kv"    4-byte big-endian bucket + user key -> value
+  "kv"    4-byte big-endian bucket + user key -> record: 8-byte big-endian version,
+          8-byte big-endian mod revision, then the value (see Entry)
   "sess"  4-byte bucket + 8-byte big-endian client id -> msgpack([seq, reply, last use])
           (last use in whole seconds of the group's clock; rows written before sessions
           expired have no third field and no "sexp" row)
@@ -18,6 +19,7 @@ replace every table from a snapshot between any two commands.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -52,6 +54,21 @@ class Session:
     seq: int
     reply: Any
     used_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A stored key: its value, its version and its mod revision (etcd's meanings).
+
+    `version` counts the writes to the key since it was created (1 after the first put;
+    a delete removes the row, so the next put starts again at 1). `mod_revision` is the
+    log index of the key's last write in the group that applied it; a bucket transfer
+    copies records as they are, so a moved key keeps the old group's revision.
+    """
+
+    value: bytes
+    version: int
+    mod_revision: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,34 +149,66 @@ def migrating(view: TableView) -> bool:
 
 # --- key/value rows --------------------------------------------------------------------
 
+# The fixed head of every kv record: version, then mod revision. Fixed-size, so a plain
+# get only slices it off and a bucket transfer carries records without decoding them.
+_RECORD_HEAD = struct.Struct(">QQ")
+RECORD_HEAD_BYTES = _RECORD_HEAD.size
+
+
+def encode_record(value: bytes, version: int, mod_revision: int) -> bytes:
+    return _RECORD_HEAD.pack(version, mod_revision) + value
+
+
+def decode_record(record: bytes) -> Entry:
+    version, mod_revision = _RECORD_HEAD.unpack_from(record)
+    return Entry(bytes(record[RECORD_HEAD_BYTES:]), version, mod_revision)
+
 
 def get_value(view: TableView, bucket: int, key: bytes) -> bytes | None:
-    return view.get(KV, u32(bucket) + key)
+    """The value alone (what a plain get answers)."""
+    record = view.get(KV, u32(bucket) + key)
+    return None if record is None else record[RECORD_HEAD_BYTES:]
 
 
-def put_value(view: TableView, bucket: int, key: bytes, value: bytes) -> bool:
-    """Write the row; True if the key is new (so the caller can count it)."""
+def get_version(view: TableView, bucket: int, key: bytes) -> int:
+    """The key's version (0: absent), without copying its value."""
+    record = view.get(KV, u32(bucket) + key)
+    if record is None:
+        return 0
+    version: int = _RECORD_HEAD.unpack_from(record)[0]
+    return version
+
+
+def get_entry(view: TableView, bucket: int, key: bytes) -> Entry | None:
+    record = view.get(KV, u32(bucket) + key)
+    return None if record is None else decode_record(record)
+
+
+def put_entry(
+    view: TableView, bucket: int, key: bytes, value: bytes, version: int, mod_revision: int
+) -> None:
+    view.put(KV, u32(bucket) + key, _RECORD_HEAD.pack(version, mod_revision) + value)
+
+
+def put_record(view: TableView, bucket: int, key: bytes, record: bytes) -> bool:
+    """Write a record as it is (an installed transfer row); True if the key is new."""
     row = u32(bucket) + key
     is_new = view.get(KV, row) is None
-    view.put(KV, row, value)
+    view.put(KV, row, record)
     return is_new
 
 
-def delete_value(view: TableView, bucket: int, key: bytes) -> bool:
-    """Delete the row; True if there was one."""
-    row = u32(bucket) + key
-    existed = view.get(KV, row) is not None
-    view.delete(KV, row)
-    return existed
+def delete_entry(view: TableView, bucket: int, key: bytes) -> None:
+    view.delete(KV, u32(bucket) + key)
 
 
 def kv_rows(view: TableView, bucket: int, after: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-    """The bucket's (user key, value) rows with key > after (None: all), in key order."""
+    """The bucket's (user key, record) rows with key > after (None: all), in key order."""
     prefix = u32(bucket)
     # The smallest key greater than `after` is `after` + NUL.
     start = prefix if after is None else prefix + after + b"\x00"
-    for row, value in view.scan(KV, start, _bucket_end(bucket)):
-        yield row[4:], value
+    for row, record in view.scan(KV, start, _bucket_end(bucket)):
+        yield row[4:], record
 
 
 # --- sessions ----------------------------------------------------------------------------

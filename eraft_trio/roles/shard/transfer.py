@@ -7,6 +7,8 @@ The cursor is opaque to everyone but this module:
   b"s" + 8-byte id  the last session installed (every kv row is installed by then)
 Sessions travel in the stream too, after the rows, so no message is unbounded however
 many clients a bucket has seen; only a single row bigger than the budget exceeds it.
+A row is (user key, record): the stored record as it is (tables.py: version, mod
+revision, value), so a moved key keeps its version and revision byte for byte.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Chunk:
 
     def to_reply(self) -> dict[str, Any]:
         return {
-            "rows": [[key, value] for key, value in self.rows],
+            "rows": [[key, record] for key, record in self.rows],
             "sessions": [session_fields(entry) for entry in self.sessions],
             "done": self.done,
         }
@@ -57,10 +59,10 @@ def read_chunk(view: TableView, bucket: int, after: bytes | None, max_bytes: int
 
     row_after, session_after, rows_finished = _split(after)
     if not rows_finished:
-        for key, value in tables.kv_rows(view, bucket, row_after):
-            if not fits(len(key) + len(value) + _ENTRY_OVERHEAD):
+        for key, record in tables.kv_rows(view, bucket, row_after):
+            if not fits(len(key) + len(record) + _ENTRY_OVERHEAD):
                 return Chunk(rows, sessions, done=False)
-            rows.append((key, value))
+            rows.append((key, record))
     for client_id, session in tables.sessions(view, bucket, session_after):
         cost = len(msgpack.packb(session.reply, use_bin_type=True)) + _ENTRY_OVERHEAD
         if not fits(cost):
@@ -100,9 +102,11 @@ def chunk_problem(
     if rows and rows_finished:
         return "rows after the sessions have started"
     previous_key = row_after
-    for key, _ in rows:
+    for key, record in rows:
         if previous_key is not None and key <= previous_key:
             return "rows out of order or repeated"
+        if len(record) < tables.RECORD_HEAD_BYTES:
+            return f"row {key!r} is not a versioned record (shorter than its head)"
         if bucket_of(key, nbuckets) != bucket:
             return f"row key {key!r} is not in bucket {bucket}"
         previous_key = key

@@ -1,20 +1,30 @@
-"""Client writes (put, delete): applied only in a serving bucket, exactly once per client seq."""
+"""Client writes (put, delete, and their compare-and-set forms): applied only in a serving
+bucket, exactly once per client seq, each stamping the key with its version and revision."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
-from eraft_trio.roles.shard import replies, tables
-from eraft_trio.roles.shard.buckets import Phase, bucket_of
+from eraft_trio.roles.shard import conditions, replies, tables
+from eraft_trio.roles.shard.buckets import BucketState, Phase, bucket_of
 from eraft_trio.roles.shard.commands import Delete, Put
 from eraft_trio.roles.shard.limits import key_refusal
 from eraft_trio.roles.shard.sessions import second_of
 from eraft_trio.storage.view import TableView
 
 
-def apply_write(view: TableView, command: Put | Delete) -> dict[str, Any]:
-    """Apply a put or delete, or repeat the reply to a retry; refuse if the bucket is not served.
+def apply_write(view: TableView, index: int, command: Put | Delete) -> dict[str, Any]:
+    """Apply a put or delete at log index `index`, or repeat the reply to a retry; refuse if
+    the bucket is not served.
+
+    A put stores the key's next version and `index` as its mod revision and answers
+    {"ok": True, "revision": index, "version": v}; a delete answers {"ok": True,
+    "revision": index, "deleted": bool}. A conditional one (`condition`) also says
+    "succeeded": True, or when its comparison fails writes nothing and answers
+    {"ok": True, "succeeded": False, "value", "version", "mod_revision"} with the key as
+    it was compared (value None and 0, 0 when absent). The reply is the session's, so a
+    retry of a failed comparison gets the same answer, not a second comparison.
 
     Sessions are kept per (bucket, client id), so they move with the bucket: a retry that
     reaches the new owner after a migration finds the seq there and is not applied twice.
@@ -51,15 +61,51 @@ def apply_write(view: TableView, command: Put | Delete) -> dict[str, Any]:
             "earlier try of it may or may not have been",
         )
 
-    keys = state.keys
-    if isinstance(command, Put):
-        keys += tables.put_value(view, bucket, command.key, command.value)
-    else:
-        keys -= tables.delete_value(view, bucket, command.key)
-    if keys != state.keys:
-        tables.store_bucket_state(view, bucket, replace(state, keys=keys))
-    reply = replies.ok()
+    reply = _write(view, index, bucket, state, command)
     tables.store_session(
         view, bucket, command.client_id, tables.Session(command.seq, reply, now_s), session
     )
     return reply
+
+
+def _write(
+    view: TableView, index: int, bucket: int, state: BucketState, command: Put | Delete
+) -> dict[str, Any]:
+    """Compare (if asked), write, count the bucket's keys; the reply."""
+    condition = command.condition
+    if condition is None:
+        version = tables.get_version(view, bucket, command.key)  # the value is not copied
+    else:
+        current = tables.get_entry(view, bucket, command.key)
+        if not conditions.holds(condition, current):
+            return _compare_failed(current)
+        version = 0 if current is None else current.version
+    keys = state.keys
+    # Reply dicts written out rather than through replies.ok: this is every put's path.
+    reply: dict[str, Any]
+    if isinstance(command, Put):
+        tables.put_entry(view, bucket, command.key, command.value, version + 1, index)
+        keys += version == 0
+        reply = {"ok": True, "revision": index, "version": version + 1}
+    else:
+        if version:
+            tables.delete_entry(view, bucket, command.key)
+            keys -= 1
+        reply = {"ok": True, "revision": index, "deleted": version > 0}
+    if keys != state.keys:
+        tables.store_bucket_state(view, bucket, replace(state, keys=keys))
+    if condition is not None:
+        reply["succeeded"] = True
+    return reply
+
+
+def _compare_failed(current: tables.Entry | None) -> dict[str, Any]:
+    """The answer of a conditional write whose comparison failed: the key as compared."""
+    if current is None:
+        return replies.ok(succeeded=False, value=None, version=0, mod_revision=0)
+    return replies.ok(
+        succeeded=False,
+        value=current.value,
+        version=current.version,
+        mod_revision=current.mod_revision,
+    )
