@@ -165,7 +165,13 @@ async def _record_members(
     if not voters or sorted(voters) == sorted(recorded):
         return
     async with Client.connect(servers, timeout=timeout, security=security) as client:
-        num = await client.config_client.set_addresses(gid, voters)
+        try:
+            num = await client.config_client.set_addresses(gid, voters)
+        except BadRequest as exc:
+            # The change itself is made; a group that left the config meanwhile has no
+            # addresses to record.
+            print(f"note: the config chain was not updated: {exc.code}: {exc}", file=sys.stderr)
+            return
     print(f"config {num} records group {gid} at {','.join(voters)}")
 
 
