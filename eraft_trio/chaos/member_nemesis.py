@@ -2,9 +2,10 @@
 
 Two actions, as an operator performs them with `eraft ctl member` (docs/operations.md):
 
-- ``replace``: a machine dies for good and a new one takes its address. kill -9, its data
-  folder deleted, `member remove GROUP ADDR`, then a fresh node with `join = true` on the
-  same address and `member add GROUP ADDR` (a learner, caught up by snapshot, promoted).
+- ``replace``: a machine dies for good and a new one takes its address. kill -9,
+  `member remove GROUP ADDR`, its data folder deleted, then a fresh node with `join = true`
+  on the same address and `member add GROUP ADDR` (a learner, caught up by snapshot,
+  promoted).
   The same address keeps the config chain's addresses and the run's per-host network
   faults valid; the node gets a new Raft id.
 - ``grow``: a fourth node joins the group (its own spare host), votes a while, and is
@@ -34,8 +35,8 @@ from eraft_trio.chaos.topology import NodeSpec, Topology, free_port, joiner_role
 INTERVAL = (8.0, 20.0)
 GROWN_HOLD = (3.0, 10.0)
 CTL_TIMEOUT = 10.0  # one ctl call
-CATCH_UP_TIMEOUT = 120.0  # a new node's catch-up before its promotion
-GIVE_UP_AFTER = 300.0  # one step's retries, in all
+CATCH_UP_TIMEOUT = 60.0  # a new node's catch-up before its promotion
+GIVE_UP_AFTER = 120.0  # one step's retries, in all: a run's end waits for at most this
 RETRY_PAUSE = 1.0
 # What `eraft ctl member` refuses when the change is already made (cli/ctl_member.py).
 ALREADY = {"add": "is a member already", "remove": "is not a member of group"}
@@ -65,20 +66,28 @@ class MemberNemesis:
                 await self.grow(gid, stop)
 
     async def replace(self, spec: NodeSpec) -> None:
-        """kill -9, wipe, remove, and a fresh node on the same address added back."""
+        """kill -9, remove, and a fresh node (data wiped) on the same address added back.
+
+        The data goes only once the group has removed the node: until then another
+        nemesis may restart it (a machine that came back), and it must come back with
+        its data. A node with its old id and no data could vote twice in one term.
+        """
         process = self.nodes[spec.name]
         process.kill()
-        shutil.rmtree(_data_dir(spec), ignore_errors=True)
-        self.events.fault("members:replace", f"member replace {spec.name}: kill -9, data wiped")
+        self.events.fault("members:replace", f"member replace {spec.name}: kill -9")
         if not await self._ctl("remove", spec.gid, spec.address):
+            process.start()  # still a member, its data intact: it catches up as any restart
             self._finish("replace", spec.name, ok=False)
-            process.start()  # still a member, with no data: it catches up from its group
             return
+        # No checkpoint from here to start(): nothing restarts the old node in between.
+        process.kill()
+        shutil.rmtree(_data_dir(spec), ignore_errors=True)
         self._replacements += 1
         role_path = spec.role_path.with_name(f"{spec.name}-r{self._replacements}.toml")
         role_path.write_text(joiner_role_text(spec, self._peers(spec), self.topology))
         process.spec = dataclasses.replace(spec, role_path=role_path)
         process.start()  # waits until the group lists its address
+        self.events.say(f"nemesis: member replace {spec.name}: removed, data wiped, joining")
         self._finish("replace", spec.name, ok=await self._ctl("add", spec.gid, spec.address))
 
     async def grow(self, gid: int, stop: trio.Event) -> None:
