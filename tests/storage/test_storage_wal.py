@@ -276,3 +276,33 @@ def test_a_store_preallocates_its_segments_to_the_size_it_was_opened_with(
         assert segments[0].stat().st_blocks * 512 <= 1 << 20
     finally:
         store.close()
+
+
+def test_records_larger_than_the_smallest_segment_replay_across_compactions(
+    tmp_path: Path,
+) -> None:
+    # [raft] wal_segment_bytes may be as small as 64 KiB while a value may be 1 MiB: each
+    # such record grows a segment of its own. 1 MiB and 10 KiB values interleaved, past
+    # many segments and compactions, replay whole after a restart (about 26 MiB written).
+    small = wal_module.MIN_SEGMENT_BYTES
+    wal = WriteAheadLog(tmp_path, segment_bytes=small)
+    expected: list[Entry] = []
+    index = 0
+    for round_ in range(24):
+        batch = [Entry(term=1, index=index + 1, data=bytes([round_]) * (1 << 20))]
+        batch += [
+            Entry(term=1, index=index + 2 + i, data=bytes([i]) * (10 << 10)) for i in range(8)
+        ]
+        index += len(batch)
+        wal.write(entries=batch)
+        expected += batch
+        if round_ % 6 == 5:  # compact all but the last two batches
+            base = expected[-19]
+            wal.write(compact_to=SnapshotMeta(index=base.index, term=1), durable_applied=base.index)
+            expected = expected[-18:]
+    wal.close()
+
+    assert wal.statistics()["segments_deleted"] > 0
+    state = reopened(tmp_path, segment_bytes=small).state
+    assert state.entries == expected
+    assert len(segments(tmp_path)) < 24
