@@ -18,7 +18,6 @@ raises SessionExpired: the group cannot tell whether the first try applied.
 from __future__ import annotations
 
 import random
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from eraft_trio.group_calls.group_caller import GroupCaller, GroupUnreachable
 from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.address import parse_address
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
+from eraft_trio.protocol.keys import bucket_of
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES, request_refusal
 from eraft_trio.protocol.replies import Value, VersionedValue, Written
 from eraft_trio.protocol.shard import KvDelete, KvGet, KvGetVersioned, KvPut
@@ -119,11 +119,6 @@ def single_exception(group: BaseExceptionGroup) -> BaseException:
 
 def _new_client_id() -> int:
     return random.getrandbits(62)
-
-
-def bucket_of(key: bytes, buckets: int) -> int:
-    """The bucket of a key (contract): crc32 of its bytes, unsigned, modulo the bucket count."""
-    return zlib.crc32(key) % buckets
 
 
 class Client:

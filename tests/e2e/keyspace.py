@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-from eraft_trio.client.kv_client import bucket_of
+from eraft_trio.protocol.keys import bucket_of
 
 
 def keys_per_bucket(prefix: str, buckets: int, per_bucket: int = 1) -> dict[int, list[bytes]]:

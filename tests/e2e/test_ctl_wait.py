@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from eraft_trio.client import Client
-from eraft_trio.client.kv_client import bucket_of
+from eraft_trio.protocol.keys import bucket_of
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from eraft_trio.client import CasResult, Client, GetResult, PutResult, SyncClient
-from eraft_trio.client.kv_client import bucket_of
+from eraft_trio.protocol.keys import bucket_of
 from eraft_trio.errors import BadRequest
 
 from .cluster_factory import ClusterFactory

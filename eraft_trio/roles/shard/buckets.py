@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 
 import msgpack
 
+from eraft_trio.protocol.keys import bucket_of
 
-def bucket_of(key: bytes, nbuckets: int) -> int:
-    """The contract's bucket of a key: zlib.crc32 (unsigned) modulo the bucket count."""
-    return zlib.crc32(key) % nbuckets
+__all__ = ["BucketState", "Phase", "bucket_of"]
 
 
 class Phase(IntEnum):
