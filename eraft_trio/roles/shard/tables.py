@@ -11,6 +11,7 @@ Tables (keys and values are deterministic bytes, so replicas are byte-identical)
   "meta"  b"config" -> Placement.encode() of the current config; b"previous" -> the one before;
           b"now" -> 8-byte ms, the group's clock (the largest leader stamp applied so far)
   "gc"    8-byte config num + 4-byte bucket -> msgpack([old gid, old gid's addresses])
+  "whd", "wev"  each bucket's revision head and history of changes (watch_events.py)
 The bucket prefix makes each bucket one contiguous key range in "kv" and "sess", so
 migration and garbage collection are range scans; "sexp" puts the oldest session first,
 so expiry reads only what it deletes. Nothing is cached in memory: the runtime may
@@ -27,6 +28,7 @@ from typing import Any
 
 import msgpack
 
+from eraft_trio.roles.shard import watch_events
 from eraft_trio.roles.shard.buckets import BucketState, Phase
 from eraft_trio.roles.shard.placement import Placement
 from eraft_trio.storage.view import TableView
@@ -62,8 +64,8 @@ class Entry:
 
     `version` counts the writes to the key since it was created (1 after the first put;
     a delete removes the row, so the next put starts again at 1). `mod_revision` is the
-    log index of the key's last write in the group that applied it; a bucket transfer
-    copies records as they are, so a moved key keeps the old group's revision.
+    revision of the key's last write: its bucket's (revision_for), which only grows,
+    also across bucket moves; a bucket transfer copies records as they are.
     """
 
     value: bytes
@@ -184,22 +186,40 @@ def get_entry(view: TableView, bucket: int, key: bytes) -> Entry | None:
     return None if record is None else decode_record(record)
 
 
+def revision_for(view: TableView, bucket: int, index: int) -> int:
+    """THE revision of a change that log entry `index` makes in `bucket`: every write
+    path (put, delete, txn, lease expiry) asks here, never uses `index` itself.
+
+    max(index, the bucket's last revision + 1), the same for all of one entry's changes
+    in the bucket; the bucket's last revision moves with it, so revisions only grow per
+    bucket across leader changes and bucket moves (watch_events.py)."""
+    return watch_events.revision_for(
+        view, bucket, index, has_keys=bucket_state(view, bucket).keys > 0
+    )
+
+
 def put_entry(
     view: TableView, bucket: int, key: bytes, value: bytes, version: int, mod_revision: int
 ) -> None:
+    """Store a key's new value and record the change in the bucket's watch history;
+    `mod_revision` from revision_for."""
     view.put(KV, u32(bucket) + key, _RECORD_HEAD.pack(version, mod_revision) + value)
+    watch_events.record(view, bucket, mod_revision, watch_events.PUT, key, value, version)
 
 
 def put_record(view: TableView, bucket: int, key: bytes, record: bytes) -> bool:
-    """Write a record as it is (an installed transfer row); True if the key is new."""
+    """Write a record as it is (an installed transfer row); True if the key is new.
+    Not a change: no watch event (the history travels with the bucket)."""
     row = u32(bucket) + key
     is_new = view.get(KV, row) is None
     view.put(KV, row, record)
     return is_new
 
 
-def delete_entry(view: TableView, bucket: int, key: bytes) -> None:
+def delete_entry(view: TableView, bucket: int, key: bytes, revision: int) -> None:
+    """Delete a key and record the change at `revision` (from revision_for)."""
     view.delete(KV, u32(bucket) + key)
+    watch_events.record(view, bucket, revision, watch_events.DELETE, key, None, 0)
 
 
 def kv_rows(view: TableView, bucket: int, after: bytes | None) -> Iterator[tuple[bytes, bytes]]:
@@ -304,11 +324,13 @@ def advance_now(view: TableView, stamp_ms: int | None) -> int:
 
 
 def delete_bucket_rows(view: TableView, bucket: int) -> None:
-    """Delete every kv and session row of `bucket` (the old owner's garbage collection)."""
+    """Delete every kv, session and watch history row of `bucket` (the old owner's
+    garbage collection)."""
     for row, _ in view.scan(KV, u32(bucket), _bucket_end(bucket)):
         view.delete(KV, row)
     for client_id, session in sessions(view, bucket, None):
         delete_session(view, bucket, client_id, session.used_s)
+    watch_events.delete_history(view, bucket)
 
 
 # --- garbage-collection notices ---------------------------------------------------------

@@ -18,9 +18,11 @@ def apply_write(view: TableView, index: int, command: Put | Delete) -> dict[str,
     """Apply a put or delete at log index `index`, or repeat the reply to a retry; refuse if
     the bucket is not served.
 
-    A put stores the key's next version and `index` as its mod revision and answers
-    {"ok": True, "revision": index, "version": v}; a delete answers {"ok": True,
-    "revision": index, "deleted": bool}. A conditional one (`condition`) also says
+    A put stores the key's next version and the revision of the write
+    (tables.revision_for: the log index, or past the bucket's last revision) as its mod
+    revision and answers
+    {"ok": True, "revision": r, "version": v}; a delete answers {"ok": True,
+    "revision": r, "deleted": bool}. A conditional one (`condition`) also says
     "succeeded": True, or when its comparison fails writes nothing and answers
     {"ok": True, "succeeded": False, "value", "version", "mod_revision"} with the key as
     it was compared (value None and 0, 0 when absent). The reply is the session's, so a
@@ -81,17 +83,18 @@ def _write(
             return _compare_failed(current)
         version = 0 if current is None else current.version
     keys = state.keys
+    revision = tables.revision_for(view, bucket, index)
     # Reply dicts written out rather than through replies.ok: this is every put's path.
     reply: dict[str, Any]
     if isinstance(command, Put):
-        tables.put_entry(view, bucket, command.key, command.value, version + 1, index)
+        tables.put_entry(view, bucket, command.key, command.value, version + 1, revision)
         keys += version == 0
-        reply = {"ok": True, "revision": index, "version": version + 1}
+        reply = {"ok": True, "revision": revision, "version": version + 1}
     else:
         if version:
-            tables.delete_entry(view, bucket, command.key)
+            tables.delete_entry(view, bucket, command.key, revision)
             keys -= 1
-        reply = {"ok": True, "revision": index, "deleted": version > 0}
+        reply = {"ok": True, "revision": revision, "deleted": version > 0}
     if keys != state.keys:
         tables.store_bucket_state(view, bucket, replace(state, keys=keys))
     if condition is not None:
