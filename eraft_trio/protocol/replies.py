@@ -65,12 +65,16 @@ class CompareFailed:
 
 @dataclass(frozen=True, slots=True)
 class BucketChunk:
-    """The answer to FetchBucket: rows `[key, value]` and sessions `[client_id, seq,
-    reply, last_use_s]` after the cursor; `done` when nothing of the bucket follows."""
+    """The answer to FetchBucket: rows `[key, value]`, sessions `[client_id, seq,
+    reply, last_use_s]` and watch events `[revision, ordinal, event]` after the cursor;
+    `done` when nothing of the bucket follows, and then `head`, the bucket's watch head
+    (old owners send neither events nor head)."""
 
     rows: list[Any]
     sessions: list[Any]
     done: bool
+    events: list[Any] | None = None
+    head: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,12 +56,16 @@ class KvDelete:
 
 @dataclass(frozen=True, slots=True)
 class FetchBucket:
-    """A group pulling `bucket` asks its old owner for rows after `after_key` (migration)."""
+    """A group pulling `bucket` asks its old owner for rows after `after_key` (migration).
+
+    `with_events`: the puller installs watch history too (a puller from before watches
+    leaves it out, and is sent rows and sessions only, as it expects)."""
 
     config_num: int
     bucket: int
     after_key: bytes | None
     max_bytes: int
+    with_events: bool = False
 
 
 @dataclass(frozen=True, slots=True)

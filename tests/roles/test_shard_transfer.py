@@ -138,7 +138,13 @@ def test_a_row_bigger_than_the_budget_travels_alone() -> None:
 
 def test_an_empty_bucket_moves_in_one_chunk() -> None:
     cluster = cluster_with_handoff(rows=0)
-    assert fetch(cluster, None, 100) == {"rows": [], "sessions": [], "done": True}
+    assert fetch(cluster, None, 100) == {
+        "rows": [],
+        "sessions": [],
+        "done": True,
+        "events": [],
+        "head": None,
+    }
     cluster.settle()
     assert cluster.groups[2].read(("status",))["buckets"][0]["state"] == "serving"
 

@@ -87,7 +87,9 @@ class InstallChunk:
     `rows` are (user key, stored record: value with its version and mod revision,
     tables.py) and `sessions` (client id, seq, reply, last use in seconds, or None when
     the old owner predates it), each in ascending order; `done` says the chunk is the
-    bucket's last.
+    bucket's last. `events` are the bucket's watch history (revision, ordinal, stored
+    event) after the sessions, and `head` (in the last chunk) the bucket's watch head
+    (watch_events.py); old owners send neither.
     """
 
     config_num: int
@@ -96,6 +98,8 @@ class InstallChunk:
     rows: tuple[tuple[bytes, bytes], ...]
     sessions: tuple[SessionEntry, ...]
     done: bool
+    events: tuple[tuple[int, int, bytes], ...] = ()
+    head: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,7 @@ def encode_command(command: ShardCommand) -> bytes:
             placement = Placement.from_json(config)
             pairs = [[gid, list(placement.groups[gid])] for gid in sorted(placement.groups)]
             fields = [_NEW_CONFIG, placement.num, list(placement.buckets), pairs]
-        case InstallChunk(config_num, bucket, after_key, rows, sessions, done):
+        case InstallChunk(config_num, bucket, after_key, rows, sessions, done, events, head):
             fields = [
                 _INSTALL_CHUNK,
                 config_num,
@@ -150,6 +154,9 @@ def encode_command(command: ShardCommand) -> bytes:
                 [session_fields(entry) for entry in sessions],
                 bool(done),
             ]
+            if events or head is not None:  # else the shape from before watches
+                fields.append([[rev, ordinal, bytes(data)] for rev, ordinal, data in events])
+                fields.append(None if head is None else bytes(head))
         case DropBucket(config_num, bucket):
             fields = [_DROP_BUCKET, config_num, bucket]
         case GcDone(config_num, bucket):
@@ -231,8 +238,9 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             raise ValueError("a config names a group twice")
         placement = Placement.from_json({"num": num, "buckets": buckets, "groups": groups})
         return NewConfig(placement.to_json())
-    if tag == _INSTALL_CHUNK and len(body) == 6:
-        config_num, bucket, after_key, rows, sessions, done = body
+    if tag == _INSTALL_CHUNK and len(body) in (6, 8):
+        config_num, bucket, after_key, rows, sessions, done = body[:6]
+        events, head = body[6:] if len(body) == 8 else ([], None)
         if after_key is not None:
             after_key = _bytes(after_key, "after key")
         if not isinstance(done, bool):
@@ -244,11 +252,25 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             _rows(rows),
             _sessions(sessions),
             done,
+            watch_event_entries(events),
+            None if head is None else _bytes(head, "watch head"),
         )
     if tag in (_DROP_BUCKET, _GC_DONE) and len(body) == 2:
         kind = DropBucket if tag == _DROP_BUCKET else GcDone
         return kind(_natural(body[0], "config num"), _bucket(body[1]))
     raise ValueError(f"unknown command tag or shape: {tag!r}")
+
+
+def watch_event_entries(events: Any) -> tuple[tuple[int, int, bytes], ...]:
+    """Transferred watch events from their list form [[revision, ordinal, event]...]."""
+    if not isinstance(events, list) or not all(
+        isinstance(entry, list) and len(entry) == 3 for entry in events
+    ):
+        raise ValueError("chunk events must be a list of [revision, ordinal, event]")
+    return tuple(
+        (_natural(rev, "event revision"), _natural(ordinal, "event ordinal"), _bytes(data, "event"))
+        for rev, ordinal, data in events
+    )
 
 
 def _rows(rows: Any) -> tuple[tuple[bytes, bytes], ...]:

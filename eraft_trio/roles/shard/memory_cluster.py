@@ -26,6 +26,7 @@ from eraft_trio.roles.shard.commands import (
     ShardCommand,
     encode_command,
     session_entry,
+    watch_event_entries,
 )
 from eraft_trio.roles.shard.state_machine import ShardStateMachine
 from eraft_trio.storage.view import MemoryView
@@ -107,7 +108,7 @@ class MemoryCluster:
         for pull in group.read(("pulls",)):
             old_owner = self.group_at(pull["addresses"])
             chunk = old_owner.read(
-                ("fetch", pull["num"], pull["bucket"], pull["cursor"], max_bytes)
+                ("fetch", pull["num"], pull["bucket"], pull["cursor"], max_bytes, True)
             )
             if "err" in chunk:
                 continue  # the old owner has not frozen the bucket yet
@@ -125,6 +126,8 @@ class MemoryCluster:
             tuple((key, value) for key, value in chunk["rows"]),
             tuple(session_entry(fields) for fields in chunk["sessions"]),
             chunk["done"],
+            watch_event_entries(chunk.get("events", [])),
+            chunk.get("head"),
         )
 
     def collect_garbage(self, gid: int) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from eraft_trio.roles.shard import replies, tables, transfer
+from eraft_trio.roles.shard import replies, tables, transfer, watch_events
 from eraft_trio.roles.shard.buckets import SERVING_EMPTY, BucketState, Phase
 from eraft_trio.roles.shard.commands import DropBucket, GcDone, InstallChunk, NewConfig
 from eraft_trio.roles.shard.placement import NO_GROUP, Placement
@@ -72,7 +72,12 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
     if not expected:
         return replies.ok(applied=False, num=current.num)
     problem = transfer.chunk_problem(
-        command.bucket, len(current.buckets), command.after_key, command.rows, command.sessions
+        command.bucket,
+        len(current.buckets),
+        command.after_key,
+        command.rows,
+        command.sessions,
+        command.events,
     )
     if problem is not None:
         return replies.invalid(replies.BAD_CHUNK, problem)
@@ -82,6 +87,7 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
     # keeps both (its mod revision is then the old group's log index, tables.Entry).
     for key, record in command.rows:
         keys += tables.put_record(view, command.bucket, key, record)
+    _note_revisions(view, command)
     # Sessions keep their last use from the old owner. One from an owner that predates
     # expiry has none and stays out of the age index, as it was there: this group's clock
     # may be 0 or stale, and an age taken from it would expire the session at once, so
@@ -91,15 +97,51 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
         previous = tables.load_session(view, command.bucket, client_id)
         tables.store_session(view, command.bucket, client_id, session, previous)
     if not command.done:
-        cursor = transfer.next_cursor(command.after_key, command.rows, command.sessions)
+        cursor = transfer.next_cursor(
+            command.after_key, command.rows, command.sessions, command.events
+        )
         tables.store_bucket_state(view, command.bucket, replace(state, cursor=cursor, keys=keys))
         return replies.ok(applied=True, done=False)
 
+    _install_watch_head(view, command)
     tables.store_bucket_state(view, command.bucket, replace(SERVING_EMPTY, keys=keys))
     old_owner = state.from_gid
     addresses = tables.previous_config(view).addresses(old_owner)
     tables.add_gc_notice(view, tables.GcNotice(state.num, command.bucket, old_owner, addresses))
     return replies.ok(applied=True, done=True)
+
+
+def _note_revisions(view: TableView, command: InstallChunk) -> None:
+    """Install the chunk's watch events, and keep the bucket's last revision at least
+    the largest mod revision installed (all an old owner without watch heads tells)."""
+    for revision, ordinal, data in command.events:
+        watch_events.install_event(
+            view, watch_events.event_key(command.bucket, revision, ordinal), data
+        )
+    if not command.rows or command.head is not None:
+        return
+    largest = max(tables.decode_record(record).mod_revision for _, record in command.rows)
+    current = watch_events.head(view, command.bucket) or watch_events.Head()
+    if largest > current.last_revision:
+        watch_events.store_head(view, command.bucket, replace(current, last_revision=largest))
+
+
+def _install_watch_head(view: TableView, command: InstallChunk) -> None:
+    """The bucket's watch head at its new owner, once the last chunk is in.
+
+    The old owner's head as it is (its history came with it), except `last_index`: 0, as
+    this group's log indexes say nothing about the old one's. From an old owner without
+    one: the largest mod revision installed is the last revision, and the history, which
+    did not come, starts compacted through it.
+    """
+    if command.head is not None:
+        moved = watch_events.Head.decode(command.head)
+        watch_events.store_head(view, command.bucket, replace(moved, last_index=0))
+        return
+    current = watch_events.head(view, command.bucket) or watch_events.Head()
+    watch_events.store_head(
+        view, command.bucket, replace(current, last_index=0, compacted=current.last_revision)
+    )
 
 
 def apply_drop_bucket(view: TableView, command: DropBucket) -> dict[str, Any]:

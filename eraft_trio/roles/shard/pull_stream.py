@@ -26,7 +26,7 @@ from eraft_trio.protocol.errors import ErrorReply
 from eraft_trio.protocol.replies import BucketChunk
 from eraft_trio.protocol.shard import FetchBucket
 from eraft_trio.roles.shard import transfer
-from eraft_trio.roles.shard.commands import InstallChunk, session_entry
+from eraft_trio.roles.shard.commands import InstallChunk, session_entry, watch_event_entries
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ async def _fetch_ahead(
     bucket, num, cursor = pull["bucket"], pull["num"], pull["cursor"]
     async with send:
         while True:
-            reply = await fetch(FetchBucket(num, bucket, cursor, chunk_bytes))
+            reply = await fetch(FetchBucket(num, bucket, cursor, chunk_bytes, with_events=True))
             if type(reply) is ErrorReply:
                 log.debug("fetch of bucket %d: %s", bucket, reply)
                 return  # closing the channel ends the stream once the installs caught up
@@ -130,8 +130,10 @@ async def _fetch_ahead(
                 tuple((key, value) for key, value in reply.rows),
                 tuple(session_entry(fields) for fields in reply.sessions),
                 reply.done,
+                watch_event_entries(reply.events or []),
+                reply.head,
             )
             await send.send(chunk)
             if chunk.done:
                 return
-            cursor = transfer.next_cursor(cursor, chunk.rows, chunk.sessions)
+            cursor = transfer.next_cursor(cursor, chunk.rows, chunk.sessions, chunk.events)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eraft_trio.roles.shard import replies, sessions, tables, transfer
+from eraft_trio.roles.shard import replies, sessions, tables, transfer, watch_reads
 from eraft_trio.roles.shard.buckets import Phase, bucket_of
 from eraft_trio.storage.view import TableView
 
@@ -18,8 +18,10 @@ def answer(view: TableView, gid: int, query: Any) -> Any:
         return _get(view, args[0])
     if kind == "get_versioned" and len(args) == 1 and isinstance(args[0], bytes):
         return _get_versioned(view, args[0])
-    if kind == "fetch" and len(args) == 4:
+    if kind == "fetch" and len(args) in (4, 5):
         return _fetch(view, *args)
+    if kind == "watch":
+        return watch_reads.answer(view, args)
     if kind == "config" and not args:
         return tables.current_config(view).to_json()
     if kind == "pulls" and not args:
@@ -64,8 +66,11 @@ def _served_bucket(view: TableView, key: bytes) -> int | dict[str, Any]:
     return bucket
 
 
-def _fetch(view: TableView, num: Any, bucket: Any, after: Any, max_bytes: Any) -> dict[str, Any]:
-    """A chunk of a bucket this group handed off at config `num`; only the old owner has it."""
+def _fetch(
+    view: TableView, num: Any, bucket: Any, after: Any, max_bytes: Any, with_events: Any = False
+) -> dict[str, Any]:
+    """A chunk of a bucket this group handed off at config `num`; only the old owner has it.
+    Its watch history too when the puller asks for it (`with_events`)."""
     if not (_is_int(num) and _is_int(bucket) and _is_int(max_bytes) and max_bytes > 0):
         return _bad_query(("fetch", num, bucket, after, max_bytes))
     if after is not None and not isinstance(after, bytes):
@@ -76,7 +81,7 @@ def _fetch(view: TableView, num: Any, bucket: Any, after: Any, max_bytes: Any) -
         # Not (yet) frozen here at that config: the puller asks again later.
         return replies.refusal(replies.NOT_READY, current.num)
     try:
-        return transfer.read_chunk(view, bucket, after, max_bytes).to_reply()
+        return transfer.read_chunk(view, bucket, after, max_bytes, bool(with_events)).to_reply()
     except ValueError as error:
         return replies.invalid(replies.BAD_QUERY, str(error))
 

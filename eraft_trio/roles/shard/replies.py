@@ -80,7 +80,9 @@ def to_versioned_value(result: dict[str, Any]) -> VersionedValue | ErrorReply:
 
 
 def to_bucket_chunk(result: dict[str, Any]) -> BucketChunk | ErrorReply:
-    return error_of(result) or BucketChunk(result["rows"], result["sessions"], result["done"])
+    return error_of(result) or BucketChunk(
+        result["rows"], result["sessions"], result["done"], result["events"], result["head"]
+    )
 
 
 def to_dropped(result: dict[str, Any]) -> Dropped | ErrorReply:

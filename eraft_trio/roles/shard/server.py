@@ -133,7 +133,14 @@ class ShardRoleServer:
             return await done.wait()
         try:
             if isinstance(body, FetchBucket):
-                query = ("fetch", body.config_num, body.bucket, body.after_key, body.max_bytes)
+                query = (
+                    "fetch",
+                    body.config_num,
+                    body.bucket,
+                    body.after_key,
+                    body.max_bytes,
+                    body.with_events,
+                )
                 return replies.to_bucket_chunk(await self.node.read(query))
             if isinstance(body, DropBucket):
                 drop = commands.DropBucket(body.config_num, body.bucket)

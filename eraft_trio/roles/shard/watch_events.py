@@ -221,3 +221,11 @@ def delete_history(view: TableView, bucket: int) -> None:
 def install_event(view: TableView, row: bytes, data: bytes) -> None:
     """Write a transferred event row as it is."""
     view.put(EVENTS, row, data)
+
+
+def is_event(data: bytes) -> bool:
+    """Whether `data` is an encoded event (a transferred row is checked before install)."""
+    if len(data) < _EVENT_HEAD.size:
+        return False
+    kind, _, key_length = _EVENT_HEAD.unpack_from(data)
+    return kind in (PUT, DELETE) and len(data) >= _EVENT_HEAD.size + key_length
