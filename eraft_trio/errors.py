@@ -34,3 +34,19 @@ class SessionExpired(EraftError):
     of possibly applied twice: an earlier try of it may or may not have been applied.
     The client starts a new session for its next write.
     """
+
+
+class Compacted(EraftError):
+    """A watch asked for changes older than its bucket's history keeps (it is bounded:
+    docs/reference.md, Watches). `bucket` is the bucket, `oldest` the oldest revision it
+    still holds: read the keys again, then watch from a newer revision."""
+
+    code = "compacted"
+
+    def __init__(self, bucket: int, oldest: int) -> None:
+        super().__init__(
+            f"compacted: bucket {bucket} keeps changes from revision {oldest} on only; "
+            "read the current values and watch again from there"
+        )
+        self.bucket = bucket
+        self.oldest = oldest

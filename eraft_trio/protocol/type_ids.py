@@ -7,12 +7,12 @@ keep entries, hard state, snapshot metadata and memberships in this encoding).
 
 Ranges: 1-15 the Raft core, 16-63 the transport's envelope and handshake, 64-71 the
 node runtime, 72-79 the config role, 80-95 the shard role, 96-127 answers every
-role may give.
+role may give, 136-143 watches (shard role).
 """
 
 from __future__ import annotations
 
-from eraft_trio.protocol import config, envelope, errors, node, replies, shard
+from eraft_trio.protocol import config, envelope, errors, node, replies, shard, watch
 from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import (
     AppendEntries,
@@ -91,4 +91,7 @@ TYPE_IDS: dict[int, type] = {
     96: errors.ErrorReply,
     97: replies.Done,
     98: replies.Members,
+    # watches (the shard role)
+    136: watch.WatchRequest,
+    137: watch.WatchPage,
 }

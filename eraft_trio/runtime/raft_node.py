@@ -163,6 +163,7 @@ class RaftNode:
             APPLY_QUEUE_LENGTH
         )
         self._state_applied = loaded.applied  # the last index the tables hold
+        self._applied = trio.Event()  # set (and replaced) each time the tables move on
         # Addresses of the members the group was started with (by id), then the link
         # follows the membership the core reports (_follow_membership).
         self._bootstrap_addresses: dict[int, str] = (
@@ -335,6 +336,8 @@ class RaftNode:
                 self._stats["applied_commands"] += len(job.entries)
                 self._stats["apply_batches"] += 1
             self._serve_reads()
+            self._applied.set()  # wake whoever waits for new state (watches)
+            self._applied = trio.Event()
 
     def _merge_queued_applies(self, job: Applies) -> tuple[Applies, StateJob | None]:
         """Committed entries that queued up behind a slow state commit go into one
@@ -457,6 +460,11 @@ class RaftNode:
         self._stats["reads"] += 1
         self._kick()
         return waiter
+
+    async def wait_applied(self) -> None:
+        """Return once the tables move on (an apply batch committed, a snapshot installed):
+        what a long-polling reader waits on instead of polling a sleep."""
+        await self._applied.wait()
 
     def read_local(self, query: Any) -> Any:
         """Read this node's applied state without confirming anything (not linearizable)."""

@@ -40,8 +40,10 @@ from eraft_trio.protocol.shard import (
     KvGetVersioned,
     KvPut,
 )
+from eraft_trio.protocol.watch import WatchRequest
 from eraft_trio.roles.shard import commands, conditions, replies, sessions
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
+from eraft_trio.roles.shard.watch_server import WatchServer
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
 from eraft_trio.runtime.node_service import Answer
 from eraft_trio.runtime.raft_node import RaftNode
@@ -112,6 +114,7 @@ class ShardRoleServer:
         self._progress: dict[int, PullProgress] = {}  # bucket -> this leader's pull of it
         self._pulls_wakeup = Wakeup()
         self._gc_wakeup = Wakeup()
+        self._watches = WatchServer(node)
         self._stats = {
             "gets": 0,
             "puts": 0,
@@ -132,6 +135,8 @@ class ShardRoleServer:
             )
             return await done.wait()
         try:
+            if isinstance(body, WatchRequest):
+                return await self._watches.serve(body)
             if isinstance(body, FetchBucket):
                 query = (
                     "fetch",
@@ -418,6 +423,8 @@ class ShardRoleServer:
 
     def statistics(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"role": "shard", **self._stats}
+        stats["watches_open"] = self._watches.open
+        stats["watches_served"] = self._watches.served
         now = trio.current_time()
         stats["pulls"] = [p.to_json(now) for _, p in sorted(self._progress.items())]
         # Status must render even when the tables are mid-restore.
