@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, overload
@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar, cast, overload
 import trio
 
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.client.watch import DEFAULT_MAX_WAIT, Watch, open_watch
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
 from eraft_trio.group_calls.config_client import ConfigClient
 from eraft_trio.group_calls.deadline import Deadline
@@ -278,6 +279,29 @@ class Client:
         self._check_size(k, None)
         reply = await self._call_owner(k, KvGetVersioned(k), Deadline(self.timeout))
         return GetResult.from_reply(_expect(reply, VersionedValue, "a versioned get"))
+
+    def watch(
+        self,
+        key: str | bytes | None = None,
+        *,
+        prefix: str | bytes | None = None,
+        from_revision: int | None = None,
+        positions: dict[int, int] | None = None,
+        max_wait: float = DEFAULT_MAX_WAIT,
+    ) -> AbstractAsyncContextManager[Watch]:
+        """Watch one key, or every key under `prefix`: `async with client.watch(...) as
+        events: async for event in events` yields WatchEvents in revision order per
+        bucket (client/watch.py). From `from_revision` (every bucket; None: from when
+        the watch is established), or from `positions` saved from an earlier watch's
+        `events.positions`. Raises Compacted when a bucket no longer holds that far back."""
+        return open_watch(
+            self,
+            None if key is None else as_bytes(key),
+            None if prefix is None else as_bytes(prefix),
+            from_revision,
+            positions,
+            max_wait,
+        )
 
     # --- internals ------------------------------------------------------------------------
 

@@ -55,11 +55,14 @@ class WatchServer:
         positions = [list(position) for position in request.positions]
         query = ("watch", positions, request.key, request.prefix, *limits)
         result = await self.node.read(query)
+        # A bucket asked "from now" (revision 0) is answered at once with its revision,
+        # so the client knows where its watch starts.
+        from_now = any(start == 0 for _, start in positions)
         while True:
             refused = replies.error_of(result)
             if refused is not None:
                 return refused
-            if _worth_answering(result) or trio.current_time() >= deadline:
+            if from_now or _worth_answering(result) or trio.current_time() >= deadline:
                 break
             with trio.move_on_at(deadline):
                 await self.node.wait_applied()
