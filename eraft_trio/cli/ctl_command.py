@@ -88,6 +88,9 @@ def add_ctl_parser(sub: Any) -> None:
     from eraft_trio.cli.ctl_member import add_member_parser
 
     add_member_parser(cmds)
+    from eraft_trio.cli.ctl_watch import add_watch_parser
+
+    add_watch_parser(cmds)
     status = cmds.add_parser("status", help="live status of every group and node")
     status.add_argument("--once", action="store_true", help="print once and exit")
     status.add_argument("--json", action="store_true", help="print JSON once and exit")
@@ -199,6 +202,10 @@ def run_ctl(args: argparse.Namespace) -> int:
                 return found[0]
 
             return run_member(args, servers, security, one_address)
+        if args.ctl_command == "watch":
+            from eraft_trio.cli.ctl_watch import run_watch
+
+            return run_watch(args, servers, security)
         if args.ctl_command == "status":
             from eraft_trio.tui.status_command import run_status
 

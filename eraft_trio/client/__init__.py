@@ -3,5 +3,14 @@
 from eraft_trio.client.kv_client import Client
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.client.sync_client import SyncClient
+from eraft_trio.client.watch import WatchEvent
 
-__all__ = ["CasResult", "Client", "DeleteResult", "GetResult", "PutResult", "SyncClient"]
+__all__ = [
+    "CasResult",
+    "Client",
+    "DeleteResult",
+    "GetResult",
+    "PutResult",
+    "SyncClient",
+    "WatchEvent",
+]

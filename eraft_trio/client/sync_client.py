@@ -12,6 +12,8 @@ import trio
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.client.sync_watch import SyncWatch
+from eraft_trio.client.watch import DEFAULT_MAX_WAIT
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
 
@@ -46,6 +48,7 @@ class SyncClient:
         self._token: trio.lowlevel.TrioToken | None = None
         self._client: Client | None = None
         self._stop: trio.Event | None = None
+        self._nursery: trio.Nursery | None = None  # background tasks (watches)
         self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._run,
@@ -61,12 +64,17 @@ class SyncClient:
     def _run(self, servers: tuple[str, ...], timeout: float, options: dict[str, Any]) -> None:
         async def main() -> None:
             try:
-                async with Client.connect(servers, timeout=timeout, **options) as client:
+                async with (
+                    Client.connect(servers, timeout=timeout, **options) as client,
+                    trio.open_nursery() as nursery,
+                ):
                     self._client = client
+                    self._nursery = nursery
                     self._token = trio.lowlevel.current_trio_token()
                     self._stop = trio.Event()
                     self._ready.set()
                     await self._stop.wait()
+                    nursery.cancel_scope.cancel()
             except BaseException as exc:
                 self._error = exc
                 self._ready.set()
@@ -134,6 +142,32 @@ class SyncClient:
         )
         result: DeleteResult | CasResult = self._call(delete, key)
         return result
+
+    def watch(
+        self,
+        key: str | bytes | None = None,
+        *,
+        prefix: str | bytes | None = None,
+        from_revision: int | None = None,
+        positions: dict[int, int] | None = None,
+        max_wait: float = DEFAULT_MAX_WAIT,
+    ) -> SyncWatch:
+        """Client.watch's, as a blocking iterator: `with kv.watch(prefix="app/") as events:
+        for event in events: ...` (it never ends by itself; close it, or leave the block)."""
+        client = self._connected()
+        if self._token is None or self._nursery is None:
+            raise RuntimeError("SyncClient is closed")
+        return SyncWatch(
+            self._token,
+            self._nursery,
+            lambda: client.watch(
+                key,
+                prefix=prefix,
+                from_revision=from_revision,
+                positions=positions,
+                max_wait=max_wait,
+            ),
+        )
 
     def _connected(self) -> Client:
         assert self._client is not None
