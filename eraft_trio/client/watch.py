@@ -79,6 +79,19 @@ class Watch:
         self._receive = receive
         self._ready: collections.deque[tuple[WatchEvent, int]] = collections.deque()
         self._positions: dict[int, int] = {}
+        self._queued: collections.Counter[int] = collections.Counter()  # pages per bucket
+
+    async def deliver(
+        self, send: trio.MemorySendChannel[_Page | BaseException], page: _Page
+    ) -> None:
+        """Queue a page for the caller. A page without events only moves the bucket's
+        position on: at once when none of its pages waits (so an idle caller never
+        blocks the polls with positions), else behind them, in order."""
+        if not page.events and not self._queued[page.bucket]:
+            self._positions[page.bucket] = page.next
+            return
+        self._queued[page.bucket] += 1
+        await send.send(page)
 
     @property
     def positions(self) -> dict[int, int]:
@@ -94,6 +107,7 @@ class Watch:
             item = await self._receive.receive()
             if isinstance(item, BaseException):
                 raise item
+            self._queued[item.bucket] -= 1
             self._queue(item)
         event, position = self._ready.popleft()
         self._positions[event.bucket] = position
@@ -130,8 +144,10 @@ class _Router:
         positions: dict[int, int],
         send: trio.MemorySendChannel[_Page | BaseException],
         limits: tuple[float, int, int],
+        watch: Watch,
     ) -> None:
         self.client = client
+        self.watch = watch
         self.match = match
         self.prefix = prefix
         self.positions = positions  # bucket -> next revision to ask (the pollers' own)
@@ -258,7 +274,9 @@ class _Router:
                     continue
                 self.positions[bucket] = next_revision
                 self._check_established()
-                await self.send.send(_Page(bucket, _events(bucket, events), next_revision))
+                await self.watch.deliver(
+                    self.send, _Page(bucket, _events(bucket, events), next_revision)
+                )
         if moved:
             self._give_back(moved, page.num)
 
@@ -315,6 +333,7 @@ async def open_watch(
         dict(start),
         send,
         (max_wait, DEFAULT_MAX_EVENTS, DEFAULT_MAX_BYTES),
+        watch,
     )
 
     async def route() -> None:

@@ -1,0 +1,216 @@
+"""Watches against real processes: typed events in revision order, a watch that survives a
+leader kill (kill -9) and a bucket move mid-stream with no change missed or repeated,
+resuming from saved positions, the compacted error, the blocking iterator, ctl watch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import pytest
+import trio
+
+from eraft_trio.client import Client, SyncClient, WatchEvent
+from eraft_trio.client.watch import Watch
+from eraft_trio.errors import Compacted
+from eraft_trio.protocol.keys import bucket_of
+from eraft_trio.roles.shard import watch_events
+
+from .cluster_factory import ClusterFactory
+from .cluster_probe import ClusterProbe
+from .membership import arrange_groups
+from .sharded_cluster import ShardedCluster
+
+BUCKETS = 10
+
+
+@pytest.fixture(scope="module")
+def cluster(module_cluster_factory: ClusterFactory) -> ShardedCluster:
+    return module_cluster_factory((1, 2), buckets=BUCKETS)
+
+
+async def take(events: Watch, count: int, timeout: float = 30) -> list[WatchEvent]:
+    taken: list[WatchEvent] = []
+    with trio.fail_after(timeout):
+        async for event in events:
+            taken.append(event)
+            if len(taken) == count:
+                break
+    return taken
+
+
+async def test_a_key_and_a_prefix_watch_see_puts_and_deletes_in_order(
+    cluster: ShardedCluster,
+) -> None:
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+    async with (
+        Client.connect(cluster.config_servers, timeout=30) as kv,
+        kv.watch("w1/k") as one,
+        kv.watch(prefix="w1/") as many,
+    ):
+        first = await kv.put("w1/k", "a")
+        await kv.put("w1/other", "x")
+        second = await kv.put("w1/k", "b")
+        gone = await kv.delete("w1/k")
+        b = bucket_of(b"w1/k", BUCKETS)
+        key_events = await take(one, 3)
+        assert key_events == [
+            WatchEvent("put", b"w1/k", b"a", 1, first.revision, b),
+            WatchEvent("put", b"w1/k", b"b", 2, second.revision, b),
+            WatchEvent("delete", b"w1/k", None, 0, gone.revision, b),
+        ]
+        seen = await take(many, 4)
+        assert sorted((e.key, e.kind, e.value) for e in seen) == [
+            (b"w1/k", "delete", None),
+            (b"w1/k", "put", b"a"),
+            (b"w1/k", "put", b"b"),
+            (b"w1/other", "put", b"x"),
+        ]
+        assert [e for e in seen if e.key == b"w1/k"] == key_events
+
+
+async def test_a_watch_survives_a_leader_kill_and_a_bucket_move_with_every_change_once(
+    cluster: ShardedCluster,
+) -> None:
+    """A writer puts 1..N under one key; midway the owning group's leader is killed (-9),
+    later the bucket moves to the other group; the watcher sees exactly 1..N in order."""
+    total = 120
+    key = b"w2/counter"
+    bucket = bucket_of(key, BUCKETS)
+    async with (
+        ClusterProbe.open(cluster) as probe,
+        Client.connect(cluster.config_servers, timeout=60) as kv,
+    ):
+        config = await arrange_groups(probe, (1, 2))
+        owner = config["buckets"][bucket]
+        group = cluster.shards[owner]
+        leader = await probe.wait_leader(group)
+        written = 0
+        seen: list[int] = []
+        killed, moved = trio.Event(), trio.Event()
+
+        async def writer() -> None:
+            nonlocal written
+            for n in range(1, total + 1):
+                await kv.put(key, b"%d" % n)
+                written = n
+                if n == total // 3:
+                    killed.set()
+                    await moved.wait()  # a third of the writes land at the new owner
+                await trio.sleep(0)
+
+        async with kv.watch(key, from_revision=1) as events, trio.open_nursery() as nursery:
+            nursery.start_soon(writer)
+            await killed.wait()
+            group.kill([leader])  # kill -9 mid-stream
+            await probe.wait_leader(group, nodes=[n for n in (0, 1, 2) if n != leader])
+            await probe.config_client.move((bucket,), 2 if owner == 1 else 1)
+            moved.set()
+            with trio.fail_after(120):
+                async for event in events:
+                    assert event.key == key and event.kind == "put"
+                    seen.append(int(event.value or b"0"))
+                    if len(seen) == total:
+                        break
+        group.start([leader])
+        await probe.wait_settled()
+    assert seen == list(range(1, total + 1))
+
+
+async def test_a_watch_resumes_from_its_positions_after_it_closed(cluster: ShardedCluster) -> None:
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+    async with Client.connect(cluster.config_servers, timeout=30) as kv:
+        for n in range(6):
+            await kv.put("w3/a" if n % 2 else "w3/b", str(n))
+        # One revision for every bucket: 1 (the buckets' revisions are not comparable).
+        async with kv.watch(prefix="w3/", from_revision=1) as events:
+            head = await take(events, 3)
+            positions = events.positions
+        async with kv.watch(prefix="w3/", positions=positions) as events:
+            rest = await take(events, 3)
+        # Per bucket, the two runs together are every change once, in revision order.
+        for b in {bucket_of(b"w3/a", BUCKETS), bucket_of(b"w3/b", BUCKETS)}:
+            revisions = [e.mod_revision for e in head + rest if e.bucket == b]
+            assert revisions == sorted(set(revisions))
+        assert sorted(int(e.value or b"") for e in head + rest) == list(range(6))
+
+
+async def test_an_old_revision_of_a_busy_bucket_answers_compacted(cluster: ShardedCluster) -> None:
+    """Past the history's bound (watch_events.MAX_EVENTS) the oldest changes are trimmed."""
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+    async with Client.connect(cluster.config_servers, timeout=60) as kv:
+        first = await kv.put("{w4}0", "v")
+        writes = watch_events.MAX_EVENTS + 100
+        writers = 32
+
+        async def writer(start: int) -> None:
+            for n in range(start, writes, writers):
+                await kv.put(b"{w4}%d" % n, b"v")
+
+        async with trio.open_nursery() as nursery:
+            for start in range(writers):
+                nursery.start_soon(writer, start)
+        async with kv.watch("{w4}0", from_revision=first.revision) as events:
+            with pytest.raises(Compacted) as raised, trio.fail_after(30):
+                await events.__anext__()
+        assert raised.value.bucket == bucket_of(b"{w4}0", BUCKETS)
+        assert raised.value.oldest > first.revision
+
+
+async def test_the_blocking_client_iterates_a_watch(cluster: ShardedCluster) -> None:
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+
+    def blocking() -> list[WatchEvent]:
+        with SyncClient(cluster.config_servers, timeout=30) as kv:
+            start = kv.put("w5/k", "one").revision
+            kv.put("w5/k", "two")
+            with kv.watch("w5/k", from_revision=start) as events:
+                return [next(events), next(events)]
+
+    got = await trio.to_thread.run_sync(blocking)
+    assert [(e.value, e.version) for e in got] == [(b"one", 1), (b"two", 2)]
+
+
+async def test_ctl_watch_streams_json_lines_until_ctrl_c(cluster: ShardedCluster) -> None:
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+    servers = ",".join(cluster.config_servers)
+    command = [sys.executable, "-m", "eraft_trio", "ctl", "-s", servers, "watch", "w6/", "--prefix"]
+    async with Client.connect(cluster.config_servers, timeout=30) as kv:
+        start = (await kv.put("w6/a", "1")).revision
+        await kv.delete("w6/a")
+        process = await trio.lowlevel.open_process(
+            [*command, "--rev", str(start), "--json"],
+            stdout=-1,
+            stderr=-1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert process.stdout is not None
+            lines: list[dict[str, object]] = []
+            buffer = b""
+            with trio.fail_after(30):
+                while len(lines) < 2:
+                    chunk = await process.stdout.receive_some()
+                    assert chunk, "ctl watch ended early"
+                    buffer += chunk
+                    *complete, buffer = buffer.split(b"\n")
+                    lines += [json.loads(line) for line in complete if line]
+            assert [(x["kind"], x["key"], x["value"]) for x in lines] == [
+                ("put", "w6/a", "1"),
+                ("delete", "w6/a", None),
+            ]
+            assert lines[0]["mod_revision"] == start
+            process.send_signal(signal.SIGINT)
+            with trio.fail_after(30):
+                assert await process.wait() == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
