@@ -58,8 +58,9 @@ class KvDelete:
 class FetchBucket:
     """A group pulling `bucket` asks its old owner for rows after `after_key` (migration).
 
-    `with_events`: the puller installs watch history too (a puller from before watches
-    leaves it out, and is sent rows and sessions only, as it expects)."""
+    `with_events`: send the bucket's watch history and head too (what pullers do; without
+    it a chunk holds rows and sessions only, and the new owner starts the bucket's history
+    compacted through the largest mod revision it installed)."""
 
     config_num: int
     bucket: int

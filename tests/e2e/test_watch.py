@@ -102,19 +102,23 @@ async def test_a_watch_survives_a_leader_kill_and_a_bucket_move_with_every_chang
                     await moved.wait()  # a third of the writes land at the new owner
                 await trio.sleep(0)
 
+        async def watcher(events: Watch) -> None:
+            with trio.fail_after(120):
+                async for event in events:
+                    assert event.key == key and event.kind == "put"
+                    seen.append(int(event.value or b"0"))
+                    if len(seen) == total:
+                        return
+
         async with kv.watch(key, from_revision=1) as events, trio.open_nursery() as nursery:
+            nursery.start_soon(watcher, events)  # consuming while the leader dies
             nursery.start_soon(writer)
             await killed.wait()
             group.kill([leader])  # kill -9 mid-stream
             await probe.wait_leader(group, nodes=[n for n in (0, 1, 2) if n != leader])
             await probe.config_client.move((bucket,), 2 if owner == 1 else 1)
             moved.set()
-            with trio.fail_after(120):
-                async for event in events:
-                    assert event.key == key and event.kind == "put"
-                    seen.append(int(event.value or b"0"))
-                    if len(seen) == total:
-                        break
+        assert written == total
         group.start([leader])
         await probe.wait_settled()
     assert seen == list(range(1, total + 1))
