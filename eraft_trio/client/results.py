@@ -1,6 +1,7 @@
 """What the clients' versioned reads, writes and compare-and-sets return (reference.md §3).
 
-A revision is the log index of a write in the shard group that applied it; a version
+A revision numbers the writes of one bucket (the log index of the write, or past the
+bucket's last revision after a move: tables.revision_for); a version
 counts a key's writes since it was created (0: the key does not exist). Both come from
 the group's answers, decoded here once for every client.
 """

@@ -33,7 +33,7 @@ class Value:
 @dataclass(frozen=True, slots=True)
 class VersionedValue:
     """The answer to KvGetVersioned: the key's value, version (writes since it was created)
-    and mod revision (the log index of its last write); None, 0, 0 when it does not exist."""
+    and mod revision (the revision of its last write); None, 0, 0 when it does not exist."""
 
     value: bytes | None
     version: int
@@ -43,10 +43,11 @@ class VersionedValue:
 @dataclass(frozen=True, slots=True)
 class Written:
     """The answer to KvPut and KvDelete (a conditional one: its comparison held): applied,
-    exactly once even when retried, as the write at log index `revision`. A put says the
+    exactly once even when retried, as the write at `revision` (its bucket's revision:
+    the log index, or past the bucket's last revision; tables.revision_for). A put says the
     key's `version` after it; a delete whether it `deleted` a key that existed. Revision 0:
     a late duplicate of a write older than its session's latest, which changed nothing
-    (its caller has moved on; log indexes start at 1)."""
+    (its caller has moved on; revisions start at 1)."""
 
     revision: int
     version: int = 0

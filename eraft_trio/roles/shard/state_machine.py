@@ -24,8 +24,8 @@ class ShardStateMachine:
     """A `StateMachine` for shard group `gid`; every bit of state lives in the view's tables.
 
     Commands are `commands.encode_command` bytes. Replies (msgpack-friendly dicts):
-      Put / Delete    {"ok": True, "revision": index, "version": v} (a delete: "deleted":
-                      bool instead of "version"); a conditional one adds "succeeded": True, or
+      Put / Delete    {"ok": True, "revision": r, "version": v} (r from tables.revision_for;
+                      a delete: "deleted": bool instead of "version"); a conditional one adds "succeeded": True, or
                       writes nothing and answers {"ok": True, "succeeded": False, "value",
                       "version", "mod_revision"} (the key as compared); a retry gets its
                       first reply again
@@ -47,11 +47,14 @@ class ShardStateMachine:
       ("get_versioned", key)
                            {"value", "version", "mod_revision"} (None, 0, 0: absent) or
                            wrong_group
-      ("fetch", num, bucket, cursor, max_bytes)
+      ("fetch", num, bucket, cursor, max_bytes[, with_events])
                            the old owner's chunk of a bucket it handed off at config num:
                            {"rows": [[key, record]...], "done": bool,
                            "sessions": [[client id, seq, reply, last use]...]}, about max_bytes at most; or not_ready. The cursor
                            is opaque: None first, then the one `("pulls",)` reports.
+      ("watch", [[bucket, revision]...], key, is_prefix, max_events, max_bytes)
+                           {"num", "buckets": [[bucket, status, next, events]...]}
+                           (watch_reads.py)
       ("config",)          the current config's JSON form {"num", "buckets", "groups"}
       ("pulls",)           [{"bucket", "gid" (old owner), "num", "cursor", "addresses"}...]
       ("gcs",)             [{"bucket", "num", "gid" (old owner), "addresses"}...]: old owners
@@ -69,7 +72,8 @@ class ShardStateMachine:
         self.gid = gid
 
     def apply(self, view: TableView, index: int, command: bytes) -> Any:
-        """Apply one committed command; `index`, its log index, is a write's revision."""
+        """Apply one committed command at log index `index` (a write's revision comes
+        from it: tables.revision_for)."""
         try:
             decoded = decode_command(command)
         except CommandDecodeError as error:
