@@ -177,12 +177,12 @@ def test_one_entry_s_changes_share_its_revision_with_ordinals() -> None:
     group = one_group()
     view = group.view
     a, b = keys_in(0, 2)
-    first = watch_events.revision_for(view, 0, 50, has_keys=False)
+    first = watch_events.revision_for(view, 0, 50)
     watch_events.record(view, 0, first, watch_events.PUT, a, b"1", 1)
-    again = watch_events.revision_for(view, 0, 50, has_keys=False)
+    again = watch_events.revision_for(view, 0, 50)
     watch_events.record(view, 0, again, watch_events.DELETE, b, None, 0)
     assert first == again == 50
-    assert watch_events.revision_for(view, 0, 51, has_keys=False) == 51
+    assert watch_events.revision_for(view, 0, 51) == 51
     rows = list(watch_events.events_from(view, 0, 50))
     assert [watch_events.split_event_key(row)[1:] for row, _ in rows] == [(50, 0), (50, 1)]
 
@@ -192,14 +192,14 @@ def test_a_page_never_splits_one_revision() -> None:
     view = group.view
     keys = keys_in(0, 3)
     for revision in (10, 11):
-        watch_events.revision_for(view, 0, revision, has_keys=False)
+        watch_events.revision_for(view, 0, revision)
         for key in keys:
             watch_events.record(view, 0, revision, watch_events.PUT, key, b"v", 1)
     status, next_revision, events = watch(group, 0, 1, max_events=1)
     assert [e[0] for e in events] == [10, 10, 10] and next_revision == 11
 
 
-def test_a_bucket_with_keys_from_before_watches_starts_compacted() -> None:
+def test_a_bucket_with_keys_from_before_watches_is_watched_from_now_on() -> None:
     group = one_group()
     key = keys_in(0, 1)[0]
     group.propose(Put(1, 1, key, b"old"))
@@ -207,8 +207,10 @@ def test_a_bucket_with_keys_from_before_watches_starts_compacted() -> None:
     for replica in group.replicas:
         replica.tables.pop(watch_events.HEADS, None)
         replica.tables.pop(watch_events.EVENTS, None)
+    status, start, events = watch(group, 0, 0)  # from now, before the first write here
+    assert status == "ok" and events == []
     revision = group.propose(Put(1, 2, key, b"new"))["revision"]
-    assert watch(group, 0, 1)[0:2] == ["compacted", revision]
+    assert watch(group, 0, start) == ["ok", revision + 1, [[revision, 1, key, b"new", 2]]]
 
 
 def test_an_old_format_install_chunk_still_decodes_and_takes_the_rows_last_revision() -> None:

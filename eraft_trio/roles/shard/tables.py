@@ -193,9 +193,7 @@ def revision_for(view: TableView, bucket: int, index: int) -> int:
     max(index, the bucket's last revision + 1), the same for all of one entry's changes
     in the bucket; the bucket's last revision moves with it, so revisions only grow per
     bucket across leader changes and bucket moves (watch_events.py)."""
-    return watch_events.revision_for(
-        view, bucket, index, has_keys=bucket_state(view, bucket).keys > 0
-    )
+    return watch_events.revision_for(view, bucket, index)
 
 
 def put_entry(

@@ -115,20 +115,20 @@ def store_head(view: TableView, bucket: int, value: Head) -> None:
     view.put(HEADS, _u32(bucket), value.encode())
 
 
-def revision_for(view: TableView, bucket: int, index: int, has_keys: bool) -> int:
+def revision_for(view: TableView, bucket: int, index: int) -> int:
     """The revision of a change log entry `index` makes in `bucket` (the same for all of
     the entry's changes): max(index, last revision + 1).
 
-    `has_keys`: whether the bucket holds keys, needed only the first time: a bucket with
-    keys and no head has a past no history recorded (written before watches existed), so
-    its history starts compacted up to here.
+    A bucket without a head starts one here. If it holds keys written before watches
+    existed, their changes are simply not in the history: marking it compacted instead
+    would fail every watch started "from now" before the bucket's first write here.
     """
     # Every write's path: raw struct fields, not Head (dataclass copies cost as much as
     # the rest of the revision bookkeeping, tools/apply_bench.py).
     row = _u32(bucket)
     raw = view.get(HEADS, row)
     if raw is None:
-        view.put(HEADS, row, _HEAD.pack(index, index, 0, index - 1 if has_keys else 0, 0, 0))
+        view.put(HEADS, row, _HEAD.pack(index, index, 0, 0, 0, 0))
         return index
     last_index, last_revision, _, compacted, count, size = _HEAD.unpack(raw)
     if last_index == index:
