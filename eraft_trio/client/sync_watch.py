@@ -3,6 +3,7 @@ the SyncClient's trio thread; each `next` waits there for the next event)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -10,6 +11,9 @@ from typing import Any
 import trio
 
 from eraft_trio.client.watch import Watch, WatchEvent
+from eraft_trio.errors import EraftError
+
+log = logging.getLogger(__name__)
 
 
 class SyncWatch:
@@ -27,9 +31,18 @@ class SyncWatch:
 
         async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
             self._closed = trio.Event()
-            async with open_watch() as watch:
-                task_status.started(watch)
-                await self._closed.wait()
+            started = False
+            try:
+                async with open_watch() as watch:
+                    task_status.started(watch)
+                    started = True
+                    await self._closed.wait()
+            except EraftError as exc:
+                if not started:
+                    raise  # to the caller of SyncClient.watch
+                # After the start failures reach the caller through the iterator; this
+                # task must not take the SyncClient's other tasks down with it.
+                log.debug("watch ended: %s", exc)
 
         async def start() -> Watch:
             started: Watch = await nursery.start(run)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
-from eraft_trio.errors import BadRequest, Compacted, EraftError, OperationTimeout
+from eraft_trio.errors import BadRequest, Compacted, EraftError, OperationTimeout, ServerError
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.group_calls.group_caller import GroupUnreachable
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
@@ -246,8 +246,10 @@ class _Router:
             except GroupUnreachable:
                 self._give_back(buckets)  # the group left: a newer config names the owner
                 return None
-            except OperationTimeout as exc:
-                log.debug("watch: group %d: %s", gid, exc)  # no leader for a while: again
+            except (OperationTimeout, ServerError) as exc:
+                # No leader for a while, or a node failing (a full disk): ask again.
+                log.debug("watch: group %d: %s", gid, exc)
+                await trio.sleep(0.5)
                 return None
         if scope.cancelled_caught:
             return None
@@ -278,6 +280,9 @@ class _Router:
                     self.send, _Page(bucket, _events(bucket, events), next_revision)
                 )
         if moved:
+            # The group may not have caught up with the config that moved the bucket to
+            # it yet (or we with the one that moved it away): not a busy loop meanwhile.
+            await trio.sleep(0.05)
             self._give_back(moved, page.num)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 
 import pytest
@@ -20,6 +21,7 @@ from eraft_trio.roles.shard import watch_events
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe
+from .ctl_process import ctl
 from .membership import arrange_groups
 from .sharded_cluster import ShardedCluster
 
@@ -48,7 +50,9 @@ async def test_a_key_and_a_prefix_watch_see_puts_and_deletes_in_order(
         await arrange_groups(probe, (1, 2))
     async with (
         Client.connect(cluster.config_servers, timeout=30) as kv,
-        kv.watch("w1/k") as one,
+        # Held open up to 30 s (the server's cap): events arrive well before only if a
+        # commit wakes the poll.
+        kv.watch("w1/k", max_wait=60) as one,
         kv.watch(prefix="w1/") as many,
     ):
         first = await kv.put("w1/k", "a")
@@ -56,7 +60,7 @@ async def test_a_key_and_a_prefix_watch_see_puts_and_deletes_in_order(
         second = await kv.put("w1/k", "b")
         gone = await kv.delete("w1/k")
         b = bucket_of(b"w1/k", BUCKETS)
-        key_events = await take(one, 3)
+        key_events = await take(one, 3, timeout=20)
         assert key_events == [
             WatchEvent("put", b"w1/k", b"a", 1, first.revision, b),
             WatchEvent("put", b"w1/k", b"b", 2, second.revision, b),
@@ -187,16 +191,20 @@ async def test_ctl_watch_streams_json_lines_until_ctrl_c(cluster: ShardedCluster
     servers = ",".join(cluster.config_servers)
     command = [sys.executable, "-m", "eraft_trio", "ctl", "-s", servers, "watch", "w6/", "--prefix"]
     async with Client.connect(cluster.config_servers, timeout=30) as kv:
-        start = (await kv.put("w6/a", "1")).revision
-        await kv.delete("w6/a")
+        # From now (no --rev): another test compacted some bucket's history, and one
+        # revision for every bucket of a prefix would be refused there.
         process = await trio.lowlevel.open_process(
-            [*command, "--rev", str(start), "--json"],
-            stdout=-1,
-            stderr=-1,
+            [*command, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
-            assert process.stdout is not None
+            assert process.stdout is not None and process.stderr is not None
+            with trio.fail_after(30):  # "watching" once every bucket's start is known
+                assert b"watching prefix w6/" in await process.stderr.receive_some()
+            start = (await kv.put("w6/a", "1")).revision
+            await kv.delete("w6/a")
             lines: list[dict[str, object]] = []
             buffer = b""
             with trio.fail_after(30):
@@ -218,3 +226,29 @@ async def test_ctl_watch_streams_json_lines_until_ctrl_c(cluster: ShardedCluster
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+async def test_ctl_watch_of_a_key_from_a_revision(cluster: ShardedCluster) -> None:
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+    async with Client.connect(cluster.config_servers, timeout=30) as kv:
+        start = (await kv.put("w7/k", "one")).revision
+    servers = ",".join(cluster.config_servers)
+    command = [sys.executable, "-m", "eraft_trio", "ctl", "-s", servers, "watch", "w7/k"]
+    process = await trio.lowlevel.open_process(
+        [*command, "--rev", str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        with trio.fail_after(30):
+            line = await process.stdout.receive_some()
+        assert line == f"put w7/k one version=1 mod_revision={start}\n".encode()
+        process.send_signal(signal.SIGINT)
+        with trio.fail_after(30):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    bad = await ctl(cluster.config_servers, "watch", "w7/k", "--rev", "0")
+    assert bad.code == 2 and "--rev" in bad.stderr, bad.describe()
