@@ -37,7 +37,7 @@ from eraft_trio.errors import BadRequest, Compacted, EraftError, OperationTimeou
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.group_calls.group_caller import GroupUnreachable
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
-from eraft_trio.protocol.keys import bucket_of
+from eraft_trio.protocol.keys import bucket_of, hash_tag
 from eraft_trio.protocol.watch import WatchPage, WatchRequest
 
 if TYPE_CHECKING:
@@ -300,6 +300,15 @@ def _events(bucket: int, fields: list[Any]) -> list[WatchEvent]:
     ]
 
 
+def watched_buckets(match: bytes, prefix: bool, nbuckets: int) -> list[int]:
+    """The buckets a watch polls: a key's own; for a prefix every bucket, unless the
+    prefix holds a whole hash tag (`user{42}:`): every key under it has that tag, so
+    they all live in its bucket."""
+    if not prefix or hash_tag(match) != match:
+        return [bucket_of(match, nbuckets)]
+    return list(range(nbuckets))
+
+
 @asynccontextmanager
 async def open_watch(
     client: Client,
@@ -323,7 +332,7 @@ async def open_watch(
     match = key if key is not None else prefix
     assert match is not None
     client._check_size(match, None)
-    buckets = [bucket_of(match, nbuckets)] if key is not None else list(range(nbuckets))
+    buckets = watched_buckets(match, key is None, nbuckets)
     start = {b: from_revision or 0 for b in buckets}
     for bucket, revision in (positions or {}).items():
         if bucket in start:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import trio
 
-from eraft_trio.client.watch import QUEUED_PAGES, Watch, WatchEvent, _Page
+from eraft_trio.client.watch import QUEUED_PAGES, Watch, WatchEvent, _Page, watched_buckets
+from eraft_trio.protocol.keys import bucket_of
 
 
 def event(revision: int, bucket: int = 0, key: bytes = b"k") -> WatchEvent:
@@ -52,3 +53,12 @@ async def test_a_position_only_page_behind_events_waits_its_turn() -> None:
     await watch.deliver(send, _Page(0, [event(10)], next=11))
     assert (await watch.__anext__()).mod_revision == 10
     assert watch.positions == {0: 11}
+
+
+def test_a_prefix_with_a_whole_hash_tag_polls_its_one_bucket() -> None:
+    assert watched_buckets(b"app/", True, 10) == list(range(10))
+    assert watched_buckets(b"user{42}:", True, 10) == [bucket_of(b"42", 10)]
+    assert watched_buckets(b"user{42}", True, 10) == [bucket_of(b"x{42}y", 10)]
+    for open_tag in (b"user{42", b"user{}", b"{"):  # keys under it may have other tags
+        assert watched_buckets(open_tag, True, 10) == list(range(10))
+    assert watched_buckets(b"app/k", False, 10) == [bucket_of(b"app/k", 10)]
