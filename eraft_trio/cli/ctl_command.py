@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from eraft_trio.cli.ctl_scan import add_scan_parser, run_scan
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.client.results import CasResult
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
@@ -85,6 +86,7 @@ def add_ctl_parser(sub: Any) -> None:
     ):
         drain = cmds.add_parser(command, help=what)
         drain.add_argument("address", metavar="ADDR", help="the node, host:port")
+    add_scan_parser(cmds)
     from eraft_trio.cli.ctl_member import add_member_parser
 
     add_member_parser(cmds)
@@ -374,4 +376,5 @@ _HANDLERS = {
     "put": _put,
     "get": _get,
     "delete": _delete,
+    "scan": run_scan,
 }
