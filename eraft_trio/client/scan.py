@@ -74,6 +74,7 @@ class ScanIterator(AsyncIterator[ScanItem]):
         self._merge: ScanMerge | None = None
         self._taken = 0
         self._stall: Deadline | None = None  # since the last page that moved the scan on
+        self.buckets: tuple[int, ...] = ()  # the buckets scanned, known once it started
 
     def __aiter__(self) -> ScanIterator:
         return self
@@ -106,6 +107,7 @@ class ScanIterator(AsyncIterator[ScanItem]):
             buckets: list[int] = [bucket_of(self.prefix, nbuckets)]
         else:
             buckets = list(range(nbuckets))
+        self.buckets = tuple(buckets)
         self._merge = ScanMerge(buckets, self.after)
         return self._merge
 
