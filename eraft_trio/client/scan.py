@@ -31,7 +31,9 @@ __all__ = ["ScanItem", "ScanIterator"]
 # size of a client frame, so a scan holds at most one such page per bucket.
 PAGE_ROWS = 1000
 PAGE_BYTES = 1 << 20
-BUCKETS_PER_REQUEST = 256  # a request names each bucket's cursor (up to 500 bytes each)
+# A request names each bucket's cursor, a key of up to 500 bytes: 64 of them stay within
+# the frame overhead a node allows a client (64 KiB) whatever its max_value_bytes.
+BUCKETS_PER_REQUEST = 64
 _REFUSALS = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.KEY_TOO_LONG})
 
 
