@@ -1,7 +1,9 @@
 """Scans against real processes (issue 16, item 4): keys from every bucket of two groups
 come back in global key order, page after page; limit, after, keys only, a hash-tagged
 prefix; SyncClient and `eraft ctl scan`; a scan while buckets move (and keys are deleted)
-returns every key present before it and never deleted exactly once; 1 MiB values."""
+returns every key present before it and never deleted exactly once, and so does one
+across a leader kill; 1 MiB values; the wire: a follower redirects, the leader refuses
+a malformed request and lists the buckets it does not serve."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import trio
 from eraft_trio.client import Client, ScanItem, SyncClient
 from eraft_trio.client.scan import ScanIterator
 from eraft_trio.errors import BadRequest
+from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.keys import bucket_of
+from eraft_trio.protocol.scan import KvScan, ScanCursor, ScanPage
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe
@@ -160,3 +164,52 @@ async def test_ctl_scan_prints_lines_or_json_lines(cluster: ShardedCluster) -> N
     assert bad.code == 2 and "--limit" in bad.stderr, bad.describe()
     long = await ctl(servers, "scan", "p" * 501)
     assert long.code == 2 and "key_too_long" in long.stderr, long.describe()
+
+
+async def test_a_scan_across_a_leader_kill_returns_each_key_once(cluster: ShardedCluster) -> None:
+    keys = [b"leader/%03d" % n for n in range(120)]
+    async with (
+        Client.connect(cluster.config_servers, timeout=60) as kv,
+        ClusterProbe.open(cluster) as probe,
+    ):
+        await arrange_groups(probe, (1, 2))
+        await put_all(kv, dict.fromkeys(keys, b"v"))
+        group = cluster.shards[1]
+        leader = await probe.wait_leader(group)
+        scan = ScanIterator(kv, "leader/", page_rows=2)
+        seen = [item.key async for item in _first(scan, 15)]
+        group.kill([leader])
+        try:
+            seen += [item.key async for item in scan]
+        finally:
+            group.start([leader])
+    assert seen == keys
+
+
+async def test_the_wire_a_follower_redirects_and_the_leader_answers_or_refuses(
+    cluster: ShardedCluster,
+) -> None:
+    async with ClusterProbe.open(cluster) as probe:
+        config = await arrange_groups(probe, (1, 2))
+        group = cluster.shards[1]
+        leader = await probe.wait_leader(group)
+        address = group.address(leader)
+        owned = [b for b, gid in enumerate(config["buckets"]) if gid == 1]
+        every = KvScan([ScanCursor(b) for b in range(BUCKETS)], b"", 10, 1000, keys_only=True)
+
+        page = await probe.call(address, every)
+        assert type(page) is ScanPage and page.num == config["num"]
+        assert [p.bucket for p in page.pages] == owned
+        assert page.moved == [b for b in range(BUCKETS) if b not in owned]
+
+        follower = next(n for n in range(group.size) if n != leader)
+        redirected = await probe.call(group.address(follower), every)
+        assert type(redirected) is ErrorReply and redirected.code is ErrorCode.NOT_LEADER
+        assert redirected.leader == address
+
+        twice = KvScan([ScanCursor(owned[0]), ScanCursor(owned[0])], b"", 10, 1000)
+        refused = await probe.call(address, twice)
+        assert type(refused) is ErrorReply and refused.code is ErrorCode.BAD_REQUEST
+        long = KvScan([ScanCursor(owned[0])], b"p" * 501, 10, 1000)
+        refused = await probe.call(address, long)
+        assert type(refused) is ErrorReply and refused.code is ErrorCode.KEY_TOO_LONG
