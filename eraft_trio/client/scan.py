@@ -162,7 +162,9 @@ class ScanIterator(AsyncIterator[ScanItem]):
                 stale = stale or answer.num >= config["num"]
         if progress:
             self._stall = None
-        if waiting:
+        if waiting or not progress:
+            # (No progress without a bucket waiting would be a group leaving a bucket out
+            # of its answer: backing off bounds that by the timeout too, not a busy loop.)
             self._stall = self._stall or Deadline(client.timeout)
             await self._stall.backoff("a bucket of the scan is not served where expected")
             if stale:
