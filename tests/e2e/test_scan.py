@@ -22,7 +22,7 @@ from eraft_trio.protocol.scan import KvScan, ScanCursor, ScanPage
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe
-from .ctl_process import CtlResult, ctl
+from .ctl_process import ERAFT, CtlResult, ctl
 from .kv_batch import put_all
 from .membership import arrange_groups
 from .sharded_cluster import ShardedCluster
@@ -213,3 +213,23 @@ async def test_the_wire_a_follower_redirects_and_the_leader_answers_or_refuses(
         long = KvScan([ScanCursor(owned[0])], b"p" * 501, 10, 1000)
         refused = await probe.call(address, long)
         assert type(refused) is ErrorReply and refused.code is ErrorCode.KEY_TOO_LONG
+
+
+async def test_ctl_scan_into_a_pipe_closed_early_exits_quietly(cluster: ShardedCluster) -> None:
+    """`eraft ctl scan | head -1`: the reader leaves after one line, and the scan's next
+    write finds the pipe closed. That ends the scan with exit 0 and no traceback."""
+    servers = cluster.config_servers
+    async with Client.connect(servers, timeout=30) as kv:
+        async with ClusterProbe.open(cluster) as probe:
+            await arrange_groups(probe, (1, 2))
+        # More than a pipe's buffer (64 KiB), so the writer is still writing when head leaves.
+        await put_all(kv, {b"pipe/%02d" % n: b"x" * 20_000 for n in range(20)})
+    command = (
+        f'"{ERAFT}" ctl -s {",".join(servers)} --timeout 30 scan pipe/ | head -c 10; '
+        'echo; echo "exit=${PIPESTATUS[0]}"'
+    )
+    done = await trio.run_process(
+        ["bash", "-c", command], capture_stdout=True, capture_stderr=True, check=False
+    )
+    assert done.stdout.decode().splitlines() == ["pipe/00\txx", "exit=0"]
+    assert done.stderr == b""
