@@ -80,13 +80,13 @@ def add_ctl_parser(sub: Any) -> None:
     )
     delete.add_argument("key")
     _add_conditions(delete, absent=False)
+    add_scan_parser(cmds)
     for command, what in (
         ("drain", "move leadership off a node and keep it from campaigning (until undrain)"),
         ("undrain", "let a drained node campaign again"),
     ):
         drain = cmds.add_parser(command, help=what)
         drain.add_argument("address", metavar="ADDR", help="the node, host:port")
-    add_scan_parser(cmds)
     from eraft_trio.cli.ctl_member import add_member_parser
 
     add_member_parser(cmds)
