@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -12,6 +12,7 @@ import trio
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.client.scan_merge import ScanItem
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
 
@@ -134,6 +135,19 @@ class SyncClient:
         )
         result: DeleteResult | CasResult = self._call(delete, key)
         return result
+
+    def scan(
+        self,
+        prefix: str | bytes = b"",
+        *,
+        limit: int | None = None,
+        after: str | bytes | None = None,
+        keys_only: bool = False,
+    ) -> Iterator[ScanItem]:
+        """Client.scan's, as a blocking iterator (each page fetched when it is needed)."""
+        scan = self._connected().scan(prefix, limit=limit, after=after, keys_only=keys_only)
+        while (item := self._call(scan.next_item)) is not None:
+            yield item
 
     def _connected(self) -> Client:
         assert self._client is not None
