@@ -42,7 +42,7 @@ from eraft_trio.runtime.waiter import Waiter
 
 log = logging.getLogger(__name__)
 
-LEASE_REQUESTS = (LeaseGrant, LeaseKeepAlive, LeaseRevoke, KvPutLeased)
+LEASE_REQUESTS = LeaseGrant | LeaseKeepAlive | LeaseRevoke | KvPutLeased
 # How often the leader looks whether a lease is due: a lease ends at most this much past
 # its deadline (plus the entry's commit), and the look is a local read.
 LEASE_POLL_SECONDS = 0.2
