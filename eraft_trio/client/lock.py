@@ -2,8 +2,10 @@
 
 The lock is the key `name`. To take it: put it with `if_absent` under a lease of ours
 granted in the key's bucket; the first put that finds the key absent holds the lock. To
-release: delete it `if_version` the version our put made (so a lock that already went
-to someone else is never deleted), then revoke the lease. A holder that dies stops
+release: delete it `if_value` our holder value, random per acquisition (so a lock that
+already went to someone else is never deleted), then revoke the lease. Not `if_version`:
+a lock key deleted by its lease's expiry and taken again starts at version 1 again, the
+version our own put made, so a version cannot tell two holders apart. A holder that dies stops
 renewing its lease, and the lease's expiry deletes the key: the lock frees itself after
 at most `ttl` seconds (plus the leader's expiry poll).
 
@@ -62,7 +64,7 @@ async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[H
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(client.timeout):
                 # Only our own write of the key: never a lock taken over since.
-                await client.delete(key, if_version=taken.current.version)
+                await client.delete(key, if_value=holder)
 
 
 async def _acquire(client: Client, key: bytes, holder: bytes, lease_id: int) -> CasResult:

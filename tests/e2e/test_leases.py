@@ -176,3 +176,40 @@ async def test_eight_workers_under_the_lock_keep_a_counter_exact(cluster: Sharde
         assert await kv.get(counter) == b"%d" % (workers * each)
         assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
         assert await kv.get(b"locked{c}:lock") is None
+
+
+async def test_a_holder_that_lost_its_lock_does_not_release_the_next_holders(
+    cluster: ShardedCluster,
+) -> None:
+    """Regression: releasing with if_version deleted the next holder's key, which is at
+    version 1 again after the end of the first holder's lease deleted the first's."""
+    name = b"lost{l}:lock"
+    async with (
+        ClusterProbe.open(cluster) as probe,
+        Client.connect(cluster.config_servers, timeout=30) as kv,
+    ):
+        await arrange_groups(probe, (1, 2))
+        first_revoked, second_holds, first_released = trio.Event(), trio.Event(), trio.Event()
+        tokens: dict[str, int] = {}
+
+        async def first_holder() -> None:
+            async with kv.lock(name, ttl=5) as first:
+                tokens["first"] = first.fencing_token
+                await kv.revoke(first.lease.id)  # as if its lease expired in a long pause
+                first_revoked.set()
+                await second_holds.wait()
+            first_released.set()  # it woke up and released: the second's key must stay
+
+        async def second_holder() -> None:
+            await first_revoked.wait()
+            async with kv.lock(name, ttl=5) as second:
+                tokens["second"] = second.fencing_token
+                second_holds.set()
+                await first_released.wait()
+                assert await kv.get(name) == second.holder
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first_holder)
+            nursery.start_soon(second_holder)
+        assert tokens["second"] > tokens["first"]
+        assert await kv.get(name) is None
