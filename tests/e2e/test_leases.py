@@ -8,7 +8,7 @@ import pytest
 import trio
 from integration.cluster import wait_for
 
-from eraft_trio.client import Client
+from eraft_trio.client import Client, SyncClient
 from eraft_trio.errors import BadRequest
 from eraft_trio.protocol.keys import bucket_of
 
@@ -213,3 +213,39 @@ async def test_a_holder_that_lost_its_lock_does_not_release_the_next_holders(
             nursery.start_soon(second_holder)
         assert tokens["second"] > tokens["first"]
         assert await kv.get(name) is None
+
+
+async def test_a_lease_moves_with_its_bucket(cluster: ShardedCluster) -> None:
+    key = b"moving{m}:a"
+    async with (
+        ClusterProbe.open(cluster) as probe,
+        Client.connect(cluster.config_servers, timeout=30) as kv,
+    ):
+        config = await arrange_groups(probe, (1, 2))
+        lease = await kv.lease_grant(60, key=key)
+        await kv.put(key, b"v", lease=lease.id)
+        other = 2 if group_of(config, key) == 1 else 1
+        await probe.config_client.move((bucket_of(key, BUCKETS),), other)
+        await probe.wait_settled()
+        assert group_of(await probe.latest_config(), key) == other
+        # The new owner has the lease, its key and its attachment.
+        assert await kv.keep_alive(lease.id) == 60
+        assert (await kv.revoke(lease.id)).deleted == 1
+        assert await kv.get(key) is None
+
+
+async def test_the_blocking_client_grants_puts_and_revokes(cluster: ShardedCluster) -> None:
+    key = b"sync{s}:a"
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+
+    def blocking() -> tuple[bytes | None, int, bytes | None]:
+        with SyncClient(cluster.config_servers, timeout=30) as kv:
+            lease = kv.lease_grant(30, key=key)
+            kv.put(key, b"v", lease=lease.id)
+            before = kv.get(key)
+            kv.keep_alive(lease.id)
+            deleted = kv.revoke(lease.id).deleted
+            return before, deleted, kv.get(key)
+
+    assert await trio.to_thread.run_sync(blocking) == (b"v", 1, None)
