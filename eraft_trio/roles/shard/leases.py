@@ -145,7 +145,9 @@ def apply_lease_put(view: TableView, index: int, command: LeasePut) -> dict[str,
         reply = write_key(view, index, bucket, state, write)
         if reply.get("succeeded") is False:
             return reply  # nothing written, nothing attached
-        lease_tables.attach(view, command.lease_id, command.key, index)
+        # The revision the put stamped on the record (its mod revision), whatever rule
+        # picks it: the key stays attached while the record keeps it.
+        lease_tables.attach(view, command.lease_id, command.key, reply["revision"])
         if row_is_new:
             lease_tables.store(view, command.lease_id, replace(lease, keys=lease.keys + 1), lease)
         return reply
