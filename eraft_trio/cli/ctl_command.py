@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from eraft_trio.cli.ctl_lease import add_lease_parser, lease_id_argument, run_lease
 from eraft_trio.cli.ctl_scan import add_scan_parser, run_scan
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.client.results import CasResult
@@ -67,6 +68,12 @@ def add_ctl_parser(sub: Any) -> None:
     put.add_argument("key")
     put.add_argument("value")
     _add_conditions(put, absent=True)
+    put.add_argument(
+        "--lease",
+        type=lease_id_argument,
+        metavar="ID",
+        help="attach the key to a lease (ctl lease grant)",
+    )
     get = cmds.add_parser("get", help="read a key")
     get.add_argument("key")
     get.add_argument("--json", action="store_true")
@@ -90,6 +97,7 @@ def add_ctl_parser(sub: Any) -> None:
     from eraft_trio.cli.ctl_member import add_member_parser
 
     add_member_parser(cmds)
+    add_lease_parser(cmds)
     status = cmds.add_parser("status", help="live status of every group and node")
     status.add_argument("--once", action="store_true", help="print once and exit")
     status.add_argument("--json", action="store_true", help="print JSON once and exit")
@@ -310,13 +318,18 @@ def _add_conditions(parser: argparse.ArgumentParser, absent: bool) -> None:
 
 
 async def _put(client: Client, args: argparse.Namespace) -> int:
+    lease = args.lease
     if args.if_version is not None:
-        return _compared(await client.put(args.key, args.value, if_version=args.if_version))
+        return _compared(
+            await client.put(args.key, args.value, if_version=args.if_version, lease=lease)
+        )
     if args.if_absent:
-        return _compared(await client.put(args.key, args.value, if_absent=True))
+        return _compared(await client.put(args.key, args.value, if_absent=True, lease=lease))
     if args.if_value is not None:
-        return _compared(await client.put(args.key, args.value, if_value=args.if_value))
-    await client.put(args.key, args.value)
+        return _compared(
+            await client.put(args.key, args.value, if_value=args.if_value, lease=lease)
+        )
+    await client.put(args.key, args.value, lease=lease)
     print("OK")
     return EXIT_OK
 
@@ -377,4 +390,5 @@ _HANDLERS = {
     "get": _get,
     "delete": _delete,
     "scan": run_scan,
+    "lease": run_lease,
 }

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
@@ -35,6 +35,7 @@ from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.address import parse_address
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.keys import bucket_of
+from eraft_trio.protocol.lease import KvPutLeased
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES, request_refusal
 from eraft_trio.protocol.replies import Value, VersionedValue, Written
 from eraft_trio.protocol.shard import KvDelete, KvGet, KvGetVersioned, KvPut
@@ -42,6 +43,8 @@ from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security, client_security_from_env
 
 if TYPE_CHECKING:
+    from eraft_trio.client.leases import Grant, KeptLease, Revoked
+    from eraft_trio.client.lock import HeldLock
     from eraft_trio.client.scan import ScanIterator
 
 DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
@@ -53,6 +56,9 @@ REFUSALS = frozenset(
         ErrorCode.VALUE_TOO_LARGE,
         ErrorCode.BAD_REQUEST,
         ErrorCode.BAD_COMMAND,
+        ErrorCode.LEASE_NOT_FOUND,
+        ErrorCode.LEASE_BUCKET,
+        ErrorCode.LEASE_FULL,
     }
 )
 # A slot's write to a bucket it has not had a write acknowledged in for this long is
@@ -98,6 +104,13 @@ def write_condition(
     if if_absent:
         return 0, None
     return if_version, None if if_value is None else as_bytes(if_value)
+
+
+def check_lease_id(lease: Any) -> int:
+    """`lease` as a lease id; BadRequest for anything that cannot be one."""
+    if not isinstance(lease, int) or isinstance(lease, bool) or not 0 < lease < 2**64:
+        raise BadRequest("bad_request", f"a lease id is an integer from lease_grant, not {lease!r}")
+    return lease
 
 
 def _expect(reply: Any, kind: type[T], request: str) -> T:
@@ -208,16 +221,30 @@ class Client:
     # --- the API ------------------------------------------------------------------------
 
     @overload
-    async def put(self, key: str | bytes, value: str | bytes) -> PutResult: ...
-    @overload
-    async def put(self, key: str | bytes, value: str | bytes, *, if_version: int) -> CasResult: ...
+    async def put(
+        self, key: str | bytes, value: str | bytes, *, lease: int | None = None
+    ) -> PutResult: ...
     @overload
     async def put(
-        self, key: str | bytes, value: str | bytes, *, if_absent: Literal[True]
+        self, key: str | bytes, value: str | bytes, *, if_version: int, lease: int | None = None
     ) -> CasResult: ...
     @overload
     async def put(
-        self, key: str | bytes, value: str | bytes, *, if_value: str | bytes
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_absent: Literal[True],
+        lease: int | None = None,
+    ) -> CasResult: ...
+    @overload
+    async def put(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_value: str | bytes,
+        lease: int | None = None,
     ) -> CasResult: ...
 
     async def put(
@@ -228,16 +255,26 @@ class Client:
         if_version: int | None = None,
         if_absent: bool = False,
         if_value: str | bytes | None = None,
+        lease: int | None = None,
     ) -> PutResult | CasResult:
         """Write `value`; with one condition, only if the key is at that version, absent, or
-        holds that value (compare-and-set: a failed comparison is a CasResult, not an error)."""
+        holds that value (compare-and-set: a failed comparison is a CasResult, not an error).
+        `lease` attaches the key to that lease (client/leases.py): it is deleted when the
+        lease ends; the key must be in the lease's bucket."""
         k, v = as_bytes(key), as_bytes(value)
         self._check_size(k, v)
         version, expected = write_condition(if_version, if_absent, if_value)
         self._check_size(k, expected)
-        reply = await self._write(
-            k, lambda cid, seq, new: KvPut(cid, seq, k, v, new, version, expected)
-        )
+        if lease is not None:
+            lease_id = check_lease_id(lease)
+            reply = await self._write(
+                k,
+                lambda cid, seq, new: KvPutLeased(cid, seq, k, v, lease_id, new, version, expected),
+            )
+        else:
+            reply = await self._write(
+                k, lambda cid, seq, new: KvPut(cid, seq, k, v, new, version, expected)
+            )
         if version is None and expected is None:
             return PutResult.from_reply(_expect(reply, Written, "a put"))
         return CasResult.from_reply(reply, v)
@@ -297,6 +334,43 @@ class Client:
 
         return ScanIterator(self, prefix, limit=limit, after=after, keys_only=keys_only)
 
+    # --- leases (client/leases.py) and the lock recipe (client/lock.py) -----------------
+
+    async def lease_grant(self, ttl: float, *, key: str | bytes) -> Grant:
+        """A lease of `ttl` seconds in the bucket of `key` (attach keys of that bucket)."""
+        from eraft_trio.client import leases
+
+        return await leases.grant(self, ttl, key)
+
+    async def keep_alive(self, lease: int) -> float:
+        """Renew a lease; the TTL (seconds) it has from now. BadRequest(lease_not_found)
+        once it expired or was revoked."""
+        from eraft_trio.client import leases
+
+        return await leases.keep_alive(self, lease)
+
+    async def revoke(self, lease: int) -> Revoked:
+        """End a lease now, deleting its keys in one write."""
+        from eraft_trio.client import leases
+
+        return await leases.revoke(self, lease)
+
+    def lease(self, ttl: float, *, key: str | bytes) -> AbstractAsyncContextManager[KeptLease]:
+        """`async with client.lease(ttl, key=k) as lease:` a lease kept alive every ttl/3
+        while the block runs and revoked when it ends."""
+        from eraft_trio.client import leases
+
+        return leases.kept_lease(self, ttl, key)
+
+    def lock(
+        self, name: str | bytes, *, ttl: float = 10.0
+    ) -> AbstractAsyncContextManager[HeldLock]:
+        """`async with client.lock(name) as held:` a distributed lock (the key `name`, held
+        under a lease of `ttl` s); `held.fencing_token` grows with every acquisition."""
+        from eraft_trio.client import lock
+
+        return lock.hold(self, name, ttl)
+
     # --- internals ------------------------------------------------------------------------
 
     def _check_size(self, key: bytes, value: bytes | None) -> None:
@@ -305,18 +379,20 @@ class Client:
         if refusal is not None:
             raise BadRequest(refusal.code, refusal.message)
 
-    async def _write(self, key: bytes, make: Any) -> Any:
-        """Send the write `make(client_id, seq, new_session)` builds; the group's answer."""
+    async def _write(self, key: bytes, make: Any, bucket: int | None = None) -> Any:
+        """Send the write `make(client_id, seq, new_session)` builds to the owner of `key`'s
+        bucket (or of `bucket`); the group's answer."""
         deadline = Deadline(self.timeout)
         config = self.config or await self._refresh_config(deadline, -1)
-        bucket = bucket_of(key, len(config["buckets"]))  # fixed for the cluster's life
+        if bucket is None:
+            bucket = bucket_of(key, len(config["buckets"]))  # fixed for the cluster's life
         slot = self._free_sessions.pop() if self._free_sessions else SessionSlot(_new_client_id())
         slot.seq += 1
         started = trio.current_time()
         # Every try of this write carries the same mark: a retry is the same write.
         body = make(slot.client_id, slot.seq, slot.is_new_in(bucket, started))
         try:
-            reply = await self._call_owner(key, body, deadline)
+            reply = await self._call_owner(key, body, deadline, bucket)
         except SessionExpired:
             raise  # the slot is dropped: its id is forgotten in that bucket
         except BaseException:
@@ -328,12 +404,15 @@ class Client:
         self._free_sessions.append(slot)
         return reply
 
-    async def _call_owner(self, key: bytes, body: Any, deadline: Deadline) -> Any:
-        """The owning group's answer to `body` (never an ErrorReply: those are retried or raised)."""
+    async def _call_owner(
+        self, key: bytes, body: Any, deadline: Deadline, bucket: int | None = None
+    ) -> Any:
+        """The answer to `body` of the group owning `key`'s bucket (or `bucket`; never an
+        ErrorReply: those are retried or raised)."""
         while True:
             config = self.config or await self._refresh_config(deadline, -1)
             buckets = config["buckets"]
-            gid = buckets[bucket_of(key, len(buckets))]
+            gid = buckets[bucket_of(key, len(buckets)) if bucket is None else bucket]
             addresses = config["groups"].get(str(gid))
             if gid == 0 or not addresses:
                 await deadline.backoff("bucket not assigned to any group")

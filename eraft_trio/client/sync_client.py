@@ -11,6 +11,7 @@ from typing import Any, Literal, overload
 import trio
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
+from eraft_trio.client.leases import Grant, Revoked
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.client.scan_merge import ScanItem
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
@@ -80,15 +81,31 @@ class SyncClient:
         return trio.from_thread.run(fn, *args, trio_token=self._token)
 
     @overload
-    def put(self, key: str | bytes, value: str | bytes) -> PutResult: ...
-    @overload
-    def put(self, key: str | bytes, value: str | bytes, *, if_version: int) -> CasResult: ...
+    def put(
+        self, key: str | bytes, value: str | bytes, *, lease: int | None = None
+    ) -> PutResult: ...
     @overload
     def put(
-        self, key: str | bytes, value: str | bytes, *, if_absent: Literal[True]
+        self, key: str | bytes, value: str | bytes, *, if_version: int, lease: int | None = None
     ) -> CasResult: ...
     @overload
-    def put(self, key: str | bytes, value: str | bytes, *, if_value: str | bytes) -> CasResult: ...
+    def put(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_absent: Literal[True],
+        lease: int | None = None,
+    ) -> CasResult: ...
+    @overload
+    def put(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_value: str | bytes,
+        lease: int | None = None,
+    ) -> CasResult: ...
 
     def put(
         self,
@@ -98,11 +115,16 @@ class SyncClient:
         if_version: int | None = None,
         if_absent: bool = False,
         if_value: str | bytes | None = None,
+        lease: int | None = None,
     ) -> PutResult | CasResult:
         """Client.put's, blocking."""
         client = self._connected()
         put = functools.partial(
-            client.put, if_version=if_version, if_absent=if_absent, if_value=if_value
+            client.put,
+            if_version=if_version,
+            if_absent=if_absent,
+            if_value=if_value,
+            lease=lease,
         )
         result: PutResult | CasResult = self._call(put, key, value)
         return result
@@ -148,6 +170,20 @@ class SyncClient:
         scan = self._connected().scan(prefix, limit=limit, after=after, keys_only=keys_only)
         while (item := self._call(scan.next_item)) is not None:
             yield item
+
+    def lease_grant(self, ttl: float, *, key: str | bytes) -> Grant:
+        """Client.lease_grant's, blocking (keep the lease alive with keep_alive)."""
+        grant = functools.partial(self._connected().lease_grant, key=key)
+        result: Grant = self._call(grant, ttl)
+        return result
+
+    def keep_alive(self, lease: int) -> float:
+        result: float = self._call(self._connected().keep_alive, lease)
+        return result
+
+    def revoke(self, lease: int) -> Revoked:
+        result: Revoked = self._call(self._connected().revoke, lease)
+        return result
 
     def _connected(self) -> Client:
         assert self._client is not None

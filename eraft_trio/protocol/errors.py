@@ -28,6 +28,10 @@ class ErrorCode(StrEnum):
     VALUE_TOO_LARGE = "value_too_large"  # a put over the node's [limits] max_value_bytes
     BAD_QUERY = "bad_query"  # a read the state machine does not understand
     SESSION_EXPIRED = "session_expired"  # a retried write whose session expired meanwhile
+    # Leases (roles/shard/leases.py, docs/reference.md "Leases").
+    LEASE_NOT_FOUND = "lease_not_found"  # no such lease: never granted, revoked or expired
+    LEASE_BUCKET = "lease_bucket"  # a put with a lease of another bucket than the key's
+    LEASE_FULL = "lease_full"  # a lease already has leases.MAX_KEYS_PER_LEASE keys
     # The config group.
     BAD_GID = "bad_gid"  # a gid outside 1 .. 2**63-1
     BAD_BUCKET = "bad_bucket"  # a bucket outside 0 .. buckets-1

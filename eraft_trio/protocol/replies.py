@@ -66,11 +66,14 @@ class CompareFailed:
 @dataclass(frozen=True, slots=True)
 class BucketChunk:
     """The answer to FetchBucket: rows `[key, value]` and sessions `[client_id, seq,
-    reply, last_use_s]` after the cursor; `done` when nothing of the bucket follows."""
+    reply, last_use_s]` after the cursor; `done` when nothing of the bucket follows.
+    `leases`: the bucket's lease rows `[row key, value]` (roles/shard/lease_tables.py),
+    after its sessions; None from an old owner that predates leases."""
 
     rows: list[Any]
     sessions: list[Any]
     done: bool
+    leases: list[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,13 @@ keep entries, hard state, snapshot metadata and memberships in this encoding).
 
 Ranges: 1-15 the Raft core, 16-63 the transport's envelope and handshake, 64-71 the
 node runtime, 72-79 the config role, 80-95 the shard role, 96-127 answers every
-role may give, 128-135 scans (protocol/scan.py).
+role may give, 128-135 scans (protocol/scan.py), 144-151 the shard role's leases
+(protocol/lease.py).
 """
 
 from __future__ import annotations
 
-from eraft_trio.protocol import config, envelope, errors, node, replies, scan, shard
+from eraft_trio.protocol import config, envelope, errors, lease, node, replies, scan, shard
 from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import (
     AppendEntries,
@@ -96,4 +97,12 @@ TYPE_IDS: dict[int, type] = {
     129: scan.ScanPage,
     130: scan.ScanCursor,
     131: scan.ScanBucketPage,
+    # the shard role's leases (151 kept free for them)
+    144: lease.LeaseGrant,
+    145: lease.LeaseKeepAlive,
+    146: lease.LeaseRevoke,
+    147: lease.KvPutLeased,
+    148: lease.LeaseGranted,
+    149: lease.LeaseAlive,
+    150: lease.LeaseRevoked,
 }

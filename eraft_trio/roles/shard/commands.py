@@ -11,6 +11,12 @@ from typing import Any
 
 import msgpack
 
+from eraft_trio.roles.shard.lease_commands import (
+    LEASE_TAGS,
+    LeaseCommand,
+    decode_lease,
+    lease_fields,
+)
 from eraft_trio.roles.shard.placement import Placement
 
 MAX_CLIENT_ID = 2**64 - 1  # client ids are 8-byte table keys
@@ -87,7 +93,8 @@ class InstallChunk:
     `rows` are (user key, stored record: value with its version and mod revision,
     tables.py) and `sessions` (client id, seq, reply, last use in seconds, or None when
     the old owner predates it), each in ascending order; `done` says the chunk is the
-    bucket's last.
+    bucket's last. `leases` are the bucket's raw lease rows (lease_tables.py), streamed
+    after the sessions; chunks without any keep the older six-field shape.
     """
 
     config_num: int
@@ -96,6 +103,7 @@ class InstallChunk:
     rows: tuple[tuple[bytes, bytes], ...]
     sessions: tuple[SessionEntry, ...]
     done: bool
+    leases: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +122,9 @@ class GcDone:
     bucket: int
 
 
-ShardCommand = Put | Delete | NewConfig | InstallChunk | DropBucket | GcDone | ExpireSessions
+ShardCommand = (
+    Put | Delete | NewConfig | InstallChunk | DropBucket | GcDone | ExpireSessions | LeaseCommand
+)
 
 
 class CommandDecodeError(ValueError):
@@ -140,7 +150,7 @@ def encode_command(command: ShardCommand) -> bytes:
             placement = Placement.from_json(config)
             pairs = [[gid, list(placement.groups[gid])] for gid in sorted(placement.groups)]
             fields = [_NEW_CONFIG, placement.num, list(placement.buckets), pairs]
-        case InstallChunk(config_num, bucket, after_key, rows, sessions, done):
+        case InstallChunk(config_num, bucket, after_key, rows, sessions, done, leases):
             fields = [
                 _INSTALL_CHUNK,
                 config_num,
@@ -150,12 +160,16 @@ def encode_command(command: ShardCommand) -> bytes:
                 [session_fields(entry) for entry in sessions],
                 bool(done),
             ]
+            if leases:
+                fields.append([[bytes(key), bytes(value)] for key, value in leases])
         case DropBucket(config_num, bucket):
             fields = [_DROP_BUCKET, config_num, bucket]
         case GcDone(config_num, bucket):
             fields = [_GC_DONE, config_num, bucket]
         case ExpireSessions(now_ms, ttl_ms):
             fields = [_EXPIRE_SESSIONS, now_ms, ttl_ms]
+        case _ if isinstance(command, LeaseCommand):
+            fields = lease_fields(command)
         case _:
             raise TypeError(f"not a shard command: {command!r}")
     return msgpack.packb(fields, use_bin_type=True)
@@ -231,8 +245,8 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             raise ValueError("a config names a group twice")
         placement = Placement.from_json({"num": num, "buckets": buckets, "groups": groups})
         return NewConfig(placement.to_json())
-    if tag == _INSTALL_CHUNK and len(body) == 6:
-        config_num, bucket, after_key, rows, sessions, done = body
+    if tag == _INSTALL_CHUNK and len(body) in (6, 7):
+        config_num, bucket, after_key, rows, sessions, done = body[:6]
         if after_key is not None:
             after_key = _bytes(after_key, "after key")
         if not isinstance(done, bool):
@@ -244,7 +258,10 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             _rows(rows),
             _sessions(sessions),
             done,
+            _rows(body[6]) if len(body) == 7 else (),
         )
+    if tag in LEASE_TAGS:
+        return decode_lease(tag, body)
     if tag in (_DROP_BUCKET, _GC_DONE) and len(body) == 2:
         kind = DropBucket if tag == _DROP_BUCKET else GcDone
         return kind(_natural(body[0], "config num"), _bucket(body[1]))

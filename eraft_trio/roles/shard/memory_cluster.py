@@ -125,6 +125,7 @@ class MemoryCluster:
             tuple((key, value) for key, value in chunk["rows"]),
             tuple(session_entry(fields) for fields in chunk["sessions"]),
             chunk["done"],
+            tuple((row, raw) for row, raw in chunk.get("leases", ())),
         )
 
     def collect_garbage(self, gid: int) -> int:

@@ -9,7 +9,8 @@ the same log index (docs/architecture.md, the roles):
   from the cursor the replicated state holds);
 - for each bucket we finished pulling, tell its old owner to drop it, then record it;
 - when the oldest client session has been unused for the role file's session_ttl_s,
-  propose an expiry stamped with our clock (sessions.py); writes carry the same stamp.
+  propose an expiry stamped with our clock (sessions.py); writes carry the same stamp;
+- promote the leases once per term, then expire those due (lease_server.py).
 The pull and GC loops poll, and are also woken at once by what gives them work: a
 config applied, a bucket finished.
 """
@@ -42,6 +43,11 @@ from eraft_trio.protocol.shard import (
     KvPut,
 )
 from eraft_trio.roles.shard import commands, conditions, replies, scan, sessions
+from eraft_trio.roles.shard.lease_server import (
+    LEASE_REQUESTS,
+    run_lease_clock,
+    start_lease_request,
+)
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
 from eraft_trio.runtime.node_service import Answer
@@ -122,12 +128,14 @@ class ShardRoleServer:
             "bytes_installed": 0,
             "buckets_dropped": 0,
             "sessions_expired": 0,
+            "leases_expired": 0,
+            "lease_keys_expired": 0,
         }
 
     # --- client requests ----------------------------------------------------------------
 
     async def handle(self, peer: PeerInfo, body: Any) -> Any:
-        if isinstance(body, KvGet | KvPut | KvDelete | KvGetVersioned):
+        if isinstance(body, KvGet | KvPut | KvDelete | KvGetVersioned | LEASE_REQUESTS):
             done = Waiter()
             self.start(
                 peer, body, lambda value, error: done.fail(error) if error else done.set(value)
@@ -224,6 +232,8 @@ class ShardRoleServer:
                 self.node.start_read(("get_versioned", body.key)),
                 replies.to_versioned_value,
             )
+        if isinstance(body, LEASE_REQUESTS):
+            return start_lease_request(self.node, body, self._now_ms(), self.role.max_value_bytes)
         return None
 
     def _condition(self, body: KvPut | KvDelete) -> commands.Condition | None | ErrorReply:
@@ -255,6 +265,7 @@ class ShardRoleServer:
             nursery.start_soon(self._pull_loop, nursery)
             nursery.start_soon(self._gc_loop)
             nursery.start_soon(self._expiry_loop)
+            nursery.start_soon(run_lease_clock, self.node, self._now_ms, self._stats)
             task_status.started()
 
     async def _config_loop(self, config_client: ConfigClient) -> None:

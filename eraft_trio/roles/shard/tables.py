@@ -27,6 +27,7 @@ from typing import Any
 
 import msgpack
 
+from eraft_trio.roles.shard import lease_tables
 from eraft_trio.roles.shard.buckets import BucketState, Phase
 from eraft_trio.roles.shard.placement import Placement
 from eraft_trio.storage.view import TableView
@@ -304,7 +305,8 @@ def advance_now(view: TableView, stamp_ms: int | None) -> int:
 
 
 def delete_bucket_rows(view: TableView, bucket: int) -> None:
-    """Delete every kv and session row of `bucket` (the old owner's garbage collection)."""
+    """Delete every kv, session and lease row of `bucket` (the old owner's garbage collection)."""
+    lease_tables.delete_bucket_leases(view, bucket)
     for row, _ in view.scan(KV, u32(bucket), _bucket_end(bucket)):
         view.delete(KV, row)
     for client_id, session in sessions(view, bucket, None):

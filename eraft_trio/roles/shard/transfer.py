@@ -5,6 +5,7 @@ The cursor is opaque to everyone but this module:
   None              nothing installed yet
   b"k" + user key   the last kv row installed
   b"s" + 8-byte id  the last session installed (every kv row is installed by then)
+  b"l" + row key    the last lease row installed (lease_tables.py; every session is)
 Sessions travel in the stream too, after the rows, so no message is unbounded however
 many clients a bucket has seen; only a single row bigger than the budget exceeds it.
 A row is (user key, record): the stored record as it is (tables.py: version, mod
@@ -13,18 +14,19 @@ revision, value), so a moved key keeps its version and revision byte for byte.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
-from eraft_trio.roles.shard import tables
+from eraft_trio.roles.shard import lease_tables, tables
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import SessionEntry, session_fields
 from eraft_trio.storage.view import TableView
 
 _ROW = b"k"
 _SESSION = b"s"
+_LEASE = b"l"
 _ENTRY_OVERHEAD = 16  # msgpack framing of one row or session, roughly, so tiny rows count too
 
 
@@ -35,48 +37,61 @@ class Chunk:
     rows: list[tuple[bytes, bytes]]
     sessions: list[SessionEntry]
     done: bool
+    leases: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     def to_reply(self) -> dict[str, Any]:
-        return {
+        reply: dict[str, Any] = {
             "rows": [[key, record] for key, record in self.rows],
             "sessions": [session_fields(entry) for entry in self.sessions],
             "done": self.done,
         }
+        if self.leases:  # a bucket without leases answers as before they existed
+            reply["leases"] = [[row, raw] for row, raw in self.leases]
+        return reply
 
 
 def read_chunk(view: TableView, bucket: int, after: bytes | None, max_bytes: int) -> Chunk:
     """The next chunk of at most `max_bytes` (at least one entry if any is left)."""
     rows: list[tuple[bytes, bytes]] = []
     sessions: list[SessionEntry] = []
+    leases: list[tuple[bytes, bytes]] = []
     budget = max_bytes
 
     def fits(cost: int) -> bool:
         nonlocal budget
-        if (rows or sessions) and cost > budget:
+        if (rows or sessions or leases) and cost > budget:
             return False
         budget -= cost
         return True
 
-    row_after, session_after, rows_finished = _split(after)
-    if not rows_finished:
+    row_after, session_after, lease_after, stage = _split(after)
+    if stage == _ROWS_STAGE:
         for key, record in tables.kv_rows(view, bucket, row_after):
             if not fits(len(key) + len(record) + _ENTRY_OVERHEAD):
                 return Chunk(rows, sessions, done=False)
             rows.append((key, record))
-    for client_id, session in tables.sessions(view, bucket, session_after):
-        cost = len(msgpack.packb(session.reply, use_bin_type=True)) + _ENTRY_OVERHEAD
-        if not fits(cost):
-            return Chunk(rows, sessions, done=False)
-        sessions.append((client_id, session.seq, session.reply, session.used_s))
-    return Chunk(rows, sessions, done=True)
+    if stage <= _SESSIONS_STAGE:
+        for client_id, session in tables.sessions(view, bucket, session_after):
+            cost = len(msgpack.packb(session.reply, use_bin_type=True)) + _ENTRY_OVERHEAD
+            if not fits(cost):
+                return Chunk(rows, sessions, done=False)
+            sessions.append((client_id, session.seq, session.reply, session.used_s))
+    for row, raw in lease_tables.bucket_rows(view, bucket, lease_after):
+        if not fits(len(row) + len(raw) + _ENTRY_OVERHEAD):
+            return Chunk(rows, sessions, False, leases)
+        leases.append((row, raw))
+    return Chunk(rows, sessions, True, leases)
 
 
 def next_cursor(
     after: bytes | None,
     rows: tuple[tuple[bytes, bytes], ...],
     sessions: tuple[SessionEntry, ...],
+    leases: tuple[tuple[bytes, bytes], ...] = (),
 ) -> bytes | None:
     """The cursor once a chunk fetched after `after` is installed."""
+    if leases:
+        return _LEASE + leases[-1][0]
     if sessions:
         return _SESSION + tables.u64(sessions[-1][0])
     if rows:
@@ -90,17 +105,28 @@ def chunk_problem(
     after: bytes | None,
     rows: tuple[tuple[bytes, bytes], ...],
     sessions: tuple[SessionEntry, ...],
+    leases: tuple[tuple[bytes, bytes], ...] = (),
 ) -> str | None:
     """Why a chunk cannot follow `after` in `bucket`'s stream, or None if it can.
 
     Checked before anything is written, so a buggy or forged chunk changes nothing.
     """
     try:
-        row_after, session_after, rows_finished = _split(after)
+        row_after, session_after, lease_after, stage = _split(after)
     except ValueError as error:
         return str(error)
-    if rows and rows_finished:
+    if rows and stage != _ROWS_STAGE:
         return "rows after the sessions have started"
+    if sessions and stage == _LEASES_STAGE:
+        return "sessions after the leases have started"
+    previous_row = lease_after
+    for row, raw in leases:
+        if previous_row is not None and row <= previous_row:
+            return "lease rows out of order or repeated"
+        problem = lease_tables.row_problem(bucket, row, raw)
+        if problem is not None:
+            return problem
+        previous_row = row
     previous_key = row_after
     for key, record in rows:
         if previous_key is not None and key <= previous_key:
@@ -118,12 +144,18 @@ def chunk_problem(
     return None
 
 
-def _split(after: bytes | None) -> tuple[bytes | None, int | None, bool]:
-    """(last row key, last session id, whether every row is done) of a cursor."""
+_ROWS_STAGE, _SESSIONS_STAGE, _LEASES_STAGE = 0, 1, 2
+
+
+def _split(after: bytes | None) -> tuple[bytes | None, int | None, bytes | None, int]:
+    """(last row key, last session id, last lease row, stage) of a cursor; the stage says
+    which part of the stream it is in (rows, sessions, leases)."""
     if after is None:
-        return None, None, False
+        return None, None, None, _ROWS_STAGE
     if after[:1] == _ROW:
-        return after[1:], None, False
+        return after[1:], None, None, _ROWS_STAGE
     if after[:1] == _SESSION and len(after) == 9:
-        return None, int.from_bytes(after[1:], "big"), True
+        return None, int.from_bytes(after[1:], "big"), None, _SESSIONS_STAGE
+    if after[:1] == _LEASE and len(after) >= 9:
+        return None, None, after[1:], _LEASES_STAGE
     raise ValueError(f"not a transfer cursor: {after!r}")
