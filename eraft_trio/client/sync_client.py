@@ -1,19 +1,23 @@
-"""SyncClient: the blocking client, running a trio Client in a background thread."""
+"""SyncClient: the blocking client, a thin driver over the ClientPortal (a trio Client in a
+background thread): each call waits on the portal's Future."""
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-import trio
-
+from eraft_trio.client.driver_calls import delete_any, put_any
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
+from eraft_trio.client.portal import ClientPortal
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.client.stream_bridge import BlockingStream, PortalStream, TrioStreamSource
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 class SyncClient:
@@ -33,6 +37,7 @@ class SyncClient:
     ) -> None:
         """Keywords as Client.connect's (security defaults from ERAFT_SECRET_FILE etc.)."""
         options: dict[str, Any] = {
+            "timeout": timeout,
             "security": security,
             "secret_file": secret_file,
             "secret": secret,
@@ -42,41 +47,40 @@ class SyncClient:
             "check_hostname": check_hostname,
             "max_value_bytes": max_value_bytes,
         }
-        self._ready = threading.Event()
-        self._token: trio.lowlevel.TrioToken | None = None
-        self._client: Client | None = None
-        self._stop: trio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(tuple(config_servers), timeout, options),
-            daemon=True,
-            name="eraft-sync-client",
+        self._portal = ClientPortal(config_servers, options, name="eraft-sync-client")
+        try:
+            self._portal.ready.result()  # Client.connect's error, raised here
+        except BaseException:
+            self._portal.close()
+            raise
+
+    def _call(
+        self,
+        fn: Callable[Concatenate[Client, P], Awaitable[R]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """`await fn(client, ...)` in the client's thread, waited for; interrupted (Ctrl-C),
+        the call is cancelled there too."""
+        future = self._portal.submit(fn, *args, **kwargs)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def _stream(
+        self,
+        fn: Callable[Concatenate[Client, P], TrioStreamSource[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> BlockingStream[T]:
+        """The trio stream `fn(client, ...)` opens, as a blocking iterator."""
+        return BlockingStream(
+            PortalStream(self._portal, lambda client: fn(client, *args, **kwargs))
         )
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
 
-    def _run(self, servers: tuple[str, ...], timeout: float, options: dict[str, Any]) -> None:
-        async def main() -> None:
-            try:
-                async with Client.connect(servers, timeout=timeout, **options) as client:
-                    self._client = client
-                    self._token = trio.lowlevel.current_trio_token()
-                    self._stop = trio.Event()
-                    self._ready.set()
-                    await self._stop.wait()
-            except BaseException as exc:
-                self._error = exc
-                self._ready.set()
-
-        trio.run(main)
-
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if self._token is None:
-            raise RuntimeError("SyncClient is closed")
-        return trio.from_thread.run(fn, *args, trio_token=self._token)
+    # --- the API: Client's, blocking --------------------------------------------------
 
     @overload
     def put(self, key: str | bytes, value: str | bytes) -> PutResult: ...
@@ -99,20 +103,15 @@ class SyncClient:
         if_value: str | bytes | None = None,
     ) -> PutResult | CasResult:
         """Client.put's, blocking."""
-        client = self._connected()
-        put = functools.partial(
-            client.put, if_version=if_version, if_absent=if_absent, if_value=if_value
+        return self._call(
+            put_any, key, value, if_version=if_version, if_absent=if_absent, if_value=if_value
         )
-        result: PutResult | CasResult = self._call(put, key, value)
-        return result
 
     def get(self, key: str | bytes) -> bytes | None:
-        result: bytes | None = self._call(self._connected().get, key)
-        return result
+        return self._call(Client.get, key)
 
     def get_versioned(self, key: str | bytes) -> GetResult:
-        result: GetResult = self._call(self._connected().get_versioned, key)
-        return result
+        return self._call(Client.get_versioned, key)
 
     @overload
     def delete(self, key: str | bytes) -> DeleteResult: ...
@@ -129,24 +128,11 @@ class SyncClient:
         if_value: str | bytes | None = None,
     ) -> DeleteResult | CasResult:
         """Client.delete's, blocking."""
-        delete = functools.partial(
-            self._connected().delete, if_version=if_version, if_value=if_value
-        )
-        result: DeleteResult | CasResult = self._call(delete, key)
-        return result
-
-    def _connected(self) -> Client:
-        assert self._client is not None
-        return self._client
+        return self._call(delete_any, key, if_version=if_version, if_value=if_value)
 
     def close(self) -> None:
-        if self._token is None:
-            return
-        stop = self._stop
-        assert stop is not None
-        trio.from_thread.run_sync(stop.set, trio_token=self._token)
-        self._token = None
-        self._thread.join()
+        """Cancel running calls, close the connections and end the thread."""
+        self._portal.close()
 
     def __enter__(self) -> SyncClient:
         return self
