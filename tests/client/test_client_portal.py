@@ -1,0 +1,102 @@
+"""The ClientPortal (client/portal.py), the one trio-in-a-thread both SyncClient and
+AsyncioClient drive: results and errors come back as Futures, a cancelled Future cancels
+the call in the trio thread, closing cancels running calls and ends the thread."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import CancelledError
+
+import pytest
+import trio
+
+from eraft_trio.client import Client, SyncClient
+from eraft_trio.client.portal import ClientPortal
+from eraft_trio.errors import BadRequest, ClientClosed
+
+from .portal_helpers import NOWHERE, open_portal, wait_until
+
+
+def test_a_call_runs_in_the_trio_thread_with_the_client() -> None:
+    portal = open_portal()
+    try:
+
+        async def where(client: Client, n: int, *, plus: int) -> tuple[str, int, float]:
+            await trio.sleep(0)
+            return threading.current_thread().name, n + plus, client.timeout
+
+        assert portal.submit(where, 1, plus=2).result(timeout=30) == ("test-portal", 3, 30.0)
+    finally:
+        portal.close()
+
+
+def test_an_error_comes_back_as_raised() -> None:
+    portal = open_portal()
+    try:
+        with pytest.raises(BadRequest, match="key"):
+            portal.submit(Client.get, b"k" * 10_000).result(timeout=30)
+    finally:
+        portal.close()
+
+
+def test_cancelling_the_future_cancels_the_call_in_the_trio_thread() -> None:
+    portal = open_portal()
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def forever(client: Client) -> None:
+        started.set()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled.set()
+            raise
+
+    try:
+        future = portal.submit(forever)
+        assert started.wait(30)
+        assert future.cancel()
+        assert cancelled.wait(30)
+        wait_until(lambda: portal.calls_in_flight() == 0, "the call ended")
+        with pytest.raises(CancelledError):
+            future.result()
+    finally:
+        portal.close()
+
+
+def test_closing_cancels_running_calls_and_ends_the_thread() -> None:
+    portal = open_portal()
+    started = threading.Event()
+
+    async def forever(client: Client) -> None:
+        started.set()
+        await trio.sleep_forever()
+
+    future = portal.submit(forever)
+    assert started.wait(30)
+    portal.close()
+    assert not portal.thread.is_alive()
+    with pytest.raises(ClientClosed, match="closed"):
+        future.result(timeout=30)
+    with pytest.raises(ClientClosed, match="closed"):
+        portal.submit(forever)
+    portal.close()  # idempotent
+
+
+def test_close_before_ready_still_ends_the_thread() -> None:
+    portal = ClientPortal(NOWHERE, {}, name="test-portal")
+    portal.close()  # may run before the trio thread has its token
+    assert not portal.thread.is_alive()
+
+
+def test_a_connect_error_is_raised_by_the_blocking_client() -> None:
+    with pytest.raises(BadRequest, match="config server"):
+        SyncClient(["no-port-here"])
+
+
+def test_a_closed_sync_client_raises_client_closed() -> None:
+    kv = SyncClient(NOWHERE)
+    kv.close()
+    with pytest.raises(ClientClosed):
+        kv.get("k")
+    with pytest.raises(RuntimeError):  # ClientClosed is one, as the old error was
+        kv.get("k")
