@@ -12,8 +12,9 @@ Why a thread and not trio's guest mode (trio.lowlevel.start_guest_run on the asy
 loop): the blocking client needs a thread anyway, and one mechanism for both drivers is
 the point; a thread keeps the client's timeouts and retries running while the host loop
 is blocked by a slow callback; any number of clients can coexist, where a thread (an
-asyncio loop's included) hosts at most one trio run; and the host loop needs no support
-for it. The cost, two thread hops per call, is small beside a network round trip.
+asyncio loop's included) hosts at most one trio run (start_guest_run refuses a second),
+so the clients of one loop would have to share a run with an owner; and the host loop
+needs no support for it. The cost, two thread hops per call, is small beside a network round trip.
 """
 
 from __future__ import annotations
