@@ -28,6 +28,11 @@ T = TypeVar("T")
 
 
 class AsyncioClient:
+    """Client's API for asyncio: each method submits the Client method to the portal and
+    awaits it. A new Client method `m` is one line here, `return await self._call(Client.m,
+    ...)`; a streaming one (returning a trio async iterator) `return self._stream(Client.m,
+    ...)`, which gives an AsyncioStream."""
+
     def __init__(
         self,
         config_servers: Sequence[str] = DEFAULT_CONFIG_SERVERS,
@@ -96,6 +101,11 @@ class AsyncioClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def __del__(self) -> None:  # dropped unclosed: end the thread (it holds no reference here)
+        portal = getattr(self, "_portal", None)
+        if portal is not None:
+            portal.close_soon()
+
     def _connected(self) -> ClientPortal:
         if self._portal is None or self._closed:
             raise ClientClosed(
@@ -121,8 +131,8 @@ class AsyncioClient:
         **kwargs: P.kwargs,
     ) -> AsyncioStream[T]:
         """The trio stream `fn(client, ...)` opens, as an asyncio async iterator."""
-        portal = self._connected()
-        return AsyncioStream(PortalStream(portal, lambda client: fn(client, *args, **kwargs)))
+        core = PortalStream(self._connected(), lambda client: fn(client, *args, **kwargs))
+        return AsyncioStream(core, owner=self)
 
     # --- the API: Client's, for asyncio ----------------------------------------------
 

@@ -71,7 +71,7 @@ class ClientPortal:
             calls = self._calls
             if calls is None or self._stop.is_set():
                 if future.set_running_or_notify_cancel():
-                    future.set_exception(self._closed_error())
+                    future.set_exception(self.closed_error())
                 return
             calls.start_soon(self._run_call, future, scope, fn, args, kwargs)
 
@@ -85,11 +85,11 @@ class ClientPortal:
         """Call `fn()` in the trio thread soon (callbacks run in the order given)."""
         token = self._token
         if token is None or self._closing:
-            raise self._closed_error()
+            raise self.closed_error()
         try:
             token.run_sync_soon(fn)
         except trio.RunFinishedError:
-            raise self._closed_error() from None
+            raise self.closed_error() from None
 
     def close_soon(self) -> None:
         """Start closing: running calls are cancelled, then the Client closes and the
@@ -125,7 +125,7 @@ class ClientPortal:
             self._failure = exc
         finally:
             if not self.ready.done():
-                self.ready.set_exception(self._failure or self._closed_error())
+                self.ready.set_exception(self._failure or self.closed_error())
             self.stopped.set_result(None)
 
     async def _main(self, servers: tuple[str, ...], options: dict[str, Any]) -> None:
@@ -156,14 +156,16 @@ class ClientPortal:
         kwargs: dict[str, Any],
     ) -> None:
         assert self._client is not None
+        if future.cancelled():
+            return
         with scope:  # cancelled by future.cancel(): then nobody waits for the outcome
             try:
                 result = await fn(self._client, *args, **kwargs)
-            except trio.Cancelled:
-                if not scope.cancel_called:  # the portal is closing under the call
-                    _settle(future, error=self._closed_error())
-                raise
             except BaseException as exc:
+                if is_cancellation(exc):
+                    if not scope.cancel_called:  # the portal is closing under the call
+                        _settle(future, error=self.closed_error())
+                    raise
                 _settle(future, error=exc)
                 if not isinstance(exc, Exception):
                     raise
@@ -174,12 +176,20 @@ class ClientPortal:
         with contextlib.suppress(ClientClosed):  # the close cancels every call anyway
             self.run_sync_soon(scope.cancel)
 
-    def _closed_error(self) -> ClientClosed:
+    def closed_error(self) -> ClientClosed:
+        """The error for a call the portal cannot run: closed, failed or not ready."""
         if self._failure is not None:
             return ClientClosed(f"the client stopped: {self._failure!r}")
         if self._token is None and not self._closing:
             return ClientClosed("the client is not connected yet")
         return ClientClosed("the client is closed")
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether `exc` is trio's Cancelled, bare or grouped by nurseries (strict groups)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)
 
 
 def _settle(future: Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:

@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 import trio
 
 from eraft_trio.client.kv_client import Client
-from eraft_trio.client.portal import ClientPortal
+from eraft_trio.client.portal import ClientPortal, is_cancellation
 from eraft_trio.errors import ClientClosed
 
 T = TypeVar("T")
@@ -71,12 +71,12 @@ class PortalStream(Generic[T]):
                     async with _opened(self._open_stream(client)) as items:
                         async for item in items:
                             await self._send.send(item)
-            except trio.Cancelled:
-                if not self._scope.cancel_called:  # the portal is closing
-                    self._error = ClientClosed("the client closed during the stream")
-                raise
             except Exception as exc:
                 self._error = exc
+            except BaseException as exc:
+                if is_cancellation(exc) and not self._scope.cancel_called:
+                    self._error = self._portal.closed_error()  # closing under the stream
+                raise
 
     async def _next_batch(self, client: Client) -> list[T]:
         try:
@@ -113,8 +113,9 @@ async def _opened(source: TrioStreamSource[T]) -> AsyncIterator[AsyncIterator[T]
 class _Reader(Generic[T]):
     """What both readers share: the local batch, the end, one read at a time."""
 
-    def __init__(self, core: PortalStream[T]) -> None:
+    def __init__(self, core: PortalStream[T], owner: object = None) -> None:
         self._core = core
+        self._owner = owner  # the client: not collected (and closed) while a stream is read
         self._items: deque[T] = deque()
         self._done = False
         self._reading = False

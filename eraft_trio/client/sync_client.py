@@ -21,6 +21,11 @@ T = TypeVar("T")
 
 
 class SyncClient:
+    """Client's API, blocking: each method submits the Client method to the portal and
+    waits. A new Client method `m` is one line here, `return self._call(Client.m, ...)`;
+    a streaming one (returning a trio async iterator) `return self._stream(Client.m, ...)`,
+    which gives a BlockingStream."""
+
     def __init__(
         self,
         config_servers: Sequence[str] = DEFAULT_CONFIG_SERVERS,
@@ -76,9 +81,8 @@ class SyncClient:
         **kwargs: P.kwargs,
     ) -> BlockingStream[T]:
         """The trio stream `fn(client, ...)` opens, as a blocking iterator."""
-        return BlockingStream(
-            PortalStream(self._portal, lambda client: fn(client, *args, **kwargs))
-        )
+        core = PortalStream(self._portal, lambda client: fn(client, *args, **kwargs))
+        return BlockingStream(core, owner=self)
 
     # --- the API: Client's, blocking --------------------------------------------------
 
@@ -139,3 +143,8 @@ class SyncClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __del__(self) -> None:  # dropped unclosed: end the thread (it holds no reference here)
+        portal = getattr(self, "_portal", None)
+        if portal is not None:
+            portal.close_soon()

@@ -4,7 +4,9 @@ the call in the trio thread, closing cancels running calls and ends the thread."
 
 from __future__ import annotations
 
+import gc
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import CancelledError
 
 import pytest
@@ -82,6 +84,24 @@ def test_closing_cancels_running_calls_and_ends_the_thread() -> None:
     portal.close()  # idempotent
 
 
+def test_a_call_inside_a_nursery_closed_under_it_raises_client_closed() -> None:
+    """Cancelled out of a nursery, Cancelled comes grouped (strict exception groups)."""
+    portal = open_portal()
+    started = threading.Event()
+
+    async def forever_in_a_nursery(client: Client) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep_forever)
+            started.set()
+            await trio.sleep_forever()
+
+    future = portal.submit(forever_in_a_nursery)
+    assert started.wait(30)
+    portal.close()
+    with pytest.raises(ClientClosed, match="closed"):
+        future.result(timeout=30)
+
+
 def test_close_before_ready_still_ends_the_thread() -> None:
     portal = ClientPortal(NOWHERE, {}, name="test-portal")
     portal.close()  # may run before the trio thread has its token
@@ -100,3 +120,27 @@ def test_a_closed_sync_client_raises_client_closed() -> None:
         kv.get("k")
     with pytest.raises(RuntimeError):  # ClientClosed is one, as the old error was
         kv.get("k")
+
+
+def test_a_dropped_client_ends_its_thread_but_not_while_a_stream_is_read() -> None:
+    async def numbers(client: Client) -> AsyncIterator[int]:
+        for n in range(3):
+            yield n
+
+    kv = SyncClient(NOWHERE)
+    thread = kv._portal.thread
+    stream = kv._stream(numbers)
+    del kv
+    gc.collect()
+    assert list(stream) == [0, 1, 2]  # the stream kept its client open
+    del stream
+    gc.collect()
+    thread.join(30)
+    assert not thread.is_alive()
+
+    kv = SyncClient(NOWHERE)
+    thread = kv._portal.thread
+    del kv
+    gc.collect()
+    thread.join(30)
+    assert not thread.is_alive()

@@ -134,6 +134,23 @@ def test_closing_the_client_ends_a_stream_with_client_closed() -> None:
     stream.close()  # after the close: no error
 
 
+def test_closing_the_client_under_a_nursery_holding_stream_raises_client_closed() -> None:
+    portal = open_portal()
+
+    async def in_a_nursery(client: Client) -> AsyncIterator[int]:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep_forever)
+            yield 0
+            await trio.sleep_forever()
+            yield 1
+
+    stream = blocking_stream(portal, in_a_nursery, BUFFER)
+    assert next(stream) == 0
+    portal.close()
+    with pytest.raises(ClientClosed):
+        next(stream)
+
+
 def test_a_buffer_below_one_is_refused(portal: ClientPortal) -> None:
     with pytest.raises(ValueError, match="at least one"):
         blocking_stream(portal, Source().items, 0)
