@@ -1,16 +1,17 @@
 """The asyncio client against real processes (issue 16 item 7): a plain `asyncio.run`
 program doing put / get / versioned reads / compare-and-set, 100 concurrent asyncio tasks,
-a cancelled call, and close; the blocking client beside it in the same program."""
+a trio stream of reads, a cancelled call, and close; the blocking client beside it in the same program."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
 from client.portal_helpers import wait_until
 
-from eraft_trio.client import AsyncioClient, CasResult, GetResult, PutResult, SyncClient
+from eraft_trio.client import AsyncioClient, CasResult, Client, GetResult, PutResult, SyncClient
 from eraft_trio.errors import BadRequest, ClientClosed
 
 from .cluster_factory import ClusterFactory
@@ -94,6 +95,30 @@ def test_a_hundred_concurrent_tasks_and_a_cas_counter(cluster: ShardedCluster) -
 
             await asyncio.gather(*(increment() for _ in range(TASKS)))
             assert await kv.get("aio/counter") == str(TASKS).encode()
+
+    asyncio.run(main())
+
+
+async def values_of(client: Client, keys: list[str]) -> AsyncIterator[bytes | None]:
+    """A trio stream of real reads, standing in for the streaming calls (scan, watch)."""
+    for key in keys:
+        yield await client.get(key)
+
+
+def test_a_trio_stream_of_real_reads_reaches_asyncio(cluster: ShardedCluster) -> None:
+    servers = arranged(cluster).config_servers
+    keys = [f"aio/stream/{n}" for n in range(200)]
+
+    async def main() -> None:
+        async with AsyncioClient(servers, timeout=30) as kv:
+            await asyncio.gather(*(kv.put(key, key) for key in keys))
+            async with kv._stream(values_of, keys) as stream:
+                assert [value async for value in stream] == [key.encode() for key in keys]
+            async with kv._stream(values_of, keys) as stream:
+                assert await stream.__anext__() == keys[0].encode()
+            # leaving the block early closed the trio side
+            portal = kv._connected()
+            await asyncio.to_thread(wait_until, lambda: portal.calls_in_flight() == 0, "closed")
 
     asyncio.run(main())
 
