@@ -166,9 +166,10 @@ class ClientPortal:
                     if not scope.cancel_called:  # the portal is closing under the call
                         _settle(future, error=self.closed_error())
                     raise
-                _settle(future, error=exc)
-                if not isinstance(exc, Exception):
-                    raise
+                _settle(future, error=exc)  # whatever it is: the caller's to handle
+                cancelled = cancelled_part(exc)
+                if cancelled is not None:
+                    raise cancelled from None  # trio's own, given back; the rest is delivered
             else:
                 _settle(future, result=result)
 
@@ -190,6 +191,13 @@ def is_cancellation(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return exc.split(trio.Cancelled)[1] is None
     return isinstance(exc, trio.Cancelled)
+
+
+def cancelled_part(exc: BaseException) -> BaseException | None:
+    """The Cancelled inside `exc` (itself, or a group of them), None when there is none."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[0]
+    return exc if isinstance(exc, trio.Cancelled) else None
 
 
 def _settle(future: Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:

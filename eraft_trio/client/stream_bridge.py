@@ -71,12 +71,13 @@ class PortalStream(Generic[T]):
                     async with _opened(self._open_stream(client)) as items:
                         async for item in items:
                             await self._send.send(item)
-            except Exception as exc:
-                self._error = exc
             except BaseException as exc:
-                if is_cancellation(exc) and not self._scope.cancel_called:
+                if not is_cancellation(exc):
+                    self._error = exc  # for the reader, after the items before it
+                elif not self._scope.cancel_called:
                     self._error = self._portal.closed_error()  # closing under the stream
-                raise
+                if not isinstance(exc, Exception):
+                    raise  # the portal gives trio its Cancelled back
 
     async def _next_batch(self, client: Client) -> list[T]:
         try:

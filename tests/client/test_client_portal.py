@@ -41,6 +41,24 @@ def test_an_error_comes_back_as_raised() -> None:
         portal.close()
 
 
+def test_a_base_exception_goes_to_its_caller_and_the_portal_lives_on() -> None:
+    """Re-raised in the trio thread it would end every call of the client."""
+    portal = open_portal()
+
+    async def odd(client: Client) -> None:
+        raise BaseExceptionGroup("mixed", [ValueError("v"), SystemExit(3)])
+
+    async def fine(client: Client) -> str:
+        return "fine"
+
+    try:
+        with pytest.raises(BaseExceptionGroup, match="mixed"):
+            portal.submit(odd).result(timeout=30)
+        assert portal.submit(fine).result(timeout=30) == "fine"
+    finally:
+        portal.close()
+
+
 def test_cancelling_the_future_cancels_the_call_in_the_trio_thread() -> None:
     portal = open_portal()
     started, cancelled = threading.Event(), threading.Event()
