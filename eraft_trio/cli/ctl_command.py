@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from eraft_trio.cli.ctl_scan import add_scan_parser, run_scan
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.client.results import CasResult
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
@@ -79,6 +80,7 @@ def add_ctl_parser(sub: Any) -> None:
     )
     delete.add_argument("key")
     _add_conditions(delete, absent=False)
+    add_scan_parser(cmds)
     for command, what in (
         ("drain", "move leadership off a node and keep it from campaigning (until undrain)"),
         ("undrain", "let a drained node campaign again"),
@@ -374,4 +376,5 @@ _HANDLERS = {
     "put": _put,
     "get": _get,
     "delete": _delete,
+    "scan": run_scan,
 }

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import trio
 
@@ -40,6 +40,9 @@ from eraft_trio.protocol.replies import Value, VersionedValue, Written
 from eraft_trio.protocol.shard import KvDelete, KvGet, KvGetVersioned, KvPut
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.security import Security, client_security_from_env
+
+if TYPE_CHECKING:
+    from eraft_trio.client.scan import ScanIterator
 
 DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
 DEFAULT_TIMEOUT = 10.0
@@ -278,6 +281,21 @@ class Client:
         self._check_size(k, None)
         reply = await self._call_owner(k, KvGetVersioned(k), Deadline(self.timeout))
         return GetResult.from_reply(_expect(reply, VersionedValue, "a versioned get"))
+
+    def scan(
+        self,
+        prefix: str | bytes = b"",
+        *,
+        limit: int | None = None,
+        after: str | bytes | None = None,
+        keys_only: bool = False,
+    ) -> ScanIterator:
+        """`async for item in client.scan(...)`: every key starting with `prefix` and
+        greater than `after`, in key order, the first `limit` of them (None: all), as
+        ScanItems (value None with `keys_only`); fetched a page at a time (client/scan.py)."""
+        from eraft_trio.client.scan import ScanIterator  # it builds on this module
+
+        return ScanIterator(self, prefix, limit=limit, after=after, keys_only=keys_only)
 
     # --- internals ------------------------------------------------------------------------
 

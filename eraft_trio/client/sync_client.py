@@ -11,6 +11,7 @@ from eraft_trio.client.driver_calls import delete_any, put_any
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
 from eraft_trio.client.portal import ClientPortal
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.client.scan_merge import ScanItem
 from eraft_trio.client.stream_bridge import BlockingStream, PortalStream, TrioStreamSource
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
@@ -133,6 +134,17 @@ class SyncClient:
     ) -> DeleteResult | CasResult:
         """Client.delete's, blocking."""
         return self._call(delete_any, key, if_version=if_version, if_value=if_value)
+
+    def scan(
+        self,
+        prefix: str | bytes = b"",
+        *,
+        limit: int | None = None,
+        after: str | bytes | None = None,
+        keys_only: bool = False,
+    ) -> BlockingStream[ScanItem]:
+        """Client.scan's, as a blocking iterator; `with` or close() to stop early."""
+        return self._stream(Client.scan, prefix, limit=limit, after=after, keys_only=keys_only)
 
     def close(self) -> None:
         """Cancel running calls, close the connections and end the thread."""

@@ -7,12 +7,12 @@ keep entries, hard state, snapshot metadata and memberships in this encoding).
 
 Ranges: 1-15 the Raft core, 16-63 the transport's envelope and handshake, 64-71 the
 node runtime, 72-79 the config role, 80-95 the shard role, 96-127 answers every
-role may give.
+role may give, 128-135 scans (protocol/scan.py).
 """
 
 from __future__ import annotations
 
-from eraft_trio.protocol import config, envelope, errors, node, replies, shard
+from eraft_trio.protocol import config, envelope, errors, node, replies, scan, shard
 from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import (
     AppendEntries,
@@ -91,4 +91,9 @@ TYPE_IDS: dict[int, type] = {
     96: errors.ErrorReply,
     97: replies.Done,
     98: replies.Members,
+    # scans
+    128: scan.KvScan,
+    129: scan.ScanPage,
+    130: scan.ScanCursor,
+    131: scan.ScanBucketPage,
 }

@@ -108,6 +108,7 @@ _REQUEST_OPS = {
     "gets": "get",
     "puts": "put",
     "deletes": "delete",
+    "scans": "scan",
     "queries": "query",
     "changes": "change",
 }

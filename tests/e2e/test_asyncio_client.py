@@ -1,6 +1,6 @@
 """The asyncio client against real processes (issue 16 item 7): a plain `asyncio.run`
 program doing put / get / versioned reads / compare-and-set, 100 concurrent asyncio tasks,
-a trio stream of reads, a cancelled call, and close; the blocking client beside it in the same program."""
+trio streams (a generator of reads, scan), a cancelled call, and close; the blocking client beside it in the same program."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ async def values_of(client: Client, keys: list[str]) -> AsyncIterator[bytes | No
         yield await client.get(key)
 
 
-def test_a_trio_stream_of_real_reads_reaches_asyncio(cluster: ShardedCluster) -> None:
+def test_trio_streams_reach_asyncio_a_generator_of_reads_and_scan(cluster: ShardedCluster) -> None:
     servers = arranged(cluster).config_servers
     keys = [f"aio/stream/{n}" for n in range(200)]
 
@@ -119,6 +119,16 @@ def test_a_trio_stream_of_real_reads_reaches_asyncio(cluster: ShardedCluster) ->
             # leaving the block early closed the trio side
             portal = kv._connected()
             await asyncio.to_thread(wait_until, lambda: portal.calls_in_flight() == 0, "closed")
+
+            scanned = [item async for item in kv.scan("aio/stream/")]
+            assert [item.key for item in scanned] == sorted(key.encode() for key in keys)
+            assert all(item.value == item.key and item.version == 1 for item in scanned)
+            async with kv.scan("aio/stream/", keys_only=True) as stream:
+                assert (await stream.__anext__()).value is None
+            await asyncio.to_thread(wait_until, lambda: portal.calls_in_flight() == 0, "closed")
+            with pytest.raises(BadRequest, match="limit"):
+                async for _ in kv.scan("aio/", limit=-1):
+                    pass
 
     asyncio.run(main())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eraft_trio.roles.shard import replies, sessions, tables, transfer
+from eraft_trio.roles.shard import replies, scan, sessions, tables, transfer
 from eraft_trio.roles.shard.buckets import Phase, bucket_of
 from eraft_trio.storage.view import TableView
 
@@ -18,6 +18,8 @@ def answer(view: TableView, gid: int, query: Any) -> Any:
         return _get(view, args[0])
     if kind == "get_versioned" and len(args) == 1 and isinstance(args[0], bytes):
         return _get_versioned(view, args[0])
+    if kind == "scan":
+        return scan.answer(view, args)
     if kind == "fetch" and len(args) == 4:
         return _fetch(view, *args)
     if kind == "config" and not args:

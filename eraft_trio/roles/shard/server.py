@@ -32,6 +32,7 @@ from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.limits import request_refusal
 from eraft_trio.protocol.replies import BucketChunk, Dropped
+from eraft_trio.protocol.scan import KvScan, ScanPage
 from eraft_trio.protocol.shard import (
     DropBucket,
     FetchBucket,
@@ -40,7 +41,7 @@ from eraft_trio.protocol.shard import (
     KvGetVersioned,
     KvPut,
 )
-from eraft_trio.roles.shard import commands, conditions, replies, sessions
+from eraft_trio.roles.shard import commands, conditions, replies, scan, sessions
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
 from eraft_trio.runtime.node_service import Answer
@@ -116,6 +117,7 @@ class ShardRoleServer:
             "gets": 0,
             "puts": 0,
             "deletes": 0,
+            "scans": 0,
             "chunks_installed": 0,
             "bytes_installed": 0,
             "buckets_dropped": 0,
@@ -135,6 +137,8 @@ class ShardRoleServer:
             if isinstance(body, FetchBucket):
                 query = ("fetch", body.config_num, body.bucket, body.after_key, body.max_bytes)
                 return replies.to_bucket_chunk(await self.node.read(query))
+            if isinstance(body, KvScan):
+                return await self._scan(body)
             if isinstance(body, DropBucket):
                 drop = commands.DropBucket(body.config_num, body.bucket)
                 return replies.to_dropped(await self.node.propose(commands.encode_command(drop)))
@@ -143,6 +147,16 @@ class ShardRoleServer:
         return ErrorReply(
             ErrorCode.BAD_REQUEST, f"a shard group does not serve {type(body).__name__}"
         )
+
+    async def _scan(self, body: KvScan) -> ScanPage | ErrorReply:
+        """A page of the buckets asked for, read after a read barrier (scan.py)."""
+        refusal = scan.request_refusal(body)
+        if refusal is not None:
+            if not self.node.is_leader:
+                raise NotLeaderError(self.node.leader_address)  # only the leader refuses
+            return refusal
+        self._stats["scans"] += 1
+        return scan.to_scan_page(await self.node.read(scan.query_of(body)))
 
     def _now_ms(self) -> int:
         return int(self._wall_clock() * 1000)

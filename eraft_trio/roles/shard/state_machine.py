@@ -47,6 +47,10 @@ class ShardStateMachine:
       ("get_versioned", key)
                            {"value", "version", "mod_revision"} (None, 0, 0: absent) or
                            wrong_group
+      ("scan", [(bucket, after)...], prefix, max_rows, max_bytes, keys_only)
+                           a page of those buckets' rows with the prefix (scan.py):
+                           {"pages": [[bucket, [[key, value, version, mod_revision]...],
+                           more]...], "moved": [buckets not served here], "num": N}
       ("fetch", num, bucket, cursor, max_bytes)
                            the old owner's chunk of a bucket it handed off at config num:
                            {"rows": [[key, record]...], "done": bool,
