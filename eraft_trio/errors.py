@@ -34,3 +34,8 @@ class SessionExpired(EraftError):
     of possibly applied twice: an earlier try of it may or may not have been applied.
     The client starts a new session for its next write.
     """
+
+
+class ClientClosed(EraftError, RuntimeError):
+    """A call on a SyncClient or AsyncioClient that is closed, not yet connected, or was
+    closed while the call ran (the call was cancelled: a write's outcome is unknown)."""
