@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     VALUE_TOO_LARGE = "value_too_large"  # a put over the node's [limits] max_value_bytes
     BAD_QUERY = "bad_query"  # a read the state machine does not understand
     SESSION_EXPIRED = "session_expired"  # a retried write whose session expired meanwhile
+    CROSS_BUCKET = "cross_bucket"  # a txn whose keys are in more than one bucket (names them)
     # The config group.
     BAD_GID = "bad_gid"  # a gid outside 1 .. 2**63-1
     BAD_BUCKET = "bad_bucket"  # a bucket outside 0 .. buckets-1

@@ -12,6 +12,7 @@ from typing import Any
 import msgpack
 
 from eraft_trio.roles.shard.placement import Placement
+from eraft_trio.roles.shard.txn_command import TXN_TAG, Txn, txn_fields, txn_from_body
 
 MAX_CLIENT_ID = 2**64 - 1  # client ids are 8-byte table keys
 MAX_BUCKET = 2**32 - 1  # buckets are 4-byte table keys
@@ -114,7 +115,7 @@ class GcDone:
     bucket: int
 
 
-ShardCommand = Put | Delete | NewConfig | InstallChunk | DropBucket | GcDone | ExpireSessions
+ShardCommand = Put | Delete | NewConfig | InstallChunk | DropBucket | GcDone | ExpireSessions | Txn
 
 
 class CommandDecodeError(ValueError):
@@ -124,6 +125,7 @@ class CommandDecodeError(ValueError):
 # Wire tags: small integers, fixed forever once a log may hold them.
 _PUT, _DELETE, _NEW_CONFIG, _INSTALL_CHUNK, _DROP_BUCKET, _GC_DONE = 1, 2, 3, 4, 5, 6
 _EXPIRE_SESSIONS = 7
+# 8: Txn (txn_command.py)
 
 
 def encode_command(command: ShardCommand) -> bytes:
@@ -156,6 +158,8 @@ def encode_command(command: ShardCommand) -> bytes:
             fields = [_GC_DONE, config_num, bucket]
         case ExpireSessions(now_ms, ttl_ms):
             fields = [_EXPIRE_SESSIONS, now_ms, ttl_ms]
+        case Txn():
+            fields = txn_fields(command)
         case _:
             raise TypeError(f"not a shard command: {command!r}")
     return msgpack.packb(fields, use_bin_type=True)
@@ -218,6 +222,8 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             new_session,
             condition,
         )
+    if tag == TXN_TAG:
+        return txn_from_body(body)
     if tag == _EXPIRE_SESSIONS and len(body) == 2:
         return ExpireSessions(_time(body[0], "now"), _time(body[1], "ttl"))
     if tag == _NEW_CONFIG and len(body) == 3:

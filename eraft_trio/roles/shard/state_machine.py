@@ -14,8 +14,10 @@ from eraft_trio.roles.shard.commands import (
     InstallChunk,
     NewConfig,
     Put,
+    Txn,
     decode_command,
 )
+from eraft_trio.roles.shard.txn import apply_txn
 from eraft_trio.roles.shard.writes import apply_write
 from eraft_trio.storage.view import TableView
 
@@ -41,6 +43,7 @@ class ShardStateMachine:
       DropBucket      {"ok": True, "dropped": bool} or {"err": "not_ready", "num": current}
       GcDone          {"ok": True, "removed": bool}
       ExpireSessions  {"ok": True, "expired": n, "more": bool} (more: another batch is due)
+      Txn             {"ok": True, "succeeded", "revision", "results"} (txn.py), or a refusal
       undecodable     {"err": "bad_command", "message": ...}
     Reads (`read(view, query)`; a query is a tuple, or the list msgpack makes of it):
       ("get", key)         {"value": bytes or None} or wrong_group
@@ -87,6 +90,8 @@ class ShardStateMachine:
                 return migration.apply_gc_done(view, decoded)
             case ExpireSessions():
                 return sessions.apply_expire(view, decoded)
+            case Txn():
+                return apply_txn(view, index, decoded)
         raise AssertionError(f"decode_command returned {decoded!r}")
 
     def read(self, view: TableView, query: Any) -> Any:
