@@ -18,7 +18,7 @@ raises SessionExpired: the group cannot tell whether the first try applied.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar, cast, overload
 import trio
 
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.client.txn import TxnCompare, TxnOp, TxnResult, run_txn
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
 from eraft_trio.group_calls.config_client import ConfigClient
 from eraft_trio.group_calls.deadline import Deadline
@@ -50,6 +51,7 @@ REFUSALS = frozenset(
         ErrorCode.VALUE_TOO_LARGE,
         ErrorCode.BAD_REQUEST,
         ErrorCode.BAD_COMMAND,
+        ErrorCode.CROSS_BUCKET,
     }
 )
 # A slot's write to a bucket it has not had a write acknowledged in for this long is
@@ -278,6 +280,16 @@ class Client:
         self._check_size(k, None)
         reply = await self._call_owner(k, KvGetVersioned(k), Deadline(self.timeout))
         return GetResult.from_reply(_expect(reply, VersionedValue, "a versioned get"))
+
+    async def txn(
+        self,
+        compares: Iterable[TxnCompare] = (),
+        success: Iterable[TxnOp] = (),
+        failure: Iterable[TxnOp] = (),
+    ) -> TxnResult:
+        """A transaction within one bucket (client/txn.py builds the compares and ops): if
+        every compare holds, apply `success`, else `failure`, atomically and exactly once."""
+        return await run_txn(self, compares, success, failure)
 
     # --- internals ------------------------------------------------------------------------
 

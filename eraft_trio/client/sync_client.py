@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -12,6 +12,7 @@ import trio
 
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.client.txn import TxnCompare, TxnOp, TxnResult
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
 
@@ -133,6 +134,17 @@ class SyncClient:
             self._connected().delete, if_version=if_version, if_value=if_value
         )
         result: DeleteResult | CasResult = self._call(delete, key)
+        return result
+
+    def txn(
+        self,
+        compares: Iterable[TxnCompare] = (),
+        success: Iterable[TxnOp] = (),
+        failure: Iterable[TxnOp] = (),
+    ) -> TxnResult:
+        """Client.txn's, blocking."""
+        txn = functools.partial(self._connected().txn, compares, success, failure)
+        result: TxnResult = self._call(txn)
         return result
 
     def _connected(self) -> Client:
