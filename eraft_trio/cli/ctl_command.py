@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from eraft_trio.cli.ctl_txn import add_txn_parser, run_txn_command
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.client.results import CasResult
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
@@ -88,6 +89,7 @@ def add_ctl_parser(sub: Any) -> None:
     from eraft_trio.cli.ctl_member import add_member_parser
 
     add_member_parser(cmds)
+    add_txn_parser(cmds)
     status = cmds.add_parser("status", help="live status of every group and node")
     status.add_argument("--once", action="store_true", help="print once and exit")
     status.add_argument("--json", action="store_true", help="print JSON once and exit")
@@ -374,4 +376,5 @@ _HANDLERS = {
     "put": _put,
     "get": _get,
     "delete": _delete,
+    "txn": run_txn_command,
 }

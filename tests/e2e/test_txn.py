@@ -1,9 +1,11 @@
 """Transactions against real processes (issue 16, item 3): the client and the blocking
 client, the one-bucket rule (refused by the client, and by the leader before logging),
 a retried txn answered from its session, a txn to a bucket that moved, and a txn
-counter that ends exact across a leader kill."""
+counter that ends exact across a leader kill; `eraft ctl txn` as a process."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import trio
@@ -17,6 +19,7 @@ from eraft_trio.protocol.txn import KvTxn, TxnDone, TxnOp
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe
+from .ctl_process import ctl
 from .membership import arrange_groups
 from .sharded_cluster import ShardedCluster
 
@@ -177,3 +180,48 @@ async def test_a_txn_counter_ends_exact_across_a_leader_kill(cluster: ShardedClu
             group.kill([leader])
         group.start([leader])
         assert await kv.get(key) == b"%d" % (workers * each)
+
+
+async def test_ctl_txn_reads_json_on_stdin(cluster: ShardedCluster) -> None:
+    servers = cluster.config_servers
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+    document = {
+        "compare": [{"key": "ctl{7}:a", "target": "version", "op": "==", "operand": 0}],
+        "success": [
+            {"op": "put", "key": "ctl{7}:a", "value": "one"},
+            {"op": "put", "key": "ctl{7}:b", "value": "two"},
+        ],
+        "failure": [{"op": "get", "key": "ctl{7}:a"}],
+    }
+    text = json.dumps(document).encode()
+    created = await ctl(servers, "txn", "--json", stdin=text, timeout=30)
+    assert created.code == 0, created.describe()
+    answer = json.loads(created.stdout)
+    revision = answer["revision"]
+    assert answer == {
+        "succeeded": True,
+        "revision": revision,
+        "results": [
+            {"op": "put", "key": "ctl{7}:a", "version": 1},
+            {"op": "put", "key": "ctl{7}:b", "version": 1},
+        ],
+    }
+    failed = await ctl(servers, "txn", stdin=text)  # the key exists now: compare fails
+    assert failed.code == 1, failed.describe()
+    assert failed.stdout.splitlines()[1] == (
+        f'get ctl{{7}}:a = "one" version=1 mod_revision={revision}'
+    )
+    encoded = {"success": [{"op": "put", "key": "ctl{7}:a", "value": "AAE="}]}
+    binary = await ctl(servers, "txn", "--base64", stdin=json.dumps(encoded).encode())
+    assert binary.code == 0, binary.describe()
+    async with Client.connect(servers, timeout=30) as kv:
+        assert await kv.get("ctl{7}:a") == b"\x00\x01"
+
+    first, second = keys_in_two_buckets()
+    across = {"success": [{"op": "delete", "key": k.decode()} for k in (first, second)]}
+    refused = await ctl(servers, "txn", stdin=json.dumps(across).encode())
+    assert refused.code == 2 and "cross_bucket" in refused.stderr, refused.describe()
+    for bad in (b"{", b"[]", b'{"success": [{"op": "put", "key": "k"}]}', b'{"then": []}'):
+        result = await ctl(servers, "txn", stdin=bad)
+        assert result.code == 2 and result.stdout == "", result.describe()
