@@ -6,8 +6,8 @@ meaning: add rows, never renumber. Ids 10-13 are also stored (the WAL and snapsh
 keep entries, hard state, snapshot metadata and memberships in this encoding).
 
 Ranges: 1-15 the Raft core, 16-63 the transport's envelope and handshake, 64-71 the
-node runtime, 72-79 the config role, 80-95 the shard role (92-95 its transactions), 96-127 answers every
-role may give.
+node runtime, 72-79 the config role, 80-95 the shard role (92-95 its transactions),
+96-127 answers every role may give.
 """
 
 from __future__ import annotations
