@@ -108,6 +108,7 @@ _REQUEST_OPS = {
     "gets": "get",
     "puts": "put",
     "deletes": "delete",
+    "txns": "txn",
     "queries": "query",
     "changes": "change",
 }
