@@ -12,6 +12,7 @@ import trio
 
 from eraft_trio.cli.ctl_lease import add_lease_parser, lease_id_argument, run_lease
 from eraft_trio.cli.ctl_scan import add_scan_parser, run_scan
+from eraft_trio.cli.ctl_txn import add_txn_parser, run_txn_command
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.client.results import CasResult
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
@@ -98,6 +99,7 @@ def add_ctl_parser(sub: Any) -> None:
 
     add_member_parser(cmds)
     add_lease_parser(cmds)
+    add_txn_parser(cmds)
     status = cmds.add_parser("status", help="live status of every group and node")
     status.add_argument("--once", action="store_true", help="print once and exit")
     status.add_argument("--json", action="store_true", help="print JSON once and exit")
@@ -391,4 +393,5 @@ _HANDLERS = {
     "delete": _delete,
     "scan": run_scan,
     "lease": run_lease,
+    "txn": run_txn_command,
 }

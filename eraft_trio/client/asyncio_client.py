@@ -9,7 +9,7 @@ the portal's Future. Cancelling the awaiting task cancels the call in the trio t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
@@ -20,6 +20,7 @@ from eraft_trio.client.portal import ClientPortal
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.client.scan_merge import ScanItem
 from eraft_trio.client.stream_bridge import AsyncioStream, PortalStream, TrioStreamSource
+from eraft_trio.client.txn import TxnCompare, TxnOp, TxnResult
 from eraft_trio.errors import ClientClosed
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
@@ -229,3 +230,12 @@ class AsyncioClient:
 
     async def revoke(self, lease: int) -> Revoked:
         return await self._call(Client.revoke, lease)
+
+    async def txn(
+        self,
+        compares: Iterable[TxnCompare] = (),
+        success: Iterable[TxnOp] = (),
+        failure: Iterable[TxnOp] = (),
+    ) -> TxnResult:
+        """Client.txn's."""
+        return await self._call(Client.txn, compares, success, failure)

@@ -18,7 +18,7 @@ raises SessionExpired: the group cannot tell whether the first try applied.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 import trio
 
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.client.txn import TxnCompare, TxnOp, TxnResult, run_txn
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
 from eraft_trio.group_calls.config_client import ConfigClient
 from eraft_trio.group_calls.deadline import Deadline
@@ -59,6 +60,7 @@ REFUSALS = frozenset(
         ErrorCode.LEASE_NOT_FOUND,
         ErrorCode.LEASE_BUCKET,
         ErrorCode.LEASE_FULL,
+        ErrorCode.CROSS_BUCKET,
     }
 )
 # A slot's write to a bucket it has not had a write acknowledged in for this long is
@@ -370,6 +372,16 @@ class Client:
         from eraft_trio.client import lock
 
         return lock.hold(self, name, ttl)
+
+    async def txn(
+        self,
+        compares: Iterable[TxnCompare] = (),
+        success: Iterable[TxnOp] = (),
+        failure: Iterable[TxnOp] = (),
+    ) -> TxnResult:
+        """A transaction within one bucket (client/txn.py builds the compares and ops): if
+        every compare holds, apply `success`, else `failure`, atomically and exactly once."""
+        return await run_txn(self, compares, success, failure)
 
     # --- internals ------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ background thread): each call waits on the portal's Future."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
@@ -14,6 +14,7 @@ from eraft_trio.client.portal import ClientPortal
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.client.scan_merge import ScanItem
 from eraft_trio.client.stream_bridge import BlockingStream, PortalStream, TrioStreamSource
+from eraft_trio.client.txn import TxnCompare, TxnOp, TxnResult
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
 
@@ -179,6 +180,15 @@ class SyncClient:
 
     def revoke(self, lease: int) -> Revoked:
         return self._call(Client.revoke, lease)
+
+    def txn(
+        self,
+        compares: Iterable[TxnCompare] = (),
+        success: Iterable[TxnOp] = (),
+        failure: Iterable[TxnOp] = (),
+    ) -> TxnResult:
+        """Client.txn's, blocking."""
+        return self._call(Client.txn, compares, success, failure)
 
     def close(self) -> None:
         """Cancel running calls, close the connections and end the thread."""

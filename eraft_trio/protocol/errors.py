@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     LEASE_NOT_FOUND = "lease_not_found"  # no such lease: never granted, revoked or expired
     LEASE_BUCKET = "lease_bucket"  # a put with a lease of another bucket than the key's
     LEASE_FULL = "lease_full"  # a lease already has leases.MAX_KEYS_PER_LEASE keys
+    CROSS_BUCKET = "cross_bucket"  # a txn whose keys are in more than one bucket (names them)
     # The config group.
     BAD_GID = "bad_gid"  # a gid outside 1 .. 2**63-1
     BAD_BUCKET = "bad_bucket"  # a bucket outside 0 .. buckets-1

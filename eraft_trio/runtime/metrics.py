@@ -109,6 +109,7 @@ _REQUEST_OPS = {
     "puts": "put",
     "deletes": "delete",
     "scans": "scan",
+    "txns": "txn",
     "queries": "query",
     "changes": "change",
 }

@@ -18,6 +18,7 @@ from eraft_trio.roles.shard.lease_commands import (
     lease_fields,
 )
 from eraft_trio.roles.shard.placement import Placement
+from eraft_trio.roles.shard.txn_command import TXN_TAG, Txn, txn_fields, txn_from_body
 
 MAX_CLIENT_ID = 2**64 - 1  # client ids are 8-byte table keys
 MAX_BUCKET = 2**32 - 1  # buckets are 4-byte table keys
@@ -123,7 +124,15 @@ class GcDone:
 
 
 ShardCommand = (
-    Put | Delete | NewConfig | InstallChunk | DropBucket | GcDone | ExpireSessions | LeaseCommand
+    Put
+    | Delete
+    | NewConfig
+    | InstallChunk
+    | DropBucket
+    | GcDone
+    | ExpireSessions
+    | Txn
+    | LeaseCommand
 )
 
 
@@ -134,6 +143,7 @@ class CommandDecodeError(ValueError):
 # Wire tags: small integers, fixed forever once a log may hold them.
 _PUT, _DELETE, _NEW_CONFIG, _INSTALL_CHUNK, _DROP_BUCKET, _GC_DONE = 1, 2, 3, 4, 5, 6
 _EXPIRE_SESSIONS = 7
+# 8: Txn (txn_command.py)
 
 
 def encode_command(command: ShardCommand) -> bytes:
@@ -170,6 +180,8 @@ def encode_command(command: ShardCommand) -> bytes:
             fields = [_EXPIRE_SESSIONS, now_ms, ttl_ms]
         case _ if isinstance(command, LeaseCommand):
             fields = lease_fields(command)
+        case Txn():
+            fields = txn_fields(command)
         case _:
             raise TypeError(f"not a shard command: {command!r}")
     return msgpack.packb(fields, use_bin_type=True)
@@ -232,6 +244,8 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             new_session,
             condition,
         )
+    if tag == TXN_TAG:
+        return txn_from_body(body)
     if tag == _EXPIRE_SESSIONS and len(body) == 2:
         return ExpireSessions(_time(body[0], "now"), _time(body[1], "ttl"))
     if tag == _NEW_CONFIG and len(body) == 3:

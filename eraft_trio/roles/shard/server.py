@@ -42,6 +42,7 @@ from eraft_trio.protocol.shard import (
     KvGetVersioned,
     KvPut,
 )
+from eraft_trio.protocol.txn import KvTxn
 from eraft_trio.roles.shard import commands, conditions, replies, scan, sessions
 from eraft_trio.roles.shard.lease_server import (
     LEASE_REQUESTS,
@@ -49,6 +50,7 @@ from eraft_trio.roles.shard.lease_server import (
     start_lease_request,
 )
 from eraft_trio.roles.shard.pull_stream import PullProgress, stream_bucket
+from eraft_trio.roles.shard.txn_requests import to_txn_done, txn_command
 from eraft_trio.runtime.errors import NotLeaderError, RuntimeErrorBase, error_reply
 from eraft_trio.runtime.node_service import Answer
 from eraft_trio.runtime.raft_node import RaftNode
@@ -130,12 +132,14 @@ class ShardRoleServer:
             "sessions_expired": 0,
             "leases_expired": 0,
             "lease_keys_expired": 0,
+            "txns": 0,
         }
+        self._nbuckets = 0  # the cluster's bucket count, fixed once a config has it
 
     # --- client requests ----------------------------------------------------------------
 
     async def handle(self, peer: PeerInfo, body: Any) -> Any:
-        if isinstance(body, KvGet | KvPut | KvDelete | KvGetVersioned | LEASE_REQUESTS):
+        if isinstance(body, KvGet | KvPut | KvDelete | KvGetVersioned | KvTxn | LEASE_REQUESTS):
             done = Waiter()
             self.start(
                 peer, body, lambda value, error: done.fail(error) if error else done.set(value)
@@ -226,6 +230,9 @@ class ShardRoleServer:
                 self.node.start_proposal(commands.encode_command(command_d)),
                 replies.to_written,
             )
+        if isinstance(body, KvTxn):
+            self._stats["txns"] += 1
+            return self._start_txn(body)
         if isinstance(body, KvGetVersioned):
             self._stats["gets"] += 1
             return self._oversize(body.key, None) or (
@@ -235,6 +242,20 @@ class ShardRoleServer:
         if isinstance(body, LEASE_REQUESTS):
             return start_lease_request(self.node, body, self._now_ms(), self.role.max_value_bytes)
         return None
+
+    def _start_txn(self, body: KvTxn) -> tuple[Waiter, ToReply] | ErrorReply:
+        """Propose a txn, or refuse it (leader only) before it costs a log entry."""
+        if not self._nbuckets:
+            # Only for refusing early: with no count yet (tables mid-restore), the state
+            # machine still refuses a txn across buckets, after logging it.
+            with contextlib.suppress(Exception):
+                self._nbuckets = len(self.node.read_local(("config",))["buckets"])
+        command = txn_command(body, self.role.max_value_bytes, self._nbuckets, self._now_ms())
+        if isinstance(command, ErrorReply):
+            if not self.node.is_leader:
+                raise NotLeaderError(self.node.leader_address)
+            return command
+        return self.node.start_proposal(commands.encode_command(command)), to_txn_done
 
     def _condition(self, body: KvPut | KvDelete) -> commands.Condition | None | ErrorReply:
         """The write's comparison, or its bad_request refusal (only the leader refuses)."""

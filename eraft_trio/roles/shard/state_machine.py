@@ -14,6 +14,7 @@ from eraft_trio.roles.shard.commands import (
     InstallChunk,
     NewConfig,
     Put,
+    Txn,
     decode_command,
 )
 from eraft_trio.roles.shard.lease_commands import (
@@ -24,6 +25,7 @@ from eraft_trio.roles.shard.lease_commands import (
     PromoteLeases,
     RevokeLease,
 )
+from eraft_trio.roles.shard.txn import apply_txn
 from eraft_trio.roles.shard.writes import apply_write
 from eraft_trio.storage.view import TableView
 
@@ -51,6 +53,7 @@ class ShardStateMachine:
       ExpireSessions  {"ok": True, "expired": n, "more": bool} (more: another batch is due)
       lease commands  leases.py (GrantLease, KeepAliveLease, RevokeLease, LeasePut,
                       ExpireLeases, PromoteLeases)
+      Txn             {"ok": True, "succeeded", "revision", "results"} (txn.py), or a refusal
       undecodable     {"err": "bad_command", "message": ...}
     Reads (`read(view, query)`; a query is a tuple, or the list msgpack makes of it):
       ("get", key)         {"value": bytes or None} or wrong_group
@@ -114,6 +117,8 @@ class ShardStateMachine:
                 return leases.apply_expire(view, index, decoded)
             case PromoteLeases():
                 return leases.apply_promote(view, decoded)
+            case Txn():
+                return apply_txn(view, index, decoded)
         raise AssertionError(f"decode_command returned {decoded!r}")
 
     def read(self, view: TableView, query: Any) -> Any:
