@@ -34,3 +34,16 @@ class SessionExpired(EraftError):
     of possibly applied twice: an earlier try of it may or may not have been applied.
     The client starts a new session for its next write.
     """
+
+
+def single_exception(group: BaseExceptionGroup) -> BaseException:
+    """The one exception inside nested groups, or the group itself when there are several."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else group

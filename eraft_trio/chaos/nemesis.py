@@ -19,11 +19,11 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from eraft_trio.chaos import partitions
-from eraft_trio.chaos.cluster_probe import ClusterProbe
 from eraft_trio.chaos.events import EventLog
 from eraft_trio.chaos.link_cuts import LinkCuts, both_ways
 from eraft_trio.chaos.node_processes import NodeProcess, NodeSet
 from eraft_trio.chaos.topology import NodeSpec, Topology
+from eraft_trio.group_calls.cluster_probe import ClusterProbe
 
 PROCESS_FAULTS = ("kill", "pause")
 NETWORK_FAULTS = ("partition", "clog")
@@ -97,9 +97,11 @@ class Nemesis:
         """Half the time a group's leader (where faults hurt most), else any node."""
         gid = self.rng.choice(self.topology.gids)
         if self.rng.random() < 0.5:
-            leader = await self.probe.leader_of(gid)
-            if leader is not None:
-                return leader, " (leader)"
+            members = self.topology.group_nodes(gid)
+            leader = await self.probe.leader_of([node.address for node in members])
+            for node in members:
+                if node.address == leader:
+                    return node, " (leader)"
         return self.rng.choice(self.topology.group_nodes(gid)), ""
 
     async def _victims(self) -> tuple[list[NodeSpec], str]:

@@ -17,7 +17,7 @@ import trio
 from eraft_trio.cli.fault_injection import apply_test_faults_from_environment
 from eraft_trio.cli.node_join import wait_until_added
 from eraft_trio.cli.node_limits import connection_limits_for, raise_open_file_limit
-from eraft_trio.client.kv_client import single_exception
+from eraft_trio.errors import single_exception
 from eraft_trio.protocol.address import parse_address
 from eraft_trio.raft.config import RaftConfig
 from eraft_trio.runtime.group_link import GroupLink

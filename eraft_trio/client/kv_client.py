@@ -27,7 +27,13 @@ from typing import Any, Literal, TypeVar, cast, overload
 import trio
 
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
-from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
+from eraft_trio.errors import (
+    BadRequest,
+    EraftError,
+    OperationTimeout,
+    SessionExpired,
+    single_exception,
+)
 from eraft_trio.group_calls.config_client import ConfigClient
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.group_calls.group_caller import GroupCaller, GroupUnreachable
@@ -102,19 +108,6 @@ def _expect(reply: Any, kind: type[T], request: str) -> T:
     if type(reply) is not kind:
         raise EraftError(f"{request} answered {type(reply).__name__}")
     return cast(T, reply)
-
-
-def single_exception(group: BaseExceptionGroup) -> BaseException:
-    """The one exception inside nested groups, or the group itself when there are several."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else group
 
 
 def _new_client_id() -> int:

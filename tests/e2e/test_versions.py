@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from eraft_trio.client import CasResult, Client, GetResult, PutResult, SyncClient
-from eraft_trio.protocol.keys import bucket_of
 from eraft_trio.errors import BadRequest
+from eraft_trio.protocol.keys import bucket_of
 
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe

@@ -7,11 +7,11 @@ from typing import Any
 
 import trio
 
+from eraft_trio.group_calls.cluster_probe import ClusterProbe
 from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.server import TransportServer
-from eraft_trio.tui.cluster_probe import ClusterProbe
 
 CLUSTER = "eraft-probe-test"
 
@@ -87,7 +87,7 @@ async def test_extra_groups_are_probed_before_they_join() -> None:
         config_addr = await _serve(nursery, FakeNode(_config_status(0, {})))
         shard_addr = await _serve(nursery, FakeNode({"group": 7, "raft": {}, "role": {}}))
         pool = ConnectionPool(nursery, ANY_CLUSTER)
-        probe = ClusterProbe(pool, (config_addr,), extra_groups={7: (shard_addr,)})
+        probe = ClusterProbe(pool, (config_addr,), known_groups={7: (shard_addr,)})
         with trio.fail_after(10):
             snapshot = await probe.gather()
         await pool.aclose()
