@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from bench_cpu import cpu_seconds  # noqa: E402
 from integration.ports import free_addresses  # noqa: E402
-from integration.processes import NodeProcess  # noqa: E402
 from integration.role_files import GroupLayout, render_toml  # noqa: E402
 
+from eraft_trio.chaos.node_processes import NodeProcess  # noqa: E402
 from eraft_trio.client import Client  # noqa: E402
 
 HOSTILE_SCRIPT = ROOT / "tests" / "security" / "hostile_load.py"

@@ -85,7 +85,7 @@ class MemberNemesis:
         self._replacements += 1
         role_path = spec.role_path.with_name(f"{spec.name}-r{self._replacements}.toml")
         role_path.write_text(joiner_role_text(spec, self._peers(spec), self.topology))
-        process.spec = dataclasses.replace(spec, role_path=role_path)
+        process.role_path = role_path
         process.start()  # waits until the group lists its address
         self.events.say(f"nemesis: member replace {spec.name}: removed, data wiped, joining")
         self._finish("replace", spec.name, ok=await self._ctl("add", spec.gid, spec.address))
@@ -98,7 +98,7 @@ class MemberNemesis:
         spec = NodeSpec(gid, 99 + self._replacements, f"{host}:{free_port(host)}", Path())
         spec = dataclasses.replace(spec, role_path=self._folder() / f"{spec.name}.toml")
         spec.role_path.write_text(joiner_role_text(spec, self._peers(spec), self.topology))
-        process = NodeProcess(spec)
+        process = NodeProcess.of(spec)
         self.nodes.nodes[spec.name] = process
         process.start()
         self.events.fault("members:grow", f"member add {spec.address} to {_group(gid)}")

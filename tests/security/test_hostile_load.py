@@ -25,9 +25,9 @@ import pytest
 import trio
 from integration.cluster import wait_for
 from integration.ports import free_addresses
-from integration.processes import NodeProcess
 from integration.role_files import GroupLayout
 
+from eraft_trio.chaos.node_processes import NodeProcess
 from eraft_trio.client import Client
 from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.rpc import RpcClient
