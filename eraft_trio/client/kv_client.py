@@ -21,7 +21,6 @@ import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, overload
 
 import trio
@@ -45,7 +44,7 @@ from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES, request_refusal
 from eraft_trio.protocol.replies import Value, VersionedValue, Written
 from eraft_trio.protocol.shard import KvDelete, KvGet, KvGetVersioned, KvPut
 from eraft_trio.transport.handshake import ANY_CLUSTER
-from eraft_trio.transport.security import Security, client_security_from_env
+from eraft_trio.transport.security import Security
 
 DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
 DEFAULT_TIMEOUT = 10.0
@@ -140,12 +139,6 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
         cluster: str | None = None,
         security: Security | None = None,
-        secret_file: str | Path | None = None,
-        secret: str | bytes | None = None,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        check_hostname: bool = True,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> AsyncIterator[Client]:
         """A client of the cluster whose config group is at `config_servers`.
@@ -153,10 +146,9 @@ class Client:
         `max_value_bytes` is checked before a put is sent; set it to the cluster's
         [limits] max_value_bytes when that is not the default (the nodes check too).
 
-        Security: `security` as given, else the cluster secret (`secret` itself or
-        `secret_file`) and TLS files (`ca_file` to verify the nodes; `cert_file` and
-        `key_file` when they demand client certificates), each defaulting to
-        ERAFT_SECRET_FILE, ERAFT_CA_FILE, ERAFT_CERT_FILE, ERAFT_KEY_FILE.
+        Security: `security` as given (`Security.from_files(secret_file=..., ca_file=...)`),
+        else `Security.from_env()`: the files ERAFT_SECRET_FILE, ERAFT_CA_FILE,
+        ERAFT_CERT_FILE and ERAFT_KEY_FILE name.
         """
         servers = tuple(config_servers)
         if not servers:
@@ -168,14 +160,7 @@ class Client:
                 raise BadRequest("bad_address", f"config server {exc}") from None
         if security is None:
             try:
-                security = client_security_from_env(
-                    secret_file=secret_file,
-                    secret=secret,
-                    ca_file=ca_file,
-                    cert_file=cert_file,
-                    key_file=key_file,
-                    check_hostname=check_hostname,
-                )
+                security = Security.from_env()
             except ValueError as exc:  # SecurityConfigError names the file
                 raise BadRequest("bad_security", str(exc)) from None
         try:

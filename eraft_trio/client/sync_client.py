@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Literal, overload
 
 import trio
@@ -23,25 +22,10 @@ class SyncClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         security: Security | None = None,
-        secret_file: str | Path | None = None,
-        secret: str | bytes | None = None,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        check_hostname: bool = True,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         """Keywords as Client.connect's (security defaults from ERAFT_SECRET_FILE etc.)."""
-        options: dict[str, Any] = {
-            "security": security,
-            "secret_file": secret_file,
-            "secret": secret,
-            "ca_file": ca_file,
-            "cert_file": cert_file,
-            "key_file": key_file,
-            "check_hostname": check_hostname,
-            "max_value_bytes": max_value_bytes,
-        }
+        options: dict[str, Any] = {"security": security, "max_value_bytes": max_value_bytes}
         self._ready = threading.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         self._client: Client | None = None
