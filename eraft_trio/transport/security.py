@@ -197,28 +197,14 @@ class Security:
         return cls(secret=cluster_secret, client_tls=context)
 
     @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str] = os.environ,
-        *,
-        secret_file: Path | str | None = None,
-        secret: str | bytes | None = None,
-        ca_file: Path | str | None = None,
-        cert_file: Path | str | None = None,
-        key_file: Path | str | None = None,
-        check_hostname: bool = True,
-    ) -> Security:
-        """`from_files`, each one not given here taken from ERAFT_SECRET_FILE,
-        ERAFT_CA_FILE, ERAFT_CERT_FILE or ERAFT_KEY_FILE."""
-        if secret is None and secret_file is None:
-            secret_file = environ.get(SECRET_FILE_ENV) or None
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Security:
+        """`from_files` of the files ERAFT_SECRET_FILE, ERAFT_CA_FILE, ERAFT_CERT_FILE and
+        ERAFT_KEY_FILE name (each unset or empty: not given)."""
         return cls.from_files(
-            secret_file=secret_file,
-            secret=secret,
-            ca_file=ca_file or environ.get(CA_FILE_ENV) or None,
-            cert_file=cert_file or environ.get(CERT_FILE_ENV) or None,
-            key_file=key_file or environ.get(KEY_FILE_ENV) or None,
-            check_hostname=check_hostname,
+            secret_file=environ.get(SECRET_FILE_ENV) or None,
+            ca_file=environ.get(CA_FILE_ENV) or None,
+            cert_file=environ.get(CERT_FILE_ENV) or None,
+            key_file=environ.get(KEY_FILE_ENV) or None,
         )
 
 
