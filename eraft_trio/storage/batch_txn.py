@@ -11,8 +11,8 @@ from eraft_trio.raft.types import SnapshotMeta
 from . import meta_table
 from .errors import InvalidBatchError, SnapshotError
 from .lmdb_view import LmdbTableView
+from .log_write import ApplyFunction
 from .sub_dbs import SubDbs
-from .write_batch import ApplyFunction
 
 
 def install_snapshot_in_txn(txn: lmdb.Transaction[bytes], dbs: SubDbs, meta: SnapshotMeta) -> None:

@@ -35,12 +35,12 @@ from .durable_writer import DurableWriter
 from .errors import StorageError, StorageIdentityError
 from .lmdb_view import LmdbTableView
 from .loaded_state import LoadedState
+from .log_write import ApplyFunction, LogWrite
 from .map_gate import MapGate
 from .snapshot import SnapshotReader, SnapshotStager
 from .sub_dbs import ALL_DB_NAMES, META_DB, SubDbs, open_sub_dbs
 from .wal import SEGMENT_BYTES as WAL_SEGMENT_BYTES
 from .wal import WriteAheadLog
-from .write_batch import ApplyFunction, LogWrite, WriteBatch
 
 WAL_DIR = "raft-wal"
 INITIAL_MAP_SIZE = 64 << 20
@@ -191,23 +191,6 @@ class NodeStore:
         `LogWrite(reset_to=meta)` (a restart in between does that itself)."""
         self._state_writer.run(lambda txn: install_snapshot_in_txn(txn, self._dbs, meta))
         self._flush_state()
-
-    def write_batch(self, batch: WriteBatch) -> list[Any]:
-        """A Ready's duties in order: install, apply, then the log part; apply's result.
-
-        Convenient where latency does not matter (tools, tests). Not atomic across the
-        environments: an exception from `apply` writes nothing, a failed log write keeps
-        the state written before it.
-        """
-        if batch.install_snapshot is not None:
-            self.install_snapshot(batch.install_snapshot)
-        result: list[Any] = []
-        if batch.applied_index is not None:
-            result = self.apply(batch.apply, batch.applied_index, batch.applied_term)
-        log_write = batch.log_write()
-        if not log_write.empty:
-            self.write_log(log_write)
-        return result
 
     # --- reading the tables ---------------------------------------------------------
 

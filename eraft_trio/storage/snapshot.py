@@ -133,8 +133,8 @@ class SnapshotStager:
     Beginning a new staging clears the area and makes every older stager stale, so a
     late chunk of an abandoned transfer can never mix into a newer one. `rows_staged`
     and `checksum` count what was staged as a SnapshotReader counts what it read, so
-    the receiver can tell a complete transfer from a partial one. Installing is a
-    WriteBatch(install_snapshot=meta).
+    the receiver can tell a complete transfer from a partial one. Installing is
+    NodeStore.install_snapshot(meta), then write_log(LogWrite(reset_to=meta)).
     """
 
     def __init__(self, writer: DurableWriter, dbs: SubDbs, meta: SnapshotMeta) -> None:

@@ -45,9 +45,6 @@ class Config:
                 counts[gid] += 1
         return counts
 
-    def buckets_of(self, gid: int) -> tuple[int, ...]:
-        return tuple(bucket for bucket, owner in enumerate(self.buckets) if owner == gid)
-
     def to_json(self) -> dict[str, Any]:
         """The contract's `query --json` shape: gids become decimal strings (JSON keys)."""
         return {
