@@ -7,7 +7,7 @@ import threading
 import pytest
 import trio
 
-from eraft_trio.storage.map_gate import MapGate
+from eraft_trio.storage.durable_writer import MapGate
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
 
