@@ -1,6 +1,6 @@
 """The shard role's copy of one config: bucket owners and group addresses, from the JSON form.
 
-The shard role depends only on the config's JSON form (`query --json` in the design),
+The shard role depends only on the config's JSON form (`query --json`, docs/reference.md),
 never on the config role's code, so the two can change independently.
 """
 
