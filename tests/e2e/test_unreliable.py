@@ -10,29 +10,11 @@ from __future__ import annotations
 import pytest
 import trio
 
-from eraft_trio.runtime.fault_spec import FaultSpec
-from eraft_trio.transport.faults import FaultRule
-
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe
 from .test_concurrent import GIDS, change_config, config_changes, run_with_nemesis
 
 UNRELIABLE = "drop=0.05,delay_ms=0-5,duplicate=0.05,seed=11"
-
-
-def test_fault_spec_parses_and_refuses_nonsense() -> None:
-    spec = FaultSpec.parse(UNRELIABLE)
-    assert spec == FaultSpec(FaultRule(drop=0.05, delay_ms=(0.0, 5.0), duplicate=0.05), seed=11)
-    assert FaultSpec.parse(spec.text()) == spec
-    assert FaultSpec.parse("slow_fsync_ms=20") == FaultSpec(slow_fsync_ms=20.0)
-    with pytest.raises(ValueError, match="unknown fault"):
-        FaultSpec.parse("explode=1")
-    with pytest.raises(ValueError, match="name=value"):
-        FaultSpec.parse("drop")
-    with pytest.raises(ValueError, match="probabilities"):
-        FaultSpec.parse("drop=2")
-    with pytest.raises(ValueError, match="'seed=x'"):
-        FaultSpec.parse("seed=x")
 
 
 async def no_changes(probe: ClusterProbe, rng: object) -> None:
