@@ -82,7 +82,7 @@ async def test_probe_asks_every_node_and_marks_the_silent_ones_down() -> None:
     assert shard.asked == 2
 
 
-async def test_extra_groups_are_probed_before_they_join() -> None:
+async def test_known_groups_are_probed_before_they_join() -> None:
     async with trio.open_nursery() as nursery:
         config_addr = await _serve(nursery, FakeNode(_config_status(0, {})))
         shard_addr = await _serve(nursery, FakeNode({"group": 7, "raft": {}, "role": {}}))
