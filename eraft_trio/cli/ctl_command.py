@@ -24,7 +24,6 @@ from eraft_trio.transport.security import (
     KEY_FILE_ENV,
     SECRET_FILE_ENV,
     Security,
-    client_security_from_env,
 )
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -148,7 +147,7 @@ class _ExportToEnvironment(argparse.Action):
 def security_from_env() -> Security:
     """The client's secret and TLS settings; UsageError naming a file that cannot be used."""
     try:
-        return client_security_from_env()
+        return Security.from_env()
     except ValueError as exc:  # SecurityConfigError names the file
         key = getattr(exc, "key", "") or "security"
         raise UsageError(f"{key}: {exc}") from None

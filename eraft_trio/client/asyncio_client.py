@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from eraft_trio.client.driver_calls import delete_any, put_any
@@ -42,12 +41,6 @@ class AsyncioClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         security: Security | None = None,
-        secret_file: str | Path | None = None,
-        secret: str | bytes | None = None,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        check_hostname: bool = True,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         """Keywords as Client.connect's. Nothing starts until `async with` or connect()."""
@@ -55,12 +48,6 @@ class AsyncioClient:
         self._options: dict[str, Any] = {
             "timeout": timeout,
             "security": security,
-            "secret_file": secret_file,
-            "secret": secret,
-            "ca_file": ca_file,
-            "cert_file": cert_file,
-            "key_file": key_file,
-            "check_hostname": check_hostname,
             "max_value_bytes": max_value_bytes,
         }
         self._portal: ClientPortal | None = None

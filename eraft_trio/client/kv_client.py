@@ -21,14 +21,19 @@ import random
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import trio
 
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.client.txn import TxnCompare, TxnOp, TxnResult, run_txn
-from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
+from eraft_trio.errors import (
+    BadRequest,
+    EraftError,
+    OperationTimeout,
+    SessionExpired,
+    single_exception,
+)
 from eraft_trio.group_calls.config_client import ConfigClient
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.group_calls.group_caller import GroupCaller, GroupUnreachable
@@ -41,7 +46,7 @@ from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES, request_refusal
 from eraft_trio.protocol.replies import Value, VersionedValue, Written
 from eraft_trio.protocol.shard import KvDelete, KvGet, KvGetVersioned, KvPut
 from eraft_trio.transport.handshake import ANY_CLUSTER
-from eraft_trio.transport.security import Security, client_security_from_env
+from eraft_trio.transport.security import Security
 
 if TYPE_CHECKING:
     from eraft_trio.client.leases import Grant, KeptLease, Revoked
@@ -122,19 +127,6 @@ def _expect(reply: Any, kind: type[T], request: str) -> T:
     return cast(T, reply)
 
 
-def single_exception(group: BaseExceptionGroup) -> BaseException:
-    """The one exception inside nested groups, or the group itself when there are several."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else group
-
-
 def _new_client_id() -> int:
     return random.getrandbits(62)
 
@@ -165,12 +157,6 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
         cluster: str | None = None,
         security: Security | None = None,
-        secret_file: str | Path | None = None,
-        secret: str | bytes | None = None,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        check_hostname: bool = True,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> AsyncIterator[Client]:
         """A client of the cluster whose config group is at `config_servers`.
@@ -178,10 +164,9 @@ class Client:
         `max_value_bytes` is checked before a put is sent; set it to the cluster's
         [limits] max_value_bytes when that is not the default (the nodes check too).
 
-        Security: `security` as given, else the cluster secret (`secret` itself or
-        `secret_file`) and TLS files (`ca_file` to verify the nodes; `cert_file` and
-        `key_file` when they demand client certificates), each defaulting to
-        ERAFT_SECRET_FILE, ERAFT_CA_FILE, ERAFT_CERT_FILE, ERAFT_KEY_FILE.
+        Security: `security` as given (`Security.from_files(secret_file=..., ca_file=...)`),
+        else `Security.from_env()`: the files ERAFT_SECRET_FILE, ERAFT_CA_FILE,
+        ERAFT_CERT_FILE and ERAFT_KEY_FILE name.
         """
         servers = tuple(config_servers)
         if not servers:
@@ -193,14 +178,7 @@ class Client:
                 raise BadRequest("bad_address", f"config server {exc}") from None
         if security is None:
             try:
-                security = client_security_from_env(
-                    secret_file=secret_file,
-                    secret=secret,
-                    ca_file=ca_file,
-                    cert_file=cert_file,
-                    key_file=key_file,
-                    check_hostname=check_hostname,
-                )
+                security = Security.from_env()
             except ValueError as exc:  # SecurityConfigError names the file
                 raise BadRequest("bad_security", str(exc)) from None
         try:

@@ -4,7 +4,6 @@ background thread): each call waits on the portal's Future."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from eraft_trio.client.driver_calls import delete_any, put_any
@@ -35,24 +34,12 @@ class SyncClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         security: Security | None = None,
-        secret_file: str | Path | None = None,
-        secret: str | bytes | None = None,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        check_hostname: bool = True,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         """Keywords as Client.connect's (security defaults from ERAFT_SECRET_FILE etc.)."""
         options: dict[str, Any] = {
             "timeout": timeout,
             "security": security,
-            "secret_file": secret_file,
-            "secret": secret,
-            "ca_file": ca_file,
-            "cert_file": cert_file,
-            "key_file": key_file,
-            "check_hostname": check_hostname,
             "max_value_bytes": max_value_bytes,
         }
         self._portal = ClientPortal(config_servers, options, name="eraft-sync-client")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import trio
+from roles.memory_cluster import MemoryClerk, MemoryCluster, MemoryGroup
 
 from eraft_trio.client.scan import ScanIterator
 from eraft_trio.errors import BadRequest, OperationTimeout
@@ -16,7 +17,6 @@ from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.scan import KvScan, ScanPage
 from eraft_trio.roles.shard import scan
-from eraft_trio.roles.shard.memory_cluster import MemoryClerk, MemoryCluster, MemoryGroup
 
 NBUCKETS = 6
 

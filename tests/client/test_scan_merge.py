@@ -7,13 +7,13 @@ import random
 from typing import Any
 
 import pytest
+from roles.memory_cluster import MemoryClerk, MemoryCluster
 
 from eraft_trio.client.scan_merge import ScanItem, ScanMerge
 from eraft_trio.errors import EraftError
 from eraft_trio.protocol.scan import ScanBucketPage, ScanCursor
 from eraft_trio.roles.shard import scan
 from eraft_trio.roles.shard.buckets import bucket_of
-from eraft_trio.roles.shard.memory_cluster import MemoryClerk, MemoryCluster
 
 NBUCKETS = 8
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from roles.memory_cluster import MemoryCluster, MemoryGroup
+
 from eraft_trio.roles.shard import lease_tables
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import Put, decode_command, encode_command
@@ -16,7 +18,6 @@ from eraft_trio.roles.shard.lease_commands import (
     PromoteLeases,
     RevokeLease,
 )
-from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
 
 NBUCKETS = 4
 TTL = 5000

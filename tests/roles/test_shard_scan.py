@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from roles.memory_cluster import MemoryClerk, MemoryCluster, MemoryGroup
 
 from eraft_trio.protocol.errors import ErrorCode
 from eraft_trio.protocol.scan import MAX_SCAN_BYTES, MAX_SCAN_ROWS, KvScan, ScanCursor, ScanPage
 from eraft_trio.roles.shard import scan, tables
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import Put
-from eraft_trio.roles.shard.memory_cluster import MemoryClerk, MemoryCluster, MemoryGroup
 
 BIG = 1 << 20
 

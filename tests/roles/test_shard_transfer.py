@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
+from roles.memory_cluster import MemoryCluster, MemoryGroup
 
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import InstallChunk, Put
-from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
 from eraft_trio.roles.shard.tables import KV, SESSIONS
 
 NBUCKETS = 4

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgpack
 import pytest
+from roles.memory_cluster import MemoryCluster, MemoryGroup
 
 from eraft_trio.protocol.txn import TxnCompare, TxnOp
 from eraft_trio.protocol.txn_limits import MAX_READ_BYTES
@@ -17,7 +18,6 @@ from eraft_trio.roles.shard.commands import (
     decode_command,
     encode_command,
 )
-from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
 from eraft_trio.roles.shard.tables import Entry
 from eraft_trio.roles.shard.txn import holds
 from eraft_trio.roles.shard.txn_command import Txn
