@@ -36,6 +36,24 @@ class SessionExpired(EraftError):
     """
 
 
+class ClientClosed(EraftError, RuntimeError):
+    """A call on a SyncClient or AsyncioClient that is closed, not yet connected, or was
+    closed while the call ran (the call was cancelled: a write's outcome is unknown)."""
+
+
+def single_exception(group: BaseExceptionGroup) -> BaseException:
+    """The one exception inside nested groups, or the group itself when there are several."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else group
+
+
 class Compacted(EraftError):
     """A watch asked for changes older than its bucket's history keeps (it is bounded:
     docs/reference.md, Watches). `bucket` is the bucket, `oldest` the oldest revision it

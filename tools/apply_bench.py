@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from eraft_trio.roles.shard.commands import NewConfig, Put, encode_command  # noqa: E402
 from eraft_trio.roles.shard.state_machine import ShardStateMachine  # noqa: E402
 from eraft_trio.storage.lmdb_view import LmdbTableView  # noqa: E402
-from eraft_trio.storage.sub_dbs import open_sub_dbs  # noqa: E402
+from eraft_trio.storage.state_env import open_sub_dbs  # noqa: E402
 
 try:  # a checkout from before the buffered apply (for A/B runs) applies without it
     from eraft_trio.storage.buffered_view import BufferedView

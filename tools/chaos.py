@@ -43,7 +43,7 @@ from eraft_trio.chaos.report import (
 )
 from eraft_trio.chaos.runner import RunResult, RunSettings, SetupError, run_chaos
 from eraft_trio.chaos.workload import WorkloadSettings, final_reads_of
-from eraft_trio.client.kv_client import single_exception
+from eraft_trio.errors import single_exception
 
 EXIT_INTERRUPTED = 130
 

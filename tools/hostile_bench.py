@@ -34,10 +34,11 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from bench_cpu import cpu_seconds  # noqa: E402
 from integration.ports import free_addresses  # noqa: E402
-from integration.processes import NodeProcess  # noqa: E402
 from integration.role_files import GroupLayout, render_toml  # noqa: E402
 
+from eraft_trio.chaos.node_processes import NodeProcess  # noqa: E402
 from eraft_trio.client import Client  # noqa: E402
+from eraft_trio.transport.security import Security  # noqa: E402
 
 HOSTILE_SCRIPT = ROOT / "tests" / "security" / "hostile_load.py"
 CLIENTS = 4
@@ -161,7 +162,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     other, other_address, other_cluster = start_node(folder, "other", secret, args)
     rows: list[dict[str, Any]] = []
     try:
-        async with Client.connect((address,), secret_file=secret, timeout=60) as kv:
+        async with Client.connect(
+            (address,), security=Security.from_files(secret_file=secret), timeout=60
+        ) as kv:
             await measure(kv, 1.0)  # warm up
             for n in range(args.rounds):
                 quiet = await phase(kv, node, args.seconds, "quiet", None)

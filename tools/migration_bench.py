@@ -35,7 +35,7 @@ from bench_compare_procs import ERAFT, HOST, Processes, SetupError, free_ports
 from bench_cpu import cpu_seconds
 
 from eraft_trio.client import Client
-from eraft_trio.tui.cluster_probe import ClusterProbe
+from eraft_trio.group_calls.cluster_probe import ClusterProbe
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 3, 130
 BUCKETS = 10  # the config role's default

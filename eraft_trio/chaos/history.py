@@ -11,6 +11,12 @@ outcome that says what the client learned about its effect:
 
 Every put should write a value never written before, so a value identifies its write
 and lost or duplicated writes show up.
+
+Compare-and-set ops are register ops too: ``cas_put`` (write `value` if the key holds
+`expected`; None: if it is absent), ``cas_delete`` (delete it if it holds `expected`)
+and ``txn``, a one-key transaction that compares the same way, puts `value` on
+success and reads the key on failure. An ok one says whether it `succeeded`; one that
+did not `observed` the key's value (what the failed CAS answered, or the txn's get).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NewType, get_args
 
-OpKind = Literal["get", "put", "delete"]
+OpKind = Literal["get", "put", "delete", "cas_put", "cas_delete", "txn"]
+CAS_KINDS = frozenset({"cas_put", "cas_delete", "txn"})
 Outcome = Literal["ok", "fail", "timeout"]
 OpHandle = NewType("OpHandle", int)
 
@@ -34,7 +41,8 @@ class Op:
 
     `value` is the written value for a put, the observed value for a get (None means
     the key was missing) and None for a delete. `complete` is None when the client
-    never heard back (only possible for a timeout).
+    never heard back (only possible for a timeout). `expected`, `succeeded` and
+    `observed` belong to the CAS kinds (see above).
     """
 
     process: int
@@ -44,6 +52,9 @@ class Op:
     invoke: float
     complete: float | None
     outcome: Outcome
+    expected: bytes | None = None
+    succeeded: bool | None = None
+    observed: bytes | None = None
 
     def __post_init__(self) -> None:
         # A malformed record would make the checker's verdict meaningless, so refuse it here.
@@ -51,10 +62,17 @@ class Op:
             raise ValueError(f"unknown op kind {self.kind!r}")
         if self.outcome not in _OUTCOMES:
             raise ValueError(f"unknown outcome {self.outcome!r}")
-        if self.kind == "put" and self.value is None:
-            raise ValueError("a put must carry the value it writes")
-        if self.kind == "delete" and self.value is not None:
-            raise ValueError("a delete carries no value")
+        if self.kind in ("put", "cas_put", "txn") and self.value is None:
+            raise ValueError(f"a {self.kind} must carry the value it writes")
+        if self.kind in ("delete", "cas_delete") and self.value is not None:
+            raise ValueError(f"a {self.kind} carries no value")
+        if self.kind in CAS_KINDS:
+            if self.outcome == "ok" and self.succeeded is None:
+                raise ValueError(f"an ok {self.kind} must say whether it succeeded")
+            if self.observed is not None and self.succeeded is not False:
+                raise ValueError(f"only a {self.kind} that did not succeed observes a value")
+        elif self.expected is not None or self.succeeded is not None or self.observed is not None:
+            raise ValueError(f"a {self.kind} compares nothing")
         if self.complete is None and self.outcome != "timeout":
             raise ValueError(f"an op with outcome {self.outcome!r} must have a completion time")
         if self.complete is not None and self.complete < self.invoke:
@@ -62,7 +80,8 @@ class Op:
 
     @property
     def is_write(self) -> bool:
-        return self.kind != "get"
+        """Whether it writes, or may have (a CAS not known to have failed its compare)."""
+        return self.kind != "get" and self.succeeded is not False
 
     def describe(self) -> str:
         """One readable line, e.g. ``p3 put b'k' := b'v7' ok [1.200000, 1.250000]``."""
@@ -70,11 +89,25 @@ class Op:
             action = f"put {self.key!r} := {self.value!r}"
         elif self.kind == "delete":
             action = f"delete {self.key!r}"
-        else:
+        elif self.kind == "get":
             shown = "<missing>" if self.value is None else repr(self.value)
             action = f"get {self.key!r} -> {shown}"
+        else:
+            action = self._describe_cas()
         end = "inf)" if self.outcome == "timeout" else f"{self.complete:.6f}]"
         return f"p{self.process} {action} {self.outcome} [{self.invoke:.6f}, {end}"
+
+    def _describe_cas(self) -> str:
+        """E.g. ``cas_put b'k' := b'v7' if b'v3' -> failed, saw b'v5'``."""
+        shown_expected = "<missing>" if self.expected is None else repr(self.expected)
+        write = "delete" if self.value is None else f":= {self.value!r}"
+        action = f"{self.kind} {self.key!r} {write} if {shown_expected}"
+        if self.succeeded is True:
+            return action + " -> succeeded"
+        if self.succeeded is False:
+            seen = "<missing>" if self.observed is None else repr(self.observed)
+            return action + f" -> failed, saw {seen}"
+        return action
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +117,7 @@ class _PendingOp:
     key: bytes
     value: bytes | None
     invoke: float
+    expected: bytes | None = None
 
 
 class HistoryRecorder:
@@ -101,22 +135,37 @@ class HistoryRecorder:
         self._completed: list[Op] = []
 
     def invoke(
-        self, process: int, kind: OpKind, key: bytes, value: bytes | None = None
+        self,
+        process: int,
+        kind: OpKind,
+        key: bytes,
+        value: bytes | None = None,
+        expected: bytes | None = None,
     ) -> OpHandle:
-        """Record that `process` is about to send a request; call just before sending it."""
+        """Record that `process` is about to send a request; call just before sending it.
+        `expected` is what a CAS kind compares the key with (None: absent)."""
         if kind not in _KINDS:
             raise ValueError(f"unknown op kind {kind!r}")
         handle = OpHandle(self._next_handle)
         self._next_handle += 1
-        self._pending[handle] = _PendingOp(process, kind, key, value, self._clock())
+        self._pending[handle] = _PendingOp(process, kind, key, value, self._clock(), expected)
         return handle
 
-    def complete(self, handle: OpHandle, outcome: Outcome, observed: bytes | None = None) -> Op:
-        """Record the answer to an invoked request; `observed` is what an ok get read."""
+    def complete(
+        self,
+        handle: OpHandle,
+        outcome: Outcome,
+        observed: bytes | None = None,
+        succeeded: bool | None = None,
+    ) -> Op:
+        """Record the answer to an invoked request; `observed` is what an ok get read, or
+        what an ok CAS kind that did not succeed saw; `succeeded` a CAS kind's answer."""
         pending = self._pending.pop(handle)
-        if pending.kind != "get" and observed is not None:
+        is_cas = pending.kind in CAS_KINDS
+        if pending.kind != "get" and not is_cas and observed is not None:
             raise ValueError(f"a {pending.kind} observes nothing")
         value = observed if pending.kind == "get" and outcome == "ok" else pending.value
+        answered = is_cas and outcome == "ok"
         op = Op(
             process=pending.process,
             kind=pending.kind,
@@ -125,6 +174,9 @@ class HistoryRecorder:
             invoke=pending.invoke,
             complete=self._clock(),
             outcome=outcome,
+            expected=pending.expected,
+            succeeded=succeeded if answered else None,
+            observed=observed if answered and succeeded is False else None,
         )
         self._completed.append(op)
         return op
@@ -136,7 +188,7 @@ class HistoryRecorder:
     def ops(self) -> list[Op]:
         """The history so far; ops still awaiting an answer count as timed out."""
         unanswered = [
-            Op(p.process, p.kind, p.key, p.value, p.invoke, None, "timeout")
+            Op(p.process, p.kind, p.key, p.value, p.invoke, None, "timeout", p.expected)
             for p in self._pending.values()
         ]
         return sorted(self._completed + unanswered, key=lambda op: op.invoke)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from eraft_trio.chaos.history import Op
+from eraft_trio.chaos.history import CAS_KINDS, Op
 
 
 def _text(data: bytes | None) -> str | None:
@@ -32,6 +32,10 @@ def op_to_json(op: Op) -> str:
         "complete": op.complete,
         "outcome": op.outcome,
     }
+    if op.kind in CAS_KINDS:
+        record.update(
+            expected=_text(op.expected), succeeded=op.succeeded, observed=_text(op.observed)
+        )
     return json.dumps(record)
 
 
@@ -47,6 +51,9 @@ def op_from_json(line: str) -> Op:
         invoke=float(record["invoke"]),
         complete=None if record["complete"] is None else float(record["complete"]),
         outcome=record["outcome"],
+        expected=_bytes(record.get("expected")),
+        succeeded=record.get("succeeded"),
+        observed=_bytes(record.get("observed")),
     )
 
 

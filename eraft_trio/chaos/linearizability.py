@@ -11,19 +11,31 @@ is dropped too (taking effect last, where no read sees it, is the same as never
 taking effect). A timed-out write that some read saw only needs to land before the
 last such read returns (before the first, when its value was written only once),
 which keeps the search from carrying it through the rest of the history.
+
+Compare-and-set ops (history.py: CAS puts and deletes, one-key txns) are register ops
+too: one that succeeded read `expected` and wrote its value at one instant, one whose
+compare failed read what it answered, and a timed-out one may land at any time with
+its compare deciding whether it writes (register_search.py's CAS_MAYBE). A "read" here
+is any op that saw the key's value: a get, and every answered CAS; a timed-out CAS
+keeps the writes of the value it compares with in the search (searchable_ops). Multi-key
+transactions are not modelled: the chaos workload's txns compare and write one key.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from eraft_trio.chaos.history import Op
+from eraft_trio.chaos.history import CAS_KINDS, Op
 from eraft_trio.chaos.lost_writes import LostWrite, lost_writes
 from eraft_trio.chaos.register_search import (
+    CAS,
+    CAS_FAILED,
+    CAS_MAYBE,
     DELETE,
     GET,
     PUT,
@@ -69,11 +81,12 @@ class ViolationWindow:
         for op in self.unplaced:
             mark = "  <- had to take effect by its completion" if op is self.blocking else ""
             lines.append(f"  {op.describe()}{mark}")
-            if op.kind == "get" and op.value is not None:
-                sources = [w for w in self.writers if w.value == op.value]
+            seen = observed_value(op)
+            if seen and seen[0] is not None:
+                sources = [w for w in self.writers if w.value == seen[0]]
                 if not sources:
-                    lines.append(f"    {op.value!r} was never written to this key")
-                lines.extend(f"    {op.value!r} written by: {w.describe()}" for w in sources)
+                    lines.append(f"    {seen[0]!r} was never written to this key")
+                lines.extend(f"    {seen[0]!r} written by: {w.describe()}" for w in sources)
         return lines
 
 
@@ -136,36 +149,109 @@ def check(history: Iterable[Op], step_budget: int = DEFAULT_STEP_BUDGET) -> Verd
     )
 
 
+_MISSING: tuple[()] = ()
+
+
+def observed_value(op: Op) -> tuple[bytes | None] | tuple[()]:
+    """The value an ok `op` saw the key hold, as a 1-tuple (a get's; a CAS's expected when
+    it succeeded, what it answered when it did not); () when it saw nothing."""
+    if op.outcome != "ok":
+        return _MISSING
+    if op.kind == "get":
+        return (op.value,)
+    if op.kind in CAS_KINDS:
+        return (op.expected,) if op.succeeded else (op.observed,)
+    return _MISSING
+
+
 def searchable_ops(ops: Sequence[Op]) -> list[tuple[Op, RegisterOp]]:
-    """One key's ops that constrain the search, each with the window it may take effect in."""
-    read_completions: dict[bytes | None, list[float]] = defaultdict(list)
+    """One key's ops that constrain the search, each with the window it may take effect in.
+
+    A timed-out write of value x (None for a delete) becomes, in this order:
+    1. definite, by the first read of x after it was sent, when x is unique and was
+       read: a plain put then, or a CAS whose compare held (its `expected` then counts
+       as read too, which may make another timed-out CAS definite: repeated to a fixpoint);
+    2. dropped, when nothing after it was sent read x, and no timed-out CAS compares
+       with x (taking effect last, where nothing sees it, is never taking effect);
+    3. a plain put or delete: due by the last read of x after it was sent, when no
+       timed-out CAS compares with x (landing later, nothing could tell);
+    4. otherwise free to land any time or never (ret inf; a CAS then as CAS_MAYBE).
+    Rules 2 and 3 rely on every CAS that is neither answered nor definite being free
+    (4), so it can always be moved to the end, where it changes nothing anyone saw.
+    """
+    reads: dict[bytes | None, list[float]] = defaultdict(list)  # value -> completions
     writer_counts: dict[bytes, int] = defaultdict(int)
     for op in ops:
-        if op.kind == "get" and op.outcome == "ok":
+        seen = observed_value(op)
+        if seen:
             assert op.complete is not None
-            read_completions[op.value].append(op.complete)
-        elif op.kind == "put" and op.outcome != "fail":
-            assert op.value is not None
+            reads[seen[0]].append(op.complete)
+        if op.is_write and op.outcome != "fail" and op.value is not None:
             writer_counts[op.value] += 1
-    for completions in read_completions.values():
+    for completions in reads.values():
         completions.sort()
+    timed_out = [op for op in ops if op.outcome == "timeout" and op.is_write]
+    timed_out_ids = {id(op) for op in timed_out}
+    definite = _definite_writes(timed_out, reads, writer_counts)
+    compared = {op.expected for op in timed_out if op.kind in CAS_KINDS and id(op) not in definite}
 
     searched: list[tuple[Op, RegisterOp]] = []
     for op in ops:
-        code = _KIND_CODES[op.kind]
         if op.outcome == "ok":
             assert op.complete is not None
-            searched.append((op, RegisterOp(code, op.value, op.invoke, op.complete)))
-        elif op.outcome == "timeout" and op.is_write:
-            completions = read_completions.get(op.value, [])
-            # Reads that returned before this write was sent cannot have seen it.
+            searched.append((op, _answered(op, op.complete)))
+        elif id(op) in definite:
+            searched.append((op, definite[id(op)]))
+        elif id(op) in timed_out_ids:
+            completions = reads.get(op.value, [])
+            read_after = bisect.bisect_left(completions, op.invoke) < len(completions)
+            if not read_after and op.value not in compared:
+                continue  # 2: nothing could see it: as good as never applied
+            if op.kind in CAS_KINDS:
+                searched.append(
+                    (op, RegisterOp(CAS_MAYBE, op.value, op.invoke, math.inf, op.expected))
+                )
+                continue
+            due = completions[-1] if read_after and op.value not in compared else math.inf
+            searched.append((op, RegisterOp(_KIND_CODES[op.kind], op.value, op.invoke, due)))
+    return searched
+
+
+def _definite_writes(
+    timed_out: Sequence[Op],
+    reads: dict[bytes | None, list[float]],
+    writer_counts: dict[bytes, int],
+) -> dict[int, RegisterOp]:
+    """Rule 1 of searchable_ops, to a fixpoint: id(op) -> the op as it must have applied.
+    Adds the expected value of each definite CAS to `reads`."""
+    definite: dict[int, RegisterOp] = {}
+    changed = True
+    while changed:
+        changed = False
+        for op in timed_out:
+            value = op.value
+            if id(op) in definite or value is None or writer_counts[value] != 1:
+                continue
+            completions = reads.get(value, [])
             first = bisect.bisect_left(completions, op.invoke)
             if first == len(completions):
-                continue  # no read could see it: as good as never applied
-            unique = op.value is not None and writer_counts[op.value] == 1
-            deadline = completions[first] if unique else completions[-1]
-            searched.append((op, RegisterOp(code, op.value, op.invoke, deadline)))
-    return searched
+                continue
+            due = completions[first]
+            if op.kind in CAS_KINDS:
+                definite[id(op)] = RegisterOp(CAS, value, op.invoke, due, op.expected)
+                bisect.insort(reads[op.expected], due)
+                changed = True
+            else:
+                definite[id(op)] = RegisterOp(PUT, value, op.invoke, due)
+    return definite
+
+
+def _answered(op: Op, complete: float) -> RegisterOp:
+    if op.kind in CAS_KINDS:
+        if op.succeeded:
+            return RegisterOp(CAS, op.value, op.invoke, complete, op.expected)
+        return RegisterOp(CAS_FAILED, op.observed, op.invoke, complete, op.expected)
+    return RegisterOp(_KIND_CODES[op.kind], op.value, op.invoke, complete)
 
 
 def _window(
@@ -189,9 +275,11 @@ def _window(
     else:
         kept = nearby[max(0, len(nearby) - (MAX_CONTEXT_OPS - 1)) :]
         shown = sorted([last_write, *kept])
-    observed = {op.value for op, _ in unplaced if op.kind == "get"}
+    observed = {seen[0] for op, _ in unplaced for seen in [observed_value(op)] if seen}
     writers = tuple(
-        op for op in ops if op.kind == "put" and op.outcome != "fail" and op.value in observed
+        op
+        for op in ops
+        if op.is_write and op.value is not None and op.outcome != "fail" and op.value in observed
     )
     return ViolationWindow(
         key=key,

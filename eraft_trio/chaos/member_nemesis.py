@@ -30,6 +30,7 @@ import trio
 
 from eraft_trio.chaos.events import EventLog
 from eraft_trio.chaos.node_processes import NodeProcess, NodeSet
+from eraft_trio.chaos.pacing import hold
 from eraft_trio.chaos.topology import NodeSpec, Topology, free_port, joiner_role_text, spare_host
 
 INTERVAL = (8.0, 20.0)
@@ -54,11 +55,7 @@ class MemberNemesis:
         self._replacements = 0
 
     async def run(self, stop: trio.Event) -> None:
-        while not stop.is_set():
-            with trio.move_on_after(self.rng.uniform(*INTERVAL)):
-                await stop.wait()
-            if stop.is_set():
-                break
+        while await hold(stop, self.rng.uniform(*INTERVAL)):
             gid = self.rng.choice(self.topology.gids)
             if self.rng.random() < 0.6:
                 await self.replace(self.rng.choice(self.topology.group_nodes(gid)))
@@ -85,7 +82,7 @@ class MemberNemesis:
         self._replacements += 1
         role_path = spec.role_path.with_name(f"{spec.name}-r{self._replacements}.toml")
         role_path.write_text(joiner_role_text(spec, self._peers(spec), self.topology))
-        process.spec = dataclasses.replace(spec, role_path=role_path)
+        process.role_path = role_path
         process.start()  # waits until the group lists its address
         self.events.say(f"nemesis: member replace {spec.name}: removed, data wiped, joining")
         self._finish("replace", spec.name, ok=await self._ctl("add", spec.gid, spec.address))
@@ -98,14 +95,13 @@ class MemberNemesis:
         spec = NodeSpec(gid, 99 + self._replacements, f"{host}:{free_port(host)}", Path())
         spec = dataclasses.replace(spec, role_path=self._folder() / f"{spec.name}.toml")
         spec.role_path.write_text(joiner_role_text(spec, self._peers(spec), self.topology))
-        process = NodeProcess(spec)
+        process = NodeProcess.of(spec)
         self.nodes.nodes[spec.name] = process
         process.start()
         self.events.fault("members:grow", f"member add {spec.address} to {_group(gid)}")
         added = await self._ctl("add", gid, spec.address)
         if added:
-            with trio.move_on_after(self.rng.uniform(*GROWN_HOLD)):
-                await stop.wait()
+            await hold(stop, self.rng.uniform(*GROWN_HOLD))
         # Removed whether or not the add was seen to finish: it may have applied.
         removed = await self._ctl("remove", gid, spec.address)
         if removed:

@@ -13,6 +13,7 @@ from collections import Counter
 import trio
 
 from eraft_trio.chaos.events import EventLog
+from eraft_trio.chaos.pacing import hold
 from eraft_trio.chaos.topology import Topology
 from eraft_trio.errors import BadRequest, OperationTimeout
 from eraft_trio.group_calls.config_client import ConfigClient
@@ -33,11 +34,7 @@ class MembershipNemesis:
         self.outcomes: Counter[str] = Counter()  # "join ok", "move timeout", ...
 
     async def run(self, stop: trio.Event) -> None:
-        while not stop.is_set():
-            with trio.move_on_after(self.rng.uniform(*INTERVAL)):
-                await stop.wait()
-            if stop.is_set():
-                break
+        while await hold(stop, self.rng.uniform(*INTERVAL)):
             await self.change_once()
 
     async def change_once(self) -> None:

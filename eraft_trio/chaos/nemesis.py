@@ -19,11 +19,12 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from eraft_trio.chaos import partitions
-from eraft_trio.chaos.cluster_probe import ClusterProbe
 from eraft_trio.chaos.events import EventLog
 from eraft_trio.chaos.link_cuts import LinkCuts, both_ways
 from eraft_trio.chaos.node_processes import NodeProcess, NodeSet
+from eraft_trio.chaos.pacing import hold
 from eraft_trio.chaos.topology import NodeSpec, Topology
+from eraft_trio.group_calls.cluster_probe import ClusterProbe
 
 PROCESS_FAULTS = ("kill", "pause")
 NETWORK_FAULTS = ("partition", "clog")
@@ -66,10 +67,7 @@ class Nemesis:
         """Inject faults until `stop` is set; every fault is healed before this returns."""
         if not self.kinds:
             return
-        while not stop.is_set():
-            await self._hold(stop, self.rng.uniform(*QUIET))
-            if stop.is_set():
-                break
+        while await hold(stop, self.rng.uniform(*QUIET)):
             try:
                 await self._actions[self.rng.choice(self.kinds)](stop)
             except BaseException:
@@ -87,19 +85,17 @@ class Nemesis:
             self.cuts.heal_all()
             self.events.say("nemesis: healed every link")
 
-    async def _hold(self, stop: trio.Event, seconds: float) -> None:
-        with trio.move_on_after(seconds):
-            await stop.wait()
-
     # --- targets ---------------------------------------------------------------------------
 
     async def _victim(self) -> tuple[NodeSpec, str]:
         """Half the time a group's leader (where faults hurt most), else any node."""
         gid = self.rng.choice(self.topology.gids)
         if self.rng.random() < 0.5:
-            leader = await self.probe.leader_of(gid)
-            if leader is not None:
-                return leader, " (leader)"
+            members = self.topology.group_nodes(gid)
+            leader = await self.probe.leader_of([node.address for node in members])
+            for node in members:
+                if node.address == leader:
+                    return node, " (leader)"
         return self.rng.choice(self.topology.group_nodes(gid)), ""
 
     async def _victims(self) -> tuple[list[NodeSpec], str]:
@@ -131,7 +127,7 @@ class Nemesis:
         for process in self._processes(specs):
             process.kill()
         self.events.fault("kill", f"kill -9 {names}{note}")
-        await self._hold(stop, self.rng.uniform(*HOLD))
+        await hold(stop, self.rng.uniform(*HOLD))
         for process in self._processes(specs):
             process.start()
         self.events.say(f"nemesis: restarted {names}")
@@ -142,7 +138,7 @@ class Nemesis:
         for process in self._processes(specs):
             process.pause()
         self.events.fault("pause", f"SIGSTOP {names}{note}")
-        await self._hold(stop, self.rng.uniform(*HOLD))
+        await hold(stop, self.rng.uniform(*HOLD))
         for process in self._processes(specs):
             process.resume()
         self.events.say(f"nemesis: SIGCONT {names}")
@@ -164,7 +160,7 @@ class Nemesis:
             what, links = partitions.random_halves(self.topology, self.rng)
         self.cuts.cut(links)
         self.events.fault(f"partition:{shape}", f"partition: {what} ({len(links)} links cut)")
-        await self._hold(stop, self.rng.uniform(*HOLD))
+        await hold(stop, self.rng.uniform(*HOLD))
         self.cuts.heal(links)
         self.events.say(f"nemesis: healed partition ({what})")
 
@@ -177,11 +173,11 @@ class Nemesis:
             if stop.is_set():
                 break
             self.cuts.cut(both_ways([pair]))
-            await self._hold(stop, self.rng.uniform(0.05, 0.4))
-        await self._hold(stop, self.rng.uniform(1.0, 4.0))
+            await hold(stop, self.rng.uniform(0.05, 0.4))
+        await hold(stop, self.rng.uniform(1.0, 4.0))
         self.rng.shuffle(pairs)
         for pair in pairs:
             self.cuts.heal(both_ways([pair]))
             if not stop.is_set():
-                await self._hold(stop, self.rng.uniform(0.05, 0.4))
+                await hold(stop, self.rng.uniform(0.05, 0.4))
         self.events.say("nemesis: swizzle-clog healed")

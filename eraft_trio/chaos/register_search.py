@@ -21,6 +21,15 @@ from typing import Literal, NamedTuple
 GET = 0
 PUT = 1
 DELETE = 2
+# Compare-and-set (a CAS put or delete, a one-key txn): the register held `expected`,
+# and it now holds `value` (None: deleted).
+CAS = 3
+# A compare that failed: the register did not hold `expected`; it held `value` (what
+# the failed op answered), and nothing changed.
+CAS_FAILED = 4
+# A CAS whose answer never came: if the register holds `expected` when it takes effect
+# it becomes `value`, else nothing changes (and taking effect last is never taking it).
+CAS_MAYBE = 5
 
 SearchOutcome = Literal["ok", "violation", "unknown"]
 
@@ -28,10 +37,11 @@ SearchOutcome = Literal["ok", "violation", "unknown"]
 class RegisterOp(NamedTuple):
     """An op as the search sees it: `ret` may be inf for a write that may land at any time."""
 
-    kind: int  # GET, PUT or DELETE
-    value: bytes | None  # written by a put, observed by a get; None means missing
+    kind: int  # GET, PUT, DELETE, CAS, CAS_FAILED or CAS_MAYBE
+    value: bytes | None  # written by a put or CAS, observed by a get or failed CAS; None: missing
     call: float
     ret: float
+    expected: bytes | None = None  # what a CAS kind compares the register with
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +95,7 @@ def search_register(ops: Sequence[RegisterOp], step_budget: int) -> SearchResult
 
     kinds = [op.kind for op in ops]
     values = [op.value for op in ops]
+    expected = [op.expected for op in ops]
     state: bytes | None = None
     linearized = 0
     cache: set[tuple[int, bytes | None]] = set()
@@ -106,9 +117,18 @@ def search_register(ops: Sequence[RegisterOp], step_budget: int) -> SearchResult
             if kind == GET:
                 legal = state == values[op]
                 new_state = state
-            else:
+            elif kind <= DELETE:
                 legal = True
                 new_state = values[op] if kind == PUT else None
+            elif kind == CAS:
+                legal = state == expected[op]
+                new_state = values[op]
+            elif kind == CAS_FAILED:
+                legal = state != expected[op] and state == values[op]
+                new_state = state
+            else:  # CAS_MAYBE
+                legal = True
+                new_state = values[op] if state == expected[op] else state
             if legal:
                 new_linearized = linearized | (1 << op)
                 memo_key = (new_linearized, new_state)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import trio
 
-from eraft_trio.chaos.cluster_probe import ClusterProbe
 from eraft_trio.chaos.events import EventLog
 from eraft_trio.chaos.history import HistoryRecorder, Op
 from eraft_trio.chaos.linearizability import Verdict, check
@@ -27,6 +26,7 @@ from eraft_trio.chaos.nemesis import NETWORK_FAULTS, PROCESS_FAULTS, Nemesis
 from eraft_trio.chaos.node_processes import NodeSet
 from eraft_trio.chaos.topology import Topology, build_topology
 from eraft_trio.chaos.workload import Workload, WorkloadSettings, WorkloadStats, final_reads
+from eraft_trio.group_calls.cluster_probe import ClusterProbe
 from eraft_trio.group_calls.config_client import ConfigClient
 
 STARTUP_TIMEOUT = 60.0
@@ -109,7 +109,9 @@ async def _run_started(
     rng = random.Random(settings.seed)
     recorder = HistoryRecorder()
     workload = Workload(topology.config_servers, recorder, settings.workload, settings.seed)
-    async with ClusterProbe.open(topology) as probe:
+    async with ClusterProbe.open(
+        topology.config_servers, cluster=topology.cluster, known_groups=topology.groups
+    ) as probe:
         await _join_groups(topology, probe, events)
         problems = await probe.wait_settled(STARTUP_TIMEOUT)
         if problems:

@@ -10,6 +10,9 @@ from typing import Any
 
 import trio
 
+from eraft_trio.cli.ctl_lease import add_lease_parser, lease_id_argument, run_lease
+from eraft_trio.cli.ctl_scan import add_scan_parser, run_scan
+from eraft_trio.cli.ctl_txn import add_txn_parser, run_txn_command
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.client.results import CasResult
 from eraft_trio.errors import BadRequest, EraftError, OperationTimeout
@@ -21,7 +24,6 @@ from eraft_trio.transport.security import (
     KEY_FILE_ENV,
     SECRET_FILE_ENV,
     Security,
-    client_security_from_env,
 )
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -66,6 +68,12 @@ def add_ctl_parser(sub: Any) -> None:
     put.add_argument("key")
     put.add_argument("value")
     _add_conditions(put, absent=True)
+    put.add_argument(
+        "--lease",
+        type=lease_id_argument,
+        metavar="ID",
+        help="attach the key to a lease (ctl lease grant)",
+    )
     get = cmds.add_parser("get", help="read a key")
     get.add_argument("key")
     get.add_argument("--json", action="store_true")
@@ -79,6 +87,7 @@ def add_ctl_parser(sub: Any) -> None:
     )
     delete.add_argument("key")
     _add_conditions(delete, absent=False)
+    add_scan_parser(cmds)
     for command, what in (
         ("drain", "move leadership off a node and keep it from campaigning (until undrain)"),
         ("undrain", "let a drained node campaign again"),
@@ -88,6 +97,8 @@ def add_ctl_parser(sub: Any) -> None:
     from eraft_trio.cli.ctl_member import add_member_parser
 
     add_member_parser(cmds)
+    add_lease_parser(cmds)
+    add_txn_parser(cmds)
     from eraft_trio.cli.ctl_watch import add_watch_parser
 
     add_watch_parser(cmds)
@@ -139,7 +150,7 @@ class _ExportToEnvironment(argparse.Action):
 def security_from_env() -> Security:
     """The client's secret and TLS settings; UsageError naming a file that cannot be used."""
     try:
-        return client_security_from_env()
+        return Security.from_env()
     except ValueError as exc:  # SecurityConfigError names the file
         key = getattr(exc, "key", "") or "security"
         raise UsageError(f"{key}: {exc}") from None
@@ -315,13 +326,18 @@ def _add_conditions(parser: argparse.ArgumentParser, absent: bool) -> None:
 
 
 async def _put(client: Client, args: argparse.Namespace) -> int:
+    lease = args.lease
     if args.if_version is not None:
-        return _compared(await client.put(args.key, args.value, if_version=args.if_version))
+        return _compared(
+            await client.put(args.key, args.value, if_version=args.if_version, lease=lease)
+        )
     if args.if_absent:
-        return _compared(await client.put(args.key, args.value, if_absent=True))
+        return _compared(await client.put(args.key, args.value, if_absent=True, lease=lease))
     if args.if_value is not None:
-        return _compared(await client.put(args.key, args.value, if_value=args.if_value))
-    await client.put(args.key, args.value)
+        return _compared(
+            await client.put(args.key, args.value, if_value=args.if_value, lease=lease)
+        )
+    await client.put(args.key, args.value, lease=lease)
     print("OK")
     return EXIT_OK
 
@@ -381,4 +397,7 @@ _HANDLERS = {
     "put": _put,
     "get": _get,
     "delete": _delete,
+    "scan": run_scan,
+    "lease": run_lease,
+    "txn": run_txn_command,
 }

@@ -17,8 +17,8 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.kv_client import Client, single_exception
-from eraft_trio.errors import BadRequest, EraftError
+from eraft_trio.client.kv_client import Client
+from eraft_trio.errors import BadRequest, EraftError, single_exception
 from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.node import MemberChange, MemberList

@@ -10,9 +10,9 @@ import trio
 
 from eraft_trio.client.kv_client import Client
 from eraft_trio.errors import OperationTimeout
+from eraft_trio.group_calls.cluster_probe import ClusterProbe
 from eraft_trio.transport.security import Security
 from eraft_trio.tui.handoffs import buckets_in_place, bytes_installed, handoffs, moved_buckets
-from eraft_trio.tui.status_command import open_probe
 from eraft_trio.tui.status_summary import summarize
 
 POLL_SECONDS = 0.5
@@ -46,7 +46,7 @@ async def wait_for_handoffs(
     summary: dict[str, Any] = {}
     line = ""
     with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
-        async with open_probe(servers, security=security) as probe:
+        async with ClusterProbe.open(servers, security=security) as probe:
             while True:
                 snapshot = summarize(await probe.gather())
                 summary = handoffs(snapshot, target=num, leavers=leavers)

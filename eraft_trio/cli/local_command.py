@@ -33,6 +33,7 @@ from eraft_trio.cli.local_layout import LayoutError, LocalLayout
 from eraft_trio.cli.local_ports import can_listen, free_base_port
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, Client
 from eraft_trio.errors import EraftError
+from eraft_trio.group_calls.cluster_probe import ClusterProbe
 from eraft_trio.protocol.address import parse_address
 from eraft_trio.runtime.role_file import (
     RoleFile,
@@ -41,9 +42,8 @@ from eraft_trio.runtime.role_file import (
     security_of,
 )
 from eraft_trio.transport.security import Security, SecurityConfigError, ensure_local_secret
-from eraft_trio.tui.cluster_probe import ClusterProbe
 from eraft_trio.tui.startup_progress import StartupProgress
-from eraft_trio.tui.status_command import open_probe, show_live
+from eraft_trio.tui.status_command import show_live
 from eraft_trio.tui.status_summary import summarize
 
 START_SECONDS = 60.0  # leaders must be elected within this; a fresh start takes a few seconds
@@ -369,10 +369,10 @@ async def _run(
             children.start(role)
         except OSError as exc:
             return _failed(LocalError(f"cannot start {role.path}: {exc}", EXIT_UNAVAILABLE))
-    async with open_probe(
+    async with ClusterProbe.open(
         plan.config_servers,
         cluster=plan.cluster,
-        extra_groups=plan.shard_groups,
+        known_groups=plan.shard_groups,
         security=security,
     ) as probe:
         # Caught here, inside the probe's nursery, which would wrap it in an exception group.

@@ -14,12 +14,12 @@ from typing import Any
 
 import trio
 
-from eraft_trio.cli.fault_injection import apply_test_faults_from_environment
 from eraft_trio.cli.node_join import wait_until_added
 from eraft_trio.cli.node_limits import connection_limits_for, raise_open_file_limit
-from eraft_trio.client.kv_client import single_exception
+from eraft_trio.errors import single_exception
 from eraft_trio.protocol.address import parse_address
 from eraft_trio.raft.config import RaftConfig
+from eraft_trio.runtime import fault_spec
 from eraft_trio.runtime.group_link import GroupLink
 from eraft_trio.runtime.node_service import NodeService
 from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
@@ -54,7 +54,7 @@ def run_node(config_path: str, log_level: str = "info", secret_file: str | None 
         print(f"eraft node: {exc}", file=sys.stderr)
         return 2
     try:
-        apply_test_faults_from_environment()
+        fault_spec.apply_from_environment()
     except ValueError as exc:
         print(f"eraft node: {exc}", file=sys.stderr)
         return 2

@@ -18,17 +18,23 @@ raises SessionExpired: the group cannot tell whether the first try applied.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import trio
 
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
+from eraft_trio.client.txn import TxnCompare, TxnOp, TxnResult, run_txn
 from eraft_trio.client.watch import DEFAULT_MAX_WAIT, Watch, open_watch
-from eraft_trio.errors import BadRequest, EraftError, OperationTimeout, SessionExpired
+from eraft_trio.errors import (
+    BadRequest,
+    EraftError,
+    OperationTimeout,
+    SessionExpired,
+    single_exception,
+)
 from eraft_trio.group_calls.config_client import ConfigClient
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.group_calls.group_caller import GroupCaller, GroupUnreachable
@@ -36,11 +42,17 @@ from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.address import parse_address
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.keys import bucket_of
+from eraft_trio.protocol.lease import KvPutLeased
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES, request_refusal
 from eraft_trio.protocol.replies import Value, VersionedValue, Written
 from eraft_trio.protocol.shard import KvDelete, KvGet, KvGetVersioned, KvPut
 from eraft_trio.transport.handshake import ANY_CLUSTER
-from eraft_trio.transport.security import Security, client_security_from_env
+from eraft_trio.transport.security import Security
+
+if TYPE_CHECKING:
+    from eraft_trio.client.leases import Grant, KeptLease, Revoked
+    from eraft_trio.client.lock import HeldLock
+    from eraft_trio.client.scan import ScanIterator
 
 DEFAULT_CONFIG_SERVERS = ("127.0.0.1:8088", "127.0.0.1:8089", "127.0.0.1:8090")
 DEFAULT_TIMEOUT = 10.0
@@ -51,6 +63,10 @@ REFUSALS = frozenset(
         ErrorCode.VALUE_TOO_LARGE,
         ErrorCode.BAD_REQUEST,
         ErrorCode.BAD_COMMAND,
+        ErrorCode.LEASE_NOT_FOUND,
+        ErrorCode.LEASE_BUCKET,
+        ErrorCode.LEASE_FULL,
+        ErrorCode.CROSS_BUCKET,
     }
 )
 # A slot's write to a bucket it has not had a write acknowledged in for this long is
@@ -98,24 +114,18 @@ def write_condition(
     return if_version, None if if_value is None else as_bytes(if_value)
 
 
+def check_lease_id(lease: Any) -> int:
+    """`lease` as a lease id; BadRequest for anything that cannot be one."""
+    if not isinstance(lease, int) or isinstance(lease, bool) or not 0 < lease < 2**64:
+        raise BadRequest("bad_request", f"a lease id is an integer from lease_grant, not {lease!r}")
+    return lease
+
+
 def _expect(reply: Any, kind: type[T], request: str) -> T:
     """`reply` as the answer `request` must have (a group answering otherwise is a bug)."""
     if type(reply) is not kind:
         raise EraftError(f"{request} answered {type(reply).__name__}")
     return cast(T, reply)
-
-
-def single_exception(group: BaseExceptionGroup) -> BaseException:
-    """The one exception inside nested groups, or the group itself when there are several."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else group
 
 
 def _new_client_id() -> int:
@@ -148,12 +158,6 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
         cluster: str | None = None,
         security: Security | None = None,
-        secret_file: str | Path | None = None,
-        secret: str | bytes | None = None,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        check_hostname: bool = True,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> AsyncIterator[Client]:
         """A client of the cluster whose config group is at `config_servers`.
@@ -161,10 +165,9 @@ class Client:
         `max_value_bytes` is checked before a put is sent; set it to the cluster's
         [limits] max_value_bytes when that is not the default (the nodes check too).
 
-        Security: `security` as given, else the cluster secret (`secret` itself or
-        `secret_file`) and TLS files (`ca_file` to verify the nodes; `cert_file` and
-        `key_file` when they demand client certificates), each defaulting to
-        ERAFT_SECRET_FILE, ERAFT_CA_FILE, ERAFT_CERT_FILE, ERAFT_KEY_FILE.
+        Security: `security` as given (`Security.from_files(secret_file=..., ca_file=...)`),
+        else `Security.from_env()`: the files ERAFT_SECRET_FILE, ERAFT_CA_FILE,
+        ERAFT_CERT_FILE and ERAFT_KEY_FILE name.
         """
         servers = tuple(config_servers)
         if not servers:
@@ -176,14 +179,7 @@ class Client:
                 raise BadRequest("bad_address", f"config server {exc}") from None
         if security is None:
             try:
-                security = client_security_from_env(
-                    secret_file=secret_file,
-                    secret=secret,
-                    ca_file=ca_file,
-                    cert_file=cert_file,
-                    key_file=key_file,
-                    check_hostname=check_hostname,
-                )
+                security = Security.from_env()
             except ValueError as exc:  # SecurityConfigError names the file
                 raise BadRequest("bad_security", str(exc)) from None
         try:
@@ -206,16 +202,30 @@ class Client:
     # --- the API ------------------------------------------------------------------------
 
     @overload
-    async def put(self, key: str | bytes, value: str | bytes) -> PutResult: ...
-    @overload
-    async def put(self, key: str | bytes, value: str | bytes, *, if_version: int) -> CasResult: ...
+    async def put(
+        self, key: str | bytes, value: str | bytes, *, lease: int | None = None
+    ) -> PutResult: ...
     @overload
     async def put(
-        self, key: str | bytes, value: str | bytes, *, if_absent: Literal[True]
+        self, key: str | bytes, value: str | bytes, *, if_version: int, lease: int | None = None
     ) -> CasResult: ...
     @overload
     async def put(
-        self, key: str | bytes, value: str | bytes, *, if_value: str | bytes
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_absent: Literal[True],
+        lease: int | None = None,
+    ) -> CasResult: ...
+    @overload
+    async def put(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_value: str | bytes,
+        lease: int | None = None,
     ) -> CasResult: ...
 
     async def put(
@@ -226,16 +236,26 @@ class Client:
         if_version: int | None = None,
         if_absent: bool = False,
         if_value: str | bytes | None = None,
+        lease: int | None = None,
     ) -> PutResult | CasResult:
         """Write `value`; with one condition, only if the key is at that version, absent, or
-        holds that value (compare-and-set: a failed comparison is a CasResult, not an error)."""
+        holds that value (compare-and-set: a failed comparison is a CasResult, not an error).
+        `lease` attaches the key to that lease (client/leases.py): it is deleted when the
+        lease ends; the key must be in the lease's bucket."""
         k, v = as_bytes(key), as_bytes(value)
         self._check_size(k, v)
         version, expected = write_condition(if_version, if_absent, if_value)
         self._check_size(k, expected)
-        reply = await self._write(
-            k, lambda cid, seq, new: KvPut(cid, seq, k, v, new, version, expected)
-        )
+        if lease is not None:
+            lease_id = check_lease_id(lease)
+            reply = await self._write(
+                k,
+                lambda cid, seq, new: KvPutLeased(cid, seq, k, v, lease_id, new, version, expected),
+            )
+        else:
+            reply = await self._write(
+                k, lambda cid, seq, new: KvPut(cid, seq, k, v, new, version, expected)
+            )
         if version is None and expected is None:
             return PutResult.from_reply(_expect(reply, Written, "a put"))
         return CasResult.from_reply(reply, v)
@@ -280,6 +300,68 @@ class Client:
         reply = await self._call_owner(k, KvGetVersioned(k), Deadline(self.timeout))
         return GetResult.from_reply(_expect(reply, VersionedValue, "a versioned get"))
 
+    def scan(
+        self,
+        prefix: str | bytes = b"",
+        *,
+        limit: int | None = None,
+        after: str | bytes | None = None,
+        keys_only: bool = False,
+    ) -> ScanIterator:
+        """`async for item in client.scan(...)`: every key starting with `prefix` and
+        greater than `after`, in key order, the first `limit` of them (None: all), as
+        ScanItems (value None with `keys_only`); fetched a page at a time (client/scan.py)."""
+        from eraft_trio.client.scan import ScanIterator  # it builds on this module
+
+        return ScanIterator(self, prefix, limit=limit, after=after, keys_only=keys_only)
+
+    # --- leases (client/leases.py) and the lock recipe (client/lock.py) -----------------
+
+    async def lease_grant(self, ttl: float, *, key: str | bytes) -> Grant:
+        """A lease of `ttl` seconds in the bucket of `key` (attach keys of that bucket)."""
+        from eraft_trio.client import leases
+
+        return await leases.grant(self, ttl, key)
+
+    async def keep_alive(self, lease: int) -> float:
+        """Renew a lease; the TTL (seconds) it has from now. BadRequest(lease_not_found)
+        once it expired or was revoked."""
+        from eraft_trio.client import leases
+
+        return await leases.keep_alive(self, lease)
+
+    async def revoke(self, lease: int) -> Revoked:
+        """End a lease now, deleting its keys in one write."""
+        from eraft_trio.client import leases
+
+        return await leases.revoke(self, lease)
+
+    def lease(self, ttl: float, *, key: str | bytes) -> AbstractAsyncContextManager[KeptLease]:
+        """`async with client.lease(ttl, key=k) as lease:` a lease kept alive every ttl/3
+        while the block runs and revoked when it ends."""
+        from eraft_trio.client import leases
+
+        return leases.kept_lease(self, ttl, key)
+
+    def lock(
+        self, name: str | bytes, *, ttl: float = 10.0
+    ) -> AbstractAsyncContextManager[HeldLock]:
+        """`async with client.lock(name) as held:` a distributed lock (the key `name`, held
+        under a lease of `ttl` s); `held.fencing_token` grows with every acquisition."""
+        from eraft_trio.client import lock
+
+        return lock.hold(self, name, ttl)
+
+    async def txn(
+        self,
+        compares: Iterable[TxnCompare] = (),
+        success: Iterable[TxnOp] = (),
+        failure: Iterable[TxnOp] = (),
+    ) -> TxnResult:
+        """A transaction within one bucket (client/txn.py builds the compares and ops): if
+        every compare holds, apply `success`, else `failure`, atomically and exactly once."""
+        return await run_txn(self, compares, success, failure)
+
     def watch(
         self,
         key: str | bytes | None = None,
@@ -311,18 +393,20 @@ class Client:
         if refusal is not None:
             raise BadRequest(refusal.code, refusal.message)
 
-    async def _write(self, key: bytes, make: Any) -> Any:
-        """Send the write `make(client_id, seq, new_session)` builds; the group's answer."""
+    async def _write(self, key: bytes, make: Any, bucket: int | None = None) -> Any:
+        """Send the write `make(client_id, seq, new_session)` builds to the owner of `key`'s
+        bucket (or of `bucket`); the group's answer."""
         deadline = Deadline(self.timeout)
         config = self.config or await self._refresh_config(deadline, -1)
-        bucket = bucket_of(key, len(config["buckets"]))  # fixed for the cluster's life
+        if bucket is None:
+            bucket = bucket_of(key, len(config["buckets"]))  # fixed for the cluster's life
         slot = self._free_sessions.pop() if self._free_sessions else SessionSlot(_new_client_id())
         slot.seq += 1
         started = trio.current_time()
         # Every try of this write carries the same mark: a retry is the same write.
         body = make(slot.client_id, slot.seq, slot.is_new_in(bucket, started))
         try:
-            reply = await self._call_owner(key, body, deadline)
+            reply = await self._call_owner(key, body, deadline, bucket)
         except SessionExpired:
             raise  # the slot is dropped: its id is forgotten in that bucket
         except BaseException:
@@ -334,12 +418,15 @@ class Client:
         self._free_sessions.append(slot)
         return reply
 
-    async def _call_owner(self, key: bytes, body: Any, deadline: Deadline) -> Any:
-        """The owning group's answer to `body` (never an ErrorReply: those are retried or raised)."""
+    async def _call_owner(
+        self, key: bytes, body: Any, deadline: Deadline, bucket: int | None = None
+    ) -> Any:
+        """The answer to `body` of the group owning `key`'s bucket (or `bucket`; never an
+        ErrorReply: those are retried or raised)."""
         while True:
             config = self.config or await self._refresh_config(deadline, -1)
             buckets = config["buckets"]
-            gid = buckets[bucket_of(key, len(buckets))]
+            gid = buckets[bucket_of(key, len(buckets)) if bucket is None else bucket]
             addresses = config["groups"].get(str(gid))
             if gid == 0 or not addresses:
                 await deadline.backoff("bucket not assigned to any group")

@@ -1,101 +1,108 @@
-"""SyncClient: the blocking client, running a trio Client in a background thread."""
+"""SyncClient: the blocking client, a thin driver over the ClientPortal (a trio Client in a
+background thread): each call waits on the portal's Future."""
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Literal, overload
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-import trio
-
+from eraft_trio.client.driver_calls import delete_any, put_any
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
+from eraft_trio.client.leases import Grant, Revoked
+from eraft_trio.client.portal import ClientPortal
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
-from eraft_trio.client.sync_watch import SyncWatch
-from eraft_trio.client.watch import DEFAULT_MAX_WAIT
+from eraft_trio.client.scan_merge import ScanItem
+from eraft_trio.client.stream_bridge import BlockingStream, PortalStream, TrioStreamSource
+from eraft_trio.client.txn import TxnCompare, TxnOp, TxnResult
+from eraft_trio.client.watch import DEFAULT_MAX_WAIT, WatchEvent
 from eraft_trio.protocol.limits import DEFAULT_MAX_VALUE_BYTES
 from eraft_trio.transport.security import Security
 
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
 
 class SyncClient:
+    """Client's API, blocking: each method submits the Client method to the portal and
+    waits. A new Client method `m` is one line here, `return self._call(Client.m, ...)`;
+    a streaming one (returning a trio async iterator) `return self._stream(Client.m, ...)`,
+    which gives a BlockingStream."""
+
     def __init__(
         self,
         config_servers: Sequence[str] = DEFAULT_CONFIG_SERVERS,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         security: Security | None = None,
-        secret_file: str | Path | None = None,
-        secret: str | bytes | None = None,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        check_hostname: bool = True,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         """Keywords as Client.connect's (security defaults from ERAFT_SECRET_FILE etc.)."""
         options: dict[str, Any] = {
+            "timeout": timeout,
             "security": security,
-            "secret_file": secret_file,
-            "secret": secret,
-            "ca_file": ca_file,
-            "cert_file": cert_file,
-            "key_file": key_file,
-            "check_hostname": check_hostname,
             "max_value_bytes": max_value_bytes,
         }
-        self._ready = threading.Event()
-        self._token: trio.lowlevel.TrioToken | None = None
-        self._client: Client | None = None
-        self._stop: trio.Event | None = None
-        self._nursery: trio.Nursery | None = None  # background tasks (watches)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(tuple(config_servers), timeout, options),
-            daemon=True,
-            name="eraft-sync-client",
-        )
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
+        self._portal = ClientPortal(config_servers, options, name="eraft-sync-client")
+        try:
+            self._portal.ready.result()  # Client.connect's error, raised here
+        except BaseException:
+            self._portal.close()
+            raise
 
-    def _run(self, servers: tuple[str, ...], timeout: float, options: dict[str, Any]) -> None:
-        async def main() -> None:
-            try:
-                async with (
-                    Client.connect(servers, timeout=timeout, **options) as client,
-                    trio.open_nursery() as nursery,
-                ):
-                    self._client = client
-                    self._nursery = nursery
-                    self._token = trio.lowlevel.current_trio_token()
-                    self._stop = trio.Event()
-                    self._ready.set()
-                    await self._stop.wait()
-                    nursery.cancel_scope.cancel()
-            except BaseException as exc:
-                self._error = exc
-                self._ready.set()
+    def _call(
+        self,
+        fn: Callable[Concatenate[Client, P], Awaitable[R]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """`await fn(client, ...)` in the client's thread, waited for; interrupted (Ctrl-C),
+        the call is cancelled there too."""
+        future = self._portal.submit(fn, *args, **kwargs)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
 
-        trio.run(main)
+    def _stream(
+        self,
+        fn: Callable[Concatenate[Client, P], TrioStreamSource[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> BlockingStream[T]:
+        """The trio stream `fn(client, ...)` opens, as a blocking iterator."""
+        core = PortalStream(self._portal, lambda client: fn(client, *args, **kwargs))
+        return BlockingStream(core, owner=self)
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if self._token is None:
-            raise RuntimeError("SyncClient is closed")
-        return trio.from_thread.run(fn, *args, trio_token=self._token)
+    # --- the API: Client's, blocking --------------------------------------------------
 
-    @overload
-    def put(self, key: str | bytes, value: str | bytes) -> PutResult: ...
-    @overload
-    def put(self, key: str | bytes, value: str | bytes, *, if_version: int) -> CasResult: ...
     @overload
     def put(
-        self, key: str | bytes, value: str | bytes, *, if_absent: Literal[True]
+        self, key: str | bytes, value: str | bytes, *, lease: int | None = None
+    ) -> PutResult: ...
+    @overload
+    def put(
+        self, key: str | bytes, value: str | bytes, *, if_version: int, lease: int | None = None
     ) -> CasResult: ...
     @overload
-    def put(self, key: str | bytes, value: str | bytes, *, if_value: str | bytes) -> CasResult: ...
+    def put(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_absent: Literal[True],
+        lease: int | None = None,
+    ) -> CasResult: ...
+    @overload
+    def put(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        if_value: str | bytes,
+        lease: int | None = None,
+    ) -> CasResult: ...
 
     def put(
         self,
@@ -105,22 +112,24 @@ class SyncClient:
         if_version: int | None = None,
         if_absent: bool = False,
         if_value: str | bytes | None = None,
+        lease: int | None = None,
     ) -> PutResult | CasResult:
         """Client.put's, blocking."""
-        client = self._connected()
-        put = functools.partial(
-            client.put, if_version=if_version, if_absent=if_absent, if_value=if_value
+        return self._call(
+            put_any,
+            key,
+            value,
+            if_version=if_version,
+            if_absent=if_absent,
+            if_value=if_value,
+            lease=lease,
         )
-        result: PutResult | CasResult = self._call(put, key, value)
-        return result
 
     def get(self, key: str | bytes) -> bytes | None:
-        result: bytes | None = self._call(self._connected().get, key)
-        return result
+        return self._call(Client.get, key)
 
     def get_versioned(self, key: str | bytes) -> GetResult:
-        result: GetResult = self._call(self._connected().get_versioned, key)
-        return result
+        return self._call(Client.get_versioned, key)
 
     @overload
     def delete(self, key: str | bytes) -> DeleteResult: ...
@@ -137,11 +146,18 @@ class SyncClient:
         if_value: str | bytes | None = None,
     ) -> DeleteResult | CasResult:
         """Client.delete's, blocking."""
-        delete = functools.partial(
-            self._connected().delete, if_version=if_version, if_value=if_value
-        )
-        result: DeleteResult | CasResult = self._call(delete, key)
-        return result
+        return self._call(delete_any, key, if_version=if_version, if_value=if_value)
+
+    def scan(
+        self,
+        prefix: str | bytes = b"",
+        *,
+        limit: int | None = None,
+        after: str | bytes | None = None,
+        keys_only: bool = False,
+    ) -> BlockingStream[ScanItem]:
+        """Client.scan's, as a blocking iterator; `with` or close() to stop early."""
+        return self._stream(Client.scan, prefix, limit=limit, after=after, keys_only=keys_only)
 
     def watch(
         self,
@@ -151,39 +167,49 @@ class SyncClient:
         from_revision: int | None = None,
         positions: dict[int, int] | None = None,
         max_wait: float = DEFAULT_MAX_WAIT,
-    ) -> SyncWatch:
-        """Client.watch's, as a blocking iterator: `with kv.watch(prefix="app/") as events:
-        for event in events: ...` (it never ends by itself; close it, or leave the block)."""
-        client = self._connected()
-        if self._token is None or self._nursery is None:
-            raise RuntimeError("SyncClient is closed")
-        return SyncWatch(
-            self._token,
-            self._nursery,
-            lambda: client.watch(
-                key,
-                prefix=prefix,
-                from_revision=from_revision,
-                positions=positions,
-                max_wait=max_wait,
-            ),
+    ) -> BlockingStream[WatchEvent]:
+        """Client.watch's, as a blocking iterator: `with kv.watch(...) as events: for e in events`
+        (it never ends by itself). To resume, keep {e.bucket: e.resume_revision} of the
+        events handled and pass it as `positions=` (client/watch.py)."""
+        return self._stream(
+            Client.watch,
+            key,
+            prefix=prefix,
+            from_revision=from_revision,
+            positions=positions,
+            max_wait=max_wait,
         )
 
-    def _connected(self) -> Client:
-        assert self._client is not None
-        return self._client
+    def lease_grant(self, ttl: float, *, key: str | bytes) -> Grant:
+        """Client.lease_grant's, blocking (keep the lease alive with keep_alive)."""
+        return self._call(Client.lease_grant, ttl, key=key)
+
+    def keep_alive(self, lease: int) -> float:
+        return self._call(Client.keep_alive, lease)
+
+    def revoke(self, lease: int) -> Revoked:
+        return self._call(Client.revoke, lease)
+
+    def txn(
+        self,
+        compares: Iterable[TxnCompare] = (),
+        success: Iterable[TxnOp] = (),
+        failure: Iterable[TxnOp] = (),
+    ) -> TxnResult:
+        """Client.txn's, blocking."""
+        return self._call(Client.txn, compares, success, failure)
 
     def close(self) -> None:
-        if self._token is None:
-            return
-        stop = self._stop
-        assert stop is not None
-        trio.from_thread.run_sync(stop.set, trio_token=self._token)
-        self._token = None
-        self._thread.join()
+        """Cancel running calls, close the connections and end the thread."""
+        self._portal.close()
 
     def __enter__(self) -> SyncClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __del__(self) -> None:  # dropped unclosed: end the thread (it holds no reference here)
+        portal = getattr(self, "_portal", None)
+        if portal is not None:
+            portal.close_soon()

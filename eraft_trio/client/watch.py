@@ -28,7 +28,7 @@ import collections
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import trio
@@ -55,7 +55,9 @@ _PUT, _DELETE = 1, 2
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
     """One change: a put (`value`, and the key's `version` after it) or a delete (value
-    None, version 0), at revision `mod_revision` of bucket `bucket`."""
+    None, version 0), at revision `mod_revision` of bucket `bucket`. `resume_revision`:
+    where the bucket's position stands once this event is handled (a watch opened with
+    `positions={bucket: resume_revision}` gets what follows it, nothing twice)."""
 
     kind: Literal["put", "delete"]
     key: bytes
@@ -63,6 +65,7 @@ class WatchEvent:
     version: int
     mod_revision: int
     bucket: int
+    resume_revision: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,7 @@ class Watch:
                 position = event.mod_revision + 1
             else:
                 position = event.mod_revision
-            self._ready.append((event, position))
+            self._ready.append((replace(event, resume_revision=position), position))
 
     def start(self, positions: dict[int, int]) -> None:
         self._positions.update(positions)

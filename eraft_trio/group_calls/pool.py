@@ -10,7 +10,7 @@ from eraft_trio.errors import BadRequest
 from eraft_trio.protocol.envelope import AUTH_FAILED, AUTH_REQUIRED, TLS_FAILED, TLS_REQUIRED
 from eraft_trio.transport.errors import HandshakeRejected
 from eraft_trio.transport.rpc import RpcClient
-from eraft_trio.transport.security import Security, client_security_from_env
+from eraft_trio.transport.security import Security
 
 # Refusals that retrying cannot cure: the secret or the certificates do not match.
 SECURITY_REFUSALS = frozenset({AUTH_REQUIRED, AUTH_FAILED, TLS_REQUIRED, TLS_FAILED})
@@ -37,7 +37,7 @@ class ConnectionPool:
         self._nursery = nursery
         self.cluster = cluster
         self.local_host = local_host
-        self.security = security if security is not None else client_security_from_env()
+        self.security = security if security is not None else Security.from_env()
         self.security_refusals_are_final = security_refusals_are_final
         self._clients: dict[str, RpcClient] = {}
         self._starting: dict[str, trio.Event] = {}

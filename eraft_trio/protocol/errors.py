@@ -28,6 +28,11 @@ class ErrorCode(StrEnum):
     VALUE_TOO_LARGE = "value_too_large"  # a put over the node's [limits] max_value_bytes
     BAD_QUERY = "bad_query"  # a read the state machine does not understand
     SESSION_EXPIRED = "session_expired"  # a retried write whose session expired meanwhile
+    # Leases (roles/shard/leases.py, docs/reference.md "Leases").
+    LEASE_NOT_FOUND = "lease_not_found"  # no such lease: never granted, revoked or expired
+    LEASE_BUCKET = "lease_bucket"  # a put with a lease of another bucket than the key's
+    LEASE_FULL = "lease_full"  # a lease already has leases.MAX_KEYS_PER_LEASE keys
+    CROSS_BUCKET = "cross_bucket"  # a txn whose keys are in more than one bucket (names them)
     # A watch from a revision whose changes the bucket's bounded history no longer holds
     # (docs/reference.md, Watches): resume from a newer revision, after reading anew.
     COMPACTED = "compacted"

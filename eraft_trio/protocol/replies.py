@@ -66,14 +66,17 @@ class CompareFailed:
 
 @dataclass(frozen=True, slots=True)
 class BucketChunk:
-    """The answer to FetchBucket: rows `[key, value]`, sessions `[client_id, seq,
-    reply, last_use_s]` and watch events `[revision, ordinal, event]` after the cursor;
-    `done` when nothing of the bucket follows, and then `head`, the bucket's watch head
-    (old owners send neither events nor head)."""
+    """The answer to FetchBucket: rows `[key, value]` and sessions `[client_id, seq,
+    reply, last_use_s]` after the cursor; `done` when nothing of the bucket follows.
+    `leases`: the bucket's lease rows `[row key, value]` (roles/shard/lease_tables.py),
+    after its sessions; None from an old owner that predates leases. `events`: its watch
+    history `[revision, ordinal, event]` after the leases, and in the last chunk `head`,
+    its watch head (roles/shard/watch_events.py); None from an owner before watches."""
 
     rows: list[Any]
     sessions: list[Any]
     done: bool
+    leases: list[Any] | None = None
     events: list[Any] | None = None
     head: bytes | None = None
 

@@ -6,13 +6,25 @@ meaning: add rows, never renumber. Ids 10-13 are also stored (the WAL and snapsh
 keep entries, hard state, snapshot metadata and memberships in this encoding).
 
 Ranges: 1-15 the Raft core, 16-63 the transport's envelope and handshake, 64-71 the
-node runtime, 72-79 the config role, 80-95 the shard role, 96-127 answers every
-role may give, 136-143 watches (shard role).
+node runtime, 72-79 the config role, 80-95 the shard role (92-95 its transactions),
+96-127 answers every role may give, 128-135 scans (protocol/scan.py), 136-143 watches
+(protocol/watch.py), 144-151 the shard role's leases (protocol/lease.py).
 """
 
 from __future__ import annotations
 
-from eraft_trio.protocol import config, envelope, errors, node, replies, shard, watch
+from eraft_trio.protocol import (
+    config,
+    envelope,
+    errors,
+    lease,
+    node,
+    replies,
+    scan,
+    shard,
+    txn,
+    watch,
+)
 from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import (
     AppendEntries,
@@ -87,11 +99,28 @@ TYPE_IDS: dict[int, type] = {
     89: shard.KvGetVersioned,
     90: replies.VersionedValue,
     91: replies.CompareFailed,
+    92: txn.KvTxn,
+    93: txn.TxnCompare,
+    94: txn.TxnOp,
+    95: txn.TxnDone,
     # any role
     96: errors.ErrorReply,
     97: replies.Done,
     98: replies.Members,
+    # scans
+    128: scan.KvScan,
+    129: scan.ScanPage,
+    130: scan.ScanCursor,
+    131: scan.ScanBucketPage,
     # watches (the shard role)
     136: watch.WatchRequest,
     137: watch.WatchPage,
+    # the shard role's leases (151 kept free for them)
+    144: lease.LeaseGrant,
+    145: lease.LeaseKeepAlive,
+    146: lease.LeaseRevoke,
+    147: lease.KvPutLeased,
+    148: lease.LeaseGranted,
+    149: lease.LeaseAlive,
+    150: lease.LeaseRevoked,
 }

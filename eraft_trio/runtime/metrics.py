@@ -108,6 +108,8 @@ _REQUEST_OPS = {
     "gets": "get",
     "puts": "put",
     "deletes": "delete",
+    "scans": "scan",
+    "txns": "txn",
     "queries": "query",
     "changes": "change",
 }

@@ -49,9 +49,9 @@ from eraft_trio.runtime.state_machine import StateMachine
 from eraft_trio.runtime.waiter import Waiter
 from eraft_trio.storage.buffered_view import BufferedView
 from eraft_trio.storage.errors import StorageFullError
+from eraft_trio.storage.log_write import LogWrite
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import LogWrite
 from eraft_trio.transport.stage_trace import stage
 
 log = logging.getLogger(__name__)

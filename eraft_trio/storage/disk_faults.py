@@ -1,6 +1,6 @@
 """Test-only disk faults: slow fsyncs, switched on for one node by a marker file; off by default.
 
-Set from `ERAFT_TEST_FAULTS="slow_fsync_ms=N"` (eraft_trio/cli/fault_injection.py): then,
+Set from `ERAFT_TEST_FAULTS="slow_fsync_ms=N"` (eraft_trio/runtime/fault_spec.py, the one parser): then,
 while the file `SLOW_DISK_MARKER` exists in a node's data_dir, each of its log fsyncs and
 state commits first waits N ms on the storage thread, as a disk shared with a noisy
 neighbour would. A test slows the leader of its choice by creating the marker, and heals

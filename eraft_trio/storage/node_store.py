@@ -14,16 +14,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
 from eraft_trio.raft.membership import Membership
-from eraft_trio.raft.types import SnapshotMeta
+from eraft_trio.raft.types import Entry, HardState, SnapshotMeta
 
-from . import meta_table
-from .batch_txn import apply_in_txn, install_snapshot_in_txn
+from . import state_env
 from .data_dir import (
     DATA_FILE,
     DataDirOwnerLock,
@@ -31,22 +31,42 @@ from .data_dir import (
     prepare_data_dir,
     sync_directory,
 )
-from .durable_writer import DurableWriter
+from .durable_writer import DurableWriter, MapGate
 from .errors import StorageError, StorageIdentityError
 from .lmdb_view import LmdbTableView
-from .loaded_state import LoadedState
-from .map_gate import MapGate
+from .log_write import ApplyFunction, LogWrite
 from .snapshot import SnapshotReader, SnapshotStager
-from .sub_dbs import ALL_DB_NAMES, META_DB, SubDbs, open_sub_dbs
+from .state_env import (
+    ALL_DB_NAMES,
+    META_DB,
+    SubDbs,
+    apply_in_txn,
+    install_snapshot_in_txn,
+    open_sub_dbs,
+)
 from .wal import SEGMENT_BYTES as WAL_SEGMENT_BYTES
 from .wal import WriteAheadLog
-from .write_batch import ApplyFunction, LogWrite, WriteBatch
 
 WAL_DIR = "raft-wal"
 INITIAL_MAP_SIZE = 64 << 20
 MAX_MAP_SIZE = 1 << 40  # address space only: without writemap the file grows as pages are written
 MAX_READERS = 1024  # read views and snapshot streams each hold a reader slot while open
 MAX_DBS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedState:
+    """The persisted Raft state plus the position the state-machine tables are at.
+
+    `entries` are the stored entries after `snapshot.index`; `applied`/`applied_term`
+    describe the tables, so a restart resumes applying from `applied + 1` without replay.
+    """
+
+    hard_state: HardState = field(default_factory=HardState)
+    snapshot: SnapshotMeta = field(default_factory=SnapshotMeta)
+    entries: list[Entry] = field(default_factory=list)
+    applied: int = 0
+    applied_term: int = 0
 
 
 class NodeStore:
@@ -131,7 +151,7 @@ class NodeStore:
         """
         wal = self._log()
         with self._reading() as txn:
-            applied = meta_table.get_applied(txn, self._dbs.meta)
+            applied = state_env.get_applied(txn, self._dbs.meta)
         base = wal.state.base
         if applied.index < base.index:
             raise StorageError(
@@ -163,7 +183,7 @@ class NodeStore:
             # Read first, then flush: the flush makes this position (and any commit
             # after it) durable.
             with self._reading() as txn:
-                durable_applied = meta_table.get_applied(txn, self._dbs.meta).index
+                durable_applied = state_env.get_applied(txn, self._dbs.meta).index
             self._flush_state()
         wal.write(
             reset_to=write.reset_to,
@@ -192,23 +212,6 @@ class NodeStore:
         self._state_writer.run(lambda txn: install_snapshot_in_txn(txn, self._dbs, meta))
         self._flush_state()
 
-    def write_batch(self, batch: WriteBatch) -> list[Any]:
-        """A Ready's duties in order: install, apply, then the log part; apply's result.
-
-        Convenient where latency does not matter (tools, tests). Not atomic across the
-        environments: an exception from `apply` writes nothing, a failed log write keeps
-        the state written before it.
-        """
-        if batch.install_snapshot is not None:
-            self.install_snapshot(batch.install_snapshot)
-        result: list[Any] = []
-        if batch.applied_index is not None:
-            result = self.apply(batch.apply, batch.applied_index, batch.applied_term)
-        log_write = batch.log_write()
-        if not log_write.empty:
-            self.write_log(log_write)
-        return result
-
     # --- reading the tables ---------------------------------------------------------
 
     @contextmanager
@@ -234,7 +237,7 @@ class NodeStore:
 
     def statistics(self) -> dict[str, Any]:
         with self._reading() as txn:
-            applied = meta_table.get_applied(txn, self._dbs.meta)
+            applied = state_env.get_applied(txn, self._dbs.meta)
             info = self._env.info()
             page_size = self._env.stat()["psize"]
         wal = self._log()
@@ -296,18 +299,18 @@ class NodeStore:
 
     def _claim(self, identity: dict[str, str | int], wal_segment_bytes: int) -> None:
         with self._reading() as txn:
-            stored = meta_table.get_identity(txn, self._dbs.meta)
-            stored_format = meta_table.get_format(txn, self._dbs.meta)
+            stored = state_env.get_identity(txn, self._dbs.meta)
+            stored_format = state_env.get_format(txn, self._dbs.meta)
         if stored is None:
             self._state_writer.run(lambda txn: _record_identity(txn, self._dbs, identity))
             self._wal = WriteAheadLog(self.path / WAL_DIR, wal_segment_bytes)
             sync_directory(self.path)
             return
         check_identity(self.path, stored, identity)
-        if stored_format != meta_table.FORMAT_VERSION:
+        if stored_format != state_env.FORMAT_VERSION:
             raise StorageError(
                 f"data_dir {self.path} holds store format {stored_format}, made by an "
-                f"older build; this version reads format {meta_table.FORMAT_VERSION} "
+                f"older build; this version reads format {state_env.FORMAT_VERSION} "
                 "only (start the node on an empty data_dir: it catches up from its group)"
             )
         self._wal = WriteAheadLog(self.path / WAL_DIR, wal_segment_bytes)
@@ -357,8 +360,8 @@ def _open_checked_sub_dbs(env: lmdb.Environment, path: Path) -> SubDbs:
 def _record_identity(
     txn: lmdb.Transaction[bytes], dbs: SubDbs, identity: dict[str, str | int]
 ) -> None:
-    meta_table.put_format(txn, dbs.meta)
-    meta_table.put_identity(txn, dbs.meta, identity)
+    state_env.put_format(txn, dbs.meta)
+    state_env.put_identity(txn, dbs.meta, identity)
 
 
 def stored_identity(data_dir: str | os.PathLike[str]) -> dict[str, str | int] | None:
@@ -375,7 +378,7 @@ def stored_identity(data_dir: str | os.PathLike[str]) -> dict[str, str | int] | 
     try:
         with env.begin() as txn:
             meta = env.open_db(META_DB, txn=txn, create=False)
-            return meta_table.get_identity(txn, meta)
+            return state_env.get_identity(txn, meta)
     except lmdb.Error:
         return None
     finally:

@@ -1,22 +1,59 @@
-"""Snapshots as streams: a reader over one read transaction, a stager that receives chunks."""
+"""Snapshots as streams: a reader over one read transaction, a stager that receives chunks,
+and the wire form of a chunk (msgpack of a list of [key, value] rows of the `sm` sub-db).
+"""
 
 from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 import lmdb
+import msgpack
 
 from eraft_trio.raft.types import SnapshotMeta
 
-from . import meta_table
-from .durable_writer import DurableWriter
+from . import state_env
+from .durable_writer import DurableWriter, MapGate
 from .errors import SnapshotError, StorageError
-from .map_gate import MapGate
-from .snapshot_chunks import CHUNK_OVERHEAD, decode_chunk, encode_chunk, row_size
-from .sub_dbs import SubDbs
+from .state_env import SubDbs
+
+# msgpack framing per row (array header, two bin headers) and per chunk (array header),
+# counted so a chunk stays within its byte budget.
+ROW_OVERHEAD = 11
+CHUNK_OVERHEAD = 5
+
+
+def row_size(key: bytes, value: bytes) -> int:
+    return len(key) + len(value) + ROW_OVERHEAD
+
+
+def encode_chunk(rows: Sequence[tuple[bytes, bytes]]) -> bytes:
+    packed: bytes = msgpack.packb([[key, value] for key, value in rows], use_bin_type=True)
+    return packed
+
+
+def decode_chunk(chunk: bytes) -> list[tuple[bytes, bytes]]:
+    """Rows of a chunk; SnapshotError when it is not a list of [bytes, bytes] pairs."""
+    try:
+        decoded = msgpack.unpackb(chunk, raw=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise SnapshotError(f"snapshot chunk is not valid msgpack: {exc}") from exc
+    if not isinstance(decoded, list):
+        raise SnapshotError(f"snapshot chunk is a {type(decoded).__name__}, not a list of rows")
+    rows: list[tuple[bytes, bytes]] = []
+    for number, row in enumerate(decoded):
+        if (
+            not isinstance(row, list)
+            or len(row) != 2
+            or not isinstance(row[0], bytes)
+            or not isinstance(row[1], bytes)
+            or not row[0]
+        ):
+            raise SnapshotError(f"snapshot chunk row {number} is not a [key, value] pair of bytes")
+        rows.append((row[0], row[1]))
+    return rows
 
 
 class SnapshotReader:
@@ -47,7 +84,7 @@ class SnapshotReader:
             except lmdb.Error as exc:
                 raise StorageError(f"cannot open a snapshot read transaction: {exc}") from exc
             try:
-                applied = meta_table.get_applied(txn, dbs.meta)
+                applied = state_env.get_applied(txn, dbs.meta)
                 self._cursor = txn.cursor(db=dbs.sm)
                 self._has_row = self._cursor.first()
             except BaseException:
@@ -133,8 +170,8 @@ class SnapshotStager:
     Beginning a new staging clears the area and makes every older stager stale, so a
     late chunk of an abandoned transfer can never mix into a newer one. `rows_staged`
     and `checksum` count what was staged as a SnapshotReader counts what it read, so
-    the receiver can tell a complete transfer from a partial one. Installing is a
-    WriteBatch(install_snapshot=meta).
+    the receiver can tell a complete transfer from a partial one. Installing is
+    NodeStore.install_snapshot(meta), then write_log(LogWrite(reset_to=meta)).
     """
 
     def __init__(self, writer: DurableWriter, dbs: SubDbs, meta: SnapshotMeta) -> None:
@@ -178,12 +215,12 @@ class SnapshotStager:
         def drop(txn: lmdb.Transaction[bytes]) -> None:
             if self._owns_staging(txn):
                 txn.drop(self._dbs.staging, delete=False)
-                meta_table.delete_staging(txn, self._dbs.meta)
+                state_env.delete_staging(txn, self._dbs.meta)
 
         self._writer.run(drop)
 
     def _owns_staging(self, txn: lmdb.Transaction[bytes]) -> bool:
-        marker = meta_table.get_staging(txn, self._dbs.meta)
+        marker = state_env.get_staging(txn, self._dbs.meta)
         # The marker keeps the position only (the membership travels with the meta).
         return (
             marker is not None
@@ -193,8 +230,6 @@ class SnapshotStager:
 
     def _begin(self, txn: lmdb.Transaction[bytes]) -> int:
         txn.drop(self._dbs.staging, delete=False)
-        generation = meta_table.next_staging_generation(txn, self._dbs.meta)
-        meta_table.put_staging(
-            txn, self._dbs.meta, meta_table.StagingMarker(self._meta, generation)
-        )
+        generation = state_env.next_staging_generation(txn, self._dbs.meta)
+        state_env.put_staging(txn, self._dbs.meta, state_env.StagingMarker(self._meta, generation))
         return generation

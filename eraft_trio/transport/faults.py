@@ -1,5 +1,8 @@
 """Test-only network faults (drop, delay, duplicate) by source and destination, off by default.
 
+A node process sets them from ERAFT_TEST_FAULTS (runtime/fault_spec.py, the one parser);
+in-process tests set rules directly.
+
 The kernel here has no netem, so loss and delay between nodes come from the transport
 itself (docs/chaos.md, the faults): PeerSender and RpcClient ask `FAULTS.plan(src, dst)` what to do
 with each outgoing message. With no rules (the default) the answer is always "send
@@ -59,7 +62,9 @@ class FaultRules:
         delay_ms: tuple[float, float] = (0.0, 0.0),
         duplicate: float = 0.0,
     ) -> FaultRule:
-        rule = FaultRule(drop=drop, delay_ms=delay_ms, duplicate=duplicate)
+        return self.put(src, dst, FaultRule(drop=drop, delay_ms=delay_ms, duplicate=duplicate))
+
+    def put(self, src: str, dst: str, rule: FaultRule) -> FaultRule:
         self._rules[(src, dst)] = rule
         return rule
 

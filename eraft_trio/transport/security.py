@@ -165,6 +165,48 @@ class Security:
             parts.append("TLS")
         return ", ".join(parts) or "none"
 
+    @classmethod
+    def from_files(
+        cls,
+        *,
+        secret_file: Path | str | None = None,
+        secret: str | bytes | None = None,
+        ca_file: Path | str | None = None,
+        cert_file: Path | str | None = None,
+        key_file: Path | str | None = None,
+        check_hostname: bool = True,
+    ) -> Security:
+        """A client's settings from files (or the secret itself): TLS when a CA or a client
+        certificate is given. A file that cannot be used raises SecurityConfigError."""
+        if secret is not None and secret_file is not None:
+            raise ValueError("give the secret or the secret file, not both")
+        if secret is not None:
+            data = secret.encode() if isinstance(secret, str) else bytes(secret)
+            cluster_secret: ClusterSecret | None = parse_secret(data, "the secret given")
+        else:
+            cluster_secret = _load_secret_as(secret_file, "--secret-file")
+        if ca_file is None and cert_file is None:
+            return cls(secret=cluster_secret)
+        try:
+            context = client_context(ca_file, cert_file, key_file, check_hostname=check_hostname)
+        except TlsFileError as exc:
+            # Named as the command line spells them, since that is where clients set them.
+            options = {str(ca_file): "--ca-file", str(cert_file): "--cert-file"}
+            options[str(key_file)] = "--key-file"
+            raise SecurityConfigError(exc.path, exc.problem, options.get(exc.path, "TLS")) from exc
+        return cls(secret=cluster_secret, client_tls=context)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Security:
+        """`from_files` of the files ERAFT_SECRET_FILE, ERAFT_CA_FILE, ERAFT_CERT_FILE and
+        ERAFT_KEY_FILE name (each unset or empty: not given)."""
+        return cls.from_files(
+            secret_file=environ.get(SECRET_FILE_ENV) or None,
+            ca_file=environ.get(CA_FILE_ENV) or None,
+            cert_file=environ.get(CERT_FILE_ENV) or None,
+            key_file=environ.get(KEY_FILE_ENV) or None,
+        )
+
 
 NO_SECURITY = Security()
 
@@ -190,59 +232,6 @@ def node_security(
     except TlsFileError as exc:
         raise SecurityConfigError(exc.path, exc.problem, "security") from exc
     return Security(secret=secret, server_tls=server, client_tls=client)
-
-
-def client_security(
-    *,
-    secret_file: Path | str | None = None,
-    secret: str | bytes | None = None,
-    ca_file: Path | str | None = None,
-    cert_file: Path | str | None = None,
-    key_file: Path | str | None = None,
-    check_hostname: bool = True,
-) -> Security:
-    """A client's settings: TLS when a CA or a client certificate is given."""
-    if secret is not None and secret_file is not None:
-        raise ValueError("give the secret or the secret file, not both")
-    if secret is not None:
-        data = secret.encode() if isinstance(secret, str) else bytes(secret)
-        cluster_secret: ClusterSecret | None = parse_secret(data, "the secret given")
-    else:
-        cluster_secret = _load_secret_as(secret_file, "--secret-file")
-    if ca_file is None and cert_file is None:
-        return Security(secret=cluster_secret)
-    try:
-        context = client_context(ca_file, cert_file, key_file, check_hostname=check_hostname)
-    except TlsFileError as exc:
-        # Named as the command line spells them, since that is where clients set them.
-        options = {str(ca_file): "--ca-file", str(cert_file): "--cert-file"}
-        options[str(key_file)] = "--key-file"
-        raise SecurityConfigError(exc.path, exc.problem, options.get(exc.path, "TLS")) from exc
-    return Security(secret=cluster_secret, client_tls=context)
-
-
-def client_security_from_env(
-    environ: Mapping[str, str] = os.environ,
-    *,
-    secret_file: Path | str | None = None,
-    secret: str | bytes | None = None,
-    ca_file: Path | str | None = None,
-    cert_file: Path | str | None = None,
-    key_file: Path | str | None = None,
-    check_hostname: bool = True,
-) -> Security:
-    """A client's settings: each one not given here comes from ERAFT_SECRET_FILE,
-    ERAFT_CA_FILE, ERAFT_CERT_FILE or ERAFT_KEY_FILE."""
-    if secret is None and secret_file is None:
-        secret_file = environ.get(SECRET_FILE_ENV) or None
-    return client_security(
-        secret_file=secret_file,
-        secret=secret,
-        ca_file=ca_file or environ.get(CA_FILE_ENV) or None,
-        cert_file=cert_file or environ.get(CERT_FILE_ENV) or None,
-        key_file=key_file or environ.get(KEY_FILE_ENV) or None,
-        check_hostname=check_hostname,
-    )
 
 
 def _load_secret_as(path: Path | str | None, key: str) -> ClusterSecret | None:

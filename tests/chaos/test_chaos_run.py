@@ -56,6 +56,9 @@ def test_short_run_with_every_fault_finds_no_violation(tmp_path: Path) -> None:
     assert "lost acknowledged writes: 0" in output
     ok = re.search(r"put\s+(\d+) /", output)
     assert ok and int(ok.group(1)) > 100, output  # the clients got real work done
+    for kind in ("cas_put", "txn"):  # compare-and-sets checked as register ops too
+        answered = re.search(rf"{kind}\s+(\d+) /", output)
+        assert answered and int(answered.group(1)) > 0, output
     assert "members:" in output, output  # a node replaced or a group grown, under load
     assert (tmp_path / "history.jsonl").stat().st_size > 0
     assert not data_folder(output).exists()

@@ -18,7 +18,8 @@ from eraft_trio.chaos.topology import build_topology
 
 class FakeProcess:
     def __init__(self, spec: Any) -> None:
-        self.spec = spec
+        self.role_path = spec.role_path
+        self.name = spec.name
         self.running = True
         self.started_with: list[tuple[Path, bool]] = []  # role file, data present
 
@@ -28,8 +29,8 @@ class FakeProcess:
     def start(self) -> None:
         if not self.running:
             self.running = True
-            data = self.spec.role_path.parent / "data" / self.spec.name
-            self.started_with.append((self.spec.role_path, data.exists()))
+            data = self.role_path.parent / "data" / self.name
+            self.started_with.append((self.role_path, data.exists()))
 
 
 async def test_a_restart_during_the_removal_finds_the_node_with_its_data(tmp_path: Path) -> None:

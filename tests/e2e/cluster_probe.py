@@ -1,4 +1,9 @@
-"""ClusterProbe: status calls to every node of a ShardedCluster, and the waits tests build on them."""
+"""The end-to-end tests' view of eraft_trio's ClusterProbe: nodes named by group and Raft
+id, and waits that fail at once, with the logs, when a node process ended by itself.
+
+Every status call and settle check is the package's (eraft_trio/group_calls/cluster_probe.py),
+the one `eraft status` and the chaos runner use; this adds only what needs the processes.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,12 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import trio
 from integration.cluster import ProcessGroup, wait_for
 
-from eraft_trio.errors import EraftError
-from eraft_trio.group_calls.config_client import ConfigClient
-from eraft_trio.group_calls.pool import ConnectionPool
-from eraft_trio.protocol.node import StatusRequest
-from eraft_trio.transport.errors import TransportError
-from eraft_trio.transport.handshake import ANY_CLUSTER
+from eraft_trio.group_calls import cluster_probe
 
 from .sharded_cluster import ShardedCluster
 
-STATUS_TIMEOUT = 1.0
 # Generous: a 2-core machine running a dozen nodes and another test suite can be slow;
 # these bound a wait that normally takes well under a second, they measure nothing.
 SETTLE_TIMEOUT = 60.0
@@ -34,23 +32,20 @@ class NodeCrashed(AssertionError):
 class ClusterProbe:
     """Talks to the nodes of one cluster for a test: status, direct calls, waits."""
 
-    def __init__(self, cluster: ShardedCluster, pool: ConnectionPool) -> None:
+    def __init__(self, cluster: ShardedCluster, probe: cluster_probe.ClusterProbe) -> None:
         self.cluster = cluster
-        self.pool = pool
-        self.config_client = ConfigClient(pool, cluster.config_servers, timeout=10.0)
+        self.probe = probe
+        self.pool = probe.pool
+        self.config_client = probe.config_client
         self.last_unsettled: Any = None  # why the last settle check failed, for the message
 
     @classmethod
     @asynccontextmanager
     async def open(cls, cluster: ShardedCluster) -> AsyncIterator[ClusterProbe]:
-        async with trio.open_nursery() as nursery:
-            # A client naming no cluster is welcome at every node, config or shard.
-            pool = ConnectionPool(nursery, ANY_CLUSTER)
-            try:
-                yield cls(cluster, pool)
-            finally:
-                await pool.aclose()
-                nursery.cancel_scope.cancel()
+        async with cluster_probe.ClusterProbe.open(
+            cluster.config_servers, config_timeout=10.0
+        ) as probe:
+            yield cls(cluster, probe)
 
     # --- calls ----------------------------------------------------------------------------
 
@@ -59,30 +54,17 @@ class ClusterProbe:
 
     async def status(self, addr: str) -> dict[str, Any] | None:
         """The node's StatusRequest answer, or None when it does not answer in time."""
-        with trio.move_on_after(STATUS_TIMEOUT):
-            try:
-                reply = await self.pool.call(addr, StatusRequest(), STATUS_TIMEOUT)
-            except TransportError:
-                return None
-            return reply if isinstance(reply, dict) else None
-        return None
+        return await self.probe.status(addr)
 
     async def statuses(
         self, group: ProcessGroup, nodes: Iterable[int] | None = None
     ) -> dict[int, dict[str, Any] | None]:
         ids = list(range(group.size)) if nodes is None else list(nodes)
-        results: dict[int, dict[str, Any] | None] = {}
-
-        async def ask(node: int) -> None:
-            results[node] = await self.status(group.address(node))
-
-        async with trio.open_nursery() as nursery:
-            for node in ids:
-                nursery.start_soon(ask, node)
-        return results
+        answers = await self.probe.statuses(group.address(node) for node in ids)
+        return {node: answers[group.address(node)] for node in ids}
 
     async def latest_config(self) -> dict[str, Any]:
-        return await self.config_client.query(-1)
+        return await self.probe.latest_config()
 
     # --- waits ----------------------------------------------------------------------------
 
@@ -129,28 +111,17 @@ class ClusterProbe:
         return {n: None if s is None else s["role"].get("shard") for n, s in answers.items()}
 
     async def settled(self, gids: Iterable[int]) -> dict[str, Any] | None:
-        """The latest config once every node of `gids` has reached it and holds exactly the
-        buckets it gives that group, all serving: pulls done, moved buckets deleted at
-        their old owners and the deletions confirmed (no gc rows left)."""
-        try:
-            config = await self.latest_config()
-        except EraftError as exc:
-            self.last_unsettled = f"config query: {exc}"
-            return None
+        """The latest config once the running nodes of `gids` have settled at it (the
+        package probe's `settle_check`: one leader all follow, every node at the latest
+        config holding exactly its buckets, all serving, no old copies left)."""
+        groups = {}
         for gid in gids:
-            owned = {b for b, owner in enumerate(config["buckets"]) if owner == gid}
-            for node, shard in (await self.shard_statuses(gid)).items():
-                held = (
-                    None if shard is None else {b["bucket"]: b["state"] for b in shard["buckets"]}
-                )
-                if (
-                    shard is None
-                    or shard["num"] != config["num"]
-                    or held != dict.fromkeys(owned, "serving")
-                    or shard["gcs"] != 0
-                ):
-                    self.last_unsettled = (gid, node, config["num"], sorted(owned), shard)
-                    return None
+            group = self.cluster.shards[gid]
+            groups[gid] = [group.address(node) for node in group.running()]
+        config, problems = await self.probe.settle_check(groups)
+        if problems:
+            self.last_unsettled = problems
+            return None
         return config
 
     async def wait_settled(

@@ -28,8 +28,10 @@ class CtlResult:
         return f"eraft {' '.join(self.args)} -> {self.code}\nstdout: {self.stdout!r}\nstderr: {self.stderr!r}"
 
 
-async def eraft(args: Sequence[str], env: Mapping[str, str] | None = None) -> CtlResult:
-    """Run `eraft ARGS` to completion. The inherited ERAFT_* variables are dropped so that
+async def eraft(
+    args: Sequence[str], env: Mapping[str, str] | None = None, stdin: bytes | None = None
+) -> CtlResult:
+    """Run `eraft ARGS` to completion, `stdin` on its standard input (None: none). The inherited ERAFT_* variables are dropped so that
     nothing but `env` and the arguments chooses the cluster (never the fixed local ports)."""
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("ERAFT_")}
     child_env.update(env or {})
@@ -41,14 +43,19 @@ async def eraft(args: Sequence[str], env: Mapping[str, str] | None = None) -> Ct
             capture_stderr=True,
             check=False,
             env=child_env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
             start_new_session=True,  # its own process group, like every process we start
         )
     return CtlResult(tuple(args), done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
 async def ctl(
-    servers: Sequence[str], *args: str, timeout: float = 10.0, env: Mapping[str, str] | None = None
+    servers: Sequence[str],
+    *args: str,
+    timeout: float = 10.0,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
 ) -> CtlResult:
     """`eraft ctl -s SERVERS --timeout T ARGS...`."""
-    return await eraft(["ctl", "-s", ",".join(servers), "--timeout", str(timeout), *args], env)
+    command = ["ctl", "-s", ",".join(servers), "--timeout", str(timeout), *args]
+    return await eraft(command, env, stdin)

@@ -12,9 +12,9 @@ from pathlib import Path
 import trio
 from integration.cluster import ProcessGroup, wait_for
 from integration.ports import free_addresses
-from integration.processes import NodeProcess
 from integration.role_files import GroupLayout, render_toml
 
+from eraft_trio.chaos.node_processes import NodeProcess
 from eraft_trio.client import Client
 
 from .ctl_process import ctl

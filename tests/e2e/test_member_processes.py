@@ -11,9 +11,9 @@ from typing import Any
 import trio
 from integration.cluster import ProcessGroup, wait_for
 from integration.ports import free_addresses
-from integration.processes import NodeProcess
 from integration.role_files import GroupLayout, render_toml
 
+from eraft_trio.chaos.node_processes import NodeProcess
 from eraft_trio.client import Client
 from eraft_trio.protocol.errors import ErrorReply
 from eraft_trio.protocol.node import MemberChange, MemberList

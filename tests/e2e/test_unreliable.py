@@ -10,26 +10,11 @@ from __future__ import annotations
 import pytest
 import trio
 
-from eraft_trio.cli.fault_injection import parse_fault_spec
-
 from .cluster_factory import ClusterFactory
 from .cluster_probe import ClusterProbe
 from .test_concurrent import GIDS, change_config, config_changes, run_with_nemesis
 
 UNRELIABLE = "drop=0.05,delay_ms=0-5,duplicate=0.05,seed=11"
-
-
-def test_fault_spec_parses_and_refuses_nonsense() -> None:
-    assert parse_fault_spec(UNRELIABLE) == {
-        "drop": 0.05,
-        "delay_ms": (0.0, 5.0),
-        "duplicate": 0.05,
-        "seed": 11,
-    }
-    with pytest.raises(ValueError, match="unknown fault"):
-        parse_fault_spec("explode=1")
-    with pytest.raises(ValueError, match="name=value"):
-        parse_fault_spec("drop")
 
 
 async def no_changes(probe: ClusterProbe, rng: object) -> None:

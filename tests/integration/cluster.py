@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 
 import trio
 
+from eraft_trio.chaos.node_processes import NodeProcess
 from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.errors import TransportError
 from eraft_trio.transport.rpc import RpcClient
 
-from .processes import NodeProcess
 from .role_files import GroupLayout, write_role_files
 
 T = TypeVar("T")

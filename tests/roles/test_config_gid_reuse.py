@@ -45,7 +45,7 @@ def issue_scenario() -> Chain:
     chain = Chain()
     assert chain.apply(Join({1: addresses(1)}))["ok"]
     assert chain.apply(Join({2: addresses(2)}))["ok"]
-    bucket_of_k = chain.latest().buckets_of(1)[0]
+    bucket_of_k = chain.latest().buckets.index(1)  # the first bucket group 1 serves
     assert chain.apply(Move((bucket_of_k,), 2))["ok"]
     assert chain.apply(Leave((1,)))["ok"]
     assert 1 not in chain.latest().groups

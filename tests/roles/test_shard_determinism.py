@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from roles.memory_cluster import MemoryCluster
+
 from eraft_trio.roles.shard import tables
 from eraft_trio.roles.shard.commands import Delete, Put, encode_command
-from eraft_trio.roles.shard.memory_cluster import MemoryCluster
 from eraft_trio.storage.buffered_view import BufferedView
 from eraft_trio.storage.view import MemoryView
 

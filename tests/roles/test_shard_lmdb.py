@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+from roles.memory_cluster import MemoryCluster, MemoryGroup
 
 from eraft_trio.protocol.limits import MAX_KEY_BYTES
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import Put
-from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
 from eraft_trio.storage.lmdb_view import LmdbTableView
-from eraft_trio.storage.sub_dbs import open_sub_dbs
+from eraft_trio.storage.state_env import open_sub_dbs
 
 NBUCKETS = 3
 

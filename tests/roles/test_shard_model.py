@@ -8,9 +8,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from roles.memory_cluster import MemoryClerk, MemoryCluster
 
 from eraft_trio.roles.shard.commands import Delete, Put
-from eraft_trio.roles.shard.memory_cluster import MemoryClerk, MemoryCluster
 from eraft_trio.roles.shard.tables import KV, SESSIONS
 
 NBUCKETS = 5

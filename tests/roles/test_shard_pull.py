@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import trio
+from roles.memory_cluster import MemoryCluster, MemoryGroup
 
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.shard import FetchBucket
@@ -23,7 +24,6 @@ from eraft_trio.roles.shard import replies
 from eraft_trio.roles.shard import server as shard_server
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import InstallChunk, Put, decode_command
-from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
 from eraft_trio.roles.shard.pull_stream import CHUNKS_AHEAD, INSTALLS_AHEAD
 from eraft_trio.roles.shard.server import ShardRoleServer
 from eraft_trio.roles.shard.tables import KV

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from roles.memory_cluster import MemoryCluster, MemoryGroup
 
 from eraft_trio.roles.shard import sessions, tables
 from eraft_trio.roles.shard.buckets import bucket_of
@@ -23,7 +24,6 @@ from eraft_trio.roles.shard.commands import (
     decode_command,
     encode_command,
 )
-from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
 from eraft_trio.roles.shard.sessions import EXPIRE_BATCH
 from eraft_trio.roles.shard.tables import SESSION_AGES, SESSIONS
 from eraft_trio.roles.shard.transfer import read_chunk

@@ -6,9 +6,10 @@ pulled and garbage collected, so every interleaving below is exact, not timing-b
 
 from __future__ import annotations
 
+from roles.memory_cluster import MemoryClerk, MemoryCluster
+
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import DropBucket, InstallChunk, NewConfig, Put
-from eraft_trio.roles.shard.memory_cluster import MemoryClerk, MemoryCluster
 from eraft_trio.roles.shard.tables import KV, SESSIONS, u32
 
 NBUCKETS = 10  # the lab's NShards

@@ -6,11 +6,11 @@ import ast
 from pathlib import Path
 
 import pytest
+from roles.memory_cluster import MemoryCluster
 
 import eraft_trio.roles.shard as shard_package
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import Delete, NewConfig, Put, encode_command
-from eraft_trio.roles.shard.memory_cluster import MemoryCluster
 from eraft_trio.roles.shard.state_machine import ShardStateMachine
 from eraft_trio.roles.shard.tables import KV
 from eraft_trio.storage.view import MemoryView
@@ -22,7 +22,6 @@ PURE_MODULES = (
     "buckets",
     "commands",
     "conditions",
-    "memory_cluster",
     "migration",
     "placement",
     "queries",

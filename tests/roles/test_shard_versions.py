@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from roles.memory_cluster import MemoryCluster, MemoryGroup
+
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.replies import CompareFailed, VersionedValue, Written
 from eraft_trio.roles.shard import conditions, replies, tables
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import Delete, InstallChunk, Put
-from eraft_trio.roles.shard.memory_cluster import MemoryCluster, MemoryGroup
 
 NBUCKETS = 4
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from roles.memory_cluster import MemoryClerk, MemoryCluster, MemoryGroup
 
 from eraft_trio.roles.shard import watch_events
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import Delete, InstallChunk, Put, encode_command
-from eraft_trio.roles.shard.memory_cluster import MemoryClerk, MemoryCluster, MemoryGroup
 
 NBUCKETS = 4
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import trio
+from storage.write_batch import WriteBatch, write_batch
 
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.node import SnapshotChunk
@@ -25,7 +26,6 @@ from eraft_trio.runtime.raft_node import NodeSettings, RaftNode
 from eraft_trio.storage.errors import SnapshotError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import WriteBatch
 from eraft_trio.transport import codec
 
 ROWS = 2000
@@ -100,14 +100,14 @@ def make_node(node: int, store: NodeStore, link: RecordingLink) -> RaftNode:
 
 def apply_rows(store: NodeStore, index: int, value: bytes) -> None:
     """Append entry `index` and apply it: ROWS rows, each holding `value`."""
-    store.write_batch(WriteBatch(entries=[Entry(term=1, index=index, data=b"x")]))
+    write_batch(store, WriteBatch(entries=[Entry(term=1, index=index, data=b"x")]))
 
     def fill(view: TableView) -> list[object]:
         for i in range(ROWS):
             view.put("kv", b"key%05d" % i, value * 100)
         return []
 
-    store.write_batch(WriteBatch(apply=fill, applied_index=index, applied_term=1))
+    write_batch(store, WriteBatch(apply=fill, applied_index=index, applied_term=1))
 
 
 async def record_transfer(leader: RaftNode) -> list[SnapshotChunk]:

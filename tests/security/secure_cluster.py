@@ -6,8 +6,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from integration.processes import NodeProcess
 from integration.role_files import GroupLayout, TomlValue, render_toml
+
+from eraft_trio.chaos.node_processes import NodeProcess
 
 
 def write_secured_role_files(

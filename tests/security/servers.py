@@ -6,7 +6,7 @@ from typing import Any
 
 import trio
 
-from eraft_trio.client.kv_client import single_exception
+from eraft_trio.errors import single_exception
 from eraft_trio.transport.handshake import PeerInfo
 from eraft_trio.transport.rpc import RpcClient
 from eraft_trio.transport.security import NO_SECURITY, Security

@@ -25,9 +25,9 @@ import pytest
 import trio
 from integration.cluster import wait_for
 from integration.ports import free_addresses
-from integration.processes import NodeProcess
 from integration.role_files import GroupLayout
 
+from eraft_trio.chaos.node_processes import NodeProcess
 from eraft_trio.client import Client
 from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.rpc import RpcClient
@@ -199,8 +199,9 @@ async def test_nodes_keep_memory_and_latency_under_hostile_connections(
     security = {"secret_file": str(secret_file)}
     paths = write_secured_role_files(config, tmp_path, security)
     paths += write_secured_role_files(shard, tmp_path, security)
+    secured = Security.from_files(secret_file=secret_file)
     with running_nodes(paths) as nodes:
-        async with Client.connect(config.addresses, secret_file=secret_file, timeout=60) as kv:
+        async with Client.connect(config.addresses, security=secured, timeout=60) as kv:
             await kv.config_client.join({1: shard.addresses})
             await kv.put("warm-up", "x")
 
@@ -218,7 +219,7 @@ async def test_nodes_keep_memory_and_latency_under_hostile_connections(
             # while the handshake slots are full, it retries).
             with hostile_load(config.addresses[0], config.cluster, tmp_path) as report:
                 await wait_for_flood(report)
-                async with Client.connect(config.addresses, secret_file=secret_file) as late:
+                async with Client.connect(config.addresses, security=secured) as late:
                     assert (await late.config_client.query())["num"] >= 1
 
             counter = 0

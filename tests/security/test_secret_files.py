@@ -11,9 +11,9 @@ from eraft_trio.protocol.envelope import Hello
 from eraft_trio.runtime.role_file import RoleFileError, load_role_file
 from eraft_trio.transport.security import (
     MIN_SECRET_BYTES,
+    Security,
     SecurityConfigError,
     client_proof_input,
-    client_security_from_env,
     ensure_local_secret,
     load_secret,
     new_nonce,
@@ -84,12 +84,10 @@ def test_client_settings_default_to_the_environment(tmp_path: Path) -> None:
     key = tmp_path / "env.key"
     key.write_text(SECRET + "\n")
     key.chmod(0o600)
-    assert client_security_from_env({}).secret is None
-    assert client_security_from_env({"ERAFT_SECRET_FILE": str(key)}).secret is not None
-    given = client_security_from_env({"ERAFT_SECRET_FILE": "/nonexistent"}, secret=SECRET)
-    assert given.secret is not None  # an explicit secret wins over the environment
+    assert Security.from_env({}).secret is None
+    assert Security.from_env({"ERAFT_SECRET_FILE": str(key)}).secret is not None
     with pytest.raises(SecurityConfigError) as refused:
-        client_security_from_env({"ERAFT_SECRET_FILE": str(tmp_path / "absent")})
+        Security.from_env({"ERAFT_SECRET_FILE": str(tmp_path / "absent")})
     assert refused.value.key == "--secret-file"
 
 

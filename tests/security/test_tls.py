@@ -26,7 +26,6 @@ from eraft_trio.transport.security import (
     NO_SECURITY,
     Security,
     SecurityConfigError,
-    client_security,
     node_security,
 )
 
@@ -60,7 +59,7 @@ async def wait_for_refusals(caplog: pytest.LogCaptureFixture, code: str) -> list
 
 async def test_a_client_that_trusts_the_ca_is_served(nursery: trio.Nursery, pki: Pki) -> None:
     server, handler = await start_server(nursery, tls_node(pki))
-    reply = await call_once(server.port, client_security(ca_file=pki.ca), "put k v")
+    reply = await call_once(server.port, Security.from_files(ca_file=pki.ca), "put k v")
     assert reply == ("echo", "put k v")
     assert [body for _, body in handler.requests] == ["put k v"]
 
@@ -98,7 +97,7 @@ async def test_plain_frames_sent_blind_to_a_tls_port_are_never_read(
 async def test_a_tls_client_refuses_a_plain_node(nursery: trio.Nursery, pki: Pki) -> None:
     server, handler = await start_server(nursery, NO_SECURITY)
     with pytest.raises(HandshakeRejected) as refused:
-        await call_once(server.port, client_security(ca_file=pki.ca))
+        await call_once(server.port, Security.from_files(ca_file=pki.ca))
     assert refused.value.code == TLS_FAILED
     assert handler.requests == []
 
@@ -109,7 +108,7 @@ async def test_a_node_with_a_certificate_of_another_ca_is_refused(
     rogue = node_security(cert_file=pki.rogue_node.cert, key_file=pki.rogue_node.key)
     server, handler = await start_server(nursery, rogue)
     with pytest.raises(HandshakeRejected) as refused:
-        await call_once(server.port, client_security(ca_file=pki.ca))
+        await call_once(server.port, Security.from_files(ca_file=pki.ca))
     assert refused.value.code == TLS_FAILED
     assert "certificate" in refused.value.message
     assert handler.requests == []
@@ -119,7 +118,7 @@ async def test_the_host_name_is_checked_unless_turned_off(nursery: trio.Nursery,
     """The node's certificate names 127.0.0.1 only; "localhost" is another name."""
     server, _ = await start_server(nursery, tls_node(pki))
     for check, accepted in ((True, False), (False, True)):
-        security = client_security(ca_file=pki.ca, check_hostname=check)
+        security = Security.from_files(ca_file=pki.ca, check_hostname=check)
         async with RpcClient(("localhost", server.port), CLUSTER, security=security) as client:
             if accepted:
                 assert await client.call("hi", timeout=5) == ("echo", "hi")
@@ -136,7 +135,7 @@ async def test_mutual_tls_refuses_clients_without_a_trusted_certificate(
     caplog.set_level(logging.WARNING)
     server, handler = await start_server(nursery, tls_node(pki, mutual=True))
     cert = {"none": None, "rogue": pki.rogue_node}[client]
-    security = client_security(
+    security = Security.from_files(
         ca_file=pki.ca,
         cert_file=cert.cert if cert else None,
         key_file=cert.key if cert else None,
@@ -152,7 +151,9 @@ async def test_mutual_tls_serves_a_client_with_a_certificate_of_the_ca(
     nursery: trio.Nursery, pki: Pki
 ) -> None:
     server, handler = await start_server(nursery, tls_node(pki, mutual=True))
-    security = client_security(ca_file=pki.ca, cert_file=pki.client.cert, key_file=pki.client.key)
+    security = Security.from_files(
+        ca_file=pki.ca, cert_file=pki.client.cert, key_file=pki.client.key
+    )
     assert await call_once(server.port, security, "put k v") == ("echo", "put k v")
     assert len(handler.requests) == 1
 
@@ -175,10 +176,10 @@ async def test_members_talk_over_mutual_tls(nursery: trio.Nursery, pki: Pki) -> 
 async def test_tls_and_the_secret_together(nursery: trio.Nursery, pki: Pki, tmp_path: Path) -> None:
     node = tls_node(pki, secret_file=write_secret(tmp_path / "node.key", SECRET))
     server, handler = await start_server(nursery, node)
-    good = client_security(ca_file=pki.ca, secret=SECRET)
+    good = Security.from_files(ca_file=pki.ca, secret=SECRET)
     assert await call_once(server.port, good) == ("echo", "hello")
     with pytest.raises(HandshakeRejected) as refused:
-        await call_once(server.port, client_security(ca_file=pki.ca, secret=OTHER_SECRET))
+        await call_once(server.port, Security.from_files(ca_file=pki.ca, secret=OTHER_SECRET))
     assert refused.value.code == AUTH_FAILED
     assert len(handler.requests) == 1
 
@@ -189,7 +190,7 @@ def test_unreadable_files_are_named(pki: Pki, tmp_path: Path) -> None:
         node_security(cert_file=missing, key_file=pki.node.key)
     assert str(missing) in str(refused.value)
     with pytest.raises(SecurityConfigError) as refused:
-        client_security(ca_file=missing)
+        Security.from_files(ca_file=missing)
     assert refused.value.key == "--ca-file" and str(missing) in str(refused.value)
     with pytest.raises(SecurityConfigError) as refused:
         node_security(cert_file=pki.node.cert, key_file=pki.client.key)  # not its key

@@ -15,9 +15,9 @@ from eraft_trio.storage import wal
 from eraft_trio.storage.errors import StorageError, StorageFullError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import WriteBatch
 
 from .conftest import IDENTITY, StoreOpener, make_entries
+from .write_batch import WriteBatch, write_batch
 
 
 def put_rows(count: int, value: bytes = b"v") -> WriteBatch:
@@ -33,9 +33,9 @@ def test_apply_result_is_returned_and_tables_move_with_the_applied_index(
     open_store: StoreOpener,
 ) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 3)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 3)))
 
-    assert store.write_batch(put_rows(3)) == [3]
+    assert write_batch(store, put_rows(3)) == [3]
     store.close()
 
     reopened = open_store()
@@ -46,7 +46,7 @@ def test_apply_result_is_returned_and_tables_move_with_the_applied_index(
 
 def test_a_batch_whose_apply_raises_writes_nothing(open_store: StoreOpener) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 2)))
     before = store.load()
 
     def failing_apply(view: TableView) -> list[object]:
@@ -54,14 +54,15 @@ def test_a_batch_whose_apply_raises_writes_nothing(open_store: StoreOpener) -> N
         raise RuntimeError("state machine bug")
 
     with pytest.raises(RuntimeError, match="state machine bug"):
-        store.write_batch(
+        write_batch(
+            store,
             WriteBatch(
                 entries=make_entries(1, 3, 5),
                 hard_state=HardState(term=1, vote=0, commit=5),
                 apply=failing_apply,
                 applied_index=2,
                 applied_term=1,
-            )
+            ),
         )
 
     assert store.load() == before
@@ -74,7 +75,7 @@ def test_a_failed_log_write_raises_storage_full_and_keeps_the_old_state(
     open_store: StoreOpener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 2)))
     before = store.load()
 
     def fdatasync_on_a_full_disk(fd: int) -> None:
@@ -82,11 +83,11 @@ def test_a_failed_log_write_raises_storage_full_and_keeps_the_old_state(
 
     monkeypatch.setattr(wal.os, "fdatasync", fdatasync_on_a_full_disk)
     with pytest.raises(StorageFullError, match="disk is full"):
-        store.write_batch(WriteBatch(entries=make_entries(2, 3, 4)))
+        write_batch(store, WriteBatch(entries=make_entries(2, 3, 4)))
     monkeypatch.undo()
 
     assert store.load() == before
-    store.write_batch(WriteBatch(entries=make_entries(2, 3, 4)))  # recovers once space returns
+    write_batch(store, WriteBatch(entries=make_entries(2, 3, 4)))  # recovers once space returns
     assert len(store.load().entries) == 4
     store.close()
     assert len(open_store().load().entries) == 4  # and the log replays past the failure
@@ -96,7 +97,7 @@ def test_a_failed_state_commit_raises_storage_full_and_keeps_the_old_state(
     open_store: StoreOpener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 2)))
 
     def commit_on_a_full_disk(txn: lmdb.Transaction) -> None:
         txn.abort()  # what LMDB does when mdb_txn_commit fails
@@ -104,11 +105,11 @@ def test_a_failed_state_commit_raises_storage_full_and_keeps_the_old_state(
 
     monkeypatch.setattr(store._state_writer, "_commit", commit_on_a_full_disk)
     with pytest.raises(StorageFullError, match="disk is full"):
-        store.write_batch(put_rows(2))
+        write_batch(store, put_rows(2))
     monkeypatch.undo()
 
     assert store.load().applied == 0
-    assert store.write_batch(put_rows(2)) == [2]
+    assert write_batch(store, put_rows(2)) == [2]
 
 
 def test_an_os_error_other_than_enospc_is_a_storage_error(
@@ -121,7 +122,7 @@ def test_an_os_error_other_than_enospc_is_a_storage_error(
 
     monkeypatch.setattr(wal.os, "fdatasync", fdatasync_with_io_error)
     with pytest.raises(StorageError, match="write failed") as caught:
-        store.write_batch(WriteBatch(hard_state=HardState(term=3)))
+        write_batch(store, WriteBatch(hard_state=HardState(term=3)))
 
     assert not isinstance(caught.value, StorageFullError)
 
@@ -147,17 +148,17 @@ def test_a_real_full_disk_fails_the_batch_and_keeps_the_old_state(
 ) -> None:
     store = NodeStore.open(tiny_filesystem / "node", IDENTITY, map_size=64 << 20)
     try:
-        store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
+        write_batch(store, WriteBatch(entries=make_entries(1, 1, 2)))
         before = store.load()
         big = [type(e)(term=1, index=e.index, data=b"x" * 4096) for e in make_entries(1, 3, 700)]
 
         with pytest.raises(StorageFullError, match="disk is full"):
-            store.write_batch(WriteBatch(entries=big))
+            write_batch(store, WriteBatch(entries=big))
         assert store.load() == before
 
         remount = ["mount", "-o", "remount,size=16m", str(tiny_filesystem)]
         subprocess.run(remount, check=True)
-        store.write_batch(WriteBatch(entries=big))
+        write_batch(store, WriteBatch(entries=big))
         assert len(store.load().entries) == 700
     finally:
         store.close()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from eraft_trio.storage.buffered_view import BufferedView
 from eraft_trio.storage.lmdb_view import LmdbTableView
-from eraft_trio.storage.sub_dbs import open_sub_dbs
+from eraft_trio.storage.state_env import open_sub_dbs
 from eraft_trio.storage.view import MemoryView
 
 TABLES = ("a", "b")

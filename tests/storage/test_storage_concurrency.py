@@ -7,12 +7,12 @@ import threading
 import pytest
 import trio
 
-from eraft_trio.storage.map_gate import MapGate
+from eraft_trio.storage.durable_writer import MapGate
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import WriteBatch
 
 from .conftest import StoreOpener, make_entries
+from .write_batch import WriteBatch, write_batch
 
 # A guard against a hang if the code under test is broken, never a synchronisation.
 HANG_GUARD_S = 10
@@ -28,8 +28,8 @@ def put_value(value: bytes, index: int) -> WriteBatch:
 
 def test_a_read_view_sees_the_last_commit_while_a_write_is_open(open_store: StoreOpener) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
-    store.write_batch(put_value(b"old", 1))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 2)))
+    write_batch(store, put_value(b"old", 1))
     inside_write = threading.Event()
     finish_write = threading.Event()
 
@@ -40,8 +40,11 @@ def test_a_read_view_sees_the_last_commit_while_a_write_is_open(open_store: Stor
         return []
 
     writer = threading.Thread(
-        target=store.write_batch,
-        args=(WriteBatch(apply=slow_apply, applied_index=2, applied_term=1),),
+        target=write_batch,
+        args=(
+            store,
+            WriteBatch(apply=slow_apply, applied_index=2, applied_term=1),
+        ),
     )
     writer.start()
     try:
@@ -63,12 +66,12 @@ async def test_trio_reads_interleave_with_writes_in_worker_threads(
     open_store: StoreOpener,
 ) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 30)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 30)))
     seen: list[tuple[int, bytes | None]] = []
 
     async def writer() -> None:
         for index in range(1, 31):
-            await trio.to_thread.run_sync(store.write_batch, put_value(b"%d" % index, index))
+            await trio.to_thread.run_sync(write_batch, store, put_value(b"%d" % index, index))
 
     async def reader(done: trio.Event) -> None:
         while not done.is_set():

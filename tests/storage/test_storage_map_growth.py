@@ -7,9 +7,9 @@ import pytest
 from eraft_trio.raft.types import Entry
 from eraft_trio.storage.errors import SnapshotError, StorageFullError
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import WriteBatch
 
 from .conftest import StoreOpener, make_entries
+from .write_batch import WriteBatch, write_batch
 
 SMALL_MAP = 256 << 10
 
@@ -31,8 +31,8 @@ def rows_of(count: int, size: int = 2048) -> WriteBatch:
 
 def test_one_batch_larger_than_the_map_is_stored_after_growing(open_store: StoreOpener) -> None:
     store = open_store(map_size=SMALL_MAP)
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 1)))
-    store.write_batch(rows_of(1000))  # about 2 MiB into a 256 KiB map
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 1)))
+    write_batch(store, rows_of(1000))  # about 2 MiB into a 256 KiB map
     store.close()
 
     reopened = open_store(map_size=SMALL_MAP)
@@ -47,7 +47,7 @@ def test_many_batches_grow_the_map_and_apply_runs_again_on_retry(
     open_store: StoreOpener,
 ) -> None:
     store = open_store(map_size=SMALL_MAP)
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 40)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 40)))
     calls: list[int] = []
 
     for index in range(1, 41):
@@ -58,7 +58,7 @@ def test_many_batches_grow_the_map_and_apply_runs_again_on_retry(
                 view.put("kv", b"%02d-%02d" % (index, row), b"v" * 512)
             return [index]
 
-        assert store.write_batch(WriteBatch(apply=apply, applied_index=index, applied_term=1)) == [
+        assert write_batch(store, WriteBatch(apply=apply, applied_index=index, applied_term=1)) == [
             index
         ]
 
@@ -74,29 +74,29 @@ def test_a_batch_beyond_the_maximum_map_size_fails_and_writes_nothing(
     open_store: StoreOpener,
 ) -> None:
     store = open_store(map_size=SMALL_MAP, max_map_size=2 * SMALL_MAP)
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 2)))
     before = store.load()
 
     with pytest.raises(StorageFullError, match="maximum size"):
-        store.write_batch(rows_of(1000))
+        write_batch(store, rows_of(1000))
 
     assert store.load() == before
     with store.read_view() as view:
         assert list(view.scan("big")) == []
-    store.write_batch(rows_of(4))  # small writes still fit
+    write_batch(store, rows_of(4))  # small writes still fit
     assert store.load().applied == 1
 
 
 def test_growth_invalidates_an_open_snapshot_stream(open_store: StoreOpener) -> None:
     store = open_store(map_size=SMALL_MAP)
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 1)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 1)))
 
     def apply(view: TableView) -> list[object]:
         for row in range(50):
             view.put("kv", b"%03d" % row, b"v" * 100)
         return []
 
-    store.write_batch(WriteBatch(apply=apply, applied_index=1, applied_term=1))
+    write_batch(store, WriteBatch(apply=apply, applied_index=1, applied_term=1))
     reader = store.open_snapshot(chunk_bytes=1000)
     assert reader.next_chunk() is not None
 
@@ -106,9 +106,9 @@ def test_growth_invalidates_an_open_snapshot_stream(open_store: StoreOpener) -> 
         return []
 
     # Growth of the log's environment leaves the state's readers alone; the state's own does not.
-    store.write_batch(WriteBatch(entries=big_entries(2, 1000)))
+    write_batch(store, WriteBatch(entries=big_entries(2, 1000)))
     assert reader.next_chunk() is not None
-    store.write_batch(WriteBatch(apply=apply_big_rows, applied_index=2, applied_term=1))
+    write_batch(store, WriteBatch(apply=apply_big_rows, applied_index=2, applied_term=1))
 
     assert store.statistics()["map_growths"] >= 2
     with pytest.raises(SnapshotError, match="invalidated"):

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from eraft_trio.raft.types import Entry, HardState, SnapshotMeta
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import MemoryView, TableView
-from eraft_trio.storage.write_batch import WriteBatch
 
 from .conftest import IDENTITY
+from .write_batch import WriteBatch, write_batch
 
 
 @dataclass
@@ -58,14 +58,14 @@ def run_operation(store: NodeStore, model: LogModel, op: tuple[object, ...]) -> 
         assert isinstance(count, int) and isinstance(bump, int)
         term = model.term_at(model.last) + bump
         entries = model.entries_from(model.last + 1, count, term)
-        store.write_batch(WriteBatch(entries=entries))
+        write_batch(store, WriteBatch(entries=entries))
         model.entries.update((e.index, e) for e in entries)
     elif kind == "overwrite":
         _, where, count = op
         assert isinstance(where, int) and isinstance(count, int)
         first = model.applied.index + 1 + where * (model.last - model.applied.index) // 1000
         entries = model.entries_from(first, count, model.term_at(model.last) + 1)
-        store.write_batch(WriteBatch(entries=entries))
+        write_batch(store, WriteBatch(entries=entries))
         model.entries = {i: e for i, e in model.entries.items() if i < first}
         model.entries.update((e.index, e) for e in entries)
     elif kind == "apply":
@@ -82,8 +82,8 @@ def run_operation(store: NodeStore, model: LogModel, op: tuple[object, ...]) -> 
             return list(indexes)
 
         term = model.term_at(target)
-        assert store.write_batch(
-            WriteBatch(apply=apply, applied_index=target, applied_term=term)
+        assert write_batch(
+            store, WriteBatch(apply=apply, applied_index=target, applied_term=term)
         ) == list(indexes)
         for i in indexes:
             model.tables[b"%d" % (i % 7)] = model.entries[i].data
@@ -96,14 +96,14 @@ def run_operation(store: NodeStore, model: LogModel, op: tuple[object, ...]) -> 
         span = model.applied.index - model.snapshot.index - 1
         to = model.snapshot.index + 1 + where * span // 1000
         meta = SnapshotMeta(to, model.term_at(to))
-        store.write_batch(WriteBatch(compact_to=meta))
+        write_batch(store, WriteBatch(compact_to=meta))
         model.entries = {i: e for i, e in model.entries.items() if i > to}
         model.snapshot = meta
     elif kind == "hard_state":
         _, voted_term, vote = op
         assert isinstance(voted_term, int) and isinstance(vote, int)
         hard_state = HardState(term=voted_term, vote=vote or None, commit=model.applied.index)
-        store.write_batch(WriteBatch(hard_state=hard_state))
+        write_batch(store, WriteBatch(hard_state=hard_state))
         model.hard_state = hard_state
 
 
@@ -182,13 +182,14 @@ def test_the_lmdb_view_behaves_like_the_memory_view(ops: list[tuple[object, ...]
     with tempfile.TemporaryDirectory() as folder:
         store = NodeStore.open(Path(folder) / "node", IDENTITY, map_size=1 << 20)
         try:
-            store.write_batch(WriteBatch(entries=[Entry(term=1, index=1)]))
-            actual = store.write_batch(
+            write_batch(store, WriteBatch(entries=[Entry(term=1, index=1)]))
+            actual = write_batch(
+                store,
                 WriteBatch(
                     apply=lambda view: [run_view_operation(view, op) for op in ops],
                     applied_index=1,
                     applied_term=1,
-                )
+                ),
             )
             with store.read_view() as view:
                 stored = {t: list(view.scan(t)) for t in ("a", "ab", "b")}

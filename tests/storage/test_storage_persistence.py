@@ -6,18 +6,18 @@ import pytest
 
 from eraft_trio.raft.types import EntryKind, HardState, SnapshotMeta
 from eraft_trio.storage.errors import InvalidBatchError, StorageError
-from eraft_trio.storage.write_batch import WriteBatch
 
 from .conftest import StoreOpener, make_entries
+from .write_batch import WriteBatch, write_batch
 
 
 def test_entries_hard_state_and_snapshot_survive_reopen(open_store: StoreOpener) -> None:
     store = open_store()
     entries = make_entries(1, 1, 4) + make_entries(2, 5, 6)
     entries[2] = type(entries[2])(term=1, index=3, data=b"", kind=EntryKind.NOOP)
-    store.write_batch(WriteBatch(entries=entries, hard_state=HardState(term=2, vote=1, commit=5)))
-    store.write_batch(
-        WriteBatch(applied_index=4, applied_term=1, compact_to=SnapshotMeta(index=3, term=1))
+    write_batch(store, WriteBatch(entries=entries, hard_state=HardState(term=2, vote=1, commit=5)))
+    write_batch(
+        store, WriteBatch(applied_index=4, applied_term=1, compact_to=SnapshotMeta(index=3, term=1))
     )
     store.close()
 
@@ -40,7 +40,7 @@ def test_a_new_store_loads_empty_state(open_store: StoreOpener) -> None:
 
 def test_vote_none_round_trips(open_store: StoreOpener) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(hard_state=HardState(term=7, vote=None, commit=0)))
+    write_batch(store, WriteBatch(hard_state=HardState(term=7, vote=None, commit=0)))
 
     assert store.load().hard_state == HardState(term=7, vote=None, commit=0)
 
@@ -49,9 +49,9 @@ def test_entries_replace_the_stored_suffix_from_their_first_index(
     open_store: StoreOpener,
 ) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 10)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 10)))
 
-    store.write_batch(WriteBatch(entries=make_entries(3, 6, 7)))
+    write_batch(store, WriteBatch(entries=make_entries(3, 6, 7)))
     store.close()
 
     assert open_store().load().entries == make_entries(1, 1, 5) + make_entries(3, 6, 7)
@@ -59,10 +59,10 @@ def test_entries_replace_the_stored_suffix_from_their_first_index(
 
 def test_compaction_drops_entries_up_to_the_position(open_store: StoreOpener) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 8)))
-    store.write_batch(WriteBatch(applied_index=6, applied_term=1))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 8)))
+    write_batch(store, WriteBatch(applied_index=6, applied_term=1))
 
-    store.write_batch(WriteBatch(compact_to=SnapshotMeta(index=5, term=1)))
+    write_batch(store, WriteBatch(compact_to=SnapshotMeta(index=5, term=1)))
 
     loaded = store.load()
     assert loaded.snapshot == SnapshotMeta(index=5, term=1)
@@ -73,12 +73,12 @@ def test_compaction_drops_entries_up_to_the_position(open_store: StoreOpener) ->
 
 def test_compaction_to_an_older_position_changes_nothing(open_store: StoreOpener) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 8)))
-    store.write_batch(
-        WriteBatch(applied_index=6, applied_term=1, compact_to=SnapshotMeta(index=5, term=1))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 8)))
+    write_batch(
+        store, WriteBatch(applied_index=6, applied_term=1, compact_to=SnapshotMeta(index=5, term=1))
     )
 
-    store.write_batch(WriteBatch(compact_to=SnapshotMeta(index=3, term=1)))
+    write_batch(store, WriteBatch(compact_to=SnapshotMeta(index=3, term=1)))
 
     assert store.load().snapshot == SnapshotMeta(index=5, term=1)
     assert len(store.load().entries) == 3
@@ -88,12 +88,12 @@ def test_appending_after_a_compacted_log_continues_from_the_snapshot(
     open_store: StoreOpener,
 ) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 4)))
-    store.write_batch(
-        WriteBatch(applied_index=4, applied_term=1, compact_to=SnapshotMeta(index=4, term=1))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 4)))
+    write_batch(
+        store, WriteBatch(applied_index=4, applied_term=1, compact_to=SnapshotMeta(index=4, term=1))
     )
 
-    store.write_batch(WriteBatch(entries=make_entries(2, 5, 6)))
+    write_batch(store, WriteBatch(entries=make_entries(2, 5, 6)))
 
     assert store.load().entries == make_entries(2, 5, 6)
 
@@ -112,21 +112,22 @@ def test_batches_that_would_break_raft_invariants_are_refused_whole(
     open_store: StoreOpener, batch: WriteBatch, message: str
 ) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 4)))
-    store.write_batch(
-        WriteBatch(applied_index=3, applied_term=1, compact_to=SnapshotMeta(index=1, term=1))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 4)))
+    write_batch(
+        store, WriteBatch(applied_index=3, applied_term=1, compact_to=SnapshotMeta(index=1, term=1))
     )
     before = store.load()
 
     with pytest.raises(InvalidBatchError, match=message):
-        store.write_batch(
+        write_batch(
+            store,
             WriteBatch(
                 hard_state=HardState(term=9, vote=2, commit=4),
                 entries=batch.entries,
                 applied_index=batch.applied_index,
                 applied_term=batch.applied_term,
                 compact_to=batch.compact_to,
-            )
+            ),
         )
 
     assert store.load() == before
@@ -151,7 +152,7 @@ def test_a_closed_store_refuses_reads_and_writes(open_store: StoreOpener) -> Non
     with pytest.raises(StorageError, match="closed"):
         store.load()
     with pytest.raises(StorageError, match="closed"):
-        store.write_batch(WriteBatch(hard_state=HardState(term=1)))
+        write_batch(store, WriteBatch(hard_state=HardState(term=1)))
 
 
 def test_the_applied_membership_survives_reopen_and_rides_with_a_snapshot(
@@ -161,7 +162,7 @@ def test_the_applied_membership_survives_reopen_and_rides_with_a_snapshot(
 
     four = Membership.of([0, 1, 2], [3]).with_addresses({3: "127.0.0.1:6091"})
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 2)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 2)))
     store.apply(None, 2, 1, four)
     store.close()
 
@@ -171,7 +172,7 @@ def test_the_applied_membership_survives_reopen_and_rides_with_a_snapshot(
         assert reader.meta == SnapshotMeta(index=2, term=1, membership=four)
     finally:
         reader.close()
-    store.write_batch(WriteBatch(entries=make_entries(1, 3, 3)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 3, 3)))
     store.apply(None, 3, 1)  # no membership given: the bootstrap one
     reader = store.open_snapshot()
     try:

@@ -9,9 +9,9 @@ from eraft_trio.raft.types import HardState, SnapshotMeta
 from eraft_trio.storage.errors import InvalidBatchError, SnapshotError
 from eraft_trio.storage.node_store import NodeStore
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import WriteBatch
 
 from .conftest import IDENTITY, StoreOpener, make_entries
+from .write_batch import WriteBatch, write_batch
 
 
 def all_rows(store: NodeStore) -> dict[str, list[tuple[bytes, bytes]]]:
@@ -21,7 +21,7 @@ def all_rows(store: NodeStore) -> dict[str, list[tuple[bytes, bytes]]]:
 
 def filled_leader(open_store: StoreOpener, rows: int = 300) -> NodeStore:
     leader = open_store()
-    leader.write_batch(WriteBatch(entries=make_entries(1, 1, 5) + make_entries(2, 6, 7)))
+    write_batch(leader, WriteBatch(entries=make_entries(1, 1, 5) + make_entries(2, 6, 7)))
 
     def apply(view: TableView) -> list[object]:
         for i in range(rows):
@@ -31,7 +31,7 @@ def filled_leader(open_store: StoreOpener, rows: int = 300) -> NodeStore:
         view.delete("kv", b"key00003")
         return []
 
-    leader.write_batch(WriteBatch(apply=apply, applied_index=6, applied_term=2))
+    write_batch(leader, WriteBatch(apply=apply, applied_index=6, applied_term=2))
     return leader
 
 
@@ -42,13 +42,13 @@ def test_a_streamed_snapshot_installs_identical_tables_and_position(
     follower = open_store(
         data_dir=leader.path.parent / "follower", identity={**IDENTITY, "node": 1}
     )
-    follower.write_batch(WriteBatch(entries=make_entries(1, 1, 3)))
+    write_batch(follower, WriteBatch(entries=make_entries(1, 1, 3)))
 
     def stale(view: TableView) -> list[object]:
         view.put("kv", b"stale", b"row")
         return []
 
-    follower.write_batch(WriteBatch(apply=stale, applied_index=2, applied_term=1))
+    write_batch(follower, WriteBatch(apply=stale, applied_index=2, applied_term=1))
 
     with leader.open_snapshot(chunk_bytes=2048) as reader:
         stager = follower.begin_staging(reader.meta)
@@ -57,12 +57,13 @@ def test_a_streamed_snapshot_installs_identical_tables_and_position(
             stager.add_chunk(chunk)
         assert (stager.rows_staged, stager.checksum) == (reader.rows_read, reader.checksum)
     assert len(chunks) > 1
-    follower.write_batch(
+    write_batch(
+        follower,
         WriteBatch(
             install_snapshot=stager.meta,
             entries=make_entries(2, 7, 8),
             hard_state=HardState(term=2, vote=None, commit=6),
-        )
+        ),
     )
     follower.close()
 
@@ -86,7 +87,7 @@ def test_chunks_respect_the_byte_budget_except_for_a_single_large_row(
         view.put("kv", b"zz-big", b"x" * 5000)
         return []
 
-    leader.write_batch(WriteBatch(apply=big_row, applied_index=7, applied_term=2))
+    write_batch(leader, WriteBatch(apply=big_row, applied_index=7, applied_term=2))
 
     with leader.open_snapshot(chunk_bytes=1024) as reader:
         assert reader.meta == SnapshotMeta(index=7, term=2)
@@ -113,7 +114,7 @@ def test_a_snapshot_reads_one_consistent_state_while_writes_continue(
         view.put("kv", b"new", b"row")
         return []
 
-    leader.write_batch(WriteBatch(apply=overwrite, applied_index=7, applied_term=2))
+    write_batch(leader, WriteBatch(apply=overwrite, applied_index=7, applied_term=2))
     rest = list(reader)
     reader.close()
 
@@ -128,7 +129,7 @@ def test_installing_without_a_matching_staging_is_refused(open_store: StoreOpene
     store.begin_staging(SnapshotMeta(index=10, term=3))
 
     with pytest.raises(SnapshotError, match="no complete staging"):
-        store.write_batch(WriteBatch(install_snapshot=SnapshotMeta(index=11, term=3)))
+        write_batch(store, WriteBatch(install_snapshot=SnapshotMeta(index=11, term=3)))
     assert store.load().applied == 0
 
 
@@ -145,7 +146,7 @@ def test_a_new_staging_makes_the_older_stager_stale(open_store: StoreOpener) -> 
     with pytest.raises(SnapshotError, match="superseded"):
         old.add_chunk(chunk)
 
-    follower.write_batch(WriteBatch(install_snapshot=meta))
+    write_batch(follower, WriteBatch(install_snapshot=meta))
     assert all_rows(follower) == all_rows(leader)
     with pytest.raises(SnapshotError, match="superseded or installed"):
         new.add_chunk(chunk)
@@ -164,13 +165,13 @@ def test_a_discarded_staging_cannot_be_installed_and_spares_a_newer_one(
     refused.discard()
 
     with pytest.raises(SnapshotError, match="no complete staging"):
-        follower.write_batch(WriteBatch(install_snapshot=meta))
+        write_batch(follower, WriteBatch(install_snapshot=meta))
 
     old = follower.begin_staging(meta)
     new = follower.begin_staging(meta)
     new.add_chunk(chunk)
     old.discard()  # superseded: leaves the newer staging alone
-    follower.write_batch(WriteBatch(install_snapshot=meta))
+    write_batch(follower, WriteBatch(install_snapshot=meta))
     assert all_rows(follower) == all_rows(leader)
 
 
@@ -180,7 +181,7 @@ def test_a_snapshot_behind_the_applied_index_is_refused(open_store: StoreOpener)
     store.begin_staging(meta)
 
     with pytest.raises(InvalidBatchError, match="behind the applied index"):
-        store.write_batch(WriteBatch(install_snapshot=meta))
+        write_batch(store, WriteBatch(install_snapshot=meta))
 
 
 @pytest.mark.parametrize(

@@ -8,21 +8,22 @@ from pathlib import Path
 import eraft_trio.storage
 from eraft_trio.raft.types import HardState, SnapshotMeta
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import WriteBatch
 
 from .conftest import StoreOpener, make_entries
+from .write_batch import WriteBatch, write_batch
 
 
 def test_a_batch_with_every_duty_is_one_durable_commit(open_store: StoreOpener) -> None:
     store = open_store()
-    store.write_batch(WriteBatch(entries=make_entries(1, 1, 3)))
+    write_batch(store, WriteBatch(entries=make_entries(1, 1, 3)))
     before = store.statistics()["fsyncs"]
 
     def apply(view: TableView) -> list[object]:
         view.put("kv", b"k", b"v")
         return ["ok"]
 
-    result = store.write_batch(
+    result = write_batch(
+        store,
         WriteBatch(
             entries=make_entries(1, 4, 9),
             hard_state=HardState(term=1, vote=0, commit=5),
@@ -30,7 +31,7 @@ def test_a_batch_with_every_duty_is_one_durable_commit(open_store: StoreOpener) 
             applied_index=5,
             applied_term=1,
             compact_to=SnapshotMeta(index=4, term=1),
-        )
+        ),
     )
 
     stats = store.statistics()

@@ -10,10 +10,10 @@ import pytest
 
 from eraft_trio.raft.types import HardState, SnapshotMeta
 from eraft_trio.storage.errors import StorageError
+from eraft_trio.storage.log_write import LogWrite
 from eraft_trio.storage.node_store import NodeStore
-from eraft_trio.storage.snapshot_chunks import encode_chunk
+from eraft_trio.storage.snapshot import encode_chunk
 from eraft_trio.storage.view import TableView
-from eraft_trio.storage.write_batch import LogWrite
 
 from .conftest import IDENTITY, StoreOpener, make_entries
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+
+from eraft_trio.protocol.config_json import parse_config_json
 
 NO_GROUP = 0  # the gid of an unassigned bucket
 
@@ -45,9 +46,6 @@ class Config:
                 counts[gid] += 1
         return counts
 
-    def buckets_of(self, gid: int) -> tuple[int, ...]:
-        return tuple(bucket for bucket, owner in enumerate(self.buckets) if owner == gid)
-
     def to_json(self) -> dict[str, Any]:
         """The contract's `query --json` shape: gids become decimal strings (JSON keys)."""
         return {
@@ -59,27 +57,8 @@ class Config:
     @classmethod
     def from_json(cls, data: Any) -> Config:
         """Inverse of `to_json`; raises ValueError naming what is wrong."""
-        if not isinstance(data, Mapping) or set(data) != {"num", "buckets", "groups"}:
-            raise ValueError("a config is an object with exactly num, buckets and groups")
-        num, buckets, groups = data["num"], data["buckets"], data["groups"]
-        if not _is_int(num) or num < 0:
-            raise ValueError(f"config num must be a non-negative integer, not {num!r}")
-        if not isinstance(buckets, list | tuple) or not all(
-            _is_int(gid) and gid >= 0 for gid in buckets
-        ):
-            raise ValueError("config buckets must be a list of non-negative gids")
-        if not isinstance(groups, Mapping):
-            raise ValueError("config groups must be an object of gid -> addresses")
-        parsed: dict[int, tuple[str, ...]] = {}
-        for key, addresses in groups.items():
-            if not isinstance(key, str) or not key.isascii() or not key.isdecimal():
-                raise ValueError(f"config group key {key!r} is not a decimal gid")
-            if not isinstance(addresses, list | tuple) or not all(
-                isinstance(address, str) for address in addresses
-            ):
-                raise ValueError(f"config group {key} must list its addresses as strings")
-            parsed[int(key)] = tuple(addresses)
-        return cls(num, tuple(buckets), parsed)
+        num, buckets, groups = parse_config_json(data)
+        return cls(num, buckets, groups)
 
     def encode(self) -> bytes:
         """Deterministic msgpack bytes for the config table (groups as gid-sorted pairs)."""
@@ -90,8 +69,3 @@ class Config:
     def decode(cls, data: bytes) -> Config:
         num, buckets, pairs = msgpack.unpackb(data, raw=False, use_list=True)
         return cls(num, tuple(buckets), {gid: tuple(addresses) for gid, addresses in pairs})
-
-
-def _is_int(value: object) -> bool:
-    # bool is an int subclass; a JSON `true` is never a gid or a number here.
-    return isinstance(value, int) and not isinstance(value, bool)

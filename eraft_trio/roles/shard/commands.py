@@ -11,7 +11,14 @@ from typing import Any
 
 import msgpack
 
+from eraft_trio.roles.shard.lease_commands import (
+    LEASE_TAGS,
+    LeaseCommand,
+    decode_lease,
+    lease_fields,
+)
 from eraft_trio.roles.shard.placement import Placement
+from eraft_trio.roles.shard.txn_command import TXN_TAG, Txn, txn_fields, txn_from_body
 
 MAX_CLIENT_ID = 2**64 - 1  # client ids are 8-byte table keys
 MAX_BUCKET = 2**32 - 1  # buckets are 4-byte table keys
@@ -87,9 +94,10 @@ class InstallChunk:
     `rows` are (user key, stored record: value with its version and mod revision,
     tables.py) and `sessions` (client id, seq, reply, last use in seconds, or None when
     the old owner predates it), each in ascending order; `done` says the chunk is the
-    bucket's last. `events` are the bucket's watch history (revision, ordinal, stored
-    event) after the sessions, and `head` (in the last chunk) the bucket's watch head
-    (watch_events.py); old owners send neither.
+    bucket's last. `leases` are the bucket's raw lease rows (lease_tables.py), streamed
+    after the sessions; `events` the bucket's watch history (revision, ordinal, stored
+    event) after the leases, and `head` (in the last chunk) its watch head
+    (watch_events.py). Chunks without leases, events or head keep the older shapes.
     """
 
     config_num: int
@@ -98,6 +106,7 @@ class InstallChunk:
     rows: tuple[tuple[bytes, bytes], ...]
     sessions: tuple[SessionEntry, ...]
     done: bool
+    leases: tuple[tuple[bytes, bytes], ...] = ()
     events: tuple[tuple[int, int, bytes], ...] = ()
     head: bytes | None = None
 
@@ -118,7 +127,17 @@ class GcDone:
     bucket: int
 
 
-ShardCommand = Put | Delete | NewConfig | InstallChunk | DropBucket | GcDone | ExpireSessions
+ShardCommand = (
+    Put
+    | Delete
+    | NewConfig
+    | InstallChunk
+    | DropBucket
+    | GcDone
+    | ExpireSessions
+    | Txn
+    | LeaseCommand
+)
 
 
 class CommandDecodeError(ValueError):
@@ -128,6 +147,7 @@ class CommandDecodeError(ValueError):
 # Wire tags: small integers, fixed forever once a log may hold them.
 _PUT, _DELETE, _NEW_CONFIG, _INSTALL_CHUNK, _DROP_BUCKET, _GC_DONE = 1, 2, 3, 4, 5, 6
 _EXPIRE_SESSIONS = 7
+# 8: Txn (txn_command.py)
 
 
 def encode_command(command: ShardCommand) -> bytes:
@@ -144,7 +164,9 @@ def encode_command(command: ShardCommand) -> bytes:
             placement = Placement.from_json(config)
             pairs = [[gid, list(placement.groups[gid])] for gid in sorted(placement.groups)]
             fields = [_NEW_CONFIG, placement.num, list(placement.buckets), pairs]
-        case InstallChunk(config_num, bucket, after_key, rows, sessions, done, events, head):
+        case InstallChunk(
+            config_num, bucket, after_key, rows, sessions, done, leases, events, head
+        ):
             fields = [
                 _INSTALL_CHUNK,
                 config_num,
@@ -154,7 +176,9 @@ def encode_command(command: ShardCommand) -> bytes:
                 [session_fields(entry) for entry in sessions],
                 bool(done),
             ]
-            if events or head is not None:  # else the shape from before watches
+            if leases or events or head is not None:
+                fields.append([[bytes(key), bytes(value)] for key, value in leases])
+            if events or head is not None:  # else the shapes from before watches
                 fields.append([[rev, ordinal, bytes(data)] for rev, ordinal, data in events])
                 fields.append(None if head is None else bytes(head))
         case DropBucket(config_num, bucket):
@@ -163,6 +187,10 @@ def encode_command(command: ShardCommand) -> bytes:
             fields = [_GC_DONE, config_num, bucket]
         case ExpireSessions(now_ms, ttl_ms):
             fields = [_EXPIRE_SESSIONS, now_ms, ttl_ms]
+        case _ if isinstance(command, LeaseCommand):
+            fields = lease_fields(command)
+        case Txn():
+            fields = txn_fields(command)
         case _:
             raise TypeError(f"not a shard command: {command!r}")
     return msgpack.packb(fields, use_bin_type=True)
@@ -225,6 +253,8 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             new_session,
             condition,
         )
+    if tag == TXN_TAG:
+        return txn_from_body(body)
     if tag == _EXPIRE_SESSIONS and len(body) == 2:
         return ExpireSessions(_time(body[0], "now"), _time(body[1], "ttl"))
     if tag == _NEW_CONFIG and len(body) == 3:
@@ -238,9 +268,9 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             raise ValueError("a config names a group twice")
         placement = Placement.from_json({"num": num, "buckets": buckets, "groups": groups})
         return NewConfig(placement.to_json())
-    if tag == _INSTALL_CHUNK and len(body) in (6, 8):
+    if tag == _INSTALL_CHUNK and len(body) in (6, 7, 9):
         config_num, bucket, after_key, rows, sessions, done = body[:6]
-        events, head = body[6:] if len(body) == 8 else ([], None)
+        events, head = body[7:] if len(body) == 9 else ([], None)
         if after_key is not None:
             after_key = _bytes(after_key, "after key")
         if not isinstance(done, bool):
@@ -252,9 +282,12 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             _rows(rows),
             _sessions(sessions),
             done,
+            _rows(body[6]) if len(body) >= 7 else (),
             watch_event_entries(events),
             None if head is None else _bytes(head, "watch head"),
         )
+    if tag in LEASE_TAGS:
+        return decode_lease(tag, body)
     if tag in (_DROP_BUCKET, _GC_DONE) and len(body) == 2:
         kind = DropBucket if tag == _DROP_BUCKET else GcDone
         return kind(_natural(body[0], "config num"), _bucket(body[1]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from eraft_trio.roles.shard import replies, tables, transfer, watch_events
+from eraft_trio.roles.shard import lease_tables, replies, tables, transfer, watch_events
 from eraft_trio.roles.shard.buckets import SERVING_EMPTY, BucketState, Phase
 from eraft_trio.roles.shard.commands import DropBucket, GcDone, InstallChunk, NewConfig
 from eraft_trio.roles.shard.placement import NO_GROUP, Placement
@@ -45,6 +45,7 @@ def apply_new_config(view: TableView, gid: int, command: NewConfig) -> dict[str,
             tables.store_bucket_state(
                 view, bucket, BucketState(Phase.HANDOFF, num=new.num, keys=state.keys)
             )
+            lease_tables.unindex_bucket(view, bucket)  # frozen: the new owner expires them
     tables.advance_config(view, new)
     return replies.ok(num=new.num)
 
@@ -77,6 +78,7 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
         command.after_key,
         command.rows,
         command.sessions,
+        command.leases,
         command.events,
     )
     if problem is not None:
@@ -96,9 +98,12 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
         session = tables.Session(seq, reply, used_s)
         previous = tables.load_session(view, command.bucket, client_id)
         tables.store_session(view, command.bucket, client_id, session, previous)
+    now_ms = tables.group_now_ms(view)
+    for row, raw in command.leases:
+        lease_tables.install_row(view, row, raw, now_ms)
     if not command.done:
         cursor = transfer.next_cursor(
-            command.after_key, command.rows, command.sessions, command.events
+            command.after_key, command.rows, command.sessions, command.leases, command.events
         )
         tables.store_bucket_state(view, command.bucket, replace(state, cursor=cursor, keys=keys))
         return replies.ok(applied=True, done=False)

@@ -130,10 +130,13 @@ async def _fetch_ahead(
                 tuple((key, value) for key, value in reply.rows),
                 tuple(session_entry(fields) for fields in reply.sessions),
                 reply.done,
+                tuple((row, raw) for row, raw in reply.leases or ()),
                 watch_event_entries(reply.events or []),
                 reply.head,
             )
             await send.send(chunk)
             if chunk.done:
                 return
-            cursor = transfer.next_cursor(cursor, chunk.rows, chunk.sessions, chunk.events)
+            cursor = transfer.next_cursor(
+                cursor, chunk.rows, chunk.sessions, chunk.leases, chunk.events
+            )

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from eraft_trio.roles.shard import replies, sessions, tables, transfer, watch_reads
+from eraft_trio.roles.shard import (
+    lease_tables,
+    leases,
+    replies,
+    scan,
+    sessions,
+    tables,
+    transfer,
+    watch_reads,
+)
 from eraft_trio.roles.shard.buckets import Phase, bucket_of
 from eraft_trio.storage.view import TableView
 
@@ -18,6 +27,8 @@ def answer(view: TableView, gid: int, query: Any) -> Any:
         return _get(view, args[0])
     if kind == "get_versioned" and len(args) == 1 and isinstance(args[0], bytes):
         return _get_versioned(view, args[0])
+    if kind == "scan":
+        return scan.answer(view, args)
     if kind == "fetch" and len(args) in (4, 5):
         return _fetch(view, *args)
     if kind == "watch":
@@ -35,6 +46,8 @@ def answer(view: TableView, gid: int, query: Any) -> Any:
         return _status(view, gid)
     if kind == "session_clock" and not args:
         return sessions.clock(view)
+    if kind == "lease_clock" and not args:
+        return leases.clock(view)
     return _bad_query(query)
 
 
@@ -103,8 +116,10 @@ def _pulls(view: TableView) -> list[dict[str, Any]]:
 
 
 def _status(view: TableView, gid: int) -> dict[str, Any]:
-    """Config num and every bucket held here with its state and key count (no data scan)."""
-    return {
+    """Config num and every bucket held here with its state and key count (no data scan);
+    `lease_expiry` once a lease expired here: {"index", "leases", "keys"} of the last
+    expiry entry, alike on every replica."""
+    status = {
         "gid": gid,
         "num": tables.current_config(view).num,
         "buckets": [
@@ -119,6 +134,10 @@ def _status(view: TableView, gid: int) -> dict[str, Any]:
         ],
         "gcs": sum(1 for _ in tables.gc_notices(view)),
     }
+    expiry = lease_tables.last_expiry(view)
+    if expiry is not None:
+        status["lease_expiry"] = expiry
+    return status
 
 
 def _bad_query(query: Any) -> dict[str, Any]:

@@ -29,6 +29,9 @@ KEY_TOO_LONG = ErrorCode.KEY_TOO_LONG
 VALUE_TOO_LARGE = ErrorCode.VALUE_TOO_LARGE
 BAD_QUERY = ErrorCode.BAD_QUERY
 SESSION_EXPIRED = ErrorCode.SESSION_EXPIRED
+LEASE_NOT_FOUND = ErrorCode.LEASE_NOT_FOUND
+LEASE_BUCKET = ErrorCode.LEASE_BUCKET
+LEASE_FULL = ErrorCode.LEASE_FULL
 
 
 def ok(**details: Any) -> dict[str, Any]:
@@ -81,7 +84,12 @@ def to_versioned_value(result: dict[str, Any]) -> VersionedValue | ErrorReply:
 
 def to_bucket_chunk(result: dict[str, Any]) -> BucketChunk | ErrorReply:
     return error_of(result) or BucketChunk(
-        result["rows"], result["sessions"], result["done"], result["events"], result["head"]
+        result["rows"],
+        result["sessions"],
+        result["done"],
+        result.get("leases") or None,
+        result.get("events"),
+        result.get("head"),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eraft_trio.roles.shard import migration, queries, replies, sessions
+from eraft_trio.roles.shard import leases, migration, queries, replies, sessions
 from eraft_trio.roles.shard.commands import (
     CommandDecodeError,
     Delete,
@@ -14,8 +14,18 @@ from eraft_trio.roles.shard.commands import (
     InstallChunk,
     NewConfig,
     Put,
+    Txn,
     decode_command,
 )
+from eraft_trio.roles.shard.lease_commands import (
+    ExpireLeases,
+    GrantLease,
+    KeepAliveLease,
+    LeasePut,
+    PromoteLeases,
+    RevokeLease,
+)
+from eraft_trio.roles.shard.txn import apply_txn
 from eraft_trio.roles.shard.writes import apply_write
 from eraft_trio.storage.view import TableView
 
@@ -41,12 +51,19 @@ class ShardStateMachine:
       DropBucket      {"ok": True, "dropped": bool} or {"err": "not_ready", "num": current}
       GcDone          {"ok": True, "removed": bool}
       ExpireSessions  {"ok": True, "expired": n, "more": bool} (more: another batch is due)
+      lease commands  leases.py (GrantLease, KeepAliveLease, RevokeLease, LeasePut,
+                      ExpireLeases, PromoteLeases)
+      Txn             {"ok": True, "succeeded", "revision", "results"} (txn.py), or a refusal
       undecodable     {"err": "bad_command", "message": ...}
     Reads (`read(view, query)`; a query is a tuple, or the list msgpack makes of it):
       ("get", key)         {"value": bytes or None} or wrong_group
       ("get_versioned", key)
                            {"value", "version", "mod_revision"} (None, 0, 0: absent) or
                            wrong_group
+      ("scan", [(bucket, after)...], prefix, max_rows, max_bytes, keys_only)
+                           a page of those buckets' rows with the prefix (scan.py):
+                           {"pages": [[bucket, [[key, value, version, mod_revision]...],
+                           more]...], "moved": [buckets not served here], "num": N}
       ("fetch", num, bucket, cursor, max_bytes[, with_events])
                            the old owner's chunk of a bucket it handed off at config num:
                            {"rows": [[key, record]...], "done": bool,
@@ -61,6 +78,7 @@ class ShardStateMachine:
                            still to be told to drop a bucket (DropBucket there, then GcDone here)
       ("session_clock",)   {"now_ms": the group's clock, "oldest_s": the least recently
                            used session's last use in seconds, or None}
+      ("lease_clock",)     {"now_ms", "next_deadline_ms" (None: no lease), "promoted_ms"}
       ("status",)          {"gid", "num", "buckets": [{"bucket", "state", "keys", "num", "gid"}...]
                            (every bucket not NONE), "gcs": pending notice count}
     Anything else: {"err": "bad_query", "message": ...}.
@@ -91,6 +109,20 @@ class ShardStateMachine:
                 return migration.apply_gc_done(view, decoded)
             case ExpireSessions():
                 return sessions.apply_expire(view, decoded)
+            case GrantLease():
+                return leases.apply_grant(view, index, decoded)
+            case KeepAliveLease():
+                return leases.apply_keep_alive(view, decoded)
+            case RevokeLease():
+                return leases.apply_revoke(view, index, decoded)
+            case LeasePut():
+                return leases.apply_lease_put(view, index, decoded)
+            case ExpireLeases():
+                return leases.apply_expire(view, index, decoded)
+            case PromoteLeases():
+                return leases.apply_promote(view, decoded)
+            case Txn():
+                return apply_txn(view, index, decoded)
         raise AssertionError(f"decode_command returned {decoded!r}")
 
     def read(self, view: TableView, query: Any) -> Any:

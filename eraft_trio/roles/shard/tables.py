@@ -28,7 +28,7 @@ from typing import Any
 
 import msgpack
 
-from eraft_trio.roles.shard import watch_events
+from eraft_trio.roles.shard import lease_tables, watch_events
 from eraft_trio.roles.shard.buckets import BucketState, Phase
 from eraft_trio.roles.shard.placement import Placement
 from eraft_trio.storage.view import TableView
@@ -322,8 +322,9 @@ def advance_now(view: TableView, stamp_ms: int | None) -> int:
 
 
 def delete_bucket_rows(view: TableView, bucket: int) -> None:
-    """Delete every kv, session and watch history row of `bucket` (the old owner's
-    garbage collection)."""
+    """Delete every kv, session, lease and watch history row of `bucket` (the old
+    owner's garbage collection)."""
+    lease_tables.delete_bucket_leases(view, bucket)
     for row, _ in view.scan(KV, u32(bucket), _bucket_end(bucket)):
         view.delete(KV, row)
     for client_id, session in sessions(view, bucket, None):

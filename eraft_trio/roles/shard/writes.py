@@ -102,6 +102,11 @@ def _write(
     return reply
 
 
+# The key write of a put or delete once its session and bucket are checked (a put with a
+# lease, leases.py, attaches the key after it).
+write_key = _write
+
+
 def _compare_failed(current: tables.Entry | None) -> dict[str, Any]:
     """The answer of a conditional write whose comparison failed: the key as compared."""
     if current is None:

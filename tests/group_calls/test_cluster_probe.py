@@ -7,11 +7,11 @@ from typing import Any
 
 import trio
 
+from eraft_trio.group_calls.cluster_probe import ClusterProbe
 from eraft_trio.group_calls.pool import ConnectionPool
 from eraft_trio.protocol.node import StatusRequest
 from eraft_trio.transport.handshake import ANY_CLUSTER
 from eraft_trio.transport.server import TransportServer
-from eraft_trio.tui.cluster_probe import ClusterProbe
 
 CLUSTER = "eraft-probe-test"
 
@@ -82,12 +82,12 @@ async def test_probe_asks_every_node_and_marks_the_silent_ones_down() -> None:
     assert shard.asked == 2
 
 
-async def test_extra_groups_are_probed_before_they_join() -> None:
+async def test_known_groups_are_probed_before_they_join() -> None:
     async with trio.open_nursery() as nursery:
         config_addr = await _serve(nursery, FakeNode(_config_status(0, {})))
         shard_addr = await _serve(nursery, FakeNode({"group": 7, "raft": {}, "role": {}}))
         pool = ConnectionPool(nursery, ANY_CLUSTER)
-        probe = ClusterProbe(pool, (config_addr,), extra_groups={7: (shard_addr,)})
+        probe = ClusterProbe(pool, (config_addr,), known_groups={7: (shard_addr,)})
         with trio.fail_after(10):
             snapshot = await probe.gather()
         await pool.aclose()

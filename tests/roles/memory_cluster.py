@@ -126,6 +126,7 @@ class MemoryCluster:
             tuple((key, value) for key, value in chunk["rows"]),
             tuple(session_entry(fields) for fields in chunk["sessions"]),
             chunk["done"],
+            tuple((row, raw) for row, raw in chunk.get("leases", ())),
             watch_event_entries(chunk.get("events", [])),
             chunk.get("head"),
         )

@@ -1,4 +1,10 @@
-"""Reads and writes the small records of the `meta` sub-db: positions, staging, identity."""
+"""The state environment (data_dir itself): its sub-databases, the small records of `meta`,
+and the bodies of its write transactions, each checking Raft's invariants.
+
+Sub-databases: `meta` (identity, format, applied position, staging marker), `sm` (every
+state-machine table) and `staging` (a snapshot being received). The Raft log is not
+here: it is in the write-ahead log (wal.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,37 @@ import msgpack
 
 from eraft_trio.raft.membership import Membership
 from eraft_trio.raft.types import SnapshotMeta
+
+from .errors import InvalidBatchError, SnapshotError
+from .lmdb_view import LmdbTableView
+from .log_write import ApplyFunction
+
+META_DB = b"meta"  # small records: see the functions below
+# Stores made by 0.1.0's development builds also hold an empty `log` sub-db, once the log.
+OLD_LOG_DB = b"log"
+SM_DB = b"sm"  # table + NUL + key -> value: every state-machine table
+STAGING_DB = b"staging"  # rows of a snapshot being received, same layout as `sm`
+
+ALL_DB_NAMES = (META_DB, OLD_LOG_DB, SM_DB, STAGING_DB)
+
+
+@dataclass(frozen=True, slots=True)
+class SubDbs:
+    meta: Any
+    sm: Any
+    staging: Any
+
+
+def open_sub_dbs(env: lmdb.Environment) -> SubDbs:
+    """Open (creating on first use) every sub-database; handles stay valid until env.close()."""
+    return SubDbs(
+        meta=env.open_db(META_DB),
+        sm=env.open_db(SM_DB),
+        staging=env.open_db(STAGING_DB),
+    )
+
+
+# --- the records of `meta` ----------------------------------------------------------
 
 # 4: the shard role's kv rows carry each key's version and mod revision (roles/shard/tables.py).
 # 3: the log and hard state in a write-ahead log (data_dir/raft-wal), the tables here.
@@ -111,3 +148,47 @@ def next_staging_generation(txn: lmdb.Transaction[bytes], db: Any) -> int:
     generation = int(_get(txn, db, STAGING_GENERATION_KEY) or 0) + 1
     _put(txn, db, STAGING_GENERATION_KEY, generation)
     return generation
+
+
+# --- the bodies of the write transactions -------------------------------------------
+
+
+def install_snapshot_in_txn(txn: lmdb.Transaction[bytes], dbs: SubDbs, meta: SnapshotMeta) -> None:
+    applied = get_applied(txn, dbs.meta)
+    if meta.index < applied.index:
+        raise InvalidBatchError(
+            f"snapshot at {meta.index} is behind the applied index {applied.index}; "
+            "installing it would undo applied entries"
+        )
+    staged = get_staging(txn, dbs.meta)
+    # The marker keeps the position only; the membership travels in `meta`.
+    if staged is None or (staged.meta.index, staged.meta.term) != (meta.index, meta.term):
+        raise SnapshotError(
+            f"no complete staging of snapshot (index {meta.index}, term {meta.term}) to install; "
+            f"staging holds {staged.meta if staged else 'nothing'}"
+        )
+    txn.drop(dbs.sm, delete=False)
+    cursor = txn.cursor(db=dbs.staging)
+    for key, value in cursor:  # staging is sorted and sm now empty: append in order
+        txn.put(key, value, db=dbs.sm, append=True)
+    txn.drop(dbs.staging, delete=False)
+    delete_staging(txn, dbs.meta)
+    put_applied(txn, dbs.meta, meta)
+
+
+def apply_in_txn(
+    txn: lmdb.Transaction[bytes],
+    dbs: SubDbs,
+    apply: ApplyFunction | None,
+    target: SnapshotMeta,
+) -> list[Any]:
+    applied = get_applied(txn, dbs.meta)
+    if target.index < applied.index or (apply is not None and target.index == applied.index):
+        raise InvalidBatchError(
+            f"applied index {target.index} does not advance past the stored {applied.index}"
+        )
+    result: list[Any] = []
+    if apply is not None:
+        result = apply(LmdbTableView(txn, dbs.sm, writable=True))
+    put_applied(txn, dbs.meta, target)
+    return result
