@@ -1,9 +1,11 @@
 """Watches against real processes: typed events in revision order, a watch that survives a
 leader kill (kill -9) and a bucket move mid-stream with no change missed or repeated,
-resuming from saved positions, the compacted error, the blocking iterator, ctl watch."""
+resuming from saved positions, the compacted error, the blocking iterator, an asyncio
+program, ctl watch."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,7 +15,7 @@ import sys
 import pytest
 import trio
 
-from eraft_trio.client import Client, SyncClient, WatchEvent
+from eraft_trio.client import AsyncioClient, Client, SyncClient, WatchEvent
 from eraft_trio.client.watch import Watch
 from eraft_trio.errors import Compacted
 from eraft_trio.protocol.keys import bucket_of
@@ -252,3 +254,32 @@ async def test_ctl_watch_of_a_key_from_a_revision(cluster: ShardedCluster) -> No
             await process.wait()
     bad = await ctl(cluster.config_servers, "watch", "w7/k", "--rev", "0")
     assert bad.code == 2 and "--rev" in bad.stderr, bad.describe()
+
+
+def test_an_asyncio_program_watches_and_resumes_from_an_event(cluster: ShardedCluster) -> None:
+    async def arrange() -> None:
+        async with ClusterProbe.open(cluster) as probe:
+            await arrange_groups(probe, (1, 2))
+
+    trio.run(arrange)
+
+    async def main() -> tuple[list[WatchEvent], WatchEvent]:
+        async with AsyncioClient(cluster.config_servers, timeout=30) as kv:
+            first = await kv.put("w8/k", "1")
+            await kv.put("w8/k", "2")
+            await kv.put("w8/k", "3")
+            got: list[WatchEvent] = []
+            async with kv.watch("w8/k", from_revision=first.revision) as events:
+                async for event in events:
+                    got.append(event)
+                    if len(got) == 2:
+                        break
+            # What the asyncio and blocking readers resume from: the last handled event.
+            positions = {got[-1].bucket: got[-1].resume_revision}
+            async with kv.watch("w8/k", positions=positions) as events:
+                rest = await asyncio.wait_for(events.__anext__(), 30)
+            return got, rest
+
+    got, rest = asyncio.run(main())
+    assert [(e.value, e.version) for e in got] == [(b"1", 1), (b"2", 2)]
+    assert (rest.value, rest.version) == (b"3", 3)
