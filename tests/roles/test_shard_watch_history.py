@@ -230,3 +230,36 @@ def test_an_old_format_install_chunk_still_decodes_and_takes_the_rows_last_revis
     head = watch_events.head(cluster.groups[2].view, 0)
     assert head is not None and head.last_revision == 900 and head.compacted == 900
     assert MemoryClerk(cluster, 1).put(key, b"next")["revision"] == 901
+
+
+def test_a_txn_s_writes_share_one_revision_in_the_history() -> None:
+    from eraft_trio.protocol.txn import TxnOp
+    from eraft_trio.roles.shard.txn_command import Txn
+
+    group = one_group()
+    a, b = keys_in(0, 2, prefix=b"t")
+    group.propose(Put(1, 1, b, b"old"))
+    ops = (TxnOp("put", a, b"1"), TxnOp("delete", b, None))
+    reply = group.propose(Txn(1, 2, (), ops, ()))
+    revision = reply["revision"]
+    assert reply["succeeded"]
+    changes = watch(group, 0, revision)[2]
+    assert sorted(changes, key=lambda e: e[1]) == [
+        [revision, watch_events.PUT, a, b"1", 1],
+        [revision, watch_events.DELETE, b, None, 0],
+    ]
+
+
+def test_a_revoked_lease_s_keys_are_deleted_in_the_history() -> None:
+    from eraft_trio.roles.shard.lease_commands import GrantLease, LeasePut, RevokeLease
+
+    group = one_group()
+    key = keys_in(0, 1, prefix=b"l")[0]
+    lease = group.propose(GrantLease(1, 1, key, 60_000, 1, True))["lease"]
+    put = group.propose(LeasePut(1, 2, key, b"v", lease, 2, True))
+    revoked = group.propose(RevokeLease(1, 3, lease, 3, True))
+    assert revoked["deleted"] == 1 and revoked["revision"] > put["revision"]
+    assert watch(group, 0, put["revision"])[2] == [
+        [put["revision"], watch_events.PUT, key, b"v", 1],
+        [revoked["revision"], watch_events.DELETE, key, None, 0],
+    ]

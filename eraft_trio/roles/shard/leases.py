@@ -210,9 +210,9 @@ def _end(view: TableView, bucket: int, lease_id: int, lease: Lease, index: int) 
     tables.delete_entry, at the entry's revision in the bucket (watches see them)."""
     deleted = 0
     revision = tables.revision_for(view, bucket, index)
-    for key, revision in lease_tables.remove(view, lease_id, lease):
+    for key, attached_at in lease_tables.remove(view, lease_id, lease):
         entry = tables.get_entry(view, bucket, key)
-        if entry is not None and entry.mod_revision == revision:
+        if entry is not None and entry.mod_revision == attached_at:
             tables.delete_entry(view, bucket, key, revision)
             deleted += 1
     if deleted:
