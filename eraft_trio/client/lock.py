@@ -9,14 +9,16 @@ version our own put made, so a version cannot tell two holders apart. A holder t
 renewing its lease, and the lease's expiry deletes the key: the lock frees itself after
 at most `ttl` seconds (plus the leader's expiry poll).
 
-Waiters poll with a capped, jittered backoff (a watch on the key's delete would wake them
-at once; that is the recipe's next step once watch is in the client).
+Waiters watch the key from the holder's write on (client/watch.py) and try again when
+it is deleted, released or expired; the watch's history holds the delete even when it
+came before the watch started. Should the watch fail (its revision compacted away), they
+try again after a capped, jittered backoff.
 
 The fencing token is the lock key's mod revision at acquisition: it grows with every
-acquisition of the lock (each is a later write to the key in its group), so a resource
-that remembers the largest token it saw can refuse a holder that lost the lock without
-knowing it (a long pause past its TTL). Revisions are per group: compare tokens of one
-lock only, and not across a move of its bucket to another group.
+acquisition of the lock (each is a later write to the key, and a bucket's revisions only
+grow, also across a move to another group), so a resource that remembers the largest
+token it saw can refuse a holder that lost the lock without knowing it (a long pause
+past its TTL). Compare tokens of one lock only.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import trio
 from eraft_trio.client.kv_client import Client, as_bytes
 from eraft_trio.client.leases import KeptLease, kept_lease
 from eraft_trio.client.results import CasResult
+from eraft_trio.errors import EraftError
 
 FIRST_BACKOFF_S = 0.02
 MAX_BACKOFF_S = 0.5
@@ -68,12 +71,23 @@ async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[H
 
 
 async def _acquire(client: Client, key: bytes, holder: bytes, lease_id: int) -> CasResult:
-    """Put the key if absent under our lease, polling with backoff until it is ours."""
+    """Put the key if absent under our lease; while someone holds it, wait for its delete."""
     backoff = FIRST_BACKOFF_S
     while True:
         taken = await client.put(key, holder, if_absent=True, lease=lease_id)
         if taken.succeeded:
             return taken
-        # Waiting for the holder's delete (or its lease's expiry), not for a state of ours.
-        await trio.sleep(backoff * (0.5 + random.random()))
-        backoff = min(backoff * 2, MAX_BACKOFF_S)
+        try:
+            await _deleted(client, key, taken.current.mod_revision + 1)
+        except EraftError:
+            # Waiting for the holder's delete (or its lease's expiry), not for a state of ours.
+            await trio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+async def _deleted(client: Client, key: bytes, after: int) -> None:
+    """Return once `key` is deleted at revision `after` or later (at once if it was)."""
+    async with client.watch(key, from_revision=after) as events:
+        async for event in events:
+            if event.kind == "delete":
+                return
