@@ -203,8 +203,13 @@ async def test_ctl_watch_streams_json_lines_until_ctrl_c(cluster: ShardedCluster
         )
         try:
             assert process.stdout is not None and process.stderr is not None
+            said = b""
             with trio.fail_after(30):  # "watching" once every bucket's start is known
-                assert b"watching prefix w6/" in await process.stderr.receive_some()
+                while not said.endswith(b"\n"):
+                    chunk = await process.stderr.receive_some()
+                    assert chunk, "ctl watch ended early"
+                    said += chunk
+            assert said == b"watching prefix w6/\n"
             start = (await kv.put("w6/a", "1")).revision
             await kv.delete("w6/a")
             lines: list[dict[str, object]] = []
@@ -242,8 +247,12 @@ async def test_ctl_watch_of_a_key_from_a_revision(cluster: ShardedCluster) -> No
     )
     try:
         assert process.stdout is not None
+        line = b""
         with trio.fail_after(30):
-            line = await process.stdout.receive_some()
+            while not line.endswith(b"\n"):  # a pipe may hand a line over in pieces
+                chunk = await process.stdout.receive_some()
+                assert chunk, "ctl watch ended early"
+                line += chunk
         assert line == f"put w7/k one version=1 mod_revision={start}\n".encode()
         process.send_signal(signal.SIGINT)
         with trio.fail_after(30):
