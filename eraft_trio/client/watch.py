@@ -83,6 +83,7 @@ class Watch:
         self._ready: collections.deque[tuple[WatchEvent, int]] = collections.deque()
         self._positions: dict[int, int] = {}
         self._queued: collections.Counter[int] = collections.Counter()  # pages per bucket
+        self._error: BaseException | None = None  # what ended the watch (Compacted...)
 
     async def deliver(
         self, send: trio.MemorySendChannel[_Page | BaseException], page: _Page
@@ -107,8 +108,11 @@ class Watch:
 
     async def __anext__(self) -> WatchEvent:
         while not self._ready:
+            if self._error is not None:
+                raise self._error  # the watch is over: every later call says why
             item = await self._receive.receive()
             if isinstance(item, BaseException):
+                self._error = item
                 raise item
             self._queued[item.bucket] -= 1
             self._queue(item)

@@ -4,6 +4,7 @@ position on never wait behind a caller that has not started reading."""
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from eraft_trio.client.watch import QUEUED_PAGES, Watch, WatchEvent, _Page, watched_buckets
@@ -62,3 +63,14 @@ def test_a_prefix_with_a_whole_hash_tag_polls_its_one_bucket() -> None:
     for open_tag in (b"user{42", b"user{}", b"{"):  # keys under it may have other tags
         assert watched_buckets(open_tag, True, 10) == list(range(10))
     assert watched_buckets(b"app/k", False, 10) == [bucket_of(b"app/k", 10)]
+
+
+async def test_an_error_that_ended_the_watch_is_raised_again_not_waited_on() -> None:
+    from eraft_trio.errors import Compacted
+
+    send, receive = trio.open_memory_channel[_Page | BaseException](QUEUED_PAGES)
+    watch = Watch(receive)
+    await send.send(Compacted(3, 17))
+    for _ in range(2):
+        with trio.fail_after(1), pytest.raises(Compacted):
+            await watch.__anext__()
