@@ -173,11 +173,14 @@ def searchable_ops(ops: Sequence[Op]) -> list[tuple[Op, RegisterOp]]:
        as read too, which may make another timed-out CAS definite: repeated to a fixpoint);
     2. dropped, when nothing after it was sent read x, and no timed-out CAS compares
        with x (taking effect last, where nothing sees it, is never taking effect);
-    3. a plain put or delete: due by the last read of x after it was sent, when no
-       timed-out CAS compares with x (landing later, nothing could tell);
-    4. otherwise free to land any time or never (ret inf; a CAS then as CAS_MAYBE).
-    Rules 2 and 3 rely on every CAS that is neither answered nor definite being free
-    (4), so it can always be moved to the end, where it changes nothing anyone saw.
+    3. otherwise free to land any time or never (ret inf; a CAS then as CAS_MAYBE).
+    Rule 2 relies on every CAS that is neither answered nor definite being free (3), so
+    it can always be moved to the end, where it changes nothing anyone saw.
+
+    There is no rule making such a write due by the last read of x: "landed by then"
+    and "never landed" are both possible, and a deadline forgets the second (a timed-out
+    delete forced before a long get of "missing" made a history with a later put look
+    non-linearizable: tests/chaos/test_cas_checker.py).
     """
     reads: dict[bytes | None, list[float]] = defaultdict(list)  # value -> completions
     writer_counts: dict[bytes, int] = defaultdict(int)
@@ -212,8 +215,7 @@ def searchable_ops(ops: Sequence[Op]) -> list[tuple[Op, RegisterOp]]:
                     (op, RegisterOp(CAS_MAYBE, op.value, op.invoke, math.inf, op.expected))
                 )
                 continue
-            due = completions[-1] if read_after and op.value not in compared else math.inf
-            searched.append((op, RegisterOp(_KIND_CODES[op.kind], op.value, op.invoke, due)))
+            searched.append((op, RegisterOp(_KIND_CODES[op.kind], op.value, op.invoke, math.inf)))
     return searched
 
 

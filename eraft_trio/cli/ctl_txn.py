@@ -60,7 +60,17 @@ Keys = tuple[list[str], list[str]]  # the keys of the success ops, and of the fa
 
 
 def parse_txn(text: str, b64: bool) -> tuple[list[TxnCompare], list[TxnOp], list[TxnOp], Keys]:
-    """(compares, success, failure, the keys of each list's ops)."""
+    """(compares, success, failure, the keys of each list's ops); TxnInputError for any
+    document that is not a txn, so bad input exits 2, never 1 (a failed compare)."""
+    try:
+        return _parse(text, b64)
+    except UnicodeError as exc:  # a lone surrogate (\ud800) in a key or value
+        raise TxnInputError(f"a key or value is not valid UTF-8 text: {exc}") from None
+    except RecursionError:
+        raise TxnInputError("the document is nested too deeply") from None
+
+
+def _parse(text: str, b64: bool) -> tuple[list[TxnCompare], list[TxnOp], list[TxnOp], Keys]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -62,7 +62,9 @@ def frame_limits_for(max_value_bytes: int, chunk_bytes: int) -> tuple[int, int]:
 
     A chunk stops before the row that would overflow it unless that row is alone, so the
     largest peer frame is a chunk or a single row; the sum covers both with room to spare.
+    The largest request is a compare-and-set put: its value and its `if_value` may each
+    be `max_value_bytes` (docs/reference.md, limits), and so may its log entry.
     """
-    client = max_value_bytes + FRAME_OVERHEAD_BYTES
-    peer = chunk_bytes + max_value_bytes + FRAME_OVERHEAD_BYTES
+    client = 2 * max_value_bytes + FRAME_OVERHEAD_BYTES
+    peer = chunk_bytes + 2 * max_value_bytes + FRAME_OVERHEAD_BYTES
     return client, peer

@@ -201,3 +201,16 @@ def small_cas_histories(draw: st.DrawFn) -> list[Op]:
 def test_checker_matches_brute_force_with_cas(history: list[Op]) -> None:
     expected = "ok" if brute_force_linearizable(history) else "violation"
     assert check(history).result == expected
+
+
+def test_a_timed_out_delete_may_never_land_even_after_a_read_of_missing() -> None:
+    # Review finding: a timed-out delete was made due by the last read of "missing" (the
+    # long first get), which forced it before the final get of y: a false violation.
+    # Linearizable as get@0 (missing), put y, get y, the delete never landing.
+    history = [
+        get(1, None, 0, 10),
+        put(2, b"y", 1, 2),
+        Op(3, "delete", K, None, 3, None, "timeout"),
+        get(4, b"y", 10.5, 11),
+    ]
+    assert check(history).result == "ok"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from eraft_trio.protocol.envelope import Request
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
 from eraft_trio.protocol.limits import MAX_KEY_BYTES, request_refusal
 from eraft_trio.protocol.replies import BucketChunk, Written
@@ -20,6 +21,7 @@ from eraft_trio.runtime.waiter import Waiter
 from eraft_trio.transport.codec import encode
 from eraft_trio.transport.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
 from eraft_trio.transport.handshake import PeerInfo
+from eraft_trio.transport.limits import frame_limits_for
 
 LIMIT = 1000
 
@@ -157,3 +159,18 @@ def test_a_value_at_the_ceiling_fits_one_frame_wherever_it_travels() -> None:
     ]
     for message in messages:
         assert len(encode_frame(encode(message))) < DEFAULT_MAX_FRAME_SIZE
+
+
+def test_a_cas_put_at_the_value_limit_fits_the_nodes_own_frame_limits() -> None:
+    """Review finding: a CAS put whose value and if_value were each at max_value_bytes was
+    twice the node's client frame limit: the node closed the connection (frame_too_large)
+    and the client retried until its timeout. Both limits now hold such a put, its entry
+    in AppendEntries, and its session's answer."""
+    limit = 1 << 20
+    client_frame, peer_frame = frame_limits_for(limit, CHUNK_BYTES)
+    key, value = b"k" * MAX_KEY_BYTES, b"v" * limit
+    request = Request(1, KvPut(1, 1, key, value, if_value=value))
+    assert len(encode_frame(encode(request))) <= client_frame
+    cas = encode_command(Put(1, 1, key, value, condition=value))
+    append = AppendEntries(1, 0, 1, 0, 0, (Entry(1, 1, cas),), 0)
+    assert len(encode_frame(encode(append))) <= peer_frame
