@@ -50,9 +50,10 @@ class HeldLock:
 async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[HeldLock]:
     """Wait for the lock `name`, hold it while the block runs, release it on exit.
 
-    The lease keeps the lock while this process lives; if it is lost (`held.lease.lost`
-    is set: the group could not be reached for a whole TTL), the lock may be someone
-    else's already, which the fencing token lets a resource detect.
+    The lease keeps the lock while this process lives. `held.lease.remaining()` is how long
+    the lock is surely still ours; once `held.lease.lost` is set (no keep-alive succeeded
+    for a whole TTL, or the lease is gone) it may be someone else's already: stop working
+    under it. A resource that remembers the fencing token can refuse a late holder.
     """
     key = as_bytes(name)
     holder = b"%016x" % random.getrandbits(64)
@@ -68,12 +69,21 @@ async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[H
 
 
 async def _acquire(client: Client, key: bytes, holder: bytes, lease_id: int) -> CasResult:
-    """Put the key if absent under our lease, polling with backoff until it is ours."""
-    backoff = FIRST_BACKOFF_S
+    """Put the key if absent under our lease, waiting for its release until it is ours."""
+    waits = 0
     while True:
         taken = await client.put(key, holder, if_absent=True, lease=lease_id)
         if taken.succeeded:
             return taken
-        # Waiting for the holder's delete (or its lease's expiry), not for a state of ours.
-        await trio.sleep(backoff * (0.5 + random.random()))
-        backoff = min(backoff * 2, MAX_BACKOFF_S)
+        await _wait_for_release(client, key, taken, waits)
+        waits += 1
+
+
+async def _wait_for_release(client: Client, key: bytes, refused: CasResult, waits: int) -> None:
+    """Return when the lock `key` may be free again: after its holder's delete, or its
+    lease's expiry. Polling with a capped, jittered backoff; the one function to change
+    for a watch on the key from `refused.current.mod_revision + 1` (docs/reference.md,
+    "Recipes")."""
+    backoff = min(FIRST_BACKOFF_S * 2 ** min(waits, 16), MAX_BACKOFF_S)
+    # Waiting for another client's write, not for a state of ours.
+    await trio.sleep(backoff * (0.5 + random.random()))
