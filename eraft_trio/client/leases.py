@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 import trio
 
-from eraft_trio.client.kv_client import Client, _expect, as_bytes, check_lease_id
+from eraft_trio.client.kv_client import (
+    Client,
+    _expect,
+    as_bytes,
+    check_lease_id,
+    single_exception,
+)
 from eraft_trio.errors import BadRequest, EraftError
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.protocol.errors import ErrorCode
@@ -135,6 +141,10 @@ async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncItera
                 yield lease
             finally:
                 nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The block's error (say a lock's OperationTimeout) reaches us wrapped by our
+        # nursery: hand it back as raised, as Client.connect does.
+        raise single_exception(group) from None
     finally:
         # Also when the block was cancelled: the revoke must still reach the group
         # (bounded by the client's timeout); a lease already gone is fine.

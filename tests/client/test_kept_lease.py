@@ -118,3 +118,20 @@ async def test_renewed_leases_stay_held_and_valid_until_moves_on(
             assert not lease.lost.is_set()
             # Renewed every TTL/3: at least a third of a TTL is always left.
             assert lease.remaining() >= TTL / 3
+
+
+async def test_the_blocks_error_comes_out_as_raised_and_the_lease_is_revoked(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Regression: it came out wrapped in an ExceptionGroup by the keep-alive's nursery, so
+    `except OperationTimeout` around `client.lock(...)` missed a timed-out acquisition."""
+
+    async def alive(lease_id: int) -> float:
+        return TTL
+
+    group = FakeGroup(alive)
+    group.install(monkeypatch)
+    with pytest.raises(OperationTimeout):
+        async with leases.kept_lease(CLIENT, TTL, b"k"):
+            raise OperationTimeout("the lock's put timed out")
+    assert group.revoked == [7]
