@@ -30,6 +30,7 @@ from eraft_trio.chaos.events import EventLog
 from eraft_trio.chaos.history_jsonl import read_history
 from eraft_trio.chaos.linearizability import check
 from eraft_trio.chaos.link_cuts import ensure_nft
+from eraft_trio.chaos.lock_workload import LockSettings
 from eraft_trio.chaos.lost_writes import lost_writes
 from eraft_trio.chaos.nemesis import ALL_FAULTS, NETWORK_FAULTS
 from eraft_trio.chaos.report import (
@@ -72,6 +73,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=10, help="concurrent client workers")
     parser.add_argument("--keys", type=int, default=30, help="how many keys the clients use")
     parser.add_argument("--op-timeout", type=float, default=5.0, help="client op timeout, s")
+    parser.add_argument(
+        "--lock-workers",
+        type=int,
+        default=0,
+        help="also run the lock workload: N workers incrementing a counter under client.lock "
+        "(0: none; docs/chaos.md)",
+    )
     parser.add_argument("--history", type=Path, help="where to save the history (JSON lines)")
     parser.add_argument("--keep-data", action="store_true", help="keep the data folder")
     parser.add_argument(
@@ -160,6 +168,7 @@ def _run_child(
         "--clients", str(args.clients),
         "--keys", str(args.keys),
         "--op-timeout", str(args.op_timeout),
+        "--lock-workers", str(args.lock_workers),
         "--history", str(history.resolve()),
         "--log-level", args.log_level,
         "--inside", name,
@@ -209,6 +218,7 @@ def run_inside(
         partitions=partitions,
         overlap=args.overlap,
         workload=WorkloadSettings(clients=args.clients, keys=args.keys, op_timeout=args.op_timeout),
+        lock=LockSettings(workers=args.lock_workers) if args.lock_workers > 0 else None,
         log_level=args.log_level,
     )
     events = EventLog(quiet=args.quiet)
@@ -290,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         faults = parse_faults(args.faults)
     except ValueError as exc:
         print(f"tools/chaos.py: --faults: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.lock_workers < 0:
+        print("tools/chaos.py: --lock-workers: a number of workers, 0 or more", file=sys.stderr)
         return EXIT_USAGE
     if args.inside is not None:
         assert args.data is not None and args.history is not None and args.seed is not None

@@ -84,7 +84,28 @@ def summary_lines(result: RunResult) -> list[str]:
     lines.extend(f"  {line}" for line in result.verdict.explain())
     lines.append(f"lost acknowledged writes: {len(result.lost)}")
     lines.extend(f"  {lost.explain()}" for lost in result.lost[:20])
+    lines.extend(_lock_lines(result))
     lines.append(f"verdict: {verdict_word(result)}")
+    return lines
+
+
+def _lock_lines(result: RunResult) -> list[str]:
+    """The lock workload's verdict: exact, bounded (unknown increments), violation or unknown."""
+    settings, verdict, workload = result.settings.lock, result.lock, result.lock_workload
+    if settings is None or verdict is None or workload is None:
+        return []
+    lines = [
+        f"lock: {verdict.result} ({settings.workers} workers, lease TTL {settings.ttl:g}s, "
+        f"op timeout {settings.op_timeout:g}s, margin {settings.margin:g}s)"
+    ]
+    lines.extend(f"  {line}" for line in verdict.explain())
+    if workload.leases_lost:
+        lines.append(
+            f"  sections whose lease was given up before they ended: {workload.leases_lost}"
+        )
+    if workload.errors:
+        lines.append(f"  lock client errors (retried): {dict(workload.errors)}")
+        lines.extend(f"    e.g. {sample}" for sample in workload.error_samples[:3])
     return lines
 
 
