@@ -30,7 +30,7 @@ from eraft_trio.chaos.events import EventLog
 from eraft_trio.chaos.history_jsonl import read_history
 from eraft_trio.chaos.linearizability import check
 from eraft_trio.chaos.link_cuts import ensure_nft
-from eraft_trio.chaos.lock_workload import LockSettings
+from eraft_trio.chaos.lock_workload import LOCK_TTL_S, LockSettings
 from eraft_trio.chaos.lost_writes import lost_writes
 from eraft_trio.chaos.nemesis import ALL_FAULTS, NETWORK_FAULTS
 from eraft_trio.chaos.report import (
@@ -45,6 +45,7 @@ from eraft_trio.chaos.report import (
 from eraft_trio.chaos.runner import RunResult, RunSettings, SetupError, run_chaos
 from eraft_trio.chaos.workload import WorkloadSettings, final_reads_of
 from eraft_trio.client.kv_client import single_exception
+from eraft_trio.client.leases import MAX_TTL_S, MIN_TTL_S
 
 EXIT_INTERRUPTED = 130
 
@@ -80,6 +81,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run the lock workload: N workers incrementing a counter under client.lock "
         "(0: none; docs/chaos.md)",
     )
+    parser.add_argument(
+        "--lock-ttl",
+        type=float,
+        default=LOCK_TTL_S,
+        help=f"the lock's lease TTL, s (default {LOCK_TTL_S:g}; short ones get lost in faults)",
+    )
     parser.add_argument("--history", type=Path, help="where to save the history (JSON lines)")
     parser.add_argument("--keep-data", action="store_true", help="keep the data folder")
     parser.add_argument(
@@ -109,6 +116,12 @@ def parse_faults(text: str) -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {', '.join(ALL_FAULTS)}")
     return faults
+
+
+def lock_settings(args: argparse.Namespace) -> LockSettings | None:
+    if args.lock_workers == 0:
+        return None
+    return LockSettings(workers=args.lock_workers, ttl=args.lock_ttl)
 
 
 def duration_of(args: argparse.Namespace) -> float:
@@ -169,6 +182,7 @@ def _run_child(
         "--keys", str(args.keys),
         "--op-timeout", str(args.op_timeout),
         "--lock-workers", str(args.lock_workers),
+        "--lock-ttl", str(args.lock_ttl),
         "--history", str(history.resolve()),
         "--log-level", args.log_level,
         "--inside", name,
@@ -218,7 +232,7 @@ def run_inside(
         partitions=partitions,
         overlap=args.overlap,
         workload=WorkloadSettings(clients=args.clients, keys=args.keys, op_timeout=args.op_timeout),
-        lock=LockSettings(workers=args.lock_workers) if args.lock_workers > 0 else None,
+        lock=lock_settings(args),
         log_level=args.log_level,
     )
     events = EventLog(quiet=args.quiet)
@@ -303,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.lock_workers < 0:
         print("tools/chaos.py: --lock-workers: a number of workers, 0 or more", file=sys.stderr)
+        return EXIT_USAGE
+    if not MIN_TTL_S <= args.lock_ttl <= MAX_TTL_S:
+        print(
+            f"tools/chaos.py: --lock-ttl: {MIN_TTL_S:g} to {MAX_TTL_S:g} seconds", file=sys.stderr
+        )
         return EXIT_USAGE
     if args.inside is not None:
         assert args.data is not None and args.history is not None and args.seed is not None

@@ -31,12 +31,13 @@ from eraft_trio.protocol.keys import bucket_of
 LOCK_KEY = b"{ctr}lock"
 COUNTER_KEY = b"{ctr}value"
 ERROR_PAUSE_S = 0.1  # after a failed acquisition or release, before the next try
+LOCK_TTL_S = 15.0  # the lock's lease: far longer than an election or a fault's hold
 
 
 @dataclass(frozen=True, slots=True)
 class LockSettings:
     workers: int = 8
-    ttl: float = 15.0  # the lock's lease: far longer than an election or a fault's hold
+    ttl: float = LOCK_TTL_S
     op_timeout: float = 10.0
     margin: float = 1.0  # a get or put is sent only while the lease is sure this much longer
 
