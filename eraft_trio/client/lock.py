@@ -31,6 +31,8 @@ import trio
 from eraft_trio.client.kv_client import Client, as_bytes
 from eraft_trio.client.leases import KeptLease, kept_lease
 from eraft_trio.client.results import CasResult
+from eraft_trio.errors import BadRequest
+from eraft_trio.protocol.errors import ErrorCode
 
 FIRST_BACKOFF_S = 0.02
 MAX_BACKOFF_S = 0.5
@@ -57,26 +59,37 @@ async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[H
     """
     key = as_bytes(name)
     holder = b"%016x" % random.getrandbits(64)
-    async with kept_lease(client, ttl, key) as lease:
-        taken = await _acquire(client, key, holder, lease.id)
-        assert taken.revision is not None
-        try:
-            yield HeldLock(key, taken.revision, holder, lease)
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(client.timeout):
-                # Only our own write of the key: never a lock taken over since.
-                await client.delete(key, if_value=holder)
-
-
-async def _acquire(client: Client, key: bytes, holder: bytes, lease_id: int) -> CasResult:
-    """Put the key if absent under our lease, waiting for its release until it is ours."""
-    waits = 0
     while True:
-        taken = await client.put(key, holder, if_absent=True, lease=lease_id)
+        async with kept_lease(client, ttl, key) as lease:
+            taken = await _acquire(client, key, holder, lease)
+            if taken is None:
+                continue  # our lease ended while we waited: wait on under a new one
+            assert taken.revision is not None
+            try:
+                yield HeldLock(key, taken.revision, holder, lease)
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(client.timeout):
+                    # Only our own write of the key: never a lock taken over since.
+                    await client.delete(key, if_value=holder)
+            return
+
+
+async def _acquire(client: Client, key: bytes, holder: bytes, lease: KeptLease) -> CasResult | None:
+    """Put the key if absent under our lease, waiting for its release until it is ours;
+    None if the lease ended (or may have) first: a lock under it could not be trusted."""
+    waits = 0
+    while not lease.lost.is_set():
+        try:
+            taken = await client.put(key, holder, if_absent=True, lease=lease.id)
+        except BadRequest as exc:
+            if exc.code == ErrorCode.LEASE_NOT_FOUND:
+                return None
+            raise
         if taken.succeeded:
             return taken
         await _wait_for_release(client, key, taken, waits)
         waits += 1
+    return None
 
 
 async def _wait_for_release(client: Client, key: bytes, refused: CasResult, waits: int) -> None:
