@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
 from pathlib import Path
 
 from eraft_trio.chaos.history_jsonl import save_history
+from eraft_trio.chaos.lock_check import Section
 from eraft_trio.chaos.nemesis import NETWORK_FAULTS
 from eraft_trio.chaos.runner import RunResult, RunSettings
 from eraft_trio.chaos.workload import FINAL_READ_PROCESS
@@ -114,9 +117,23 @@ def _lost_network(settings: RunSettings) -> bool:
 
 
 def save_outputs(result: RunResult, history_path: Path) -> list[Path]:
-    """The history (JSON lines) and, beside it, the event log; the paths written."""
+    """The history (JSON lines) and, beside it, the event log and the lock workload's
+    sections (when it ran); the paths written."""
     history_path.parent.mkdir(parents=True, exist_ok=True)
     save_history(history_path, result.history)
-    events_path = history_path.with_name(history_path.name.replace(".jsonl", "") + ".events.txt")
+    stem = history_path.name.replace(".jsonl", "")
+    events_path = history_path.with_name(stem + ".events.txt")
     result.events.save(events_path)
-    return [history_path, events_path]
+    paths = [history_path, events_path]
+    if result.lock_workload is not None:
+        lock_path = history_path.with_name(stem + ".lock.jsonl")
+        _save_sections(lock_path, result.lock_workload.sections)
+        paths.append(lock_path)
+    return paths
+
+
+def _save_sections(path: Path, sections: list[Section]) -> None:
+    """One critical section a line, in start order, on the events' clock."""
+    with path.open("w") as out:
+        for section in sorted(sections, key=lambda s: s.start):
+            out.write(json.dumps(dataclasses.asdict(section)) + "\n")

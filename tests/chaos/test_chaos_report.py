@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from pathlib import Path
 
 from eraft_trio.chaos.events import EventLog
@@ -132,3 +133,12 @@ def test_a_lost_increment_is_a_violation_and_an_unknown_one_inconclusive(tmp_pat
     unknown = with_lock(clean, [held(0, 0, 10), held(1, 2, 12, "unknown")], counter=1)
     assert exit_code(unknown) == EXIT_INCONCLUSIVE
     assert any(line.startswith("lock: bounded") for line in summary_lines(unknown))
+
+
+def test_the_lock_sections_are_saved_beside_the_history(tmp_path: Path) -> None:
+    clean = result_of([put(b"a", 0, 1), final_get(b"a", 2)], tmp_path)
+    result = with_lock(clean, [held(1, 2, 12), held(0, 0, 10)], counter=2)
+    paths = save_outputs(result, tmp_path / "out" / "run.jsonl")
+    assert [path.name for path in paths] == ["run.jsonl", "run.events.txt", "run.lock.jsonl"]
+    rows = [json.loads(line) for line in paths[2].read_text().splitlines()]
+    assert [(row["worker"], row["start"], row["token"]) for row in rows] == [(0, 0, 10), (1, 2, 12)]
