@@ -107,7 +107,7 @@ class LockWorkload:
                 # Never cut short by `stop` (the watcher leaves sections alone, but a cancel
                 # just before could land here); bounded by the lease's time anyway.
                 with trio.CancelScope(shield=True):
-                    section = await self._critical_section(kv, worker, held, owner)
+                    section = await self.critical_section(kv, worker, held, owner)
                 self.sections.append(section)
                 if held.lease.lost.is_set():
                     self.leases_lost += 1
@@ -119,9 +119,11 @@ class LockWorkload:
         finally:
             state.in_section = False
 
-    async def _critical_section(
+    async def critical_section(
         self, kv: Client, worker: int, held: HeldLock, owner: int | None
     ) -> Section:
+        """One holding's work, judged by lock_check (tests/e2e/test_lock_workload.py
+        overrides it with a holder that ignores its lease, to see the checks fire)."""
         start = trio.current_time()
         outcome: SectionOutcome = "abandoned"
         value = await self._read_counter(kv, held.lease)
