@@ -30,6 +30,7 @@ from eraft_trio.chaos.events import EventLog
 from eraft_trio.chaos.history_jsonl import read_history
 from eraft_trio.chaos.linearizability import check
 from eraft_trio.chaos.link_cuts import ensure_nft
+from eraft_trio.chaos.lock_workload import LOCK_TTL_S, LockSettings
 from eraft_trio.chaos.lost_writes import lost_writes
 from eraft_trio.chaos.nemesis import ALL_FAULTS, NETWORK_FAULTS
 from eraft_trio.chaos.report import (
@@ -43,6 +44,7 @@ from eraft_trio.chaos.report import (
 )
 from eraft_trio.chaos.runner import RunResult, RunSettings, SetupError, run_chaos
 from eraft_trio.chaos.workload import WorkloadSettings, final_reads_of
+from eraft_trio.client.leases import MAX_TTL_S, MIN_TTL_S
 from eraft_trio.errors import single_exception
 
 EXIT_INTERRUPTED = 130
@@ -72,6 +74,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=10, help="concurrent client workers")
     parser.add_argument("--keys", type=int, default=30, help="how many keys the clients use")
     parser.add_argument("--op-timeout", type=float, default=5.0, help="client op timeout, s")
+    parser.add_argument(
+        "--lock-workers",
+        type=int,
+        default=0,
+        help="also run the lock workload: N workers incrementing a counter under client.lock "
+        "(0: none; docs/chaos.md)",
+    )
+    parser.add_argument(
+        "--lock-ttl",
+        type=float,
+        default=LOCK_TTL_S,
+        help=f"the lock's lease TTL, s (default {LOCK_TTL_S:g}; short ones get lost in faults)",
+    )
     parser.add_argument("--history", type=Path, help="where to save the history (JSON lines)")
     parser.add_argument("--keep-data", action="store_true", help="keep the data folder")
     parser.add_argument(
@@ -101,6 +116,12 @@ def parse_faults(text: str) -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {', '.join(ALL_FAULTS)}")
     return faults
+
+
+def lock_settings(args: argparse.Namespace) -> LockSettings | None:
+    if args.lock_workers == 0:
+        return None
+    return LockSettings(workers=args.lock_workers, ttl=args.lock_ttl)
 
 
 def duration_of(args: argparse.Namespace) -> float:
@@ -160,6 +181,8 @@ def _run_child(
         "--clients", str(args.clients),
         "--keys", str(args.keys),
         "--op-timeout", str(args.op_timeout),
+        "--lock-workers", str(args.lock_workers),
+        "--lock-ttl", str(args.lock_ttl),
         "--history", str(history.resolve()),
         "--log-level", args.log_level,
         "--inside", name,
@@ -209,6 +232,7 @@ def run_inside(
         partitions=partitions,
         overlap=args.overlap,
         workload=WorkloadSettings(clients=args.clients, keys=args.keys, op_timeout=args.op_timeout),
+        lock=lock_settings(args),
         log_level=args.log_level,
     )
     events = EventLog(quiet=args.quiet)
@@ -290,6 +314,14 @@ def main(argv: list[str] | None = None) -> int:
         faults = parse_faults(args.faults)
     except ValueError as exc:
         print(f"tools/chaos.py: --faults: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.lock_workers < 0:
+        print("tools/chaos.py: --lock-workers: a number of workers, 0 or more", file=sys.stderr)
+        return EXIT_USAGE
+    if not MIN_TTL_S <= args.lock_ttl <= MAX_TTL_S:
+        print(
+            f"tools/chaos.py: --lock-ttl: {MIN_TTL_S:g} to {MAX_TTL_S:g} seconds", file=sys.stderr
+        )
         return EXIT_USAGE
     if args.inside is not None:
         assert args.data is not None and args.history is not None and args.seed is not None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
 from pathlib import Path
 
 from eraft_trio.chaos.history_jsonl import save_history
+from eraft_trio.chaos.lock_check import Section
 from eraft_trio.chaos.nemesis import NETWORK_FAULTS
 from eraft_trio.chaos.runner import RunResult, RunSettings
 from eraft_trio.chaos.workload import FINAL_READ_PROCESS
@@ -84,7 +87,28 @@ def summary_lines(result: RunResult) -> list[str]:
     lines.extend(f"  {line}" for line in result.verdict.explain())
     lines.append(f"lost acknowledged writes: {len(result.lost)}")
     lines.extend(f"  {lost.explain()}" for lost in result.lost[:20])
+    lines.extend(_lock_lines(result))
     lines.append(f"verdict: {verdict_word(result)}")
+    return lines
+
+
+def _lock_lines(result: RunResult) -> list[str]:
+    """The lock workload's verdict: exact, bounded (unknown increments), violation or unknown."""
+    settings, verdict, workload = result.settings.lock, result.lock, result.lock_workload
+    if settings is None or verdict is None or workload is None:
+        return []
+    lines = [
+        f"lock: {verdict.result} ({settings.workers} workers, lease TTL {settings.ttl:g}s, "
+        f"op timeout {settings.op_timeout:g}s, margin {settings.margin:g}s)"
+    ]
+    lines.extend(f"  {line}" for line in verdict.explain())
+    if workload.leases_lost:
+        lines.append(
+            f"  sections whose lease was given up before they ended: {workload.leases_lost}"
+        )
+    if workload.errors:
+        lines.append(f"  lock client errors (retried): {dict(workload.errors)}")
+        lines.extend(f"    e.g. {sample}" for sample in workload.error_samples[:3])
     return lines
 
 
@@ -93,9 +117,23 @@ def _lost_network(settings: RunSettings) -> bool:
 
 
 def save_outputs(result: RunResult, history_path: Path) -> list[Path]:
-    """The history (JSON lines) and, beside it, the event log; the paths written."""
+    """The history (JSON lines) and, beside it, the event log and the lock workload's
+    sections (when it ran); the paths written."""
     history_path.parent.mkdir(parents=True, exist_ok=True)
     save_history(history_path, result.history)
-    events_path = history_path.with_name(history_path.name.replace(".jsonl", "") + ".events.txt")
+    stem = history_path.name.replace(".jsonl", "")
+    events_path = history_path.with_name(stem + ".events.txt")
     result.events.save(events_path)
-    return [history_path, events_path]
+    paths = [history_path, events_path]
+    if result.lock_workload is not None:
+        lock_path = history_path.with_name(stem + ".lock.jsonl")
+        _save_sections(lock_path, result.lock_workload.sections)
+        paths.append(lock_path)
+    return paths
+
+
+def _save_sections(path: Path, sections: list[Section]) -> None:
+    """One critical section a line, in start order, on the events' clock."""
+    with path.open("w") as out:
+        for section in sorted(sections, key=lambda s: s.start):
+            out.write(json.dumps(dataclasses.asdict(section)) + "\n")

@@ -19,6 +19,8 @@ from eraft_trio.chaos.events import EventLog
 from eraft_trio.chaos.history import HistoryRecorder, Op
 from eraft_trio.chaos.linearizability import Verdict, check
 from eraft_trio.chaos.link_cuts import LinkCuts
+from eraft_trio.chaos.lock_check import LockVerdict, check_lock
+from eraft_trio.chaos.lock_workload import LockSettings, LockWorkload
 from eraft_trio.chaos.lost_writes import LostWrite, lost_writes
 from eraft_trio.chaos.member_nemesis import MemberNemesis
 from eraft_trio.chaos.membership import MembershipNemesis
@@ -49,6 +51,7 @@ class RunSettings:
     partitions: bool  # False outside a namespace: no nftables cuts
     overlap: bool = False  # process and network faults at the same time
     workload: WorkloadSettings = field(default_factory=WorkloadSettings)
+    lock: LockSettings | None = None  # the lock workload beside the register one, or not
     log_level: str = "info"
 
 
@@ -67,16 +70,25 @@ class RunResult:
     terms: dict[int, int]  # gid -> highest term at the end (0: the config group)
     crashes: dict[str, list[int]]  # node -> exit codes of exits nobody asked for
     elapsed: float
+    lock: LockVerdict | None = None
+    lock_workload: LockWorkload | None = None
 
     @property
     def violation(self) -> bool:
-        return self.verdict.result == "violation" or bool(self.lost)
+        lock_broken = self.lock is not None and self.lock.result == "violation"
+        return self.verdict.result == "violation" or bool(self.lost) or lock_broken
 
     @property
     def conclusive(self) -> bool:
-        """The checks could judge everything: no undecided key, every key read at the end."""
+        """The checks could judge everything: no undecided key, every key read at the end,
+        and the lock's counter exact (not merely within its unknown increments)."""
         keys = self.settings.workload.key_names()
-        return self.verdict.result != "unknown" and all(k in self.final_reads for k in keys)
+        lock_judged = self.lock is None or self.lock.result == "exact"
+        return (
+            self.verdict.result != "unknown"
+            and all(k in self.final_reads for k in keys)
+            and lock_judged
+        )
 
 
 async def run_chaos(settings: RunSettings, events: EventLog) -> RunResult:
@@ -109,6 +121,9 @@ async def _run_started(
     rng = random.Random(settings.seed)
     recorder = HistoryRecorder()
     workload = Workload(topology.config_servers, recorder, settings.workload, settings.seed)
+    locker = (
+        None if settings.lock is None else LockWorkload.of(topology.config_servers, settings.lock)
+    )
     async with ClusterProbe.open(
         topology.config_servers, cluster=topology.cluster, known_groups=topology.groups
     ) as probe:
@@ -124,7 +139,9 @@ async def _run_started(
         clients_stop, nemesis_stop = trio.Event(), trio.Event()
         async with trio.open_nursery() as clients:
             clients.start_soon(workload.run, clients_stop)
-            clients.start_soon(_progress, recorder, events, clients_stop)
+            if locker is not None:
+                clients.start_soon(locker.run, clients_stop)
+            clients.start_soon(_progress, recorder, locker, events, clients_stop)
             async with trio.open_nursery() as faults:
                 for nemesis in nemeses:
                     faults.start_soon(nemesis.run, nemesis_stop)
@@ -148,6 +165,10 @@ async def _run_started(
         terms = await probe.terms()
     reads = await final_reads(workload, timeout=FINAL_READ_TIMEOUT)
     events.say(f"final reads: {len(reads)} of {len(workload.keys)} keys answered; checking")
+    lock = None
+    if locker is not None:
+        counter = await locker.read_counter(timeout=FINAL_READ_TIMEOUT)
+        lock = check_lock(locker.sections, counter)
     history = recorder.ops()
     verdict = await trio.to_thread.run_sync(check, history)
     lost = lost_writes(history, reads)
@@ -165,6 +186,8 @@ async def _run_started(
         terms=terms,
         crashes=nodes.crashes(),
         elapsed=events.elapsed(),
+        lock=lock,
+        lock_workload=locker,
     )
 
 
@@ -210,13 +233,22 @@ async def _join_groups(topology: Topology, probe: ClusterProbe, events: EventLog
     events.say(f"joined groups {list(topology.groups)}: config {num}")
 
 
-async def _progress(recorder: HistoryRecorder, events: EventLog, stop: trio.Event) -> None:
+async def _progress(
+    recorder: HistoryRecorder, locker: LockWorkload | None, events: EventLog, stop: trio.Event
+) -> None:
     while not stop.is_set():
         with trio.move_on_after(10):
             await stop.wait()
         ops = recorder.ops()
         done = Counter(op.outcome for op in ops if op.complete is not None)
+        locked = ""
+        if locker is not None:
+            held = Counter(section.outcome for section in locker.sections)
+            locked = (
+                f"; lock: {held['acked']} increments, {held['unknown']} unknown, "
+                f"{held['abandoned']} abandoned"
+            )
         events.say(
             f"progress: {len(ops)} ops, {done['ok']} ok, {done['timeout']} timeout, "
-            f"{done['fail']} fail, {recorder.pending_count} in flight"
+            f"{done['fail']} fail, {recorder.pending_count} in flight{locked}"
         )

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 import trio
 
-from eraft_trio.client.kv_client import Client, _expect, as_bytes, check_lease_id
+from eraft_trio.client.kv_client import (
+    Client,
+    _expect,
+    as_bytes,
+    check_lease_id,
+    single_exception,
+)
 from eraft_trio.errors import BadRequest, EraftError
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.protocol.errors import ErrorCode
@@ -31,6 +37,7 @@ from eraft_trio.protocol.lease import (
 
 MIN_TTL_S = 1.0
 MAX_TTL_S = 7 * 24 * 3600.0
+RETRY_PAUSE_S = 0.1  # between a failed keep-alive and the next
 COUNTER_BITS = 40  # a lease id is bucket << 40 | counter (roles/shard/lease_tables.py)
 
 
@@ -52,12 +59,25 @@ class Revoked:
 
 @dataclass
 class KeptLease:
-    """A lease kept alive in the background by `Client.lease`. `lost` is set when a
-    keep-alive found it gone, or none succeeded for a whole TTL: its keys may be deleted."""
+    """A lease kept alive in the background by `Client.lease`.
+
+    `valid_until` (on trio's clock) is the earliest moment the group may expire the lease:
+    a TTL after the *sending* of the grant or of the last keep-alive that succeeded. The
+    group stamps a request with its leader's clock when it receives it, so its deadline is
+    no earlier (clocks assumed to run at one rate; the chaos runs share one). `lost` is set
+    at that moment if no keep-alive moved it on, or when a keep-alive found the lease gone:
+    its keys may be deleted from then on (docs/reference.md, "Recipes")."""
 
     id: int
     ttl: float
+    valid_until: float
     lost: trio.Event = field(default_factory=trio.Event)
+
+    def remaining(self) -> float:
+        """Seconds the lease is surely still alive (0 once lost)."""
+        if self.lost.is_set():
+            return 0.0
+        return max(0.0, self.valid_until - trio.current_time())
 
 
 def ttl_ms_of(ttl: float) -> int:
@@ -111,8 +131,9 @@ async def revoke(client: Client, lease_id: int) -> Revoked:
 @asynccontextmanager
 async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncIterator[KeptLease]:
     """Grant a lease, keep it alive every ttl/3 while the block runs, revoke it on exit."""
+    sent = trio.current_time()
     granted = await grant(client, ttl, key)
-    lease = KeptLease(granted.id, granted.ttl)
+    lease = KeptLease(granted.id, granted.ttl, sent + granted.ttl)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_keep_alive_loop, client, lease)
@@ -120,6 +141,10 @@ async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncItera
                 yield lease
             finally:
                 nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The block's error (say a lock's OperationTimeout) reaches us wrapped by our
+        # nursery: hand it back as raised, as Client.connect does.
+        raise single_exception(group) from None
     finally:
         # Also when the block was cancelled: the revoke must still reach the group
         # (bounded by the client's timeout); a lease already gone is fine.
@@ -132,20 +157,32 @@ async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncItera
 
 
 async def _keep_alive_loop(client: Client, lease: KeptLease) -> None:
-    last_renewed = trio.current_time()
+    """Renew the lease every ttl/3; set `lost` when `valid_until` passes without a renewal
+    (at that moment, not after the next failed try) or when a renewal finds it gone."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_renew, client, lease)
+        while not lease.lost.is_set() and trio.current_time() < lease.valid_until:
+            with trio.move_on_at(lease.valid_until):  # then look again: a renewal moves it
+                await lease.lost.wait()
+        lease.lost.set()
+        nursery.cancel_scope.cancel()
+
+
+async def _renew(client: Client, lease: KeptLease) -> None:
     while True:
         await trio.sleep(lease.ttl / 3)
-        try:
-            await keep_alive(client, lease.id)
-            last_renewed = trio.current_time()
-        except BadRequest as exc:
-            if exc.code == ErrorCode.LEASE_NOT_FOUND:
-                lease.lost.set()
-                return
-            raise
-        except EraftError:
-            # The group may be electing a leader (which extends every lease): go on
-            # trying, until a whole TTL without a renewal says the lease may be gone.
-            if trio.current_time() - last_renewed >= lease.ttl:
-                lease.lost.set()
-                return
+        while True:
+            sent = trio.current_time()
+            try:
+                await keep_alive(client, lease.id)
+                break
+            except BadRequest as exc:
+                if exc.code == ErrorCode.LEASE_NOT_FOUND:
+                    lease.lost.set()
+                    return
+                raise
+            except EraftError:
+                # The group may be electing a leader (which extends every lease): try again
+                # at once (the call paced its own retries); valid_until decides when it is lost.
+                await trio.sleep(RETRY_PAUSE_S)
+        lease.valid_until = max(lease.valid_until, sent + lease.ttl)

@@ -33,7 +33,8 @@ import trio
 from eraft_trio.client.kv_client import Client, as_bytes
 from eraft_trio.client.leases import KeptLease, kept_lease
 from eraft_trio.client.results import CasResult
-from eraft_trio.errors import EraftError
+from eraft_trio.errors import BadRequest, EraftError
+from eraft_trio.protocol.errors import ErrorCode
 
 FIRST_BACKOFF_S = 0.02
 MAX_BACKOFF_S = 0.5
@@ -53,36 +54,56 @@ class HeldLock:
 async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[HeldLock]:
     """Wait for the lock `name`, hold it while the block runs, release it on exit.
 
-    The lease keeps the lock while this process lives; if it is lost (`held.lease.lost`
-    is set: the group could not be reached for a whole TTL), the lock may be someone
-    else's already, which the fencing token lets a resource detect.
+    The lease keeps the lock while this process lives. `held.lease.remaining()` is how long
+    the lock is surely still ours; once `held.lease.lost` is set (no keep-alive succeeded
+    for a whole TTL, or the lease is gone) it may be someone else's already: stop working
+    under it. A resource that remembers the fencing token can refuse a late holder.
     """
     key = as_bytes(name)
     holder = b"%016x" % random.getrandbits(64)
-    async with kept_lease(client, ttl, key) as lease:
-        taken = await _acquire(client, key, holder, lease.id)
-        assert taken.revision is not None
-        try:
-            yield HeldLock(key, taken.revision, holder, lease)
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(client.timeout):
-                # Only our own write of the key: never a lock taken over since.
-                await client.delete(key, if_value=holder)
-
-
-async def _acquire(client: Client, key: bytes, holder: bytes, lease_id: int) -> CasResult:
-    """Put the key if absent under our lease; while someone holds it, wait for its delete."""
-    backoff = FIRST_BACKOFF_S
     while True:
-        taken = await client.put(key, holder, if_absent=True, lease=lease_id)
+        async with kept_lease(client, ttl, key) as lease:
+            taken = await _acquire(client, key, holder, lease)
+            if taken is None:
+                continue  # our lease ended while we waited: wait on under a new one
+            assert taken.revision is not None
+            try:
+                yield HeldLock(key, taken.revision, holder, lease)
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(client.timeout):
+                    # Only our own write of the key: never a lock taken over since.
+                    await client.delete(key, if_value=holder)
+            return
+
+
+async def _acquire(client: Client, key: bytes, holder: bytes, lease: KeptLease) -> CasResult | None:
+    """Put the key if absent under our lease, waiting for its release until it is ours;
+    None if the lease ended (or may have) first: a lock under it could not be trusted."""
+    waits = 0
+    while not lease.lost.is_set():
+        try:
+            taken = await client.put(key, holder, if_absent=True, lease=lease.id)
+        except BadRequest as exc:
+            if exc.code == ErrorCode.LEASE_NOT_FOUND:
+                return None
+            raise
         if taken.succeeded:
             return taken
-        try:
-            await _deleted(client, key, taken.current.mod_revision + 1)
-        except EraftError:
-            # Waiting for the holder's delete (or its lease's expiry), not for a state of ours.
-            await trio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
+        await _wait_for_release(client, key, taken, waits)
+        waits += 1
+    return None
+
+
+async def _wait_for_release(client: Client, key: bytes, refused: CasResult, waits: int) -> None:
+    """Return when the lock `key` may be free again: after its holder's delete (or its
+    lease's expiry, which deletes it), seen by a watch of the key from the revision after
+    the one our refused put compared; if the watch fails, after a capped, jittered pause."""
+    try:
+        await _deleted(client, key, refused.current.mod_revision + 1)
+    except EraftError:
+        backoff = min(FIRST_BACKOFF_S * 2 ** min(waits, 16), MAX_BACKOFF_S)
+        # Waiting for another client's write, not for a state of ours.
+        await trio.sleep(backoff * (0.5 + random.random()))
 
 
 async def _deleted(client: Client, key: bytes, after: int) -> None:

@@ -1,4 +1,5 @@
-"""Short chaos runs of tools/chaos.py as a user runs it: a clean verdict, and nothing left behind.
+"""Short chaos runs of tools/chaos.py as a user runs it: a clean verdict (the lock workload's
+exact counter included), and nothing left behind.
 
 Marked `chaos` (excluded from the default run): `pytest -m chaos tests/chaos`. They need
 root for the network namespace; without it the tool falls back to kills and pauses.
@@ -47,7 +48,13 @@ def namespace_of(pid: int) -> str:
 
 @pytest.mark.timeout(SECONDS + 240)
 def test_short_run_with_every_fault_finds_no_violation(tmp_path: Path) -> None:
-    command = chaos_command(tmp_path, "--seconds", str(SECONDS), "--seed", SEED, "--faults", "all")
+    command = chaos_command(
+        tmp_path,
+        "--seconds", str(SECONDS),
+        "--seed", SEED,
+        "--faults", "all",
+        "--lock-workers", "8",
+    )  # fmt: skip
     namespaces_before = set(list_namespaces())
     proc = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS + 220)
     output = proc.stdout + proc.stderr
@@ -60,6 +67,11 @@ def test_short_run_with_every_fault_finds_no_violation(tmp_path: Path) -> None:
         answered = re.search(rf"{kind}\s+(\d+) /", output)
         assert answered and int(answered.group(1)) > 0, output
     assert "members:" in output, output  # a node replaced or a group grown, under load
+    # The lock workload beside it (issue 16): 8 workers, one counter, mutual exclusion only.
+    assert "lock: exact" in output, output
+    assert "overlapping sections: 0;" in output and "out of order 0" in output, output
+    increments = re.search(r"(\d+) increments acknowledged, 0 unknown", output)
+    assert increments and int(increments.group(1)) > 20, output
     assert (tmp_path / "history.jsonl").stat().st_size > 0
     assert not data_folder(output).exists()
     assert set(list_namespaces()) <= namespaces_before
