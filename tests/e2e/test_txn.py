@@ -225,3 +225,30 @@ async def test_ctl_txn_reads_json_on_stdin(cluster: ShardedCluster) -> None:
     for bad in (b"{", b"[]", b'{"success": [{"op": "put", "key": "k"}]}', b'{"then": []}'):
         result = await ctl(servers, "txn", stdin=bad)
         assert result.code == 2 and result.stdout == "", result.describe()
+
+
+async def test_a_write_fenced_by_the_lock_token_fails_once_the_lock_changed_hands(
+    cluster: ShardedCluster,
+) -> None:
+    """The strict form of the lock recipe (docs/reference.md, Recipes): a write made as a
+    txn comparing the lock key's mod revision with the fencing token applies while the
+    lock is ours, and fails its comparison, writing nothing, once another holder took it."""
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+    async with Client.connect(cluster.config_servers, timeout=30) as kv:
+
+        async def fenced_increment(token: int) -> TxnResult:
+            current = await kv.get_versioned("{fence}value")
+            return await kv.txn(
+                [Compare.mod_revision("{fence}lock") == token],
+                [put_op("{fence}value", str(int(current.value or b"0") + 1))],
+            )
+
+        async with kv.lock("{fence}lock", ttl=10) as first:
+            assert (await fenced_increment(first.fencing_token)).succeeded
+        async with kv.lock("{fence}lock", ttl=10) as second:
+            assert second.fencing_token > first.fencing_token
+            late = await fenced_increment(first.fencing_token)  # the first holder, too late
+            assert not late.succeeded and late.results == ()
+            assert (await fenced_increment(second.fencing_token)).succeeded
+        assert await kv.get("{fence}value") == b"2"
