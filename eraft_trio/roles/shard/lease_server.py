@@ -54,7 +54,7 @@ Started = tuple[Waiter, ToReply] | ErrorReply
 def start_lease_request(node: RaftNode, body: Any, now_ms: int, max_value_bytes: int) -> Started:
     """The proposal of a lease request with what turns its result into the reply, or the
     refusal of a request bad on its face (only the leader refuses, as for puts)."""
-    refusal = _refusal(body, max_value_bytes)
+    refusal = lease_refusal(body, max_value_bytes)
     if refusal is not None:
         if not node.is_leader:
             raise NotLeaderError(node.leader_address)
@@ -73,7 +73,7 @@ def start_lease_request(node: RaftNode, body: Any, now_ms: int, max_value_bytes:
         to_reply = _to_revoked
     else:
         condition = conditions.from_request(body.if_version, body.if_value)
-        assert not isinstance(condition, ErrorReply)  # _refusal checked it
+        assert not isinstance(condition, ErrorReply)  # lease_refusal checked it
         command = LeasePut(
             body.client_id,
             body.seq,
@@ -88,13 +88,15 @@ def start_lease_request(node: RaftNode, body: Any, now_ms: int, max_value_bytes:
     return node.start_proposal(commands.encode_command(command)), to_reply
 
 
-def _refusal(body: Any, max_value_bytes: int) -> ErrorReply | None:
+def lease_refusal(body: Any, max_value_bytes: int) -> ErrorReply | None:
     if isinstance(body, LeaseGrant):
         problem = leases.ttl_problem(body.ttl_ms)
         if problem is not None:
             return ErrorReply(ErrorCode.BAD_REQUEST, problem)
         return request_refusal(body.key, None, max_value_bytes)
     if isinstance(body, KvPutLeased):
+        if not body.key:
+            return ErrorReply(ErrorCode.BAD_REQUEST, leases.EMPTY_LEASE_KEY)
         condition = conditions.from_request(body.if_version, body.if_value)
         if isinstance(condition, ErrorReply):
             return condition

@@ -2,7 +2,8 @@
 
 Tables (deterministic bytes, so replicas are byte-identical):
   "lease"  8-byte lease id -> msgpack([ttl_ms, deadline_ms, keys]) (the lease's header)
-           8-byte lease id + user key -> 8-byte revision of the write that attached the key
+           8-byte lease id + 32-byte SHA-256 of a user key -> 8-byte revision of the write
+           that attached the key + the user key (a key row)
            8-byte (bucket << 40) -> 8-byte last lease counter of the bucket (id counter 0,
            never a lease)
   "ldl"    8-byte deadline ms + 8-byte lease id -> b"" (leases by deadline: expiry reads
@@ -11,6 +12,11 @@ Tables (deterministic bytes, so replicas are byte-identical):
 A lease id is `bucket << 40 | counter`: it names its bucket, so keep-alive and revoke are
 routed by the id alone, and every row of a bucket's leases is one contiguous key range of
 "lease" (which the bucket transfer copies and a drop deletes).
+
+A key row is named by the key's digest, not the key: its length is fixed (40 bytes), so
+it never collides with the 8-byte header (an empty key once did, and broke the lease on
+every replica) and fits LMDB's 511-byte key limit for every key the kv table accepts
+(b"lease\0" + 8 + a 500-byte key would not). The user key is in the row's value.
 
 A key row holds the revision of the write that attached it; the key belongs to the lease
 only while its record still has that mod revision. A later put without the lease (or with
@@ -24,11 +30,13 @@ rewrites a promoted lease's deadline when it meets it in the index.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgpack
 
+from eraft_trio.protocol.limits import MAX_KEY_BYTES
 from eraft_trio.storage.view import TableView
 
 LEASES = "lease"
@@ -41,6 +49,8 @@ COUNTER_BITS = 40
 MAX_COUNTER = (1 << COUNTER_BITS) - 1
 MAX_LEASE_BUCKET = (1 << (64 - COUNTER_BITS)) - 1
 _ID_BYTES = 8
+_DIGEST_BYTES = 32
+_KEY_ROW_BYTES = _ID_BYTES + _DIGEST_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,14 @@ class Lease:
 
 def _u64(value: int) -> bytes:
     return value.to_bytes(8, "big")
+
+
+def _digest(key: bytes) -> bytes:
+    return hashlib.sha256(key).digest()
+
+
+def _key_row(lease_id: int, key: bytes) -> bytes:
+    return _u64(lease_id) + _digest(key)
 
 
 def lease_bucket(lease_id: int) -> int:
@@ -147,33 +165,33 @@ def next_deadline(view: TableView) -> int | None:
 
 def attach(view: TableView, lease_id: int, key: bytes, revision: int) -> bool:
     """Record that the write at `revision` attached `key`; True if the key row is new."""
-    row = _u64(lease_id) + key
+    row = _key_row(lease_id, key)
     is_new = view.get(LEASES, row) is None
-    view.put(LEASES, row, _u64(revision))
+    view.put(LEASES, row, _u64(revision) + key)
     return is_new
 
 
 def attached_revision(view: TableView, lease_id: int, key: bytes) -> int | None:
     """The revision in the lease's row for `key` (None: no row)."""
-    raw = view.get(LEASES, _u64(lease_id) + key)
-    return None if raw is None else int.from_bytes(raw, "big")
+    raw = view.get(LEASES, _key_row(lease_id, key))
+    return None if raw is None else int.from_bytes(raw[:8], "big")
 
 
 def key_rows(view: TableView, lease_id: int) -> Iterator[tuple[bytes, int]]:
-    """(user key, attaching revision) of the lease's key rows, in key order."""
+    """(user key, attaching revision) of the lease's key rows, in digest order."""
     start = _u64(lease_id)
     end = None if lease_id == 2**64 - 1 else _u64(lease_id + 1)
     for row, raw in view.scan(LEASES, start, end):
         if len(row) == _ID_BYTES:
             continue  # the header
-        yield row[_ID_BYTES:], int.from_bytes(raw, "big")
+        yield bytes(raw[8:]), int.from_bytes(raw[:8], "big")
 
 
 def remove(view: TableView, lease_id: int, lease: Lease) -> list[tuple[bytes, int]]:
     """Delete the lease (header, key rows, index row); its key rows as they were."""
     keys = list(key_rows(view, lease_id))
     for key, _ in keys:
-        view.delete(LEASES, _u64(lease_id) + key)
+        view.delete(LEASES, _key_row(lease_id, key))
     view.delete(LEASES, _u64(lease_id))
     view.delete(DEADLINES, _u64(lease.deadline_ms) + _u64(lease_id))
     return keys
@@ -209,16 +227,25 @@ def bucket_rows(view: TableView, bucket: int, after: bytes | None) -> Iterator[t
 
 
 def row_problem(bucket: int, row: bytes, raw: bytes) -> str | None:
-    """Why a transferred lease row does not belong to `bucket`'s leases, or None."""
+    """Why a transferred lease row does not belong to `bucket`'s leases, or None: every
+    row must be one this module writes (a bad one would raise on every replica later)."""
     if len(row) < _ID_BYTES or lease_bucket(int.from_bytes(row[:8], "big")) != bucket:
         return f"lease row {row!r} is not in bucket {bucket}"
-    if len(row) == _ID_BYTES and is_lease_id(int.from_bytes(row, "big")):
+    is_lease = is_lease_id(int.from_bytes(row[:8], "big"))
+    if len(row) == _ID_BYTES and is_lease:
         try:
             Lease.decode(raw)
         except Exception:  # msgpack raises several unrelated types for bad input
             return f"lease row {row!r} is not a lease header"
-    elif len(raw) != 8:
-        return f"lease row {row!r} is not a counter or a key's revision"
+    elif len(row) == _ID_BYTES:
+        if len(raw) != 8:
+            return f"lease row {row!r} is not a bucket's lease counter"
+    elif len(row) == _KEY_ROW_BYTES and is_lease:
+        key = raw[8:]
+        if len(raw) < 8 or len(key) > MAX_KEY_BYTES or _key_row(0, key)[8:] != row[8:]:
+            return f"lease row {row!r} is not a key row (a revision and the key it digests)"
+    else:
+        return f"lease row {row!r} is not a lease row"
     return None
 
 

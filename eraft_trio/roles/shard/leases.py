@@ -42,12 +42,21 @@ MAX_TTL_MS = 7 * 24 * 3600 * 1000  # a week: longer is a key without a lease
 MAX_KEYS_PER_LEASE = 1000  # bounds what one expiry or revoke entry deletes
 EXPIRE_LEASES_BATCH = 100  # leases one ExpireLeases entry looks at, at most
 EXPIRE_KEYS_BATCH = 1000  # an entry stops after the lease that takes it past this many keys
+EMPTY_LEASE_KEY = "a key put with a lease must not be empty"
 
 
 def ttl_problem(ttl_ms: int) -> str | None:
     if not MIN_TTL_MS <= ttl_ms <= MAX_TTL_MS:
         return f"a lease's TTL is {MIN_TTL_MS // 1000} s to {MAX_TTL_MS // 1000} s, not {ttl_ms} ms"
     return None
+
+
+def lease_key_refusal(key: bytes) -> dict[str, Any] | None:
+    """The refusal of a key no lease may hold: an empty one (an entry of a release that
+    took it must still apply alike everywhere: refused, not written) or one too long."""
+    if not key:
+        return replies.invalid(ErrorCode.BAD_REQUEST, EMPTY_LEASE_KEY)
+    return key_refusal(key)
 
 
 def apply_grant(view: TableView, index: int, command: GrantLease) -> dict[str, Any]:
@@ -106,7 +115,7 @@ def apply_revoke(view: TableView, index: int, command: RevokeLease) -> dict[str,
 def apply_lease_put(view: TableView, index: int, command: LeasePut) -> dict[str, Any]:
     """A put (or compare-and-set) that attaches the key to a live lease of its bucket; the
     reply is the put's (writes.py)."""
-    refusal = key_refusal(command.key)
+    refusal = lease_key_refusal(command.key)
     if refusal is not None:
         return refusal
     now = tables.advance_now(view, command.stamp_ms)

@@ -1,0 +1,51 @@
+"""The lease table's rows: a key row can never collide with a header or outgrow LMDB's
+key limit, and a key no lease may hold is refused in apply (issue 16, findings 1 and 2)."""
+
+from __future__ import annotations
+
+from roles.test_shard_leases import T0, TTL, Clerk, get, serving_group
+
+from eraft_trio.protocol.limits import MAX_KEY_BYTES
+from eraft_trio.roles.shard import lease_tables
+from eraft_trio.roles.shard.lease_commands import ExpireLeases, KeepAliveLease
+from eraft_trio.storage.view import MemoryView
+
+
+def test_an_empty_key_row_never_overwrites_the_lease_header() -> None:
+    view = MemoryView()
+    lease_id = 1 << 40 | 1
+    lease_tables.store(view, lease_id, lease_tables.Lease(TTL, T0 + TTL, 1), None)
+    lease_tables.attach(view, lease_id, b"", 5)
+    assert lease_tables.load(view, lease_id) == lease_tables.Lease(TTL, T0 + TTL, 1)
+    assert list(lease_tables.key_rows(view, lease_id)) == [(b"", 5)]
+
+
+def test_every_lease_row_fits_lmdb_for_the_longest_key() -> None:
+    view = MemoryView()
+    lease_id = 1 << 40 | 1
+    lease_tables.attach(view, lease_id, b"k" * MAX_KEY_BYTES, 5)
+    longest_row = max(len(row) for row in view.tables[lease_tables.LEASES])
+    assert len(b"lease\x00") + longest_row <= 511
+
+
+def test_a_lease_put_with_an_empty_key_is_refused_and_the_lease_lives_on() -> None:
+    _, group = serving_group()
+    clerk = Clerk(group)
+    lease = clerk.grant(b"", T0)["lease"]
+    refused = clerk.put(b"", b"v", lease, T0)
+    assert refused["err"] == "bad_request"
+    assert get(group, b"") is None
+    assert group.propose(KeepAliveLease(lease, T0 + 10))["ok"]
+    assert group.propose(ExpireLeases(T0 + 10 * TTL))["expired"] == 1
+    assert group.replicas[0].tables == group.replicas[1].tables == group.replicas[2].tables
+
+
+def test_a_transferred_row_must_be_one_the_lease_tables_write() -> None:
+    bucket, lease_id = 2, 2 << 40 | 1
+    view = MemoryView()
+    lease_tables.attach(view, lease_id, b"k", 5)
+    ((row, raw),) = view.tables[lease_tables.LEASES].items()
+    assert lease_tables.row_problem(bucket, row, raw) is None
+    assert lease_tables.row_problem(bucket, row, raw[:8] + b"other") is not None
+    assert lease_tables.row_problem(bucket, row[:8] + b"k", raw[:8]) is not None
+    assert lease_tables.row_problem(bucket, row, b"k" * (MAX_KEY_BYTES + 9)) is not None
