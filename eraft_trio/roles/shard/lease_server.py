@@ -107,9 +107,9 @@ def lease_refusal(body: Any, max_value_bytes: int) -> ErrorReply | None:
 
 
 def _to_granted(result: dict[str, Any]) -> LeaseGranted | ErrorReply:
-    return replies.error_of(result) or LeaseGranted(
-        result["lease"], result["ttl_ms"], result["revision"]
-    )
+    if "lease" not in result:
+        return replies.error_of(result) or _stale_seq()
+    return LeaseGranted(result["lease"], result["ttl_ms"], result["revision"])
 
 
 def _to_alive(result: dict[str, Any]) -> LeaseAlive | ErrorReply:
@@ -117,7 +117,19 @@ def _to_alive(result: dict[str, Any]) -> LeaseAlive | ErrorReply:
 
 
 def _to_revoked(result: dict[str, Any]) -> LeaseRevoked | ErrorReply:
-    return replies.error_of(result) or LeaseRevoked(result["revision"], result["deleted"])
+    if "deleted" not in result:
+        return replies.error_of(result) or _stale_seq()
+    return LeaseRevoked(result["revision"], result["deleted"])
+
+
+def _stale_seq() -> ErrorReply:
+    """The answer to a late copy of a grant or revoke: the session has moved past its seq
+    (leases.py answers a bare ok, as writes.py does), so its own answer is gone."""
+    return ErrorReply(
+        ErrorCode.STALE_SEQ,
+        "a late copy of a request older than its session's last: it was applied (or not) "
+        "before, and its answer is no longer kept",
+    )
 
 
 async def run_lease_clock(node: RaftNode, now_ms: Callable[[], int], stats: dict[str, Any]) -> None:

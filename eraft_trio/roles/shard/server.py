@@ -100,7 +100,14 @@ def _answer_from(done: Waiter, to_reply: ToReply, answer: Answer) -> None:
     such as a lost leadership, are replies too)."""
     error = done.error
     if error is None:
-        answer(to_reply(done.value), None)
+        try:
+            reply = to_reply(done.value)
+        except Exception as exc:
+            # A result the conversion does not expect is a bug, but this runs inside the
+            # runtime's apply callback: failing this one request keeps the node alive.
+            log.exception("no reply for the result %r", done.value)
+            reply = ErrorReply(ErrorCode.INTERNAL, f"the result had no reply: {exc!r}")
+        answer(reply, None)
     elif isinstance(error, RuntimeErrorBase):
         answer(error_reply(error), None)
     else:
