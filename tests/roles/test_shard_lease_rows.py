@@ -15,15 +15,16 @@ def test_an_empty_key_row_never_overwrites_the_lease_header() -> None:
     view = MemoryView()
     lease_id = 1 << 40 | 1
     lease_tables.store(view, lease_id, lease_tables.Lease(TTL, T0 + TTL, 1), None)
-    lease_tables.attach(view, lease_id, b"", 5)
+    lease_tables.attach(view, lease_id, b"")
     assert lease_tables.load(view, lease_id) == lease_tables.Lease(TTL, T0 + TTL, 1)
-    assert list(lease_tables.key_rows(view, lease_id)) == [(b"", 5)]
+    assert list(lease_tables.key_rows(view, lease_id)) == [b""]
+    assert lease_tables.holder(view, 1, b"") == lease_id
 
 
 def test_every_lease_row_fits_lmdb_for_the_longest_key() -> None:
     view = MemoryView()
     lease_id = 1 << 40 | 1
-    lease_tables.attach(view, lease_id, b"k" * MAX_KEY_BYTES, 5)
+    lease_tables.attach(view, lease_id, b"k" * MAX_KEY_BYTES)
     longest_row = max(len(row) for row in view.tables[lease_tables.LEASES])
     assert len(b"lease\x00") + longest_row <= 511
 
@@ -43,9 +44,12 @@ def test_a_lease_put_with_an_empty_key_is_refused_and_the_lease_lives_on() -> No
 def test_a_transferred_row_must_be_one_the_lease_tables_write() -> None:
     bucket, lease_id = 2, 2 << 40 | 1
     view = MemoryView()
-    lease_tables.attach(view, lease_id, b"k", 5)
-    ((row, raw),) = view.tables[lease_tables.LEASES].items()
-    assert lease_tables.row_problem(bucket, row, raw) is None
-    assert lease_tables.row_problem(bucket, row, raw[:8] + b"other") is not None
-    assert lease_tables.row_problem(bucket, row[:8] + b"k", raw[:8]) is not None
-    assert lease_tables.row_problem(bucket, row, b"k" * (MAX_KEY_BYTES + 9)) is not None
+    lease_tables.attach(view, lease_id, b"k")
+    (holder_row, held_by), (key_row, key) = sorted(view.tables[lease_tables.LEASES].items())
+    assert lease_tables.row_problem(bucket, holder_row, held_by) is None
+    assert lease_tables.row_problem(bucket, key_row, key) is None
+    assert lease_tables.row_problem(bucket, key_row, b"other") is not None
+    assert lease_tables.row_problem(bucket, key_row[:8] + b"k", key) is not None
+    assert lease_tables.row_problem(bucket, key_row, b"k" * (MAX_KEY_BYTES + 1)) is not None
+    assert lease_tables.row_problem(bucket, holder_row, (3 << 40 | 1).to_bytes(8, "big"))
+    assert lease_tables.row_problem(bucket, holder_row, b"\x00" * 8) is not None

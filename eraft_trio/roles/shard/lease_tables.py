@@ -2,26 +2,30 @@
 
 Tables (deterministic bytes, so replicas are byte-identical):
   "lease"  8-byte lease id -> msgpack([ttl_ms, deadline_ms, keys]) (the lease's header)
-           8-byte lease id + 32-byte SHA-256 of a user key -> 8-byte revision of the write
-           that attached the key + the user key (a key row)
+           8-byte lease id + 32-byte SHA-256 of a user key -> the user key (a key row: the
+           key was attached to the lease)
            8-byte (bucket << 40) -> 8-byte last lease counter of the bucket (id counter 0,
            never a lease)
+           8-byte (bucket << 40) + 32-byte SHA-256 of a user key -> 8-byte lease id (the
+           holder row: the lease the key's current record belongs to)
   "ldl"    8-byte deadline ms + 8-byte lease id -> b"" (leases by deadline: expiry reads
            only what is due)
   "meta"   b"lease_promoted" -> 8-byte ms: the group clock at the last leader promotion
 A lease id is `bucket << 40 | counter`: it names its bucket, so keep-alive and revoke are
 routed by the id alone, and every row of a bucket's leases is one contiguous key range of
-"lease" (which the bucket transfer copies and a drop deletes).
+"lease" (which the bucket transfer copies and a drop deletes), holder rows included.
 
-A key row is named by the key's digest, not the key: its length is fixed (40 bytes), so
-it never collides with the 8-byte header (an empty key once did, and broke the lease on
-every replica) and fits LMDB's 511-byte key limit for every key the kv table accepts
-(b"lease\0" + 8 + a 500-byte key would not). The user key is in the row's value.
+Key and holder rows are named by the key's digest, not the key: their length is fixed
+(40 bytes), so they never collide with an 8-byte header or counter (an empty key once
+did, and broke the lease on every replica) and fit LMDB's 511-byte key limit for every
+key the kv table accepts (b"lease\0" + 8 + a 500-byte key would not).
 
-A key row holds the revision of the write that attached it; the key belongs to the lease
-only while its record still has that mod revision. A later put without the lease (or with
-another one) or a delete changes the record and so detaches the key, with no index to
-keep in step on the plain write path.
+A key is attached while its holder row names the lease: a leased put writes it, and
+every other write of the key (tables.put_entry and delete_entry: plain puts, deletes,
+txns, another lease's put first) deletes it. So the answer is the key's own state, the
+same in whichever group the bucket lives (a record's mod revision is not: revisions are
+per group, and a key detached and written again after a move could carry the attaching
+revision again). A key row stays until its lease ends (it counts toward the lease's keys).
 
 Promotion (a new leader extends every lease, as etcd does): the header keeps the
 deadline as last written, and the effective one is max(deadline, promoted + ttl); expiry
@@ -163,34 +167,48 @@ def next_deadline(view: TableView) -> int | None:
 # --- attached keys -------------------------------------------------------------------------
 
 
-def attach(view: TableView, lease_id: int, key: bytes, revision: int) -> bool:
-    """Record that the write at `revision` attached `key`; True if the key row is new."""
-    row = _key_row(lease_id, key)
+def attach(view: TableView, lease_id: int, key: bytes) -> bool:
+    """Attach `key` (just written) to the lease; True if the lease's key row is new."""
+    digest = _digest(key)
+    row = _u64(lease_id) + digest
     is_new = view.get(LEASES, row) is None
-    view.put(LEASES, row, _u64(revision) + key)
+    view.put(LEASES, row, key)
+    view.put(LEASES, _bucket_start(lease_bucket(lease_id)) + digest, _u64(lease_id))
     return is_new
 
 
-def attached_revision(view: TableView, lease_id: int, key: bytes) -> int | None:
-    """The revision in the lease's row for `key` (None: no row)."""
-    raw = view.get(LEASES, _key_row(lease_id, key))
-    return None if raw is None else int.from_bytes(raw[:8], "big")
+def has_key_row(view: TableView, lease_id: int, key: bytes) -> bool:
+    return view.get(LEASES, _key_row(lease_id, key)) is not None
 
 
-def key_rows(view: TableView, lease_id: int) -> Iterator[tuple[bytes, int]]:
-    """(user key, attaching revision) of the lease's key rows, in digest order."""
+def holder(view: TableView, bucket: int, key: bytes) -> int | None:
+    """The lease `key`'s current record belongs to (None: none)."""
+    if bucket > MAX_LEASE_BUCKET:
+        return None
+    raw = view.get(LEASES, _bucket_start(bucket) + _digest(key))
+    return None if raw is None else int.from_bytes(raw, "big")
+
+
+def detach(view: TableView, bucket: int, key: bytes) -> None:
+    """`key` is written (or deleted) by a write without a lease: no lease holds it now."""
+    if bucket <= MAX_LEASE_BUCKET:  # a bucket past it can have no lease at all
+        view.delete(LEASES, _bucket_start(bucket) + _digest(key))
+
+
+def key_rows(view: TableView, lease_id: int) -> Iterator[bytes]:
+    """The user keys of the lease's key rows, in digest order."""
     start = _u64(lease_id)
     end = None if lease_id == 2**64 - 1 else _u64(lease_id + 1)
     for row, raw in view.scan(LEASES, start, end):
         if len(row) == _ID_BYTES:
             continue  # the header
-        yield bytes(raw[8:]), int.from_bytes(raw[:8], "big")
+        yield bytes(raw)
 
 
-def remove(view: TableView, lease_id: int, lease: Lease) -> list[tuple[bytes, int]]:
-    """Delete the lease (header, key rows, index row); its key rows as they were."""
+def remove(view: TableView, lease_id: int, lease: Lease) -> list[bytes]:
+    """Delete the lease (header, key rows, index row); the keys its key rows named."""
     keys = list(key_rows(view, lease_id))
-    for key, _ in keys:
+    for key in keys:
         view.delete(LEASES, _key_row(lease_id, key))
     view.delete(LEASES, _u64(lease_id))
     view.delete(DEADLINES, _u64(lease.deadline_ms) + _u64(lease_id))
@@ -241,9 +259,12 @@ def row_problem(bucket: int, row: bytes, raw: bytes) -> str | None:
         if len(raw) != 8:
             return f"lease row {row!r} is not a bucket's lease counter"
     elif len(row) == _KEY_ROW_BYTES and is_lease:
-        key = raw[8:]
-        if len(raw) < 8 or len(key) > MAX_KEY_BYTES or _key_row(0, key)[8:] != row[8:]:
-            return f"lease row {row!r} is not a key row (a revision and the key it digests)"
+        if len(raw) > MAX_KEY_BYTES or _digest(raw) != row[8:]:
+            return f"lease row {row!r} is not a key row (the key it digests)"
+    elif len(row) == _KEY_ROW_BYTES:
+        held_by = int.from_bytes(raw, "big") if len(raw) == 8 else 0
+        if not is_lease_id(held_by) or lease_bucket(held_by) != bucket:
+            return f"lease row {row!r} is not a holder row (a lease id of bucket {bucket})"
     else:
         return f"lease row {row!r} is not a lease row"
     return None

@@ -135,7 +135,7 @@ def apply_lease_put(view: TableView, index: int, command: LeasePut) -> dict[str,
         lease = _live(view, command.lease_id, now)
         if isinstance(lease, dict):
             return lease
-        row_is_new = lease_tables.attached_revision(view, command.lease_id, command.key) is None
+        row_is_new = not lease_tables.has_key_row(view, command.lease_id, command.key)
         if row_is_new and lease.keys >= MAX_KEYS_PER_LEASE:
             return replies.invalid(
                 replies.LEASE_FULL,
@@ -154,9 +154,9 @@ def apply_lease_put(view: TableView, index: int, command: LeasePut) -> dict[str,
         reply = write_key(view, index, bucket, state, write)
         if reply.get("succeeded") is False:
             return reply  # nothing written, nothing attached
-        # The revision the put stamped on the record (its mod revision), whatever rule
-        # picks it: the key stays attached while the record keeps it.
-        lease_tables.attach(view, command.lease_id, command.key, reply["revision"])
+        # After the put (whose tables.put_entry detached the key from any lease): the key
+        # stays attached until another write of it.
+        lease_tables.attach(view, command.lease_id, command.key)
         if row_is_new:
             lease_tables.store(view, command.lease_id, replace(lease, keys=lease.keys + 1), lease)
         return reply
@@ -214,14 +214,17 @@ def clock(view: TableView) -> dict[str, Any]:
 
 
 def _end(view: TableView, bucket: int, lease_id: int, lease: Lease) -> int:
-    """Delete the lease and the keys still attached to it (records whose mod revision is the
-    attaching write's); how many keys went. Every key goes through tables.delete_entry."""
+    """Delete the lease and the keys still attached to it (those whose holder row names
+    it); how many keys went. Every key goes through tables.delete_entry."""
     deleted = 0
-    for key, revision in lease_tables.remove(view, lease_id, lease):
-        entry = tables.get_entry(view, bucket, key)
-        if entry is not None and entry.mod_revision == revision:
-            tables.delete_entry(view, bucket, key)
-            deleted += 1
+    for key in lease_tables.remove(view, lease_id, lease):
+        if lease_tables.holder(view, bucket, key) != lease_id:
+            continue  # written since without this lease: detached
+        if tables.get_entry(view, bucket, key) is None:
+            lease_tables.detach(view, bucket, key)  # cannot happen: deletes detach
+            continue
+        tables.delete_entry(view, bucket, key)
+        deleted += 1
     if deleted:
         state = tables.bucket_state(view, bucket)
         tables.store_bucket_state(view, bucket, replace(state, keys=state.keys - deleted))

@@ -189,6 +189,7 @@ def put_entry(
     view: TableView, bucket: int, key: bytes, value: bytes, version: int, mod_revision: int
 ) -> None:
     view.put(KV, u32(bucket) + key, _RECORD_HEAD.pack(version, mod_revision) + value)
+    lease_tables.detach(view, bucket, key)  # a leased put attaches it again after this
 
 
 def put_record(view: TableView, bucket: int, key: bytes, record: bytes) -> bool:
@@ -201,6 +202,7 @@ def put_record(view: TableView, bucket: int, key: bytes, record: bytes) -> bool:
 
 def delete_entry(view: TableView, bucket: int, key: bytes) -> None:
     view.delete(KV, u32(bucket) + key)
+    lease_tables.detach(view, bucket, key)
 
 
 def kv_rows(view: TableView, bucket: int, after: bytes | None) -> Iterator[tuple[bytes, bytes]]:
