@@ -4,11 +4,15 @@ moved lease gets a TTL on the new group's clock when its bucket is served there
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import msgpack
 from roles.memory_cluster import MemoryCluster
 from roles.test_shard_leases import NBUCKETS, T0, TTL, Clerk, get
 
 from eraft_trio.roles.shard.buckets import bucket_of
-from eraft_trio.roles.shard.lease_commands import ExpireLeases
+from eraft_trio.roles.shard.commands import InstallChunk, decode_command, encode_command
+from eraft_trio.roles.shard.lease_commands import ExpireLeases, KeepAliveLease
 
 KEY = b"lock{a}:x"
 
@@ -53,3 +57,48 @@ def test_a_key_written_again_without_the_lease_is_detached_in_place() -> None:
     assert clerk.revoke(lease, T0)["deleted"] == 1
     assert get(group, KEY) == b"plain"
     assert get(group, b"lock{a}:y") is None
+
+
+def move_stamped(cluster: MemoryCluster, owners: list[int], stamp_ms: int) -> None:
+    """Move the bucket as the new owner's leader does: every chunk stamped with its clock."""
+    cluster.add_config(owners)
+    for gid in (1, 2):
+        cluster.offer_next_config(gid)
+    old, new = cluster.groups[1], cluster.groups[2]
+    while pulls := new.read(("pulls",)):
+        pull = pulls[0]
+        chunk = old.read(("fetch", pull["num"], pull["bucket"], pull["cursor"], 64))
+        install = replace(MemoryCluster.install_command(pull, chunk), stamp_ms=stamp_ms)
+        assert new.propose(install)["applied"]
+    cluster.settle()
+
+
+def test_a_moved_lease_lives_a_ttl_from_the_install_on_a_stale_clock() -> None:
+    """The new group's clock is 0 (it applied no stamped entry): the last chunk's stamp
+    moves it, and the bucket's leases get a TTL from then (issue 16, finding 5)."""
+    cluster, owners = moved_cluster()
+    old, new = cluster.groups[1], cluster.groups[2]
+    clerk = Clerk(old)
+    lease = clerk.grant(KEY, T0)["lease"]
+    clerk.put(KEY, b"me", lease, T0)
+    assert old.propose(KeepAliveLease(lease, T0 + 3000))["ok"]  # deadline T0 + 8000
+    assert new.read(("lease_clock",))["now_ms"] == 0
+    move_stamped(cluster, owners, T0 + 4900)  # the move took the holder's 4.9 s
+    assert new.read(("lease_clock",))["now_ms"] == T0 + 4900
+    assert new.propose(ExpireLeases(T0 + 8001))["expired"] == 0
+    assert get(new, KEY) == b"me"
+    assert new.propose(KeepAliveLease(lease, T0 + 9000))["ok"]
+    assert new.propose(ExpireLeases(T0 + 9000 + TTL))["expired"] == 1
+    assert get(new, KEY) is None
+
+
+def test_install_chunks_decode_with_and_without_a_stamp() -> None:
+    rows = ((b"k", bytes(16) + b"v"),)
+    for chunk in (
+        InstallChunk(2, 1, None, rows, (), False),
+        InstallChunk(2, 1, None, rows, (), True, ((bytes(8), bytes(8)),)),
+        InstallChunk(2, 1, None, rows, (), True, (), 1234),
+        InstallChunk(2, 1, b"kk", (), (), True, ((bytes(8), bytes(8)),), 1234),
+    ):
+        assert decode_command(encode_command(chunk)) == chunk
+    assert len(msgpack.unpackb(encode_command(InstallChunk(2, 1, None, rows, (), False)))) == 7

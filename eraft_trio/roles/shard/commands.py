@@ -95,7 +95,10 @@ class InstallChunk:
     tables.py) and `sessions` (client id, seq, reply, last use in seconds, or None when
     the old owner predates it), each in ascending order; `done` says the chunk is the
     bucket's last. `leases` are the bucket's raw lease rows (lease_tables.py), streamed
-    after the sessions; chunks without any keep the older six-field shape.
+    after the sessions; chunks without any keep the older six-field shape. `stamp_ms` is
+    the pulling leader's clock (None: a chunk from before it was stamped): it advances
+    the group's clock, as a Put's stamp does, so a moved lease's new TTL starts at a
+    current time; a stamped chunk has an eighth field, after the (maybe empty) leases.
     """
 
     config_num: int
@@ -105,6 +108,7 @@ class InstallChunk:
     sessions: tuple[SessionEntry, ...]
     done: bool
     leases: tuple[tuple[bytes, bytes], ...] = ()
+    stamp_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +164,7 @@ def encode_command(command: ShardCommand) -> bytes:
             placement = Placement.from_json(config)
             pairs = [[gid, list(placement.groups[gid])] for gid in sorted(placement.groups)]
             fields = [_NEW_CONFIG, placement.num, list(placement.buckets), pairs]
-        case InstallChunk(config_num, bucket, after_key, rows, sessions, done, leases):
+        case InstallChunk(config_num, bucket, after_key, rows, sessions, done, leases, stamp):
             fields = [
                 _INSTALL_CHUNK,
                 config_num,
@@ -170,8 +174,10 @@ def encode_command(command: ShardCommand) -> bytes:
                 [session_fields(entry) for entry in sessions],
                 bool(done),
             ]
-            if leases:
+            if leases or stamp is not None:
                 fields.append([[bytes(key), bytes(value)] for key, value in leases])
+            if stamp is not None:
+                fields.append(stamp)
         case DropBucket(config_num, bucket):
             fields = [_DROP_BUCKET, config_num, bucket]
         case GcDone(config_num, bucket):
@@ -259,7 +265,7 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             raise ValueError("a config names a group twice")
         placement = Placement.from_json({"num": num, "buckets": buckets, "groups": groups})
         return NewConfig(placement.to_json())
-    if tag == _INSTALL_CHUNK and len(body) in (6, 7):
+    if tag == _INSTALL_CHUNK and len(body) in (6, 7, 8):
         config_num, bucket, after_key, rows, sessions, done = body[:6]
         if after_key is not None:
             after_key = _bytes(after_key, "after key")
@@ -272,7 +278,8 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             _rows(rows),
             _sessions(sessions),
             done,
-            _rows(body[6]) if len(body) == 7 else (),
+            _rows(body[6]) if len(body) >= 7 else (),
+            _time(body[7], "stamp") if len(body) == 8 else None,
         )
     if tag in LEASE_TAGS:
         return decode_lease(tag, body)

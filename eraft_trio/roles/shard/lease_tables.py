@@ -11,6 +11,8 @@ Tables (deterministic bytes, so replicas are byte-identical):
   "ldl"    8-byte deadline ms + 8-byte lease id -> b"" (leases by deadline: expiry reads
            only what is due)
   "meta"   b"lease_promoted" -> 8-byte ms: the group clock at the last leader promotion
+           b"lease_served" + 4-byte bucket -> 8-byte ms: the group clock when the bucket,
+           moved here, began to be served (its leases' promotion; not transferred)
 A lease id is `bucket << 40 | counter`: it names its bucket, so keep-alive and revoke are
 routed by the id alone, and every row of a bucket's leases is one contiguous key range of
 "lease" (which the bucket transfer copies and a drop deletes), holder rows included.
@@ -28,8 +30,11 @@ per group, and a key detached and written again after a move could carry the att
 revision again). A key row stays until its lease ends (it counts toward the lease's keys).
 
 Promotion (a new leader extends every lease, as etcd does): the header keeps the
-deadline as last written, and the effective one is max(deadline, promoted + ttl); expiry
-rewrites a promoted lease's deadline when it meets it in the index.
+deadline as last written, and the effective one is max(deadline, promoted + ttl, served +
+ttl); expiry rewrites a promoted lease's deadline when it meets it in the index. A bucket
+that arrives by a move promotes its own leases the same way, in O(1), when its last chunk
+is installed (the chunk's stamp moves the group clock first: this group's clock may be
+stale, and the leases' holders could not keep them alive during the move).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ LEASES = "lease"
 DEADLINES = "ldl"
 META = "meta"  # tables.META: shared with the group's clock and config
 _PROMOTED = b"lease_promoted"
+_SERVED = b"lease_served"
 _LAST_EXPIRY = b"lease_last_expiry"
 
 COUNTER_BITS = 40
@@ -147,8 +153,19 @@ def promote(view: TableView, now_ms: int) -> None:
         view.put(META, _PROMOTED, _u64(now_ms))
 
 
-def effective_deadline(view: TableView, lease: Lease) -> int:
-    return max(lease.deadline_ms, promoted_ms(view) + lease.ttl_ms)
+def serve_bucket(view: TableView, bucket: int, now_ms: int) -> None:
+    """The moved `bucket` is served from `now_ms` on: its leases live at least a TTL more."""
+    view.put(META, _SERVED + bucket.to_bytes(4, "big"), _u64(now_ms))
+
+
+def _promoted_for(view: TableView, bucket: int) -> int:
+    """The latest promotion that covers `bucket`'s leases (the group's, or its arrival)."""
+    raw = view.get(META, _SERVED + bucket.to_bytes(4, "big"))
+    return max(promoted_ms(view), 0 if raw is None else int.from_bytes(raw, "big"))
+
+
+def effective_deadline(view: TableView, lease_id: int, lease: Lease) -> int:
+    return max(lease.deadline_ms, _promoted_for(view, lease_bucket(lease_id)) + lease.ttl_ms)
 
 
 def due(view: TableView, now_ms: int, limit: int) -> Iterator[tuple[int, int]]:
@@ -235,7 +252,7 @@ def bucket_rows(view: TableView, bucket: int, after: bytes | None) -> Iterator[t
     """The bucket's raw "lease" rows with key > after (None: all), in key order; headers
     carry their effective deadline, so a lease promoted here moves promoted."""
     start = _bucket_start(bucket) if after is None else after + b"\x00"
-    promoted = promoted_ms(view)
+    promoted = _promoted_for(view, bucket)
     for row, raw in view.scan(LEASES, start, _bucket_end(bucket)):
         if len(row) == _ID_BYTES and is_lease_id(int.from_bytes(row, "big")):
             lease = Lease.decode(raw)
@@ -295,6 +312,7 @@ def unindex_bucket(view: TableView, bucket: int) -> None:
 
 def delete_bucket_leases(view: TableView, bucket: int) -> None:
     """Delete every lease row of `bucket` and their index rows (the bucket left this group)."""
+    view.delete(META, _SERVED + bucket.to_bytes(4, "big"))
     for row, raw in list(view.scan(LEASES, _bucket_start(bucket), _bucket_end(bucket))):
         if len(row) == _ID_BYTES and is_lease_id(int.from_bytes(row, "big")):
             lease = Lease.decode(raw)

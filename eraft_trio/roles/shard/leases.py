@@ -177,7 +177,7 @@ def apply_expire(view: TableView, index: int, command: ExpireLeases) -> dict[str
         if lease is None:
             continue  # cannot happen: the index is kept in step with the headers
         bucket = lease_tables.lease_bucket(lease_id)
-        deadline = lease_tables.effective_deadline(view, lease)
+        deadline = lease_tables.effective_deadline(view, lease_id, lease)
         if tables.bucket_state(view, bucket).phase == Phase.PULLING:
             # Not served yet, so not kept alive either: it starts its TTL once served.
             deadline = max(deadline, now + lease.ttl_ms)
@@ -256,7 +256,7 @@ def _lease_bucket(view: TableView, lease_id: int) -> int | dict[str, Any]:
 def _live(view: TableView, lease_id: int, now: int) -> Lease | dict[str, Any]:
     """The lease if it exists and is not due by `now`; else lease_not_found."""
     lease = lease_tables.load(view, lease_id)
-    if lease is None or lease_tables.effective_deadline(view, lease) <= now:
+    if lease is None or lease_tables.effective_deadline(view, lease_id, lease) <= now:
         return _not_found(lease_id)
     return lease
 

@@ -18,6 +18,7 @@ config applied, a bucket finished.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -373,7 +374,9 @@ class ShardRoleServer:
     def _begin_install(
         self, chunk: commands.InstallChunk, progress: PullProgress
     ) -> Callable[[], Awaitable[bool]]:
-        """Propose one chunk now; the function returned waits for its answer."""
+        """Propose one chunk now, stamped with our clock (it moves the group's, and a
+        moved lease's TTL starts from it); the function returned waits for its answer."""
+        chunk = dataclasses.replace(chunk, stamp_ms=self._now_ms())
         proposal = self.node.start_proposal(commands.encode_command(chunk))
 
         async def applied() -> bool:
