@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from roles.test_shard_leases import T0, TTL, serving_group
 
 from eraft_trio.protocol.errors import ErrorCode, ErrorReply
-from eraft_trio.protocol.lease import KvPutLeased
+from eraft_trio.protocol.lease import KvPutLeased, LeaseGrant, LeaseKeepAlive, LeaseRevoke
 from eraft_trio.roles.shard.commands import Put
 from eraft_trio.roles.shard.lease_commands import GrantLease, RevokeLease
 from eraft_trio.roles.shard.lease_server import _to_granted, _to_revoked, lease_refusal
@@ -51,3 +52,26 @@ def test_a_result_that_cannot_become_a_reply_fails_that_request_only() -> None:
     ((reply, error),) = answers
     assert isinstance(reply, ErrorReply) and reply.code == ErrorCode.INTERNAL
     assert error is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        LeaseKeepAlive(2**64),
+        LeaseKeepAlive(-1),
+        LeaseRevoke(-1, 1, 1 << 40 | 1),
+        LeaseRevoke(1, 2**64, 1 << 40 | 1),
+        LeaseGrant(2**64, 1, b"k", 5000),
+        LeaseGrant(1, -5, b"k", 5000),
+        KvPutLeased(1, 1, b"k", b"v", 2**70),
+    ],
+)
+def test_ids_outside_64_bits_are_refused_before_the_log(body: object) -> None:
+    """(issue 16, finding 8)"""
+    refusal = lease_refusal(body, MAX_VALUE)
+    assert refusal is not None and refusal.code == ErrorCode.BAD_REQUEST
+
+
+def test_ids_at_the_64_bit_edges_are_proposed() -> None:
+    assert lease_refusal(LeaseKeepAlive(2**64 - 1), MAX_VALUE) is None
+    assert lease_refusal(LeaseRevoke(0, 2**64 - 1, 1 << 40 | 1), MAX_VALUE) is None

@@ -88,7 +88,17 @@ def start_lease_request(node: RaftNode, body: Any, now_ms: int, max_value_bytes:
     return node.start_proposal(commands.encode_command(command)), to_reply
 
 
+_ID_FIELDS = ("client_id", "seq", "lease_id")
+_MAX_U64 = 2**64 - 1
+
+
 def lease_refusal(body: Any, max_value_bytes: int) -> ErrorReply | None:
+    """The refusal of a lease request bad on its face, before it costs a log entry (an id
+    outside 64 bits would not even encode into one)."""
+    for name in _ID_FIELDS:
+        value = getattr(body, name, None)
+        if value is not None and not 0 <= value <= _MAX_U64:
+            return ErrorReply(ErrorCode.BAD_REQUEST, f"{name} {value} is not in 0 .. 2**64-1")
     if isinstance(body, LeaseGrant):
         problem = leases.ttl_problem(body.ttl_ms)
         if problem is not None:
