@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import trio
 
 from eraft_trio.client.kv_client import Client, _expect, as_bytes, check_lease_id
-from eraft_trio.errors import BadRequest, EraftError
+from eraft_trio.errors import BadRequest, EraftError, single_exception
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.protocol.errors import ErrorCode
 from eraft_trio.protocol.lease import (
@@ -52,12 +52,32 @@ class Revoked:
 
 @dataclass
 class KeptLease:
-    """A lease kept alive in the background by `Client.lease`. `lost` is set when a
-    keep-alive found it gone, or none succeeded for a whole TTL: its keys may be deleted."""
+    """A lease kept alive in the background by `Client.lease`. `lost` is set once the
+    lease may be gone: a keep-alive found it gone, or `deadline` passed.
+
+    `deadline` (trio's clock) is when the group expires the lease at the earliest, as
+    far as this client can know: the send time of the last keep-alive that succeeded
+    (or of the grant) plus the TTL; the group stamps the keep-alive after it was sent, so
+    its own deadline is no earlier.
+    """
 
     id: int
     ttl: float
+    deadline: float = math.inf
     lost: trio.Event = field(default_factory=trio.Event)
+    _on_lost: list[trio.CancelScope] = field(default_factory=list)
+
+    def mark_lost(self) -> None:
+        """Set `lost` and cancel every scope given to cancel_on_loss."""
+        self.lost.set()
+        for scope in self._on_lost:
+            scope.cancel()
+
+    def cancel_on_loss(self, scope: trio.CancelScope) -> None:
+        """Cancel `scope` when the lease is lost (at once if it is already)."""
+        self._on_lost.append(scope)
+        if self.lost.is_set():
+            scope.cancel()
 
 
 def ttl_ms_of(ttl: float) -> int:
@@ -111,8 +131,9 @@ async def revoke(client: Client, lease_id: int) -> Revoked:
 @asynccontextmanager
 async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncIterator[KeptLease]:
     """Grant a lease, keep it alive every ttl/3 while the block runs, revoke it on exit."""
+    sent = trio.current_time()
     granted = await grant(client, ttl, key)
-    lease = KeptLease(granted.id, granted.ttl)
+    lease = KeptLease(granted.id, granted.ttl, deadline=sent + granted.ttl)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_keep_alive_loop, client, lease)
@@ -120,6 +141,9 @@ async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncItera
                 yield lease
             finally:
                 nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The block's own error reaches us wrapped by our nursery: hand it back as raised.
+        raise single_exception(group) from None
     finally:
         # Also when the block was cancelled: the revoke must still reach the group
         # (bounded by the client's timeout); a lease already gone is fine.
@@ -131,21 +155,34 @@ async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncItera
                     raise
 
 
+# After a keep-alive failed (the group electing a leader, say), the next try comes this
+# fraction of the TTL later: several tries fit before the deadline.
+RETRY_FRACTION = 0.1
+
+
 async def _keep_alive_loop(client: Client, lease: KeptLease) -> None:
-    last_renewed = trio.current_time()
+    """Renew every ttl/3 after the last renewal's send; set `lost` when the lease is gone
+    or its deadline passes (each try is bounded by the time left, not the client's
+    timeout: an answer after the deadline cannot save the lease anyway)."""
+    next_try = lease.deadline - lease.ttl + lease.ttl / 3
     while True:
-        await trio.sleep(lease.ttl / 3)
-        try:
-            await keep_alive(client, lease.id)
-            last_renewed = trio.current_time()
-        except BadRequest as exc:
-            if exc.code == ErrorCode.LEASE_NOT_FOUND:
-                lease.lost.set()
-                return
-            raise
-        except EraftError:
-            # The group may be electing a leader (which extends every lease): go on
-            # trying, until a whole TTL without a renewal says the lease may be gone.
-            if trio.current_time() - last_renewed >= lease.ttl:
-                lease.lost.set()
-                return
+        await trio.sleep_until(min(next_try, lease.deadline))
+        if trio.current_time() >= lease.deadline:
+            lease.mark_lost()
+            return
+        sent = trio.current_time()
+        with trio.move_on_at(lease.deadline):
+            try:
+                ttl = await keep_alive(client, lease.id)
+            except BadRequest as exc:
+                if exc.code == ErrorCode.LEASE_NOT_FOUND:
+                    lease.mark_lost()
+                    return
+                raise
+            except EraftError:
+                # The group may be electing a leader (which extends every lease): try
+                # again soon, until the deadline says the lease may be gone.
+                next_try = trio.current_time() + lease.ttl * RETRY_FRACTION
+                continue
+            lease.deadline = sent + ttl
+            next_try = sent + lease.ttl / 3

@@ -31,6 +31,7 @@ import trio
 from eraft_trio.client.kv_client import Client, as_bytes
 from eraft_trio.client.leases import KeptLease, kept_lease
 from eraft_trio.client.results import CasResult
+from eraft_trio.errors import LeaseLost
 
 FIRST_BACKOFF_S = 0.02
 MAX_BACKOFF_S = 0.5
@@ -50,9 +51,11 @@ class HeldLock:
 async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[HeldLock]:
     """Wait for the lock `name`, hold it while the block runs, release it on exit.
 
-    The lease keeps the lock while this process lives; if it is lost (`held.lease.lost`
-    is set: the group could not be reached for a whole TTL), the lock may be someone
-    else's already, which the fencing token lets a resource detect.
+    The lease keeps the lock while this process lives. If it is lost (a keep-alive found
+    it gone, or none succeeded within a TTL of the last one sent: the lock may be someone
+    else's already), the block is cancelled and the `async with` raises LeaseLost. That
+    is as early as the client can know, not a guarantee: a pause between a check and a
+    write can outlast the lease, which only the fencing token lets a resource detect.
     """
     key = as_bytes(name)
     holder = b"%016x" % random.getrandbits(64)
@@ -60,7 +63,14 @@ async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[H
         taken = await _acquire(client, key, holder, lease.id)
         assert taken.revision is not None
         try:
-            yield HeldLock(key, taken.revision, holder, lease)
+            with trio.CancelScope() as block:
+                lease.cancel_on_loss(block)
+                yield HeldLock(key, taken.revision, holder, lease)
+            if block.cancelled_caught:
+                raise LeaseLost(
+                    f"the lease of lock {key!r} was lost while the block ran (it may be "
+                    "another holder's now); the block was cancelled"
+                )
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(client.timeout):
                 # Only our own write of the key: never a lock taken over since.
