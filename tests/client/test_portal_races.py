@@ -4,6 +4,7 @@ and the portal lives on; every future still unresolved when the run ends fails."
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -34,10 +35,9 @@ class CloseMeetsConnect(ClientPortal):
         token = self.__dict__.get("_tok")
         if token is None and threading.current_thread().name == "closer":
             self.closer_read.set()
-            try:
+            # Only waiting for the portal's start, whatever its outcome.
+            with contextlib.suppress(BaseException):
                 self.ready.result(timeout=30)
-            except BaseException:  # noqa: BLE001 - only waiting for the portal's start
-                pass
         return token
 
     @_token.setter
