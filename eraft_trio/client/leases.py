@@ -164,6 +164,8 @@ async def _keep_alive_loop(client: Client, lease: KeptLease) -> None:
     """Renew every ttl/3 after the last renewal's send; set `lost` when the lease is gone
     or its deadline passes (each try is bounded by the time left, not the client's
     timeout: an answer after the deadline cannot save the lease anyway)."""
+    if lease.deadline == math.inf:  # made without one (kept_lease gives the grant's)
+        lease.deadline = trio.current_time() + lease.ttl
     next_try = lease.deadline - lease.ttl + lease.ttl / 3
     while True:
         await trio.sleep_until(min(next_try, lease.deadline))

@@ -127,3 +127,16 @@ def test_loss_cancels_a_scope_given_after_it() -> None:
     scope = trio.CancelScope()
     lease.cancel_on_loss(scope)
     assert scope.cancel_called
+
+
+async def test_a_lease_made_without_a_deadline_gets_one_from_the_loop(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.abc.Clock
+) -> None:
+    group = FakeGroup(monkeypatch)
+    group.reachable = False
+    lease = KeptLease(1 << 40 | 1, TTL)
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(leases._keep_alive_loop, FakeClient(), lease)
+        await lease.lost.wait()
+    assert trio.current_time() <= start + TTL
