@@ -3,10 +3,12 @@ key limit, and a key no lease may hold is refused in apply (issue 16, findings 1
 
 from __future__ import annotations
 
-from roles.test_shard_leases import T0, TTL, Clerk, get, serving_group
+import pytest
+from roles.test_shard_leases import NBUCKETS, T0, TTL, Clerk, get, serving_group
 
 from eraft_trio.protocol.limits import MAX_KEY_BYTES
 from eraft_trio.roles.shard import lease_tables
+from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.lease_commands import ExpireLeases, KeepAliveLease
 from eraft_trio.storage.view import MemoryView
 
@@ -53,3 +55,15 @@ def test_a_transferred_row_must_be_one_the_lease_tables_write() -> None:
     assert lease_tables.row_problem(bucket, key_row, b"k" * (MAX_KEY_BYTES + 1)) is not None
     assert lease_tables.row_problem(bucket, holder_row, (3 << 40 | 1).to_bytes(8, "big"))
     assert lease_tables.row_problem(bucket, holder_row, b"\x00" * 8) is not None
+
+
+def test_a_grant_in_a_bucket_past_the_lease_id_range_is_refused_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lease id has 24 bits of bucket: a bigger bucket must refuse the entry, never
+    raise while applying it (a committed entry must not raise in apply). The range is
+    made small here: a config of 2**24 buckets would not fit a test."""
+    _, group = serving_group()
+    monkeypatch.setattr(lease_tables, "MAX_LEASE_BUCKET", 0)
+    key = next(b"k%d" % n for n in range(100) if bucket_of(b"k%d" % n, NBUCKETS) > 0)
+    assert Clerk(group).grant(key, T0)["err"] == "bad_request"

@@ -68,6 +68,11 @@ def apply_grant(view: TableView, index: int, command: GrantLease) -> dict[str, A
     bucket = _served_bucket(view, command.key)
     if isinstance(bucket, dict):
         return bucket
+    if bucket > lease_tables.MAX_LEASE_BUCKET:  # its id would not fit 64 bits
+        return replies.invalid(
+            ErrorCode.BAD_REQUEST,
+            f"leases live in buckets 0 .. {lease_tables.MAX_LEASE_BUCKET}, not {bucket}",
+        )
 
     def grant() -> dict[str, Any]:
         lease_id = lease_tables.new_lease_id(view, bucket)
