@@ -9,10 +9,13 @@ from dataclasses import replace
 import msgpack
 from roles.memory_cluster import MemoryCluster
 from roles.test_shard_leases import NBUCKETS, T0, TTL, Clerk, get
+from roles.test_shard_limits import RecordingNode, shard_server
 
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import InstallChunk, decode_command, encode_command
 from eraft_trio.roles.shard.lease_commands import ExpireLeases, KeepAliveLease
+from eraft_trio.roles.shard.pull_stream import PullProgress
+from eraft_trio.roles.shard.server import ShardRoleServer
 
 KEY = b"lock{a}:x"
 
@@ -102,3 +105,15 @@ def test_install_chunks_decode_with_and_without_a_stamp() -> None:
     ):
         assert decode_command(encode_command(chunk)) == chunk
     assert len(msgpack.unpackb(encode_command(InstallChunk(2, 1, None, rows, (), False)))) == 7
+
+
+def test_the_leader_stamps_every_install_chunk_with_its_clock() -> None:
+    """The real puller's side of the stamp above: ShardRoleServer proposes each chunk
+    with its wall clock in ms."""
+    node = RecordingNode()
+    role = shard_server(node).role
+    server = ShardRoleServer(node, role, wall_clock=lambda: 1234.5)  # type: ignore[arg-type]
+    chunk = InstallChunk(2, 1, None, (), (), True)
+    server._begin_install(chunk, PullProgress(1, 2, 1, 0.0))
+    installed = decode_command(node.proposed[-1])
+    assert installed == InstallChunk(2, 1, None, (), (), True, (), 1_234_500)
