@@ -36,6 +36,11 @@ class SessionExpired(EraftError):
     """
 
 
+class LeaseLost(EraftError):
+    """A lock's lease was lost while its block ran (client.lock): the block was cancelled,
+    and the lock may be someone else's by now (docs/reference.md, "Recipes")."""
+
+
 class ClientClosed(EraftError, RuntimeError):
     """A call on a SyncClient or AsyncioClient that is closed, not yet connected, or was
     closed while the call ran (the call was cancelled: a write's outcome is unknown)."""

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from eraft_trio.client.driver_calls import delete_any, put_any
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
-from eraft_trio.client.leases import Grant, Revoked
+from eraft_trio.client.leases import Grant, KeptLease, Revoked
+from eraft_trio.client.lock import HeldLock
 from eraft_trio.client.portal import ClientPortal
+from eraft_trio.client.portal_context import hold_async
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.client.scan_merge import ScanItem
 from eraft_trio.client.stream_bridge import AsyncioStream, PortalStream, TrioStreamSource
@@ -239,6 +242,19 @@ class AsyncioClient:
 
     async def revoke(self, lease: int) -> Revoked:
         return await self._call(Client.revoke, lease)
+
+    def lease(self, ttl: float, *, key: str | bytes) -> AbstractAsyncContextManager[KeptLease]:
+        """`async with kv.lease(ttl, key=k) as lease:` Client.lease's: kept alive in the
+        client's thread while the block runs, revoked when it ends. Read `lease.lost` with
+        `lease.lost.is_set()` (it is a trio Event: never await it here)."""
+        return hold_async(self._connected(), lambda client: client.lease(ttl, key=key))
+
+    def lock(
+        self, name: str | bytes, *, ttl: float = 10.0
+    ) -> AbstractAsyncContextManager[HeldLock]:
+        """`async with kv.lock(name) as held:` Client.lock's: if the lease is lost while
+        the block runs, the block's task is cancelled and LeaseLost raised."""
+        return hold_async(self._connected(), lambda client: client.lock(name, ttl=ttl))
 
     async def txn(
         self,

@@ -248,6 +248,8 @@ class Client:
         self._check_size(k, expected)
         if lease is not None:
             lease_id = check_lease_id(lease)
+            if not k:
+                raise BadRequest("bad_request", "a key put with a lease must not be empty")
             reply = await self._write(
                 k,
                 lambda cid, seq, new: KvPutLeased(cid, seq, k, v, lease_id, new, version, expected),

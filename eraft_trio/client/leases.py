@@ -16,14 +16,8 @@ from dataclasses import dataclass, field
 
 import trio
 
-from eraft_trio.client.kv_client import (
-    Client,
-    _expect,
-    as_bytes,
-    check_lease_id,
-    single_exception,
-)
-from eraft_trio.errors import BadRequest, EraftError
+from eraft_trio.client.kv_client import Client, _expect, as_bytes, check_lease_id
+from eraft_trio.errors import BadRequest, EraftError, single_exception
 from eraft_trio.group_calls.deadline import Deadline
 from eraft_trio.protocol.errors import ErrorCode
 from eraft_trio.protocol.lease import (
@@ -37,7 +31,6 @@ from eraft_trio.protocol.lease import (
 
 MIN_TTL_S = 1.0
 MAX_TTL_S = 7 * 24 * 3600.0
-RETRY_PAUSE_S = 0.1  # between a failed keep-alive and the next
 COUNTER_BITS = 40  # a lease id is bucket << 40 | counter (roles/shard/lease_tables.py)
 
 
@@ -59,25 +52,39 @@ class Revoked:
 
 @dataclass
 class KeptLease:
-    """A lease kept alive in the background by `Client.lease`.
+    """A lease kept alive in the background by `Client.lease`. `lost` is set once the
+    lease may be gone: a keep-alive found it gone, or `deadline` passed.
 
-    `valid_until` (on trio's clock) is the earliest moment the group may expire the lease:
-    a TTL after the *sending* of the grant or of the last keep-alive that succeeded. The
-    group stamps a request with its leader's clock when it receives it, so its deadline is
-    no earlier (clocks assumed to run at one rate; the chaos runs share one). `lost` is set
-    at that moment if no keep-alive moved it on, or when a keep-alive found the lease gone:
-    its keys may be deleted from then on (docs/reference.md, "Recipes")."""
+    `deadline` (trio's clock) is when the group expires the lease at the earliest, as
+    far as this client can know: the send time of the last keep-alive that succeeded
+    (or of the grant) plus the TTL; the group stamps the keep-alive after it was sent, so
+    its own deadline is no earlier.
+    """
 
     id: int
     ttl: float
-    valid_until: float
+    deadline: float = math.inf
     lost: trio.Event = field(default_factory=trio.Event)
+    _on_lost: list[trio.CancelScope] = field(default_factory=list)
 
     def remaining(self) -> float:
-        """Seconds the lease is surely still alive (0 once lost)."""
+        """Seconds the lease is surely still alive (0 once lost): how long a holder may
+        still act under it (docs/reference.md, "Recipes")."""
         if self.lost.is_set():
             return 0.0
-        return max(0.0, self.valid_until - trio.current_time())
+        return max(0.0, self.deadline - trio.current_time())
+
+    def mark_lost(self) -> None:
+        """Set `lost` and cancel every scope given to cancel_on_loss."""
+        self.lost.set()
+        for scope in self._on_lost:
+            scope.cancel()
+
+    def cancel_on_loss(self, scope: trio.CancelScope) -> None:
+        """Cancel `scope` when the lease is lost (at once if it is already)."""
+        self._on_lost.append(scope)
+        if self.lost.is_set():
+            scope.cancel()
 
 
 def ttl_ms_of(ttl: float) -> int:
@@ -133,7 +140,7 @@ async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncItera
     """Grant a lease, keep it alive every ttl/3 while the block runs, revoke it on exit."""
     sent = trio.current_time()
     granted = await grant(client, ttl, key)
-    lease = KeptLease(granted.id, granted.ttl, sent + granted.ttl)
+    lease = KeptLease(granted.id, granted.ttl, deadline=sent + granted.ttl)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_keep_alive_loop, client, lease)
@@ -142,8 +149,7 @@ async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncItera
             finally:
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        # The block's error (say a lock's OperationTimeout) reaches us wrapped by our
-        # nursery: hand it back as raised, as Client.connect does.
+        # The block's own error reaches us wrapped by our nursery: hand it back as raised.
         raise single_exception(group) from None
     finally:
         # Also when the block was cancelled: the revoke must still reach the group
@@ -156,33 +162,36 @@ async def kept_lease(client: Client, ttl: float, key: str | bytes) -> AsyncItera
                     raise
 
 
+# After a keep-alive failed (the group electing a leader, say), the next try comes this
+# fraction of the TTL later: several tries fit before the deadline.
+RETRY_FRACTION = 0.1
+
+
 async def _keep_alive_loop(client: Client, lease: KeptLease) -> None:
-    """Renew the lease every ttl/3; set `lost` when `valid_until` passes without a renewal
-    (at that moment, not after the next failed try) or when a renewal finds it gone."""
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_renew, client, lease)
-        while not lease.lost.is_set() and trio.current_time() < lease.valid_until:
-            with trio.move_on_at(lease.valid_until):  # then look again: a renewal moves it
-                await lease.lost.wait()
-        lease.lost.set()
-        nursery.cancel_scope.cancel()
-
-
-async def _renew(client: Client, lease: KeptLease) -> None:
+    """Renew every ttl/3 after the last renewal's send; set `lost` when the lease is gone
+    or its deadline passes (each try is bounded by the time left, not the client's
+    timeout: an answer after the deadline cannot save the lease anyway)."""
+    if lease.deadline == math.inf:  # made without one (kept_lease gives the grant's)
+        lease.deadline = trio.current_time() + lease.ttl
+    next_try = lease.deadline - lease.ttl + lease.ttl / 3
     while True:
-        await trio.sleep(lease.ttl / 3)
-        while True:
-            sent = trio.current_time()
+        await trio.sleep_until(min(next_try, lease.deadline))
+        if trio.current_time() >= lease.deadline:
+            lease.mark_lost()
+            return
+        sent = trio.current_time()
+        with trio.move_on_at(lease.deadline):
             try:
-                await keep_alive(client, lease.id)
-                break
+                ttl = await keep_alive(client, lease.id)
             except BadRequest as exc:
                 if exc.code == ErrorCode.LEASE_NOT_FOUND:
-                    lease.lost.set()
+                    lease.mark_lost()
                     return
                 raise
             except EraftError:
-                # The group may be electing a leader (which extends every lease): try again
-                # at once (the call paced its own retries); valid_until decides when it is lost.
-                await trio.sleep(RETRY_PAUSE_S)
-        lease.valid_until = max(lease.valid_until, sent + lease.ttl)
+                # The group may be electing a leader (which extends every lease): try
+                # again soon, until the deadline says the lease may be gone.
+                next_try = trio.current_time() + lease.ttl * RETRY_FRACTION
+                continue
+            lease.deadline = sent + ttl
+            next_try = sent + lease.ttl / 3

@@ -33,7 +33,7 @@ import trio
 from eraft_trio.client.kv_client import Client, as_bytes
 from eraft_trio.client.leases import KeptLease, kept_lease
 from eraft_trio.client.results import CasResult
-from eraft_trio.errors import BadRequest, EraftError
+from eraft_trio.errors import BadRequest, EraftError, LeaseLost
 from eraft_trio.protocol.errors import ErrorCode
 
 FIRST_BACKOFF_S = 0.02
@@ -55,9 +55,11 @@ async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[H
     """Wait for the lock `name`, hold it while the block runs, release it on exit.
 
     The lease keeps the lock while this process lives. `held.lease.remaining()` is how long
-    the lock is surely still ours; once `held.lease.lost` is set (no keep-alive succeeded
-    for a whole TTL, or the lease is gone) it may be someone else's already: stop working
-    under it. A resource that remembers the fencing token can refuse a late holder.
+    the lock is surely still ours. If the lease is lost (a keep-alive found it gone, or
+    none succeeded within a TTL of the last one sent: the lock may be someone else's
+    already), the block is cancelled and the `async with` raises LeaseLost. That is as
+    early as the client can know, not a guarantee: a pause between a check and a write can
+    outlast the lease, which only the fencing token lets a resource detect.
     """
     key = as_bytes(name)
     holder = b"%016x" % random.getrandbits(64)
@@ -68,7 +70,14 @@ async def hold(client: Client, name: str | bytes, ttl: float) -> AsyncIterator[H
                 continue  # our lease ended while we waited: wait on under a new one
             assert taken.revision is not None
             try:
-                yield HeldLock(key, taken.revision, holder, lease)
+                with trio.CancelScope() as block:
+                    lease.cancel_on_loss(block)
+                    yield HeldLock(key, taken.revision, holder, lease)
+                if block.cancelled_caught:
+                    raise LeaseLost(
+                        f"the lease of lock {key!r} was lost while the block ran (it may be "
+                        "another holder's now); the block was cancelled"
+                    )
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(client.timeout):
                     # Only our own write of the key: never a lock taken over since.

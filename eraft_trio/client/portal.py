@@ -49,6 +49,10 @@ class ClientPortal:
         self._stop = trio.Event()
         self._closing = False
         self._failure: BaseException | None = None  # what ended the run, when not close()
+        # Every submitted future not yet resolved: those still unresolved when the run
+        # ends fail then (a start callback trio never ran would leave its caller waiting).
+        self._outstanding: set[Future[Any]] = set()
+        self._outstanding_lock = threading.Lock()
         self._thread = threading.Thread(
             target=self._run, args=(tuple(config_servers), options), daemon=True, name=name
         )
@@ -67,15 +71,26 @@ class ClientPortal:
         future: Future[R] = Future()
         scope = trio.CancelScope()
 
-        def start() -> None:  # in the trio thread
+        def start() -> None:  # in the trio thread, inside a run_sync_soon callback
             calls = self._calls
             if calls is None or self._stop.is_set():
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(self.closed_error())
+                _settle(future, error=self.closed_error())
                 return
-            calls.start_soon(self._run_call, future, scope, fn, args, kwargs)
+            try:
+                calls.start_soon(self._run_call, future, scope, fn, args, kwargs)
+            except RuntimeError:
+                # The nursery closed before the run set _stop (the Client failed under
+                # it): an exception here would end the trio run itself.
+                _settle(future, error=self.closed_error())
 
-        self.run_sync_soon(start)
+        with self._outstanding_lock:
+            self._outstanding.add(future)
+        future.add_done_callback(self._forget)
+        try:
+            self.run_sync_soon(start)
+        except BaseException:
+            self._forget(future)
+            raise
         future.add_done_callback(
             lambda done: self._cancel_soon(scope) if done.cancelled() else None
         )
@@ -96,8 +111,10 @@ class ClientPortal:
         thread ends (`stopped` resolves). Idempotent; never blocks."""
         if self._closing:
             return
-        token = self._token
+        # _closing first, the token after: _main sets the token first and _closing after,
+        # so one of the two sees the other's (a close while connecting never hangs).
         self._closing = True
+        token = self._token
         if token is not None:
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(self._stop.set)
@@ -126,6 +143,10 @@ class ClientPortal:
         finally:
             if not self.ready.done():
                 self.ready.set_exception(self._failure or self.closed_error())
+            with self._outstanding_lock:
+                unresolved = list(self._outstanding)
+            for future in unresolved:
+                _settle(future, error=self.closed_error())
             self.stopped.set_result(None)
 
     async def _main(self, servers: tuple[str, ...], options: dict[str, Any]) -> None:
@@ -173,6 +194,10 @@ class ClientPortal:
             else:
                 _settle(future, result=result)
 
+    def _forget(self, future: Future[Any]) -> None:
+        with self._outstanding_lock:
+            self._outstanding.discard(future)
+
     def _cancel_soon(self, scope: trio.CancelScope) -> None:
         with contextlib.suppress(ClientClosed):  # the close cancels every call anyway
             self.run_sync_soon(scope.cancel)
@@ -201,8 +226,8 @@ def cancelled_part(exc: BaseException) -> BaseException | None:
 
 
 def _settle(future: Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:
-    """Resolve `future` unless it was cancelled (its caller is gone)."""
-    if not future.set_running_or_notify_cancel():
+    """Resolve `future` unless it was cancelled (its caller is gone) or is resolved."""
+    if future.done() or not future.set_running_or_notify_cancel():
         return
     if error is None:
         future.set_result(result)

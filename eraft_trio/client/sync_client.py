@@ -4,12 +4,15 @@ background thread): each call waits on the portal's Future."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from eraft_trio.client.driver_calls import delete_any, put_any
 from eraft_trio.client.kv_client import DEFAULT_CONFIG_SERVERS, DEFAULT_TIMEOUT, Client
-from eraft_trio.client.leases import Grant, Revoked
+from eraft_trio.client.leases import Grant, KeptLease, Revoked
+from eraft_trio.client.lock import HeldLock
 from eraft_trio.client.portal import ClientPortal
+from eraft_trio.client.portal_context import hold_blocking
 from eraft_trio.client.results import CasResult, DeleteResult, GetResult, PutResult
 from eraft_trio.client.scan_merge import ScanItem
 from eraft_trio.client.stream_bridge import BlockingStream, PortalStream, TrioStreamSource
@@ -189,6 +192,18 @@ class SyncClient:
 
     def revoke(self, lease: int) -> Revoked:
         return self._call(Client.revoke, lease)
+
+    def lease(self, ttl: float, *, key: str | bytes) -> AbstractContextManager[KeptLease]:
+        """`with kv.lease(ttl, key=k) as lease:` Client.lease's, blocking: kept alive in the
+        client's thread while the block runs, revoked when it ends. Read `lease.lost` with
+        `lease.lost.is_set()` (it is a trio Event: never wait on it here)."""
+        return hold_blocking(self._portal, lambda client: client.lease(ttl, key=key))
+
+    def lock(self, name: str | bytes, *, ttl: float = 10.0) -> AbstractContextManager[HeldLock]:
+        """`with kv.lock(name) as held:` Client.lock's, blocking. A thread cannot be
+        interrupted: if the lease is lost meanwhile, LeaseLost is raised when the block
+        ends (`held.lease.lost.is_set()` says it earlier); the fencing token is the guard."""
+        return hold_blocking(self._portal, lambda client: client.lock(name, ttl=ttl))
 
     def txn(
         self,

@@ -8,7 +8,8 @@ key to a lease of the same bucket; it answers Written or CompareFailed (replies.
 Grant, revoke and put are exactly once per (client_id, seq), as KvPut is; a keep-alive
 needs no session. Refusals (errors.py): lease_not_found (never granted, revoked or
 expired), lease_bucket (a put whose key is not in the lease's bucket), lease_full,
-bad_request (a TTL outside 1 s .. 7 days), and every refusal a KvPut may get.
+bad_request (a TTL outside 1 s .. 7 days, an id outside 64 bits, a leased put of the
+empty key), stale_seq (a late copy of a grant or revoke), and every refusal a KvPut may get.
 """
 
 from __future__ import annotations

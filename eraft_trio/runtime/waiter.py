@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import trio
+
+log = logging.getLogger(__name__)
 
 DoneCallback = Callable[["Waiter"], None]
 
@@ -58,7 +61,12 @@ class Waiter:
     def _run_callbacks(self) -> None:
         callbacks, self._callbacks = self._callbacks, None
         for callback in callbacks or ():
-            callback(self)
+            try:
+                callback(self)
+            except Exception:
+                # Callbacks run inside the runtime's trio callbacks (run_sync_soon), where
+                # an exception would end the whole node: one bad callback fails alone.
+                log.exception("a waiter's done callback failed")
 
     async def wait(self) -> Any:
         await self._event.wait()

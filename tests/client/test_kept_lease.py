@@ -1,137 +1,142 @@
-"""The background keep-alive of `Client.lease` (client/leases.py), against a fake group on
-trio's virtual clock: when `lost` is set and what `valid_until` promises.
-
-Regression: `lost` used to be set a TTL after the *reply* of the last keep-alive, and only
-once the next try failed, so a holder could go on working after the group's deadline
-(stamped when it received the keep-alive, earlier than the reply) had passed.
-"""
+"""A lease kept alive in the background knows it is lost by its own deadline (the send
+time of the last keep-alive that succeeded + the TTL), and a held lock's block is
+cancelled when its lease is lost (issue 16, finding 6). On trio's autojump clock: the
+times asserted are the mock clock's, never the wall's."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import trio
-import trio.testing
 
-from eraft_trio.client import leases
-from eraft_trio.errors import BadRequest, OperationTimeout
-from eraft_trio.protocol.errors import ErrorCode
+from eraft_trio.client import leases, lock
+from eraft_trio.client.leases import Grant, KeptLease, Revoked
+from eraft_trio.client.results import CasResult, GetResult
+from eraft_trio.errors import LeaseLost, OperationTimeout
 
-TTL = 9.0
-GRANT_TAKES = 0.5
-CLIENT: Any = SimpleNamespace(timeout=5.0)  # only its timeout is read: the calls are faked
+TTL = 10.0
+
+
+class FakeClient:
+    """What kept_lease and the lock use of Client: a timeout, put and delete."""
+
+    timeout = 10.0
+
+    def __init__(self) -> None:
+        self.deleted: list[bytes] = []
+
+    async def put(self, key: bytes, value: bytes, **_: Any) -> CasResult:
+        return CasResult(True, 42, GetResult(value, 1, 42))
+
+    async def delete(self, key: bytes, **_: Any) -> CasResult:
+        self.deleted.append(key)
+        return CasResult(True, 43, GetResult(None, 0, 0))
 
 
 class FakeGroup:
-    """Grants lease 7 after GRANT_TAKES seconds, answers keep-alives as told, records revokes."""
+    """The lease's group: answers keep-alives after `delay` s, or never (`reachable`
+    False: each try runs into the client's timeout)."""
 
-    def __init__(self, keep_alive: Callable[[int], Awaitable[float]]) -> None:
-        self.keep_alive = keep_alive
-        self.revoked: list[int] = []
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, delay: float = 0.0) -> None:
+        self.delay, self.reachable = delay, True
+        self.sent: list[float] = []
+        monkeypatch.setattr(leases, "grant", self.grant)
+        monkeypatch.setattr(leases, "keep_alive", self.keep_alive)
+        monkeypatch.setattr(leases, "revoke", self.revoke)
 
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        async def grant(client: Any, ttl: float, key: Any) -> leases.Grant:
-            await trio.sleep(GRANT_TAKES)
-            return leases.Grant(7, ttl, 1)
+    async def grant(self, client: Any, ttl: float, key: Any) -> Grant:
+        return Grant(1 << 40 | 1, ttl, 1)
 
-        async def keep_alive(client: Any, lease_id: int) -> float:
-            return await self.keep_alive(lease_id)
-
-        async def revoke(client: Any, lease_id: int) -> leases.Revoked:
-            self.revoked.append(lease_id)
-            return leases.Revoked(2, 0)
-
-        monkeypatch.setattr(leases, "grant", grant)
-        monkeypatch.setattr(leases, "keep_alive", keep_alive)
-        monkeypatch.setattr(leases, "revoke", revoke)
-
-
-async def lost_at(lease: leases.KeptLease) -> float:
-    await lease.lost.wait()
-    return trio.current_time()
-
-
-async def test_lost_a_ttl_after_sending_the_last_keep_alive_that_succeeded(
-    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
-) -> None:
-    calls = 0
-
-    async def first_slow_then_hang(lease_id: int) -> float:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            await trio.sleep(2.0)  # the group stamped it on arrival, 2 s before the reply
-            return TTL
-        await trio.sleep_forever()  # never answered again
-        raise AssertionError
-
-    FakeGroup(first_slow_then_hang).install(monkeypatch)
-    start = trio.current_time()
-    async with leases.kept_lease(CLIENT, TTL, b"k") as lease:
-        assert lease.valid_until == start + TTL  # from the grant's sending
-        first_sent = start + GRANT_TAKES + TTL / 3
-        assert await lost_at(lease) == first_sent + TTL
-        assert lease.remaining() == 0.0
-
-
-async def test_lost_a_ttl_after_the_grant_when_no_keep_alive_gets_through(
-    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
-) -> None:
-    async def unreachable(lease_id: int) -> float:
-        await trio.sleep(1.0)
-        raise OperationTimeout("no leader")
-
-    group = FakeGroup(unreachable)
-    group.install(monkeypatch)
-    start = trio.current_time()
-    async with leases.kept_lease(CLIENT, TTL, b"k") as lease:
-        assert await lost_at(lease) == start + TTL
-    assert group.revoked == [7]
-
-
-async def test_lost_at_once_when_a_keep_alive_finds_the_lease_gone(
-    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
-) -> None:
-    async def gone(lease_id: int) -> float:
-        raise BadRequest(ErrorCode.LEASE_NOT_FOUND, f"lease {lease_id} does not exist")
-
-    FakeGroup(gone).install(monkeypatch)
-    start = trio.current_time()
-    async with leases.kept_lease(CLIENT, TTL, b"k") as lease:
-        assert await lost_at(lease) == start + GRANT_TAKES + TTL / 3
-
-
-async def test_renewed_leases_stay_held_and_valid_until_moves_on(
-    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
-) -> None:
-    async def alive(lease_id: int) -> float:
-        await trio.sleep(0.1)
+    async def keep_alive(self, client: Any, lease_id: int) -> float:
+        self.sent.append(trio.current_time())
+        if not self.reachable:
+            await trio.sleep(client.timeout)
+            raise OperationTimeout("no answer")
+        await trio.sleep(self.delay)
         return TTL
 
-    FakeGroup(alive).install(monkeypatch)
-    async with leases.kept_lease(CLIENT, TTL, b"k") as lease:
-        for _ in range(30):
-            await trio.sleep(TTL / 2)
-            assert not lease.lost.is_set()
-            # Renewed every TTL/3: at least a third of a TTL is always left.
-            assert lease.remaining() >= TTL / 3
+    async def revoke(self, client: Any, lease_id: int) -> Revoked:
+        return Revoked(9, 0)
 
 
-async def test_the_blocks_error_comes_out_as_raised_and_the_lease_is_revoked(
-    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+async def test_lost_is_set_at_the_deadline_not_after_a_timed_out_try(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.abc.Clock
 ) -> None:
-    """Regression: it came out wrapped in an ExceptionGroup by the keep-alive's nursery, so
-    `except OperationTimeout` around `client.lock(...)` missed a timed-out acquisition."""
+    group = FakeGroup(monkeypatch)
+    group.reachable = False
+    start = trio.current_time()
+    async with leases.kept_lease(FakeClient(), TTL, b"k") as lease:  # type: ignore[arg-type]
+        await lease.lost.wait()
+        assert trio.current_time() - start <= TTL
+        assert lease.deadline == start + TTL
 
-    async def alive(lease_id: int) -> float:
-        return TTL
 
-    group = FakeGroup(alive)
-    group.install(monkeypatch)
-    with pytest.raises(OperationTimeout):
-        async with leases.kept_lease(CLIENT, TTL, b"k"):
-            raise OperationTimeout("the lock's put timed out")
-    assert group.revoked == [7]
+async def test_the_deadline_counts_from_the_send_not_the_late_answer(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.abc.Clock
+) -> None:
+    group = FakeGroup(monkeypatch, delay=2.0)
+    start = trio.current_time()
+    async with leases.kept_lease(FakeClient(), TTL, b"k") as lease:  # type: ignore[arg-type]
+        while lease.deadline == start + TTL:
+            await trio.sleep(0.5)
+        assert lease.deadline == group.sent[0] + TTL  # not the answer's time + TTL
+        await trio.sleep(TTL)
+        last_renewal = lease.deadline
+        group.reachable = False
+        await lease.lost.wait()
+        assert trio.current_time() <= last_renewal
+
+
+async def test_a_held_locks_block_is_cancelled_and_raises_when_the_lease_is_lost(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.abc.Clock
+) -> None:
+    group = FakeGroup(monkeypatch)
+    client = FakeClient()
+    reached_the_end = False
+    with pytest.raises(LeaseLost):
+        async with lock.hold(client, b"lock{j}", TTL) as held:  # type: ignore[arg-type]
+            assert held.fencing_token == 42
+            group.reachable = False
+            await trio.sleep(10 * TTL)  # the block's work, outliving the lease
+            reached_the_end = True
+    assert not reached_the_end
+    assert client.deleted == [b"lock{j}"]  # released all the same, if still ours
+
+
+async def test_a_lock_block_that_ends_in_time_raises_nothing(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.abc.Clock
+) -> None:
+    FakeGroup(monkeypatch)
+    async with lock.hold(FakeClient(), b"lock{j}", TTL):  # type: ignore[arg-type]
+        await trio.sleep(3 * TTL)  # kept alive meanwhile
+
+
+async def test_a_blocks_own_error_comes_out_unwrapped(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.abc.Clock
+) -> None:
+    FakeGroup(monkeypatch)
+    with pytest.raises(KeyError):
+        async with leases.kept_lease(FakeClient(), TTL, b"k"):  # type: ignore[arg-type]
+            raise KeyError("mine")
+
+
+def test_loss_cancels_a_scope_given_after_it() -> None:
+    lease = KeptLease(1, TTL)
+    lease.mark_lost()
+    scope = trio.CancelScope()
+    lease.cancel_on_loss(scope)
+    assert scope.cancel_called
+
+
+async def test_a_lease_made_without_a_deadline_gets_one_from_the_loop(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.abc.Clock
+) -> None:
+    group = FakeGroup(monkeypatch)
+    group.reachable = False
+    lease = KeptLease(1 << 40 | 1, TTL)
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(leases._keep_alive_loop, FakeClient(), lease)
+        await lease.lost.wait()
+    assert trio.current_time() <= start + TTL

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import pytest
+import trio
 
-from eraft_trio.client.kv_client import check_lease_id
+from eraft_trio.client.kv_client import Client, check_lease_id
 from eraft_trio.client.leases import lease_bucket, ttl_ms_of
 from eraft_trio.errors import BadRequest
 
@@ -36,3 +38,14 @@ def test_a_lease_id_names_its_bucket_and_one_past_the_buckets_is_not_found() -> 
     with pytest.raises(BadRequest) as refused:
         lease_bucket(10 << 40 | 1, 10)
     assert refused.value.code == "lease_not_found"
+
+
+def test_a_leased_put_of_the_empty_key_is_refused_before_sending() -> None:
+    client = Client(cast(Any, None), ("127.0.0.1:1",))
+
+    async def main() -> None:
+        with pytest.raises(BadRequest) as refused:
+            await client.put(b"", b"v", lease=1 << 40 | 1)
+        assert refused.value.code == "bad_request"
+
+    trio.run(main)

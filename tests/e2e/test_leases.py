@@ -4,12 +4,14 @@ expire a live lease; `eraft ctl lease`; and the lock recipe keeps a counter exac
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import trio
 from integration.cluster import wait_for
 
-from eraft_trio.client import Client, SyncClient
-from eraft_trio.errors import BadRequest
+from eraft_trio.client import AsyncioClient, Client, SyncClient
+from eraft_trio.errors import BadRequest, LeaseLost
 from eraft_trio.protocol.keys import bucket_of
 
 from .cluster_factory import ClusterFactory
@@ -193,11 +195,15 @@ async def test_a_holder_that_lost_its_lock_does_not_release_the_next_holders(
         tokens: dict[str, int] = {}
 
         async def first_holder() -> None:
-            async with kv.lock(name, ttl=5) as first:
-                tokens["first"] = first.fencing_token
-                await kv.revoke(first.lease.id)  # as if its lease expired in a long pause
-                first_revoked.set()
-                await second_holds.wait()
+            try:
+                async with kv.lock(name, ttl=5) as first:
+                    tokens["first"] = first.fencing_token
+                    await kv.revoke(first.lease.id)  # as if its lease expired in a long pause
+                    first_revoked.set()
+                    with trio.CancelScope(shield=True):  # the pause: it notices nothing
+                        await second_holds.wait()
+            except LeaseLost:
+                pass  # its keep-alive may have found the lease gone meanwhile
             first_released.set()  # it woke up and released: the second's key must stay
 
         async def second_holder() -> None:
@@ -249,3 +255,38 @@ async def test_the_blocking_client_grants_puts_and_revokes(cluster: ShardedClust
             return before, deleted, kv.get(key)
 
     assert await trio.to_thread.run_sync(blocking) == (b"v", 1, None)
+
+
+async def test_the_blocking_and_asyncio_clients_hold_leases_and_locks(
+    cluster: ShardedCluster,
+) -> None:
+    """SyncClient's `with` and AsyncioClient's `async with` lease() and lock(); a lock
+    whose lease is lost cancels the asyncio block and raises LeaseLost (issue 16)."""
+    key, name = b"drivers{d}:a", b"drivers{d}:lock"
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+
+    def blocking() -> tuple[bytes | None, bool, bytes | None]:
+        with SyncClient(cluster.config_servers, timeout=30) as kv:
+            with kv.lease(5, key=key) as lease:
+                kv.put(key, b"v", lease=lease.id)
+                assert kv.get(key) == b"v" and not lease.lost.is_set()
+            with kv.lock(name, ttl=5) as held:
+                ours = kv.get(name) == held.holder
+            return kv.get(key), ours, kv.get(name)
+
+    assert await trio.to_thread.run_sync(blocking) == (None, True, None)
+
+    def in_asyncio() -> None:
+        async def main() -> None:
+            async with AsyncioClient(cluster.config_servers, timeout=30) as kv:
+                with pytest.raises(LeaseLost):
+                    async with kv.lock(name, ttl=3) as held:
+                        assert await kv.get(name) == held.holder
+                        await kv.revoke(held.lease.id)  # its keep-alive will find it gone
+                        await asyncio.Event().wait()  # the block's work: cancelled
+                assert await kv.get(name) is None
+
+        asyncio.run(main())
+
+    await trio.to_thread.run_sync(in_asyncio)

@@ -11,8 +11,11 @@ import lmdb
 from roles.memory_cluster import MemoryCluster, MemoryGroup
 
 from eraft_trio.protocol.limits import MAX_KEY_BYTES
+from eraft_trio.protocol.txn import TxnOp
 from eraft_trio.roles.shard.buckets import bucket_of
 from eraft_trio.roles.shard.commands import Put
+from eraft_trio.roles.shard.lease_commands import ExpireLeases, GrantLease, LeasePut
+from eraft_trio.roles.shard.txn_command import Txn
 from eraft_trio.storage.lmdb_view import LmdbTableView
 from eraft_trio.storage.state_env import open_sub_dbs
 
@@ -97,3 +100,33 @@ def test_a_migration_on_lmdb_matches_memory(tmp_path: Path) -> None:
     assert replicas[2].read(("get", longest)) == {"value": b"long"}
     assert replicas[1].read(("get", longest)) == {"err": "wrong_group", "num": 2}
     assert replicas[1].read(("status",))["buckets"][0]["bucket"] == 1
+
+
+def longest_keys(prefix: bytes, count: int) -> list[bytes]:
+    """`count` keys of MAX_KEY_BYTES bytes in the bucket of `prefix`'s hash tag."""
+    return [prefix + (b"%d" % n).rjust(MAX_KEY_BYTES - len(prefix), b"x") for n in range(count)]
+
+
+def test_every_write_kind_takes_the_longest_key_on_lmdb(tmp_path: Path) -> None:
+    """Leased puts, txn puts and compare-and-sets of 500-byte keys apply on LMDB as in
+    memory: no table's row key outgrows LMDB's 511 bytes (issue 16, finding 2)."""
+    cluster = MemoryCluster(NBUCKETS, [1], replicas=1)
+    replica = LmdbReplica(tmp_path / "g1", cluster.groups[1])
+    cluster.add_config([1] * NBUCKETS)
+    cluster.settle()
+    group = cluster.groups[1]
+    leased, in_txn, cas = longest_keys(b"{t}", 3)
+    lease = group.propose(GrantLease(1, 1, leased, 5000, 1000, True))["lease"]
+    assert group.propose(LeasePut(1, 2, leased, b"v", lease, 1000, True))["ok"]
+    assert group.propose(LeasePut(1, 3, cas, b"v", lease, 1000, True, 0))["ok"]
+    txn = Txn(1, 4, (), (TxnOp("put", in_txn, b"t"),), (), 1000, True)
+    assert group.propose(txn)["ok"]
+    assert group.propose(Put(1, 5, cas, b"w", 1000, True, 1))["ok"]
+    assert group.propose(Put(1, 6, in_txn, b"u", 1000, True, b"t"))["ok"]
+    replica.catch_up()
+    assert replica.tables() == non_empty(group.view.tables)
+    assert group.propose(ExpireLeases(10_000))["expired"] == 1
+    replica.catch_up()
+    assert replica.read(("get", leased)) == {"value": None}
+    assert replica.read(("get", cas)) == {"value": b"w"}  # detached by the plain CAS
+    assert replica.tables() == non_empty(group.view.tables)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import trio
 
 from eraft_trio.runtime.waiter import Waiter
 
@@ -31,3 +32,20 @@ async def test_a_failure_reaches_callbacks_and_the_waiting_task() -> None:
     assert errors == [problem]
     with pytest.raises(ValueError, match="dropped"):
         await waiter.wait()
+
+
+async def test_a_failing_callback_fails_alone_even_inside_run_sync_soon() -> None:
+    """The runtime answers proposers from a run_sync_soon callback, where an exception
+    would end the trio run (the node): a callback that raises is logged, the others
+    still run, and the waiter's task gets the value (issue 16, finding 3)."""
+    waiter = Waiter()
+    seen: list[object] = []
+
+    def broken(_: Waiter) -> None:
+        raise KeyError("lease")
+
+    waiter.add_done_callback(broken)
+    waiter.add_done_callback(lambda w: seen.append(w.value))
+    trio.lowlevel.current_trio_token().run_sync_soon(waiter.set, 5)
+    assert await waiter.wait() == 5
+    assert seen == [5]

@@ -97,7 +97,10 @@ class InstallChunk:
     bucket's last. `leases` are the bucket's raw lease rows (lease_tables.py), streamed
     after the sessions; `events` the bucket's watch history (revision, ordinal, stored
     event) after the leases, and `head` (in the last chunk) its watch head
-    (watch_events.py). Chunks without leases, events or head keep the older shapes.
+    (watch_events.py). `stamp_ms` is the pulling leader's clock (None: unstamped): it
+    advances the group's clock, as a Put's stamp does, so a moved lease's new TTL starts
+    at a current time. The encoded shape grows only as far as it needs: six fields, then
+    leases, then events and head, then the stamp (7, 9 or 10 fields).
     """
 
     config_num: int
@@ -109,6 +112,7 @@ class InstallChunk:
     leases: tuple[tuple[bytes, bytes], ...] = ()
     events: tuple[tuple[int, int, bytes], ...] = ()
     head: bytes | None = None
+    stamp_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +169,7 @@ def encode_command(command: ShardCommand) -> bytes:
             pairs = [[gid, list(placement.groups[gid])] for gid in sorted(placement.groups)]
             fields = [_NEW_CONFIG, placement.num, list(placement.buckets), pairs]
         case InstallChunk(
-            config_num, bucket, after_key, rows, sessions, done, leases, events, head
+            config_num, bucket, after_key, rows, sessions, done, leases, events, head, stamp
         ):
             fields = [
                 _INSTALL_CHUNK,
@@ -176,11 +180,13 @@ def encode_command(command: ShardCommand) -> bytes:
                 [session_fields(entry) for entry in sessions],
                 bool(done),
             ]
-            if leases or events or head is not None:
+            if leases or events or head is not None or stamp is not None:
                 fields.append([[bytes(key), bytes(value)] for key, value in leases])
-            if events or head is not None:  # else the shapes from before watches
+            if events or head is not None or stamp is not None:  # else the older shapes
                 fields.append([[rev, ordinal, bytes(data)] for rev, ordinal, data in events])
                 fields.append(None if head is None else bytes(head))
+            if stamp is not None:
+                fields.append(stamp)
         case DropBucket(config_num, bucket):
             fields = [_DROP_BUCKET, config_num, bucket]
         case GcDone(config_num, bucket):
@@ -268,9 +274,9 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             raise ValueError("a config names a group twice")
         placement = Placement.from_json({"num": num, "buckets": buckets, "groups": groups})
         return NewConfig(placement.to_json())
-    if tag == _INSTALL_CHUNK and len(body) in (6, 7, 9):
+    if tag == _INSTALL_CHUNK and len(body) in (6, 7, 9, 10):
         config_num, bucket, after_key, rows, sessions, done = body[:6]
-        events, head = body[7:] if len(body) == 9 else ([], None)
+        events, head = body[7:9] if len(body) >= 9 else ([], None)
         if after_key is not None:
             after_key = _bytes(after_key, "after key")
         if not isinstance(done, bool):
@@ -285,6 +291,7 @@ def _decode_body(tag: Any, body: list[Any]) -> ShardCommand:
             _rows(body[6]) if len(body) >= 7 else (),
             watch_event_entries(events),
             None if head is None else _bytes(head, "watch head"),
+            _time(body[9], "stamp") if len(body) == 10 else None,
         )
     if tag in LEASE_TAGS:
         return decode_lease(tag, body)

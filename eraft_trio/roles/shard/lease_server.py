@@ -54,7 +54,7 @@ Started = tuple[Waiter, ToReply] | ErrorReply
 def start_lease_request(node: RaftNode, body: Any, now_ms: int, max_value_bytes: int) -> Started:
     """The proposal of a lease request with what turns its result into the reply, or the
     refusal of a request bad on its face (only the leader refuses, as for puts)."""
-    refusal = _refusal(body, max_value_bytes)
+    refusal = lease_refusal(body, max_value_bytes)
     if refusal is not None:
         if not node.is_leader:
             raise NotLeaderError(node.leader_address)
@@ -73,7 +73,7 @@ def start_lease_request(node: RaftNode, body: Any, now_ms: int, max_value_bytes:
         to_reply = _to_revoked
     else:
         condition = conditions.from_request(body.if_version, body.if_value)
-        assert not isinstance(condition, ErrorReply)  # _refusal checked it
+        assert not isinstance(condition, ErrorReply)  # lease_refusal checked it
         command = LeasePut(
             body.client_id,
             body.seq,
@@ -88,13 +88,25 @@ def start_lease_request(node: RaftNode, body: Any, now_ms: int, max_value_bytes:
     return node.start_proposal(commands.encode_command(command)), to_reply
 
 
-def _refusal(body: Any, max_value_bytes: int) -> ErrorReply | None:
+_ID_FIELDS = ("client_id", "seq", "lease_id")
+_MAX_U64 = 2**64 - 1
+
+
+def lease_refusal(body: Any, max_value_bytes: int) -> ErrorReply | None:
+    """The refusal of a lease request bad on its face, before it costs a log entry (an id
+    outside 64 bits would not even encode into one)."""
+    for name in _ID_FIELDS:
+        value = getattr(body, name, None)
+        if value is not None and not 0 <= value <= _MAX_U64:
+            return ErrorReply(ErrorCode.BAD_REQUEST, f"{name} {value} is not in 0 .. 2**64-1")
     if isinstance(body, LeaseGrant):
         problem = leases.ttl_problem(body.ttl_ms)
         if problem is not None:
             return ErrorReply(ErrorCode.BAD_REQUEST, problem)
         return request_refusal(body.key, None, max_value_bytes)
     if isinstance(body, KvPutLeased):
+        if not body.key:
+            return ErrorReply(ErrorCode.BAD_REQUEST, leases.EMPTY_LEASE_KEY)
         condition = conditions.from_request(body.if_version, body.if_value)
         if isinstance(condition, ErrorReply):
             return condition
@@ -105,9 +117,9 @@ def _refusal(body: Any, max_value_bytes: int) -> ErrorReply | None:
 
 
 def _to_granted(result: dict[str, Any]) -> LeaseGranted | ErrorReply:
-    return replies.error_of(result) or LeaseGranted(
-        result["lease"], result["ttl_ms"], result["revision"]
-    )
+    if "lease" not in result:
+        return replies.error_of(result) or _stale_seq()
+    return LeaseGranted(result["lease"], result["ttl_ms"], result["revision"])
 
 
 def _to_alive(result: dict[str, Any]) -> LeaseAlive | ErrorReply:
@@ -115,7 +127,19 @@ def _to_alive(result: dict[str, Any]) -> LeaseAlive | ErrorReply:
 
 
 def _to_revoked(result: dict[str, Any]) -> LeaseRevoked | ErrorReply:
-    return replies.error_of(result) or LeaseRevoked(result["revision"], result["deleted"])
+    if "deleted" not in result:
+        return replies.error_of(result) or _stale_seq()
+    return LeaseRevoked(result["revision"], result["deleted"])
+
+
+def _stale_seq() -> ErrorReply:
+    """The answer to a late copy of a grant or revoke: the session has moved past its seq
+    (leases.py answers a bare ok, as writes.py does), so its own answer is gone."""
+    return ErrorReply(
+        ErrorCode.STALE_SEQ,
+        "a late copy of a request older than its session's last: it was applied (or not) "
+        "before, and its answer is no longer kept",
+    )
 
 
 async def run_lease_clock(node: RaftNode, now_ms: Callable[[], int], stats: dict[str, Any]) -> None:

@@ -42,12 +42,21 @@ MAX_TTL_MS = 7 * 24 * 3600 * 1000  # a week: longer is a key without a lease
 MAX_KEYS_PER_LEASE = 1000  # bounds what one expiry or revoke entry deletes
 EXPIRE_LEASES_BATCH = 100  # leases one ExpireLeases entry looks at, at most
 EXPIRE_KEYS_BATCH = 1000  # an entry stops after the lease that takes it past this many keys
+EMPTY_LEASE_KEY = "a key put with a lease must not be empty"
 
 
 def ttl_problem(ttl_ms: int) -> str | None:
     if not MIN_TTL_MS <= ttl_ms <= MAX_TTL_MS:
         return f"a lease's TTL is {MIN_TTL_MS // 1000} s to {MAX_TTL_MS // 1000} s, not {ttl_ms} ms"
     return None
+
+
+def lease_key_refusal(key: bytes) -> dict[str, Any] | None:
+    """The refusal of a key no lease may hold: an empty one (an entry of a release that
+    took it must still apply alike everywhere: refused, not written) or one too long."""
+    if not key:
+        return replies.invalid(ErrorCode.BAD_REQUEST, EMPTY_LEASE_KEY)
+    return key_refusal(key)
 
 
 def apply_grant(view: TableView, index: int, command: GrantLease) -> dict[str, Any]:
@@ -59,6 +68,11 @@ def apply_grant(view: TableView, index: int, command: GrantLease) -> dict[str, A
     bucket = _served_bucket(view, command.key)
     if isinstance(bucket, dict):
         return bucket
+    if bucket > lease_tables.MAX_LEASE_BUCKET:  # its id would not fit 64 bits
+        return replies.invalid(
+            ErrorCode.BAD_REQUEST,
+            f"leases live in buckets 0 .. {lease_tables.MAX_LEASE_BUCKET}, not {bucket}",
+        )
 
     def grant() -> dict[str, Any]:
         lease_id = lease_tables.new_lease_id(view, bucket)
@@ -106,7 +120,7 @@ def apply_revoke(view: TableView, index: int, command: RevokeLease) -> dict[str,
 def apply_lease_put(view: TableView, index: int, command: LeasePut) -> dict[str, Any]:
     """A put (or compare-and-set) that attaches the key to a live lease of its bucket; the
     reply is the put's (writes.py)."""
-    refusal = key_refusal(command.key)
+    refusal = lease_key_refusal(command.key)
     if refusal is not None:
         return refusal
     now = tables.advance_now(view, command.stamp_ms)
@@ -126,7 +140,7 @@ def apply_lease_put(view: TableView, index: int, command: LeasePut) -> dict[str,
         lease = _live(view, command.lease_id, now)
         if isinstance(lease, dict):
             return lease
-        row_is_new = lease_tables.attached_revision(view, command.lease_id, command.key) is None
+        row_is_new = not lease_tables.has_key_row(view, command.lease_id, command.key)
         if row_is_new and lease.keys >= MAX_KEYS_PER_LEASE:
             return replies.invalid(
                 replies.LEASE_FULL,
@@ -145,9 +159,9 @@ def apply_lease_put(view: TableView, index: int, command: LeasePut) -> dict[str,
         reply = write_key(view, index, bucket, state, write)
         if reply.get("succeeded") is False:
             return reply  # nothing written, nothing attached
-        # The revision the put stamped on the record (its mod revision), whatever rule
-        # picks it: the key stays attached while the record keeps it.
-        lease_tables.attach(view, command.lease_id, command.key, reply["revision"])
+        # After the put (whose tables.put_entry detached the key from any lease): the key
+        # stays attached until another write of it.
+        lease_tables.attach(view, command.lease_id, command.key)
         if row_is_new:
             lease_tables.store(view, command.lease_id, replace(lease, keys=lease.keys + 1), lease)
         return reply
@@ -168,7 +182,7 @@ def apply_expire(view: TableView, index: int, command: ExpireLeases) -> dict[str
         if lease is None:
             continue  # cannot happen: the index is kept in step with the headers
         bucket = lease_tables.lease_bucket(lease_id)
-        deadline = lease_tables.effective_deadline(view, lease)
+        deadline = lease_tables.effective_deadline(view, lease_id, lease)
         if tables.bucket_state(view, bucket).phase == Phase.PULLING:
             # Not served yet, so not kept alive either: it starts its TTL once served.
             deadline = max(deadline, now + lease.ttl_ms)
@@ -205,16 +219,19 @@ def clock(view: TableView) -> dict[str, Any]:
 
 
 def _end(view: TableView, bucket: int, lease_id: int, lease: Lease, index: int) -> int:
-    """Delete the lease and the keys still attached to it (records whose mod revision is the
-    attaching write's) in log entry `index`; how many keys went. Every key goes through
+    """Delete the lease and the keys still attached to it (those whose holder row names
+    it) in log entry `index`; how many keys went. Every key goes through
     tables.delete_entry, at the entry's revision in the bucket (watches see them)."""
     deleted = 0
     revision = tables.revision_for(view, bucket, index)
-    for key, attached_at in lease_tables.remove(view, lease_id, lease):
-        entry = tables.get_entry(view, bucket, key)
-        if entry is not None and entry.mod_revision == attached_at:
-            tables.delete_entry(view, bucket, key, revision)
-            deleted += 1
+    for key in lease_tables.remove(view, lease_id, lease):
+        if lease_tables.holder(view, bucket, key) != lease_id:
+            continue  # written since without this lease: detached
+        if tables.get_entry(view, bucket, key) is None:
+            lease_tables.detach(view, bucket, key)  # cannot happen: deletes detach
+            continue
+        tables.delete_entry(view, bucket, key, revision)
+        deleted += 1
     if deleted:
         state = tables.bucket_state(view, bucket)
         tables.store_bucket_state(view, bucket, replace(state, keys=state.keys - deleted))
@@ -246,7 +263,7 @@ def _lease_bucket(view: TableView, lease_id: int) -> int | dict[str, Any]:
 def _live(view: TableView, lease_id: int, now: int) -> Lease | dict[str, Any]:
     """The lease if it exists and is not due by `now`; else lease_not_found."""
     lease = lease_tables.load(view, lease_id)
-    if lease is None or lease_tables.effective_deadline(view, lease) <= now:
+    if lease is None or lease_tables.effective_deadline(view, lease_id, lease) <= now:
         return _not_found(lease_id)
     return lease
 

@@ -98,7 +98,7 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
         session = tables.Session(seq, reply, used_s)
         previous = tables.load_session(view, command.bucket, client_id)
         tables.store_session(view, command.bucket, client_id, session, previous)
-    now_ms = tables.group_now_ms(view)
+    now_ms = tables.advance_now(view, command.stamp_ms)  # this group's clock may be stale
     for row, raw in command.leases:
         lease_tables.install_row(view, row, raw, now_ms)
     if not command.done:
@@ -110,6 +110,9 @@ def apply_install_chunk(view: TableView, command: InstallChunk) -> dict[str, Any
 
     _install_watch_head(view, command)
     tables.store_bucket_state(view, command.bucket, replace(SERVING_EMPTY, keys=keys))
+    # Served from now: its leases get a TTL from now, as a new leader gives (the holders'
+    # keep-alives were refused during the move).
+    lease_tables.serve_bucket(view, command.bucket, now_ms)
     old_owner = state.from_gid
     addresses = tables.previous_config(view).addresses(old_owner)
     tables.add_gc_notice(view, tables.GcNotice(state.num, command.bucket, old_owner, addresses))

@@ -18,6 +18,7 @@ config applied, a bucket finished.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -102,7 +103,14 @@ def _answer_from(done: Waiter, to_reply: ToReply, answer: Answer) -> None:
     such as a lost leadership, are replies too)."""
     error = done.error
     if error is None:
-        answer(to_reply(done.value), None)
+        try:
+            reply = to_reply(done.value)
+        except Exception as exc:
+            # A result the conversion does not expect is a bug, but this runs inside the
+            # runtime's apply callback: failing this one request keeps the node alive.
+            log.exception("no reply for the result %r", done.value)
+            reply = ErrorReply(ErrorCode.INTERNAL, f"the result had no reply: {exc!r}")
+        answer(reply, None)
     elif isinstance(error, RuntimeErrorBase):
         answer(error_reply(error), None)
     else:
@@ -378,7 +386,9 @@ class ShardRoleServer:
     def _begin_install(
         self, chunk: commands.InstallChunk, progress: PullProgress
     ) -> Callable[[], Awaitable[bool]]:
-        """Propose one chunk now; the function returned waits for its answer."""
+        """Propose one chunk now, stamped with our clock (it moves the group's, and a
+        moved lease's TTL starts from it); the function returned waits for its answer."""
+        chunk = dataclasses.replace(chunk, stamp_ms=self._now_ms())
         proposal = self.node.start_proposal(commands.encode_command(chunk))
 
         async def applied() -> bool:

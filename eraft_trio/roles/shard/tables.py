@@ -202,6 +202,7 @@ def put_entry(
     """Store a key's new value and record the change in the bucket's watch history;
     `mod_revision` from revision_for."""
     view.put(KV, u32(bucket) + key, _RECORD_HEAD.pack(version, mod_revision) + value)
+    lease_tables.detach(view, bucket, key)  # a leased put attaches it again after this
     watch_events.record(view, bucket, mod_revision, watch_events.PUT, key, value, version)
 
 
@@ -217,6 +218,7 @@ def put_record(view: TableView, bucket: int, key: bytes, record: bytes) -> bool:
 def delete_entry(view: TableView, bucket: int, key: bytes, revision: int) -> None:
     """Delete a key and record the change at `revision` (from revision_for)."""
     view.delete(KV, u32(bucket) + key)
+    lease_tables.detach(view, bucket, key)
     watch_events.record(view, bucket, revision, watch_events.DELETE, key, None, 0)
 
 
