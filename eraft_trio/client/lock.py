@@ -98,7 +98,9 @@ async def _acquire(client: Client, key: bytes, holder: bytes, lease: KeptLease) 
             raise
         if taken.succeeded:
             return taken
-        await _wait_for_release(client, key, taken, waits)
+        with trio.CancelScope() as waiting:
+            lease.cancel_on_loss(waiting)  # a lock under a lost lease cannot be trusted
+            await _wait_for_release(client, key, taken, waits)
         waits += 1
     return None
 

@@ -7,6 +7,8 @@ TTL, as in a long partition of its group) raised BadRequest("lease_not_found") f
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -60,6 +62,16 @@ class FakeGroup:
         if lease == 7:
             return CasResult(False, None, GetResult(b"someone else", 1, 5))
         return CasResult(True, 42, GetResult(value, 1, 42))
+
+    @asynccontextmanager
+    async def watch(self, key: bytes, *, from_revision: int) -> AsyncIterator[Any]:
+        """The other holder never lets go: only our lease's end stops the wait."""
+
+        async def never() -> AsyncIterator[Any]:
+            await trio.sleep_forever()
+            yield  # pragma: no cover
+
+        yield never()
 
     async def delete(self, key: bytes, *, if_value: bytes) -> CasResult:
         self.deleted.append(if_value)

@@ -92,6 +92,7 @@ async def test_the_checks_catch_a_holder_that_works_on_after_losing_its_lease(
     verdict = await run_until(workload, 12)
     assert verdict.result == "violation"
     assert verdict.overlaps >= 1
-    # The other holder's increment was overwritten by the stale one.
-    assert verdict.counter == verdict.acked - 1
+    # The other holders' increments while worker 0 was frozen (one or more: waiters wake
+    # on the watch at once) were overwritten by its stale one.
+    assert verdict.counter < verdict.acked
     assert any("overlap: worker 0" in line for line in verdict.explain())

@@ -100,8 +100,8 @@ def test_install_chunks_decode_with_and_without_a_stamp() -> None:
     for chunk in (
         InstallChunk(2, 1, None, rows, (), False),
         InstallChunk(2, 1, None, rows, (), True, ((bytes(8), bytes(8)),)),
-        InstallChunk(2, 1, None, rows, (), True, (), 1234),
-        InstallChunk(2, 1, b"kk", (), (), True, ((bytes(8), bytes(8)),), 1234),
+        InstallChunk(2, 1, None, rows, (), True, (), stamp_ms=1234),
+        InstallChunk(2, 1, b"kk", (), (), True, ((bytes(8), bytes(8)),), stamp_ms=1234),
     ):
         assert decode_command(encode_command(chunk)) == chunk
     assert len(msgpack.unpackb(encode_command(InstallChunk(2, 1, None, rows, (), False)))) == 7
@@ -116,4 +116,4 @@ def test_the_leader_stamps_every_install_chunk_with_its_clock() -> None:
     chunk = InstallChunk(2, 1, None, (), (), True)
     server._begin_install(chunk, PullProgress(1, 2, 1, 0.0))
     installed = decode_command(node.proposed[-1])
-    assert installed == InstallChunk(2, 1, None, (), (), True, (), 1_234_500)
+    assert installed == InstallChunk(2, 1, None, (), (), True, stamp_ms=1_234_500)
