@@ -214,6 +214,20 @@ def test_grant_revoke_and_put_with_a_lease_are_exactly_once() -> None:
     assert group.propose(revoke)["deleted"] == 1
 
 
+def test_a_lease_request_retried_without_a_session_is_refused_not_applied() -> None:
+    _, group = serving_group()
+    lease = Clerk(group).grant(tagged(0), T0)["lease"]
+    # Client 8 never wrote to this bucket, so an unmarked request is a retry whose session
+    # expired: it may have applied before, so it is refused rather than run again.
+    revoke = group.propose(RevokeLease(8, 5, lease, T0, False))
+    assert revoke["err"] == "session_expired"
+    assert "the request is not applied now" in revoke["message"]
+    grant = group.propose(GrantLease(8, 6, tagged(1), TTL, T0, False))
+    assert grant["err"] == "session_expired"
+    assert group.read(("lease_clock",))["next_deadline_ms"] == T0 + TTL  # still one lease
+    assert Clerk(group, client_id=9).put(tagged(0), b"v", lease, T0)["ok"] is True  # not revoked
+
+
 def test_a_promotion_extends_every_lease_before_any_expires() -> None:
     _, group = serving_group()
     clerk = Clerk(group)

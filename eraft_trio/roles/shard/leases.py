@@ -33,7 +33,7 @@ from eraft_trio.roles.shard.lease_commands import (
 )
 from eraft_trio.roles.shard.lease_tables import Lease
 from eraft_trio.roles.shard.limits import key_refusal
-from eraft_trio.roles.shard.sessions import second_of
+from eraft_trio.roles.shard.sessions import GoAhead, check_session, second_of, store_reply
 from eraft_trio.roles.shard.writes import write_key
 from eraft_trio.storage.view import TableView
 
@@ -283,21 +283,9 @@ def _exactly_once(
 ) -> dict[str, Any]:
     """`act()`'s reply, stored as the session's; a retry gets the stored reply (writes.py's
     rules: a lower seq a plain ok, an unmarked write without a session session_expired)."""
-    session = tables.load_session(view, bucket, command.client_id)
-    if session is not None and command.seq <= session.seq:
-        return session.reply if command.seq == session.seq else replies.ok()
-    if session is None and command.new_session is False:
-        return replies.invalid(
-            replies.SESSION_EXPIRED,
-            f"the session of client {command.client_id} in bucket {bucket} expired; the "
-            "request is not applied now, and an earlier try of it may or may not have been",
-        )
+    check = check_session(view, bucket, command, "the request")
+    if not isinstance(check, GoAhead):
+        return check
     reply = act()
-    tables.store_session(
-        view,
-        bucket,
-        command.client_id,
-        tables.Session(command.seq, reply, second_of(now_ms)),
-        session,
-    )
+    store_reply(view, bucket, command, reply, second_of(now_ms), check)
     return reply

@@ -15,7 +15,8 @@ expire early; that costs a client a `session_expired` error, never a duplicate w
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from eraft_trio.roles.shard import replies, tables
 from eraft_trio.roles.shard.commands import ExpireSessions
@@ -60,3 +61,61 @@ def clock(view: TableView) -> dict[str, Any]:
     """What the leader needs to decide whether to propose an expiry: the group's clock in
     ms and the oldest session's last use in seconds (None when no session is indexed)."""
     return {"now_ms": tables.group_now_ms(view), "oldest_s": tables.oldest_session_use(view)}
+
+
+class SessionRequest(Protocol):
+    """What makes a request exactly once: who sent it, its seq, and whether the client marks
+    it as possibly its session's first in the bucket (None: an older client's, no mark)."""
+
+    @property
+    def client_id(self) -> int: ...
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def new_session(self) -> bool | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GoAhead:
+    """Apply the request now; `previous` is the session row its reply will replace."""
+
+    previous: tables.Session | None
+
+
+def check_session(
+    view: TableView, bucket: int, request: SessionRequest, what: str
+) -> dict[str, Any] | GoAhead:
+    """The answer to give now without applying `request`, or GoAhead.
+
+    The rules every exactly-once request follows (writes.apply_write says why):
+    the seq of the stored session gets its stored reply again; a lower seq is an old
+    retry whose caller has moved on and gets a plain ok; a request not marked as a new
+    session that finds none is refused (session_expired), as it may have applied before
+    its session expired. `what` names the request in that refusal ("the write").
+    """
+    session = tables.load_session(view, bucket, request.client_id)
+    if session is not None and request.seq <= session.seq:
+        return session.reply if request.seq == session.seq else replies.ok()
+    if session is None and request.new_session is False:
+        return replies.invalid(
+            replies.SESSION_EXPIRED,
+            f"the session of client {request.client_id} in bucket {bucket} expired (unused "
+            f"longer than the group's session_ttl_s); {what} is not applied now, and an "
+            "earlier try of it may or may not have been",
+        )
+    return GoAhead(session)
+
+
+def store_reply(
+    view: TableView,
+    bucket: int,
+    request: SessionRequest,
+    reply: dict[str, Any],
+    now_s: int,
+    go: GoAhead,
+) -> None:
+    """Keep `reply` as the session's, last used at second `now_s`, so a retry gets it."""
+    session = tables.Session(request.seq, reply, now_s)
+    tables.store_session(view, bucket, request.client_id, session, go.previous)

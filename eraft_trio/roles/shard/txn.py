@@ -10,7 +10,8 @@ one result per op of the list that ran, in order:
 Refusals, nothing written: wrong_group, key_too_long, session_expired as for a put;
 cross_bucket when the keys are in several buckets (the leader refuses that before
 logging; this is the log's own guard); value_too_large when the gets would answer more
-than txn_limits.MAX_READ_BYTES of values (the answer is stored with the session).
+than txn_limits.MAX_READ_BYTES of values (a refusal is not stored with the session: a
+retry runs again).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from eraft_trio.protocol.txn_limits import MAX_READ_BYTES, buckets_of, cross_buc
 from eraft_trio.roles.shard import replies, tables
 from eraft_trio.roles.shard.buckets import BucketState, Phase
 from eraft_trio.roles.shard.limits import key_refusal
-from eraft_trio.roles.shard.sessions import second_of
+from eraft_trio.roles.shard.sessions import GoAhead, check_session, second_of, store_reply
 from eraft_trio.roles.shard.tables import Entry
 from eraft_trio.roles.shard.txn_command import Txn
 from eraft_trio.storage.view import TableView
@@ -54,22 +55,13 @@ def apply_txn(view: TableView, index: int, command: Txn) -> dict[str, Any]:
         return replies.refusal(replies.WRONG_GROUP, config.num)
 
     # The session rules of writes.apply_write: a retry gets its first answer again.
-    session = tables.load_session(view, bucket, command.client_id)
-    if session is not None and command.seq <= session.seq:
-        return session.reply if command.seq == session.seq else replies.ok()
-    if session is None and command.new_session is False:
-        return replies.invalid(
-            replies.SESSION_EXPIRED,
-            f"the session of client {command.client_id} in bucket {bucket} expired (unused "
-            "longer than the group's session_ttl_s); the txn is not applied now, and an "
-            "earlier try of it may or may not have been",
-        )
+    check = check_session(view, bucket, command, "the txn")
+    if not isinstance(check, GoAhead):
+        return check
     # Every change of the txn shares the entry's revision in the bucket (tables.revision_for).
     reply = _run(view, tables.revision_for(view, bucket, index), bucket, state, command)
-    if reply.get("ok"):
-        tables.store_session(
-            view, bucket, command.client_id, tables.Session(command.seq, reply, now_s), session
-        )
+    if reply.get("ok"):  # a refusal (value_too_large) wrote nothing and is not kept
+        store_reply(view, bucket, command, reply, now_s, check)
     return reply
 
 

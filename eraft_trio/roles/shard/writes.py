@@ -10,7 +10,7 @@ from eraft_trio.roles.shard import conditions, replies, tables
 from eraft_trio.roles.shard.buckets import BucketState, Phase, bucket_of
 from eraft_trio.roles.shard.commands import Delete, Put
 from eraft_trio.roles.shard.limits import key_refusal
-from eraft_trio.roles.shard.sessions import second_of
+from eraft_trio.roles.shard.sessions import GoAhead, check_session, second_of, store_reply
 from eraft_trio.storage.view import TableView
 
 
@@ -52,21 +52,11 @@ def apply_write(view: TableView, index: int, command: Put | Delete) -> dict[str,
     if state.phase != Phase.SERVING:
         return replies.refusal(replies.WRONG_GROUP, config.num)
 
-    session = tables.load_session(view, bucket, command.client_id)
-    if session is not None and command.seq <= session.seq:
-        return session.reply if command.seq == session.seq else replies.ok()
-    if session is None and command.new_session is False:
-        return replies.invalid(
-            replies.SESSION_EXPIRED,
-            f"the session of client {command.client_id} in bucket {bucket} expired (unused "
-            "longer than the group's session_ttl_s); the write is not applied now, and an "
-            "earlier try of it may or may not have been",
-        )
-
+    check = check_session(view, bucket, command, "the write")
+    if not isinstance(check, GoAhead):
+        return check
     reply = _write(view, index, bucket, state, command)
-    tables.store_session(
-        view, bucket, command.client_id, tables.Session(command.seq, reply, now_s), session
-    )
+    store_reply(view, bucket, command, reply, now_s, check)
     return reply
 
 
