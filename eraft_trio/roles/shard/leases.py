@@ -21,7 +21,7 @@ from typing import Any
 
 from eraft_trio.protocol.errors import ErrorCode
 from eraft_trio.roles.shard import lease_tables, replies, tables
-from eraft_trio.roles.shard.buckets import Phase, bucket_of
+from eraft_trio.roles.shard.buckets import Phase
 from eraft_trio.roles.shard.commands import Put
 from eraft_trio.roles.shard.lease_commands import (
     ExpireLeases,
@@ -33,6 +33,7 @@ from eraft_trio.roles.shard.lease_commands import (
 )
 from eraft_trio.roles.shard.lease_tables import Lease
 from eraft_trio.roles.shard.limits import key_refusal
+from eraft_trio.roles.shard.serving import served_bucket
 from eraft_trio.roles.shard.sessions import GoAhead, check_session, second_of, store_reply
 from eraft_trio.roles.shard.writes import write_key
 from eraft_trio.storage.view import TableView
@@ -65,9 +66,10 @@ def apply_grant(view: TableView, index: int, command: GrantLease) -> dict[str, A
     problem = ttl_problem(command.ttl_ms)
     if problem is not None:
         return replies.invalid(ErrorCode.BAD_REQUEST, problem)
-    bucket = _served_bucket(view, command.key)
-    if isinstance(bucket, dict):
-        return bucket
+    served = served_bucket(view, command.key)
+    if isinstance(served, dict):
+        return served
+    bucket = served.bucket
     if bucket > lease_tables.MAX_LEASE_BUCKET:  # its id would not fit 64 bits
         return replies.invalid(
             ErrorCode.BAD_REQUEST,
@@ -124,9 +126,10 @@ def apply_lease_put(view: TableView, index: int, command: LeasePut) -> dict[str,
     if refusal is not None:
         return refusal
     now = tables.advance_now(view, command.stamp_ms)
-    bucket = _served_bucket(view, command.key)
-    if isinstance(bucket, dict):
-        return bucket
+    served = served_bucket(view, command.key)
+    if isinstance(served, dict):
+        return served
+    bucket = served.bucket
     if lease_tables.lease_bucket(command.lease_id) != bucket:
         return replies.invalid(
             replies.LEASE_BUCKET,
@@ -236,16 +239,6 @@ def _end(view: TableView, bucket: int, lease_id: int, lease: Lease, index: int) 
         state = tables.bucket_state(view, bucket)
         tables.store_bucket_state(view, bucket, replace(state, keys=state.keys - deleted))
     return deleted
-
-
-def _served_bucket(view: TableView, key: bytes) -> int | dict[str, Any]:
-    config = tables.current_config(view)
-    if not config.buckets:
-        return replies.refusal(replies.WRONG_GROUP, config.num)
-    bucket = bucket_of(key, len(config.buckets))
-    if tables.bucket_state(view, bucket).phase != Phase.SERVING:
-        return replies.refusal(replies.WRONG_GROUP, config.num)
-    return bucket
 
 
 def _lease_bucket(view: TableView, lease_id: int) -> int | dict[str, Any]:

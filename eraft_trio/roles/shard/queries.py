@@ -14,7 +14,8 @@ from eraft_trio.roles.shard import (
     transfer,
     watch_reads,
 )
-from eraft_trio.roles.shard.buckets import Phase, bucket_of
+from eraft_trio.roles.shard.buckets import Phase
+from eraft_trio.roles.shard.serving import served_bucket
 from eraft_trio.storage.view import TableView
 
 
@@ -52,31 +53,22 @@ def answer(view: TableView, gid: int, query: Any) -> Any:
 
 
 def _get(view: TableView, key: bytes) -> dict[str, Any]:
-    bucket = _served_bucket(view, key)
-    if isinstance(bucket, dict):
-        return bucket
+    served = served_bucket(view, key)
+    if isinstance(served, dict):
+        return served
+    bucket = served.bucket
     return {"value": tables.get_value(view, bucket, key)}
 
 
 def _get_versioned(view: TableView, key: bytes) -> dict[str, Any]:
-    bucket = _served_bucket(view, key)
-    if isinstance(bucket, dict):
-        return bucket
+    served = served_bucket(view, key)
+    if isinstance(served, dict):
+        return served
+    bucket = served.bucket
     entry = tables.get_entry(view, bucket, key)
     if entry is None:
         return {"value": None, "version": 0, "mod_revision": 0}
     return {"value": entry.value, "version": entry.version, "mod_revision": entry.mod_revision}
-
-
-def _served_bucket(view: TableView, key: bytes) -> int | dict[str, Any]:
-    """The key's bucket if this group serves it, else the wrong_group refusal."""
-    config = tables.current_config(view)
-    if not config.buckets:
-        return replies.refusal(replies.WRONG_GROUP, config.num)
-    bucket = bucket_of(key, len(config.buckets))
-    if tables.bucket_state(view, bucket).phase != Phase.SERVING:
-        return replies.refusal(replies.WRONG_GROUP, config.num)
-    return bucket
 
 
 def _fetch(

@@ -22,8 +22,8 @@ from typing import Any
 from eraft_trio.protocol.errors import ErrorCode
 from eraft_trio.protocol.txn import TxnCompare, TxnOp
 from eraft_trio.protocol.txn_limits import MAX_READ_BYTES, buckets_of, cross_bucket_message
-from eraft_trio.roles.shard import replies, tables
-from eraft_trio.roles.shard.buckets import BucketState, Phase
+from eraft_trio.roles.shard import replies, serving, tables
+from eraft_trio.roles.shard.buckets import BucketState
 from eraft_trio.roles.shard.limits import key_refusal
 from eraft_trio.roles.shard.sessions import GoAhead, check_session, second_of, store_reply
 from eraft_trio.roles.shard.tables import Entry
@@ -50,9 +50,10 @@ def apply_txn(view: TableView, index: int, command: Txn) -> dict[str, Any]:
             return replies.invalid(replies.BAD_COMMAND, "a txn that names no key")
         return replies.invalid(ErrorCode.CROSS_BUCKET, cross_bucket_message(found))
     (bucket,) = found
-    state = tables.bucket_state(view, bucket)
-    if state.phase != Phase.SERVING:
-        return replies.refusal(replies.WRONG_GROUP, config.num)
+    served = serving.served(view, config, bucket)
+    if isinstance(served, dict):
+        return served
+    state = served.state
 
     # The session rules of writes.apply_write: a retry gets its first answer again.
     check = check_session(view, bucket, command, "the txn")

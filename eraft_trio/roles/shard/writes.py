@@ -7,9 +7,10 @@ from dataclasses import replace
 from typing import Any
 
 from eraft_trio.roles.shard import conditions, replies, tables
-from eraft_trio.roles.shard.buckets import BucketState, Phase, bucket_of
+from eraft_trio.roles.shard.buckets import BucketState
 from eraft_trio.roles.shard.commands import Delete, Put
 from eraft_trio.roles.shard.limits import key_refusal
+from eraft_trio.roles.shard.serving import served_bucket
 from eraft_trio.roles.shard.sessions import GoAhead, check_session, second_of, store_reply
 from eraft_trio.storage.view import TableView
 
@@ -44,14 +45,10 @@ def apply_write(view: TableView, index: int, command: Put | Delete) -> dict[str,
     if refusal is not None:
         return refusal
     now_s = second_of(tables.advance_now(view, command.stamp_ms))
-    config = tables.current_config(view)
-    if not config.buckets:
-        return replies.refusal(replies.WRONG_GROUP, config.num)
-    bucket = bucket_of(command.key, len(config.buckets))
-    state = tables.bucket_state(view, bucket)
-    if state.phase != Phase.SERVING:
-        return replies.refusal(replies.WRONG_GROUP, config.num)
-
+    served = served_bucket(view, command.key)
+    if isinstance(served, dict):
+        return served
+    bucket, state = served
     check = check_session(view, bucket, command, "the write")
     if not isinstance(check, GoAhead):
         return check
