@@ -126,6 +126,22 @@ class _Reader(Generic[T]):
             raise RuntimeError("a stream is read by one reader at a time")
         self._reading = True
 
+    def _keep(self, batch: list[T]) -> bool:
+        """The read is over: keep its batch; False at the stream's end (an empty batch)."""
+        self._reading = False
+        if not batch:
+            self._end()
+            return False
+        self._items.extend(batch)
+        return True
+
+    def _read_failed(self) -> None:
+        """The read raised (an error, a cancellation, an interrupt): the stream is over,
+        and the trio side is closed rather than left running on unread."""
+        self._reading = False
+        self._end()
+        self._core.close()
+
     def _end(self) -> None:
         self._done = True
         self._items.clear()
@@ -151,15 +167,10 @@ class AsyncioStream(_Reader[T]):
             try:
                 batch = await asyncio.wrap_future(self._core.next_batch())
             except BaseException:  # an error, or this task cancelled: the stream is over
-                self._end()
-                self._core.close()
+                self._read_failed()
                 raise
-            finally:
-                self._reading = False
-            if not batch:
-                self._end()
+            if not self._keep(batch):
                 raise StopAsyncIteration
-            self._items.extend(batch)
         return self._items.popleft()
 
     async def aclose(self) -> None:
@@ -187,20 +198,17 @@ class BlockingStream(_Reader[T]):
             if self._done:
                 raise StopIteration
             self._begin_read()
-            future = self._core.next_batch()
+            future: Future[list[T]] | None = None
             try:
+                future = self._core.next_batch()  # ClientClosed once the client is closed
                 batch = future.result()
             except BaseException:  # an error, or KeyboardInterrupt: the stream is over
-                future.cancel()
-                self._end()
-                self._core.close()
+                if future is not None:
+                    future.cancel()
+                self._read_failed()
                 raise
-            finally:
-                self._reading = False
-            if not batch:
-                self._end()
+            if not self._keep(batch):
                 raise StopIteration
-            self._items.extend(batch)
         return self._items.popleft()
 
     def close(self) -> None:

@@ -131,6 +131,9 @@ def test_closing_the_client_ends_a_stream_with_client_closed() -> None:
     with pytest.raises(ClientClosed):
         while True:
             next(stream)  # what was buffered, then the error
+    # The stream is over, as an asyncio reader's is: not stuck "read by another reader".
+    with pytest.raises(StopIteration):
+        next(stream)
     stream.close()  # after the close: no error
 
 
