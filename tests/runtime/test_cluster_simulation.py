@@ -1,5 +1,6 @@
-"""The production driver under simulation (eraft_trio/sim/cluster/): real RaftNodes and
-stores under MockClock, one seed one schedule, and a planted driver bug it must catch."""
+"""The whole cluster under simulation (eraft_trio/sim/cluster/): a config group and three
+shard groups of real RaftNodes, stores and role servers, the real client, config changes
+and faults under MockClock, one seed one schedule, and planted bugs it must catch."""
 
 from __future__ import annotations
 
@@ -13,14 +14,21 @@ from eraft_trio.sim.cluster.run import ClusterSpec, run_seed
 SHORT = ClusterSpec(duration=6.0)
 
 
-def test_a_seed_runs_clean_through_crashes_partitions_power_cuts_and_snapshots() -> None:
-    results = [run_seed(seed, dataclasses.replace(SHORT, power_cuts=0.3)) for seed in (6, 8)]
+def test_seeds_run_clean_through_migrations_crashes_partitions_and_disk_faults() -> None:
+    results = [run_seed(seed, dataclasses.replace(SHORT, power_cuts=0.3)) for seed in (2, 3)]
     for result in results:
         assert result.violations == []
-    stats = {key: sum(r.stats[key] for r in results) for key in results[0].stats}
+    stats: dict[str, int] = {}
+    for result in results:
+        for key, value in result.stats.items():
+            stats[key] = stats.get(key, 0) + value
     assert stats["ok_writes"] > 100
+    assert stats["config_changes"] > 2
+    assert stats["chunks_installed"] > 0
     assert stats["crashes"] > 0
     assert stats["torn_writes"] > 0
+    assert stats["disk_full_errors"] > 0
+    assert stats["fail_stops"] > 0  # EIO: the node stopped, and came back
     assert stats["snapshots_installed"] > 0
 
 

@@ -100,11 +100,18 @@ def _answer_from(done: Waiter, to_reply: ToReply, answer: Answer) -> None:
 
 class ShardRoleServer:
     def __init__(
-        self, node: RaftNode, role: RoleFile, wall_clock: Callable[[], float] = time.time
+        self,
+        node: RaftNode,
+        role: RoleFile,
+        wall_clock: Callable[[], float] = time.time,
+        connect: Callable[[trio.Nursery], ConnectionPool] | None = None,
     ) -> None:
         self.node = node
         self.role = role
         self._wall_clock = wall_clock  # seconds since the epoch; only stamped into entries
+        # How the loops reach other groups: TCP by default; the simulator passes a pool
+        # over its simulated network (eraft_trio/sim/cluster/rpc.py).
+        self._connect = connect or self._tcp_pool
         self.pool: ConnectionPool | None = None
         self._groups: dict[tuple[str, ...], GroupCaller] = {}
         self._pulling: set[int] = set()
@@ -233,15 +240,18 @@ class ShardRoleServer:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            self.pool = ConnectionPool(
-                nursery, self.role.cluster, self.role.host, security=security_of(self.role)
-            )
+            self.pool = self._connect(nursery)
             config_client = ConfigClient(self.pool, self.role.config_servers, timeout=5.0)
             nursery.start_soon(self._config_loop, config_client)
             nursery.start_soon(self._pull_loop, nursery)
             nursery.start_soon(self._gc_loop)
             nursery.start_soon(self._expiry_loop)
             task_status.started()
+
+    def _tcp_pool(self, nursery: trio.Nursery) -> ConnectionPool:
+        return ConnectionPool(
+            nursery, self.role.cluster, self.role.host, security=security_of(self.role)
+        )
 
     async def _config_loop(self, config_client: ConfigClient) -> None:
         while True:
