@@ -5,13 +5,19 @@ and faults under MockClock, one seed one schedule, and planted bugs it must catc
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from eraft_trio.roles.shard import queries, tables, writes
+from eraft_trio.roles.shard.buckets import BucketState, Phase
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.sim.cluster.run import ClusterSpec, run_seed
 
 SHORT = ClusterSpec(duration=6.0)
+# A config change every 0.3-1 s: buckets are often in flight while clients use them.
+MIGRATING = dataclasses.replace(SHORT, reconfigure_pause=(0.3, 1.0))
 
 
 def test_seeds_run_clean_through_migrations_crashes_partitions_and_disk_faults() -> None:
@@ -55,3 +61,28 @@ def test_a_driver_that_acknowledges_writes_before_they_commit_is_caught(
     monkeypatch.setattr(RaftNode, "_flush_proposals", acknowledge_at_once)
     caught = next((seed for seed in range(10) if run_seed(seed, SHORT).violations), None)
     assert caught is not None, "no seed of 10 caught writes acknowledged before they commit"
+
+
+class _ServesWhilePulling:
+    """The shard tables as writes and reads see them with the planted bug: a bucket still
+    being pulled from its old owner counts as served."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(tables, name)
+
+    @staticmethod
+    def bucket_state(view: Any, bucket: int) -> BucketState:
+        state = tables.bucket_state(view, bucket)
+        return replace(state, phase=Phase.SERVING) if state.phase == Phase.PULLING else state
+
+
+def test_a_group_that_serves_a_bucket_before_its_pull_finished_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted bug: the new owner answers gets and applies writes in a bucket whose data
+    is still on its way from the old owner: reads miss acknowledged writes, and the
+    chunks arriving later overwrite newer values."""
+    monkeypatch.setattr(writes, "tables", _ServesWhilePulling())
+    monkeypatch.setattr(queries, "tables", _ServesWhilePulling())
+    caught = next((seed for seed in range(10) if run_seed(seed, MIGRATING).violations), None)
+    assert caught is not None, "no seed of 10 caught a bucket served before its pull finished"
