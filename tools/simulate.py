@@ -162,7 +162,8 @@ def run_cluster(args: argparse.Namespace) -> int:
             elapsed = time.monotonic() - started
             shown = ", ".join(f"{value} {key}" for key, value in totals.items())
             print(
-                f"\r{ran}/{args.seeds} seeds, {violations} violations, {shown} ({elapsed:.1f}s)",
+                f"\r{ran}/{args.seeds} seeds, {violations} violations, {shown} "
+                f"({elapsed:.1f}s, {ran / elapsed:.2f} seeds/s)",
                 end="",
                 flush=True,
             )
