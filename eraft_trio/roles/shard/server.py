@@ -105,6 +105,7 @@ class ShardRoleServer:
         role: RoleFile,
         wall_clock: Callable[[], float] = time.time,
         connect: Callable[[trio.Nursery], ConnectionPool] | None = None,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self.node = node
         self.role = role
@@ -112,6 +113,7 @@ class ShardRoleServer:
         # How the loops reach other groups: TCP by default; the simulator passes a pool
         # over its simulated network (eraft_trio/sim/cluster/rpc.py).
         self._connect = connect or self._tcp_pool
+        self._chunk_bytes = chunk_bytes  # the simulator's are tiny: every pull is many chunks
         self.pool: ConnectionPool | None = None
         self._groups: dict[tuple[str, ...], GroupCaller] = {}
         self._pulling: set[int] = set()
@@ -321,7 +323,7 @@ class ShardRoleServer:
                 def begin_install(chunk: commands.InstallChunk) -> Callable[[], Awaitable[bool]]:
                     return self._begin_install(chunk, progress)
 
-                await stream_bucket(pull, CHUNK_BYTES, fetch, begin_install)
+                await stream_bucket(pull, self._chunk_bytes, fetch, begin_install)
         except* (EraftError, RuntimeErrorBase) as group_error:
             log.debug("pull of bucket %d: %s", bucket, group_error.exceptions)
         finally:

@@ -52,6 +52,7 @@ class ClusterShape:
     tick_seconds: float = 0.05
     snapshot_entries: int = 16
     snapshot_chunk_bytes: int = 64  # a few rows each: transfers take many chunks
+    migration_chunk_bytes: int = 64  # likewise for bucket pulls
     disk_latency: tuple[float, float] = (0.0, 0.01)
     torn_write_chance: float = 0.5  # of a crash during a log write
 
@@ -116,6 +117,7 @@ class SimNode:
     incarnation: int = 0
     running: bool = False  # started (perhaps not yet up), not yet stopped
     snapshots_installed: int = 0  # by all its incarnations
+    chunks_installed: int = 0  # bucket chunks its incarnations had their group install
     torn_writes: int = 0
     fail_stops: int = 0  # incarnations an EIO stopped
     log_disk: SimDisk | None = None
@@ -234,6 +236,7 @@ class SimCluster:
                     node,
                     shape.role_file(sim.gid, sim.raft_id, sim.path),
                     wall_clock=lambda: EPOCH + trio.current_time(),
+                    chunk_bytes=shape.migration_chunk_bytes,
                     connect=lambda nursery: SimPool(
                         nursery,
                         self.network,
@@ -262,6 +265,8 @@ class SimCluster:
         finally:
             if sim.raft is not None:
                 sim.snapshots_installed += sim.raft.statistics()["snapshots_installed"]
+            if isinstance(sim.role, ShardRoleServer):
+                sim.chunks_installed += sim.role.statistics()["chunks_installed"]
             sim.torn_writes += torn.torn
             sim.raft = sim.server = sim.scope = sim.log_disk = sim.service = sim.role = None
             store.close()

@@ -30,9 +30,8 @@ import trio.testing
 from eraft_trio.chaos.history import Op
 from eraft_trio.chaos.linearizability import check, lost_writes
 from eraft_trio.errors import EraftError
-from eraft_trio.roles.shard.server import ShardRoleServer
 from eraft_trio.sim.cluster.clients import ClientLoad, ClientProcess
-from eraft_trio.sim.cluster.cluster import ClusterShape, SimCluster
+from eraft_trio.sim.cluster.cluster import CONFIG_GID, ClusterShape, SimCluster
 from eraft_trio.sim.cluster.determinism import deterministic_scheduling
 from eraft_trio.sim.cluster.nemesis import Nemesis
 from eraft_trio.sim.cluster.network import LinkFaults
@@ -152,9 +151,10 @@ async def _run(seed: int, spec: ClusterSpec, folder: Path, result: ClusterResult
                 for n in cluster.nodes
             ),
             "chunks_installed": sum(
-                n.role.statistics()["chunks_installed"]
+                n.chunks_installed
+                + (n.role.statistics()["chunks_installed"] if n.role is not None else 0)
                 for n in cluster.nodes
-                if isinstance(n.role, ShardRoleServer)
+                if n.gid != CONFIG_GID
             ),
             "op_errors": sum(errors.values()),
             **{f"errors_{name}": count for name, count in sorted(errors.items())},
