@@ -44,9 +44,13 @@ class ClientProcess:
         self.errors: dict[str, int] = {}  # what ended ops that did not succeed, by type
         self._values = 0
         self._client: Client | None = None
+        self.idle = trio.Event()  # set once `stop` came and its last op has its outcome
 
     async def run(self, stop: trio.Event, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Be a client until `stop`; then stay connected for `final_read` until cancelled."""
+        """Be a client until `stop`; then stay connected for `final_read` until cancelled.
+
+        An op in flight at `stop` runs to its outcome (its deadline bounds it) before
+        `idle`: a write still retrying may yet apply, so the history must hold it."""
         async with trio.open_nursery() as nursery:
             number = len(self.cluster.nodes) + self.process  # its own host on the network
             pool = self.cluster.pool(nursery, number)
@@ -58,6 +62,7 @@ class ClientProcess:
                 if stop.is_set():
                     break
                 await self._one_op()
+            self.idle.set()
             await trio.sleep_forever()
 
     async def _one_op(self) -> None:

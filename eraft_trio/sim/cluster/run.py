@@ -43,7 +43,7 @@ from eraft_trio.sim.cluster.reconfigure import Operator
 class ClusterSpec:
     shape: ClusterShape = ClusterShape()
     load: ClientLoad = ClientLoad()
-    duration: float = 15.0  # seconds of client load under faults
+    duration: float = 10.0  # seconds of client load under faults
     settle: float = 60.0  # seconds the healed cluster has to settle and answer the final reads
     faults: bool = True
     nemesis_pause: tuple[float, float] = (0.2, 1.5)
@@ -123,6 +123,8 @@ async def _run(seed: int, spec: ClusterSpec, folder: Path, result: ClusterResult
                 load.start_soon(nemesis.run, stop)
             await trio.sleep(spec.duration)
             stop.set()
+            for client in clients:
+                await client.idle.wait()
         await nemesis.heal_all()
         keys = sorted({op.key for c in clients for op in c.history})
         await _settle(cluster, admin, keys, spec, result)
