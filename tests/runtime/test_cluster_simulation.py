@@ -95,3 +95,29 @@ def test_a_write_in_flight_when_the_load_stops_is_in_the_history() -> None:
     in flight before the cluster settles."""
     result = run_seed(1014, dataclasses.replace(ClusterSpec(), duration=15.0))
     assert result.violations == []
+
+
+def test_a_group_that_keeps_serving_a_bucket_it_gave_away_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted bug: a group applying a config that moves a bucket away goes on serving it
+    (no HANDOFF); the ownership monitor sees it serve a bucket its config gives to
+    another group."""
+    real_store = tables.store_bucket_state
+
+    def never_hand_off(view: Any, bucket: int, state: BucketState) -> None:
+        if state.phase == Phase.HANDOFF:
+            return  # the bucket stays as it was: serving
+        real_store(view, bucket, state)
+
+    monkeypatch.setattr(tables, "store_bucket_state", never_hand_off)  # only migration hands off
+    spec = dataclasses.replace(MIGRATING, settle=5.0)  # the new owner's pull never ends
+    caught = next(
+        (
+            seed
+            for seed in range(10)
+            if any(v.startswith("ownership:") for v in run_seed(seed, spec).violations)
+        ),
+        None,
+    )
+    assert caught is not None, "no seed of 10 caught a group serving a bucket it gave away"
