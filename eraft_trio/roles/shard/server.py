@@ -119,11 +119,20 @@ def _answer_from(done: Waiter, to_reply: ToReply, answer: Answer) -> None:
 
 class ShardRoleServer:
     def __init__(
-        self, node: RaftNode, role: RoleFile, wall_clock: Callable[[], float] = time.time
+        self,
+        node: RaftNode,
+        role: RoleFile,
+        wall_clock: Callable[[], float] = time.time,
+        connect: Callable[[trio.Nursery], ConnectionPool] | None = None,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self.node = node
         self.role = role
         self._wall_clock = wall_clock  # seconds since the epoch; only stamped into entries
+        # How the loops reach other groups: TCP by default; the simulator passes a pool
+        # over its simulated network (eraft_trio/sim/cluster/rpc.py).
+        self._connect = connect or self._tcp_pool
+        self._chunk_bytes = chunk_bytes  # the simulator's are tiny: every pull is many chunks
         self.pool: ConnectionPool | None = None
         self._groups: dict[tuple[str, ...], GroupCaller] = {}
         self._pulling: set[int] = set()
@@ -298,9 +307,7 @@ class ShardRoleServer:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            self.pool = ConnectionPool(
-                nursery, self.role.cluster, self.role.host, security=security_of(self.role)
-            )
+            self.pool = self._connect(nursery)
             config_client = ConfigClient(self.pool, self.role.config_servers, timeout=5.0)
             nursery.start_soon(self._config_loop, config_client)
             nursery.start_soon(self._pull_loop, nursery)
@@ -308,6 +315,11 @@ class ShardRoleServer:
             nursery.start_soon(self._expiry_loop)
             nursery.start_soon(run_lease_clock, self.node, self._now_ms, self._stats)
             task_status.started()
+
+    def _tcp_pool(self, nursery: trio.Nursery) -> ConnectionPool:
+        return ConnectionPool(
+            nursery, self.role.cluster, self.role.host, security=security_of(self.role)
+        )
 
     async def _config_loop(self, config_client: ConfigClient) -> None:
         while True:
@@ -377,7 +389,7 @@ class ShardRoleServer:
                 def begin_install(chunk: commands.InstallChunk) -> Callable[[], Awaitable[bool]]:
                     return self._begin_install(chunk, progress)
 
-                await stream_bucket(pull, CHUNK_BYTES, fetch, begin_install)
+                await stream_bucket(pull, self._chunk_bytes, fetch, begin_install)
         except* (EraftError, RuntimeErrorBase) as group_error:
             log.debug("pull of bucket %d: %s", bucket, group_error.exceptions)
         finally:

@@ -1,11 +1,13 @@
-"""Clients of the simulated cluster: puts, deletes and linearizable gets through RaftNode,
-each recorded as an `Op` of the chaos history (invoke and completion on the mock clock).
+"""Clients of the simulated cluster: the real Client (client/kv_client.py) over the simulated
+network, each recording its ops as `Op`s of the chaos history (invoke and completion on
+the mock clock).
 
-A client calls a node's RaftNode directly (the request itself is not on the simulated
-network; the replication it starts is). It follows the leader a refusal names, retries
-a write whose outcome is unknown with the same session seq (exactly once, like the
-real client), and gives up on an op at its deadline: a write it gave up on, or whose
-last try may have applied, is indeterminate ("timeout"), never "fail".
+Each process is one client machine with its own Client and pool, doing one op at a
+time: it finds a key's group from the config group, follows not_leader hints, re-reads
+the config on wrong_group, and retries a write with the same session seq (exactly once)
+until its deadline, all as in production. A write whose outcome the client does not
+know (a timeout, a session that expired between tries, a server error) is
+indeterminate ("timeout"), never "fail".
 """
 
 from __future__ import annotations
@@ -17,25 +19,20 @@ from typing import Any
 import trio
 
 from eraft_trio.chaos.history import Op
-from eraft_trio.roles.shard.commands import Delete, Put, encode_command
-from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
-from eraft_trio.sim.cluster.cluster import SimCluster
+from eraft_trio.client.kv_client import Client
+from eraft_trio.errors import EraftError
+from eraft_trio.sim.cluster.cluster import CONFIG_GID, SimCluster
 
 
 @dataclass(frozen=True)
 class ClientLoad:
     clients: int = 4
-    keys: int = 3
+    keys: int = 6
     op_deadline: float = 3.0  # seconds an op may take, all its tries together
-    try_timeout: float = 0.6  # seconds one try waits on one node
     think: tuple[float, float] = (0.0, 0.1)  # pause between ops
 
 
-class Unanswered(Exception):
-    """The node is down or did not answer in time: try another."""
-
-
-class Client:
+class ClientProcess:
     def __init__(
         self, process: int, cluster: SimCluster, load: ClientLoad, rng: random.Random
     ) -> None:
@@ -44,108 +41,78 @@ class Client:
         self.load = load
         self.rng = rng
         self.history: list[Op] = []
-        self._seq = 0
+        self.errors: dict[str, int] = {}  # what ended ops that did not succeed, by type
         self._values = 0
-        self._target = rng.randrange(len(cluster.nodes))
+        self._client: Client | None = None
+        self.idle = trio.Event()  # set once `stop` came and its last op has its outcome
 
-    async def run(self, stop: trio.Event) -> None:
-        while not stop.is_set():
-            await trio.sleep(self.rng.uniform(*self.load.think))
-            key = b"k%d" % self.rng.randrange(self.load.keys)
-            roll = self.rng.random()
-            if roll < 0.45:
-                self.history.append(await self.get(key))
-            elif roll < 0.95:
-                self._values += 1
-                value = b"c%d-%d" % (self.process, self._values)
-                self.history.append(await self.write(key, value))
-            else:
-                self.history.append(await self.write(key, None))
+    async def run(self, stop: trio.Event, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Be a client until `stop`; then stay connected for `final_read` until cancelled.
+
+        An op in flight at `stop` runs to its outcome (its deadline bounds it) before
+        `idle`: a write still retrying may yet apply, so the history must hold it."""
+        async with trio.open_nursery() as nursery:
+            number = len(self.cluster.nodes) + self.process  # its own host on the network
+            pool = self.cluster.pool(nursery, number)
+            servers = self.cluster.shape.addresses(CONFIG_GID)
+            self._client = Client(pool, servers, timeout=self.load.op_deadline)
+            task_status.started()
+            while not stop.is_set():
+                await trio.sleep(self.rng.uniform(*self.load.think))
+                if stop.is_set():
+                    break
+                await self._one_op()
+            self.idle.set()
+            await trio.sleep_forever()
+
+    async def _one_op(self) -> None:
+        key = b"k%d" % self.rng.randrange(self.load.keys)
+        roll = self.rng.random()
+        if roll < 0.45:
+            self.history.append(await self.get(key))
+        elif roll < 0.95:
+            self._values += 1
+            self.history.append(await self.write(key, b"c%d-%d" % (self.process, self._values)))
+        else:
+            self.history.append(await self.write(key, None))
 
     async def write(self, key: bytes, value: bytes | None) -> Op:
-        """A put (or, for value None, a delete); one session seq for all its tries."""
-        self._seq += 1
-        command: Put | Delete
-        if value is None:
-            command = Delete(self.process, self._seq, key)
-        else:
-            command = Put(self.process, self._seq, key, value)
-        data = encode_command(command)
+        """A put (or, for value None, a delete)."""
+        assert self._client is not None
         kind = "put" if value is not None else "delete"
         invoke = trio.current_time()
-        maybe_applied = False
-        with trio.move_on_after(self.load.op_deadline):
-            while True:
-                try:
-                    reply = await self.attempt(lambda node: node.start_proposal(data))
-                except NotLeaderError:
-                    continue
-                except (ProposalDropped, Unanswered):
-                    maybe_applied = True
-                    continue
-                if reply.get("ok"):
-                    return self._op(kind, key, value, invoke, "ok")
-                # Refused by the state machine (no config yet): not applied by this try,
-                # though an earlier one may have been.
-                outcome = "timeout" if maybe_applied else "fail"
-                return self._op(kind, key, value, invoke, outcome)
-        return self._op(kind, key, value, invoke, "timeout", complete=False)
+        try:
+            if value is None:
+                await self._client.delete(key)
+            else:
+                await self._client.put(key, value)
+        except EraftError as exc:
+            self._count(exc)
+            return self._op(kind, key, value, invoke, "timeout", complete=False)
+        return self._op(kind, key, value, invoke, "ok")
 
     async def get(self, key: bytes) -> Op:
+        assert self._client is not None
         invoke = trio.current_time()
-        with trio.move_on_after(self.load.op_deadline):
-            while True:
-                try:
-                    reply = await self.attempt(lambda node: node.start_read(("get", key)))
-                except (NotLeaderError, ProposalDropped, Unanswered):
-                    continue
-                if "value" in reply:
-                    return self._op("get", key, reply["value"], invoke, "ok")
-                return self._op("get", key, None, invoke, "fail")
-        return self._op("get", key, None, invoke, "timeout", complete=False)
+        try:
+            value = await self._client.get(key)
+        except EraftError as exc:
+            self._count(exc)
+            return self._op("get", key, None, invoke, "timeout", complete=False)
+        return self._op("get", key, value, invoke, "ok")
 
     async def final_read(self, key: bytes) -> bytes | None:
-        """Read `key` until some leader answers (the caller bounds the wait)."""
+        """Read `key` until the cluster answers (the caller bounds the wait)."""
+        assert self._client is not None
         while True:
-            try:
-                reply = await self.attempt(lambda node: node.start_read(("get", key)))
-            except (NotLeaderError, ProposalDropped, Unanswered):
-                continue
-            if "value" in reply:
-                value: bytes | None = reply["value"]
-                return value
+            op = await self.get(key)
+            if op.outcome == "ok":
+                self.history.append(op)
+                return op.value
 
-    async def attempt(self, start: Any) -> Any:
-        """One try on the node this client believes leads; moves its belief on a refusal."""
-        sim = self.cluster.nodes[self._target]
-        node = sim.raft
-        if node is None:
-            self._retarget(None)
-            await trio.sleep(self.load.try_timeout / 4)  # a refused connection takes a moment
-            raise Unanswered
-        try:
-            waiter = start(node)
-        except NotLeaderError as exc:
-            self._retarget(exc.leader)
-            await trio.sleep(0.01)
-            raise
-        with trio.move_on_after(self.load.try_timeout):
-            try:
-                return await waiter.wait()
-            except NotLeaderError as exc:
-                self._retarget(exc.leader)
-                raise
-            except ProposalDropped:
-                self._retarget(None)
-                raise
-        self._retarget(None)
-        raise Unanswered
-
-    def _retarget(self, leader: str | None) -> None:
-        if leader is not None:
-            self._target = int(leader.removeprefix("node").partition(":")[0])
-        else:
-            self._target = self.rng.randrange(len(self.cluster.nodes))
+    def _count(self, exc: Exception) -> None:
+        name = type(exc).__name__
+        self.errors[name] = self.errors.get(name, 0) + 1
 
     def _op(
         self,

@@ -8,6 +8,12 @@ during the wait may have lost the write entirely, or (`TornWrites`) have got par
 a log write onto the disk: its last record cut short, or only its later pages written.
 Latency lets later messages, proposals and ticks arrive while a write is in flight,
 which is what the driver's group commit is for.
+
+`DiskFaults` are what the nemesis does to one node's disk: fill it (each write then
+fails as the store fails on ENOSPC, StorageFullError with nothing stored, until it is
+emptied) or have the next write fail with EIO (StorageError, after part of a log write
+may have reached the disk, as after a failed fdatasync). The node reacts as in
+production: it pauses on a full disk and retries; it stops on any other failure.
 """
 
 from __future__ import annotations
@@ -20,11 +26,23 @@ from typing import Any, TypeVar
 import trio
 
 from eraft_trio.runtime.executors import Executors
+from eraft_trio.storage.errors import StorageError, StorageFullError
 from eraft_trio.storage.node_store import NodeStore
 
 T = TypeVar("T")
 
 CrashHook = Callable[[Callable[..., Any], Sequence[Any]], None]
+
+
+class DiskFaults:
+    """One node's disk as the nemesis left it; shared by its incarnations."""
+
+    def __init__(self) -> None:
+        self.full = False  # every write fails with ENOSPC until emptied
+        self.eio_next = False  # the next write fails with EIO
+        self.eio_struck = False  # an EIO failed a write of this incarnation: it stops
+        self.full_errors = 0
+        self.eio_errors = 0
 
 
 class SimDisk:
@@ -33,10 +51,12 @@ class SimDisk:
         rng: random.Random,
         latency: tuple[float, float],
         on_crash: CrashHook | None = None,
+        faults: DiskFaults | None = None,
     ) -> None:
         self._rng = rng
         self._latency = latency
         self._on_crash = on_crash  # what a crash during the wait leaves of the write
+        self._faults = faults
         self.busy = 0  # calls waiting their latency: a crash now catches them in flight
 
     def start(self) -> None:
@@ -60,10 +80,26 @@ class SimDisk:
             raise
         finally:
             self.busy -= 1
+        self._fail_if_told(fn, args)
         try:
             return fn(*args)
         finally:
             await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def _fail_if_told(self, fn: Callable[..., Any], args: Sequence[Any]) -> None:
+        faults = self._faults
+        if faults is None:
+            return
+        if faults.full:
+            faults.full_errors += 1
+            raise StorageFullError("the disk is full (simulated ENOSPC): nothing was stored")
+        if faults.eio_next:
+            faults.eio_next = False
+            faults.eio_struck = True
+            faults.eio_errors += 1
+            if self._on_crash is not None:
+                self._on_crash(fn, args)  # none, part or all of it may be on the disk
+            raise StorageError("write failed: [Errno 5] Input/output error (simulated)")
 
 
 class TornWrites:
@@ -95,6 +131,14 @@ class TornWrites:
 
 
 def sim_executors(
-    rng: random.Random, latency: tuple[float, float], torn: TornWrites | None = None
+    rng: random.Random,
+    latency: tuple[float, float],
+    torn: TornWrites | None = None,
+    faults: DiskFaults | None = None,
 ) -> Executors:
-    return Executors(SimDisk(rng, latency, torn), SimDisk(rng, latency), SimDisk(rng, (0.0, 0.0)))
+    """The log and state executors suffer `faults`; snapshot streaming does not."""
+    return Executors(
+        SimDisk(rng, latency, torn, faults),
+        SimDisk(rng, latency, faults=faults),
+        SimDisk(rng, (0.0, 0.0)),
+    )

@@ -1,4 +1,9 @@
-"""A simulated network between the RaftNodes of one trio run: the PeerLink of each node.
+"""A simulated network between the nodes of one trio run: each node's PeerLink, and RPCs.
+
+Nodes are numbered across the whole cluster (every group's); a node's link maps its
+group's Raft ids to those numbers. Clients and the shard role's loops call nodes over
+the same network (`request`, used by rpc.py's pool): a request is handled by the
+receiver's real NodeService, as the TCP server would hand it over.
 
 Every message goes through the wire codec (the receiver gets its own copy, as over TCP)
 and then through the faults of the moment, drawn from the seed: it is dropped, or
@@ -11,13 +16,14 @@ in a task of its own, as a server would; a lost request or reply is a timeout.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import trio
 
 from eraft_trio.raft.types import Message
+from eraft_trio.runtime.node_service import NodeService
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.transport import codec
 
@@ -39,8 +45,17 @@ class LinkFaults:
         )
 
 
-# A live node as the network sees it: its RaftNode and the nursery its server tasks run in.
-Endpoint = tuple[RaftNode, trio.Nursery]
+@dataclass(frozen=True)
+class Endpoint:
+    """A live node as the network sees it: its RaftNode, the nursery its server tasks run
+    in, and its NodeService (None for a bare Raft node) for requests."""
+
+    raft: RaftNode
+    server: trio.Nursery
+    service: NodeService | None = None
+
+
+Handler = Callable[[Endpoint, Any], Awaitable[Any]]
 
 
 class SimNetwork:
@@ -53,7 +68,9 @@ class SimNetwork:
         self.rng = rng
         self.faults = faults
         self._endpoint = endpoint
-        self._side: dict[int, int] = {}  # node -> partition side; absent: side 0
+        # node -> partition side; a number absent (a client's) reaches every side
+        self._side: dict[int, int] = {}
+        self._raft_ids: dict[int, int] = {}  # node -> its Raft id in its group
         self._nursery: trio.Nursery | None = None
         self.sent = self.dropped = self.duplicated = 0
 
@@ -64,8 +81,13 @@ class SimNetwork:
             task_status.started()
             await trio.sleep_forever()
 
-    def link(self, node: int) -> SimLink:
-        return SimLink(self, node)
+    def link(self, node: int, group: Sequence[int] | None = None) -> SimLink:
+        """Node `node`'s link; `group` lists its group's nodes by Raft id (default: the
+        Raft ids are the network's numbers)."""
+        members = list(group) if group is not None else None
+        if members is not None:
+            self._raft_ids[node] = members.index(node)
+        return SimLink(self, node, members)
 
     # --- partitions --------------------------------------------------------------------
 
@@ -80,7 +102,8 @@ class SimNetwork:
         return self._endpoint(node) is not None
 
     def reachable(self, a: int, b: int) -> bool:
-        return self._side.get(a, 0) == self._side.get(b, 0)
+        side_a, side_b = self._side.get(a), self._side.get(b)
+        return side_a is None or side_b is None or side_a == side_b
 
     # --- carrying ----------------------------------------------------------------------
 
@@ -107,20 +130,35 @@ class SimNetwork:
         found = self._endpoint(dst)
         if found is None or not self.reachable(src, dst):
             return
-        node, _ = found
-        if node.knows(src):  # as NodeService: Raft messages from members only
+        node = found.raft
+        if node.knows(self._raft_id(src)):  # as NodeService: Raft messages from members only
             node.step(codec.decode(wire))
 
+    def _raft_id(self, node: int) -> int:
+        return self._raft_ids.get(node, node)
+
     async def call(self, src: int, dst: int, request: Any, timeout: float) -> Any:
-        """One request and its reply; TooSlowError when a partition swallowed either."""
+        """One snapshot chunk and its reply; TooSlowError when a partition swallowed either."""
+
+        async def chunk(endpoint: Endpoint, request: Any) -> Any:
+            if not endpoint.raft.knows(request.src):
+                return "not_a_member"
+            return await endpoint.raft.receive_snapshot_chunk(request)
+
         with trio.move_on_after(timeout):
-            reply = await self._carry(src, dst, codec.encode(request))
+            reply = await self._carry(src, dst, codec.encode(request), chunk)
             if reply is not None:
                 return codec.decode(reply)
             await trio.sleep_forever()
         raise trio.TooSlowError(f"no reply from node {dst} in {timeout}s")
 
-    async def _carry(self, src: int, dst: int, wire: bytes) -> bytes | None:
+    async def request(self, src: int, dst: int, wire: bytes, handler: Handler) -> bytes | None:
+        """Carry an encoded request to `dst`, have `handler` answer it there, carry the
+        encoded reply back; None when a partition swallowed either way (the caller's
+        timeout ends the wait); ConnectionRefusedError when `dst` is down."""
+        return await self._carry(src, dst, wire, handler)
+
+    async def _carry(self, src: int, dst: int, wire: bytes, handler: Handler) -> bytes | None:
         delay = self.faults.delay
         self.sent += 1
         if not self.reachable(src, dst):
@@ -131,19 +169,14 @@ class SimNetwork:
             raise ConnectionRefusedError(f"node {dst} is down")
         if not self.reachable(src, dst):
             return None
-        node, server = found
         answered = trio.Event()
         answer: list[Any] = []
 
         async def handle() -> None:
-            request = codec.decode(wire)
-            if not node.knows(request.src):
-                answer.append("not_a_member")
-            else:
-                answer.append(await node.receive_snapshot_chunk(request))
+            answer.append(await handler(found, codec.decode(wire)))
             answered.set()
 
-        server.start_soon(handle)
+        found.server.start_soon(handle)
         await answered.wait()  # forever, if the receiver crashed meanwhile: the timeout ends it
         self.sent += 1
         if not self.reachable(src, dst):
@@ -155,16 +188,21 @@ class SimNetwork:
 class SimLink:
     """One node's PeerLink on the simulated network."""
 
-    def __init__(self, network: SimNetwork, node: int) -> None:
+    def __init__(self, network: SimNetwork, node: int, group: list[int] | None = None) -> None:
         self._network = network
         self._node = node
+        self._group = group
+
+    def _node_of(self, peer: int) -> int:
+        return peer if self._group is None else self._group[peer]
 
     def send(self, peer: int, message: Message) -> bool:
-        self._network.send(self._node, peer, message)
+        self._network.send(self._node, self._node_of(peer), message)
         return True
 
     def is_connected(self, peer: int) -> bool:
-        return self._network.reachable(self._node, peer) and self._network.is_up(peer)
+        node = self._node_of(peer)
+        return self._network.reachable(self._node, node) and self._network.is_up(node)
 
     def heard_from(self, peer: int) -> None:
         pass
@@ -173,4 +211,4 @@ class SimLink:
         pass  # every node of the run is reachable by id
 
     async def call(self, peer: int, request: Any, timeout: float) -> Any:
-        return await self._network.call(self._node, peer, request, timeout)
+        return await self._network.call(self._node, self._node_of(peer), request, timeout)

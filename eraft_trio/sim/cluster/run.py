@@ -1,12 +1,16 @@
-"""One seeded run of a simulated cluster, and its verdict.
+"""One seeded run of the whole simulated cluster, and its verdict.
 
 The seed draws everything: the network's faults, disk latencies, the nodes' election
-timeouts, the clients' ops and the nemesis's crashes and partitions; trio runs under
-MockClock with a seeded scheduler (determinism.py), so a seed replays exactly. The
-run: configure the shard group (all buckets to it), run clients against faults for
-`duration` seconds, heal everything, read every key back, and then check the whole
-history for linearizability (chaos/linearizability.py), every acknowledged write for
-presence (chaos/lost_writes.py) and every replica's tables against the others.
+timeouts, the clients' ops, the operator's config changes and the nemesis's crashes,
+partitions and disk faults; trio runs under MockClock with a seeded scheduler
+(determinism.py) and the process's `random` seeded (the client draws its ids and
+backoffs from it), so a seed replays exactly. The run: group 1 joins, then clients
+run for `duration` seconds while groups join and leave and buckets move, under
+faults; then everything heals, every group must catch up and finish migrating, and
+every key is read back. Checked: the whole history for linearizability
+(chaos/linearizability.py), every acknowledged write for presence
+(chaos/lost_writes.py), no bucket served by two groups in one config, the replicas
+of each group equal, and each key at its owner only (ownership.py).
 """
 
 from __future__ import annotations
@@ -25,26 +29,25 @@ import trio.testing
 
 from eraft_trio.chaos.history import Op
 from eraft_trio.chaos.linearizability import check, lost_writes
-from eraft_trio.roles.shard.commands import NewConfig, encode_command
-from eraft_trio.roles.shard.placement import Placement
-from eraft_trio.runtime.errors import NotLeaderError, ProposalDropped
-from eraft_trio.sim.cluster.clients import Client, ClientLoad, Unanswered
-from eraft_trio.sim.cluster.cluster import GROUP, ClusterShape, SimCluster
+from eraft_trio.errors import EraftError
+from eraft_trio.sim.cluster.clients import ClientLoad, ClientProcess
+from eraft_trio.sim.cluster.cluster import CONFIG_GID, ClusterShape, SimCluster
 from eraft_trio.sim.cluster.determinism import deterministic_scheduling
 from eraft_trio.sim.cluster.nemesis import Nemesis
 from eraft_trio.sim.cluster.network import LinkFaults
-
-BUCKETS = 4
+from eraft_trio.sim.cluster.ownership import ServingMonitor, check_placement, wait_settled
+from eraft_trio.sim.cluster.reconfigure import Operator
 
 
 @dataclass(frozen=True)
 class ClusterSpec:
     shape: ClusterShape = ClusterShape()
     load: ClientLoad = ClientLoad()
-    duration: float = 15.0  # seconds of client load under faults
-    settle: float = 60.0  # seconds the healed cluster has to answer the final reads
+    duration: float = 10.0  # seconds of client load under faults
+    settle: float = 60.0  # seconds the healed cluster has to settle and answer the final reads
     faults: bool = True
     nemesis_pause: tuple[float, float] = (0.2, 1.5)
+    reconfigure_pause: tuple[float, float] = (1.0, 3.0)  # between config changes
     power_cuts: float = 0.05  # the share of the nemesis's faults that crash every node
 
 
@@ -101,51 +104,47 @@ async def _run(seed: int, spec: ClusterSpec, folder: Path, result: ClusterResult
     nemesis = Nemesis(
         cluster, random.Random(rng.getrandbits(64)), spec.nemesis_pause, spec.power_cuts
     )
+    operator = Operator(cluster, random.Random(rng.getrandbits(64)), spec.reconfigure_pause)
     clients = [
-        Client(process, cluster, spec.load, random.Random(rng.getrandbits(64)))
+        ClientProcess(process, cluster, spec.load, random.Random(rng.getrandbits(64)))
         for process in range(1, spec.load.clients + 1)
     ]
-    admin = Client(0, cluster, spec.load, random.Random(rng.getrandbits(64)))
+    admin = ClientProcess(0, cluster, spec.load, random.Random(rng.getrandbits(64)))
+    monitor = ServingMonitor(cluster)
     async with trio.open_nursery() as nursery:
         await nursery.start(cluster.run)
+        nursery.start_soon(monitor.run)
         stop = trio.Event()
+        for client in [admin, *clients]:
+            await nursery.start(client.run, stop)
         async with trio.open_nursery() as load:
-            load.start_soon(_configure, admin, spec, stop)
-            for client in clients:
-                load.start_soon(client.run, stop)
+            load.start_soon(operator.run, stop)
             if spec.faults:
                 load.start_soon(nemesis.run, stop)
             await trio.sleep(spec.duration)
             stop.set()
+            for client in clients:
+                await client.idle.wait()
         await nemesis.heal_all()
-        with trio.move_on_after(spec.settle):
-            for key in sorted({op.key for c in clients for op in c.history}):
-                invoke = trio.current_time()
-                value = await admin.final_read(key)
-                result.final[key] = value
-                admin.history.append(Op(0, "get", key, value, invoke, trio.current_time(), "ok"))
-        if len(result.final) < len({op.key for c in clients for op in c.history}):
-            result.violations.append(
-                f"liveness: the healed cluster did not answer every final read in {spec.settle}s"
-                + _describe(cluster)
-            )
-        else:
-            with trio.move_on_after(spec.settle) as waiting:
-                await _check_replicas(cluster, result)
-            if waiting.cancelled_caught:
-                result.violations.append(
-                    f"liveness: the replicas did not all apply the last commit in {spec.settle}s"
-                    + _describe(cluster)
-                )
+        keys = sorted({op.key for c in clients for op in c.history})
+        await _settle(cluster, admin, keys, spec, result)
+        monitor.sample()
+        result.violations.extend(monitor.violations)
         result.history = [op for client in [admin, *clients] for op in client.history]
-        result.fault_log = nemesis.log
+        result.fault_log = sorted(nemesis.log + operator.log)
         network = cluster.network
+        errors: dict[str, int] = {}
+        for client in [admin, *clients]:
+            for name, count in client.errors.items():
+                errors[name] = errors.get(name, 0) + count
         result.stats = {
             "crashes": cluster.crashes,
+            "fail_stops": sum(n.fail_stops for n in cluster.nodes),
+            "disk_full_errors": sum(n.disk.full_errors for n in cluster.nodes),
             "torn_writes": sum(n.torn_writes for n in cluster.nodes),
+            "config_changes": operator.changes,
             "messages": network.sent,
             "dropped": network.dropped,
-            "duplicated": network.duplicated,
             "ops": len(result.history),
             "ok_writes": sum(op.is_write and op.outcome == "ok" for op in result.history),
             "snapshots_installed": sum(
@@ -153,42 +152,47 @@ async def _run(seed: int, spec: ClusterSpec, folder: Path, result: ClusterResult
                 + (n.raft.statistics()["snapshots_installed"] if n.raft else 0)
                 for n in cluster.nodes
             ),
+            "chunks_installed": sum(
+                n.chunks_installed
+                + (n.role.statistics()["chunks_installed"] if n.role is not None else 0)
+                for n in cluster.nodes
+                if n.gid != CONFIG_GID
+            ),
+            "op_errors": sum(errors.values()),
+            **{f"errors_{name}": count for name, count in sorted(errors.items())},
         }
         nursery.cancel_scope.cancel()
 
 
-async def _configure(admin: Client, spec: ClusterSpec, stop: trio.Event) -> None:
-    """Give every bucket to the group (config 1), retrying until it applied."""
-    addresses = spec.shape.addresses()
-    config = Placement(1, (GROUP,) * BUCKETS, {GROUP: addresses}).to_json()
-    data = encode_command(NewConfig(config))
-    while not stop.is_set():
-        try:
-            reply = await admin.attempt(lambda node: node.start_proposal(data))
-        except (NotLeaderError, ProposalDropped, Unanswered):
-            continue
-        if reply.get("ok") or reply.get("num") == 1:
-            return
+async def _settle(
+    cluster: SimCluster,
+    admin: ClientProcess,
+    keys: list[bytes],
+    spec: ClusterSpec,
+    result: ClusterResult,
+) -> None:
+    """With every fault healed: every group catches up with the latest config and finishes
+    its migrations, every key is read back, and where each key lives is checked."""
+    with trio.move_on_after(spec.settle):
+        latest = await _latest_config(admin)
+        await wait_settled(cluster, latest["num"])
+        for key in keys:
+            result.final[key] = await admin.final_read(key)
+        result.violations.extend(check_placement(cluster, latest, result.final))
+        return
+    result.violations.append(
+        f"liveness: the healed cluster did not settle (catch up, migrate, answer every final "
+        f"read) in {spec.settle}s" + _describe(cluster)
+    )
 
 
-async def _check_replicas(cluster: SimCluster, result: ClusterResult) -> None:
-    """Once every node applied the leader's last commit, their tables must be equal."""
+async def _latest_config(admin: ClientProcess) -> dict[str, Any]:
+    assert admin._client is not None
     while True:
-        nodes = [n.raft for n in cluster.nodes]
-        leader = next((n for n in nodes if n is not None and n.is_leader), None)
-        if leader is not None and all(n is not None for n in nodes):
-            target = leader.core.commit
-            if all(n is not None and n.statistics()["state_applied"] >= target for n in nodes):
-                break
-        await trio.sleep(0.1)
-    views = {}
-    for sim in cluster.nodes:
-        assert sim.raft is not None
-        views[sim.id] = {key: sim.raft.read_local(("get", key)) for key in sorted(result.final)}
-    first = views[0]
-    for node, view in views.items():
-        if view != first:
-            result.violations.append(f"replicas disagree: node 0 has {first}, node {node} {view}")
+        try:
+            return await admin._client.config_client.query()
+        except EraftError:
+            continue
 
 
 def _describe(cluster: SimCluster) -> str:
