@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eraft_trio.roles.shard import queries, tables, writes
+from eraft_trio.roles.shard import serving, tables
 from eraft_trio.roles.shard.buckets import BucketState, Phase
 from eraft_trio.runtime.raft_node import RaftNode
 from eraft_trio.sim.cluster.run import ClusterSpec, run_seed
@@ -82,8 +82,8 @@ def test_a_group_that_serves_a_bucket_before_its_pull_finished_is_caught(
     """Planted bug: the new owner answers gets and applies writes in a bucket whose data
     is still on its way from the old owner: reads miss acknowledged writes, and the
     chunks arriving later overwrite newer values."""
-    monkeypatch.setattr(writes, "tables", _ServesWhilePulling())
-    monkeypatch.setattr(queries, "tables", _ServesWhilePulling())
+    # roles/shard/serving.py is the one check every write and read makes.
+    monkeypatch.setattr(serving, "tables", _ServesWhilePulling())
     caught = next((seed for seed in range(10) if run_seed(seed, MIGRATING).violations), None)
     assert caught is not None, "no seed of 10 caught a bucket served before its pull finished"
 
