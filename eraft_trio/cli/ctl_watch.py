@@ -1,5 +1,5 @@
 """`eraft ctl watch KEY [--prefix] [--rev N] [--json]`: print a key's (or a prefix's)
-changes as they commit, one line each, until Ctrl-C (exit 0).
+changes as they commit, one line each, until Ctrl-C or SIGTERM (exit 0).
 
 Text lines: `put KEY VALUE version=V mod_revision=R` or `delete KEY mod_revision=R`;
 with --json one object a line: {"kind", "key", "value", "version", "mod_revision",
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Any
 
@@ -18,7 +19,7 @@ import trio
 
 from eraft_trio.client.kv_client import Client
 from eraft_trio.client.watch import WatchEvent
-from eraft_trio.errors import Compacted
+from eraft_trio.errors import Compacted, single_exception
 from eraft_trio.transport.security import Security
 
 EXIT_OK, EXIT_NOT_FOUND = 0, 1
@@ -46,9 +47,36 @@ def run_watch(args: argparse.Namespace, servers: tuple[str, ...], security: Secu
     if args.rev is not None and args.rev < 1:
         raise UsageError("--rev: must be >= 1")
     try:
-        code: int = trio.run(_watch, args, servers, security)
+        code: int = trio.run(_watch_until_stopped, args, servers, security)
     except KeyboardInterrupt:
-        return EXIT_OK  # Ctrl-C is how a watch is meant to end
+        return EXIT_OK  # Ctrl-C before the watch began
+    return code
+
+
+async def _watch_until_stopped(
+    args: argparse.Namespace, servers: tuple[str, ...], security: Security
+) -> int:
+    """_watch until it ends or a SIGINT/SIGTERM comes (exit 0).
+
+    The signals are received explicitly, as `eraft node` does, rather than left to
+    Python's KeyboardInterrupt: a process started in the background by a shell without
+    job control inherits SIGINT ignored, and then Ctrl-C (kill -INT) never ended it."""
+    code = EXIT_OK
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def watch() -> None:
+                    nonlocal code
+                    code = await _watch(args, servers, security)
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+        except BaseExceptionGroup as group:
+            raise single_exception(group) from None  # ctl reports EraftError by itself
     return code
 
 

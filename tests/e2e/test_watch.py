@@ -265,6 +265,39 @@ async def test_ctl_watch_of_a_key_from_a_revision(cluster: ShardedCluster) -> No
     assert bad.code == 2 and "--rev" in bad.stderr, bad.describe()
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_ctl_watch_stops_at_a_signal_even_with_sigint_ignored_by_its_parent(
+    cluster: ShardedCluster, stop: signal.Signals
+) -> None:
+    """Regression: a ctl watch started by a shell without job control (`eraft ctl watch
+    K &` in a script) inherits SIGINT ignored; it relied on KeyboardInterrupt, which
+    Python then never raises, so kill -INT left it running forever (and SIGTERM killed
+    it with no exit status of its own)."""
+    async with ClusterProbe.open(cluster) as probe:
+        await arrange_groups(probe, (1, 2))
+    servers = ",".join(cluster.config_servers)
+    ctl_watch = f"{sys.executable} -m eraft_trio ctl -s {servers} watch w8/k"
+    process = await trio.lowlevel.open_process(
+        ["sh", "-c", f"trap '' INT; exec {ctl_watch}"], stderr=subprocess.PIPE
+    )
+    try:
+        assert process.stderr is not None
+        said = b""
+        with trio.fail_after(30):
+            while not said.endswith(b"\n"):
+                chunk = await process.stderr.receive_some()
+                assert chunk, "ctl watch ended early"
+                said += chunk
+        assert said == b"watching w8/k\n"
+        process.send_signal(stop)
+        with trio.fail_after(30):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 def test_an_asyncio_program_watches_and_resumes_from_an_event(cluster: ShardedCluster) -> None:
     async def arrange() -> None:
         async with ClusterProbe.open(cluster) as probe:

@@ -82,7 +82,8 @@ def test_a_group_that_serves_a_bucket_before_its_pull_finished_is_caught(
     """Planted bug: the new owner answers gets and applies writes in a bucket whose data
     is still on its way from the old owner: reads miss acknowledged writes, and the
     chunks arriving later overwrite newer values."""
-    # roles/shard/serving.py is the one check every write and read makes.
+    # roles/shard/serving.py is the one check of gets, writes, txns and lease puts (the
+    # simulation's clients make only gets, puts and deletes).
     monkeypatch.setattr(serving, "tables", _ServesWhilePulling())
     caught = next((seed for seed in range(10) if run_seed(seed, MIGRATING).violations), None)
     assert caught is not None, "no seed of 10 caught a bucket served before its pull finished"
