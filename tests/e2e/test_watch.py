@@ -45,6 +45,23 @@ async def take(events: Watch, count: int, timeout: float = 30) -> list[WatchEven
     return taken
 
 
+async def first_line(stream: trio.abc.ReceiveStream) -> bytes:
+    """The first line a ctl watch writes to `stream` (a pipe may hand it over in pieces)."""
+    line = b""
+    with trio.fail_after(30):
+        while not line.endswith(b"\n"):
+            chunk = await stream.receive_some()
+            assert chunk, "ctl watch ended early"
+            line += chunk
+    return line
+
+
+async def exit_code_after(process: trio.Process, signum: int) -> int:
+    process.send_signal(signum)
+    with trio.fail_after(30):
+        return await process.wait()
+
+
 async def test_a_key_and_a_prefix_watch_see_puts_and_deletes_in_order(
     cluster: ShardedCluster,
 ) -> None:
@@ -203,13 +220,8 @@ async def test_ctl_watch_streams_json_lines_until_ctrl_c(cluster: ShardedCluster
         )
         try:
             assert process.stdout is not None and process.stderr is not None
-            said = b""
-            with trio.fail_after(30):  # "watching" once every bucket's start is known
-                while not said.endswith(b"\n"):
-                    chunk = await process.stderr.receive_some()
-                    assert chunk, "ctl watch ended early"
-                    said += chunk
-            assert said == b"watching prefix w6/\n"
+            # "watching" once every bucket's start is known
+            assert await first_line(process.stderr) == b"watching prefix w6/\n"
             start = (await kv.put("w6/a", "1")).revision
             await kv.delete("w6/a")
             lines: list[dict[str, object]] = []
@@ -226,9 +238,7 @@ async def test_ctl_watch_streams_json_lines_until_ctrl_c(cluster: ShardedCluster
                 ("delete", "w6/a", None),
             ]
             assert lines[0]["mod_revision"] == start
-            process.send_signal(signal.SIGINT)
-            with trio.fail_after(30):
-                assert await process.wait() == 0
+            assert await exit_code_after(process, signal.SIGINT) == 0
         finally:
             if process.returncode is None:
                 process.kill()
@@ -247,16 +257,9 @@ async def test_ctl_watch_of_a_key_from_a_revision(cluster: ShardedCluster) -> No
     )
     try:
         assert process.stdout is not None
-        line = b""
-        with trio.fail_after(30):
-            while not line.endswith(b"\n"):  # a pipe may hand a line over in pieces
-                chunk = await process.stdout.receive_some()
-                assert chunk, "ctl watch ended early"
-                line += chunk
+        line = await first_line(process.stdout)
         assert line == f"put w7/k one version=1 mod_revision={start}\n".encode()
-        process.send_signal(signal.SIGINT)
-        with trio.fail_after(30):
-            assert await process.wait() == 0
+        assert await exit_code_after(process, signal.SIGINT) == 0
     finally:
         if process.returncode is None:
             process.kill()
@@ -282,16 +285,8 @@ async def test_ctl_watch_stops_at_a_signal_even_with_sigint_ignored_by_its_paren
     )
     try:
         assert process.stderr is not None
-        said = b""
-        with trio.fail_after(30):
-            while not said.endswith(b"\n"):
-                chunk = await process.stderr.receive_some()
-                assert chunk, "ctl watch ended early"
-                said += chunk
-        assert said == b"watching w8/k\n"
-        process.send_signal(stop)
-        with trio.fail_after(30):
-            assert await process.wait() == 0
+        assert await first_line(process.stderr) == b"watching w8/k\n"
+        assert await exit_code_after(process, stop) == 0
     finally:
         if process.returncode is None:
             process.kill()
